@@ -1,0 +1,27 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// Layers, each importing only the ones below it:
+// Tensor <- Graph <- Language <- Driver <- mnemo (executable).
+let package = Package(
+    name: "Mnemo",
+    products: [
+        .executable(name: "mnemo", targets: ["mnemo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "Tensor"),
+        .target(name: "Graph", dependencies: ["Tensor"]),
+        .target(name: "Language", dependencies: ["Tensor", "Graph"]),
+        .target(name: "Driver", dependencies: [
+            "Language",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "mnemo", dependencies: ["Driver"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "GraphTests", dependencies: ["Graph", "Tensor"]),
+        .testTarget(name: "LanguageTests", dependencies: ["Language", "Driver"]),
+    ]
+)

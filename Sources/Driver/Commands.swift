@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import Language
+
+/// `mnemo`: the command line. Each subcommand parses its arguments and calls
+/// into the Language layer; nothing else lives here.
+public struct Mnemo: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "mnemo",
+        abstract: "A scripting language and REPL for memory-network experiments.",
+        discussion: """
+        Run a script with `mnemo FILE [ARGS...]`, or start the REPL with `mnemo`.
+        Exit codes: 0 success, 64 usage, 65 compile error, 70 runtime error, 74 I/O error.
+        """,
+        subcommands: [Run.self, Check.self, Test.self, Bench.self],
+        defaultSubcommand: Run.self)
+
+    public init() {}
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a script (the default), or open the REPL when no file is given.")
+
+    @Flag(name: .customShort("i"), help: "Open the REPL after the script has run, with its names defined.")
+    var interactive = false
+
+    @Argument(help: "The script to run.")
+    var file: String?
+
+    @Argument(parsing: .captureForPassthrough, help: "Arguments the script sees through args().")
+    var scriptArguments: [String] = []
+
+    func run() throws {
+        let status = Interpreter.onLargeStack { () -> ExitStatus in
+            let interpreter = Interpreter(output: { line in print(line) })
+            interpreter.arguments = scriptArguments
+            if let file {
+                switch Host.readSource(file) {
+                case .failure(let d):
+                    Host.writeError(d.render())
+                    return .ioError
+                case .success(let source):
+                    do {
+                        try interpreter.run(source)
+                    } catch {
+                        fflush(stdout)
+                        let (text, status) = Host.report(error)
+                        Host.writeError(text)
+                        if !interactive { return status }
+                    }
+                }
+                if !interactive { return .ok }
+            }
+            return LineREPL(interpreter: interpreter).run()
+        }
+        fflush(stdout)
+        if status != .ok { throw ExitCode(status.rawValue) }
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Parse and resolve scripts without running them.")
+
+    @Argument(help: "The scripts to check.")
+    var files: [String]
+
+    func run() throws {
+        var worst = ExitStatus.ok
+        Interpreter.onLargeStack {
+            for file in files {
+                let interpreter = Interpreter()
+                switch Host.readSource(file) {
+                case .failure(let d):
+                    Host.writeError(d.render())
+                    worst = .ioError
+                case .success(let source):
+                    do { try interpreter.check(source) } catch {
+                        let (text, status) = Host.report(error)
+                        Host.writeError(text)
+                        if worst == .ok { worst = status }
+                    }
+                }
+            }
+        }
+        if worst != .ok { throw ExitCode(worst.rawValue) }
+    }
+}
+
+struct Test: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run sample scripts and compare their output with the expected output stored beside them (NAME.out).")
+
+    @Argument(help: "Scripts or folders of scripts (default: samples).")
+    var paths: [String] = []
+
+    @Flag(help: "Rewrite the expected output from this run.")
+    var update = false
+
+    func run() throws {
+        let runner = SampleRunner(update: update, log: { print($0); fflush(stdout) })
+        let summary = Interpreter.onLargeStack { runner.run(paths: paths.isEmpty ? ["samples"] : paths) }
+        if summary.failed > 0 || summary.total == 0 { throw ExitCode(1) }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure the interpreter's speed on small benchmarks (build with -c release).")
+
+    @Option(help: "Iterations per benchmark.")
+    var iterations = 1_000_000
+
+    func run() throws {
+        guard iterations > 0, iterations <= 100_000_000 else { throw ValidationError("iterations must be between 1 and 100000000") }
+        Interpreter.onLargeStack { Benchmarks(iterations: iterations).run() }
+    }
+}

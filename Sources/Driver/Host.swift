@@ -1,0 +1,40 @@
+import Foundation
+import Language
+
+/// Exit codes, as in sysexits.h.
+public enum ExitStatus: Int32 {
+    case ok = 0, failure = 1, usage = 64, compileError = 65, runtimeError = 70, ioError = 74
+}
+
+/// Shared by the commands: reading a script, running it, reporting errors.
+enum Host {
+    static func writeError(_ text: String) {
+        FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
+    }
+
+    /// Reads a script; a missing file is an I/O error (74).
+    static func readSource(_ path: String) -> Result<SourceFile, Diagnostic> {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            return .failure(Diagnostic(.io, "cannot open '\(path)': no such file", at: nil))
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            return .failure(Diagnostic(.io, "cannot read '\(path)' as UTF-8 text", at: nil))
+        }
+        return .success(SourceFile(name: path, text: text, path: path))
+    }
+
+    /// Renders any error a run can end with, and the exit status it means.
+    static func report(_ error: Error) -> (text: String, status: ExitStatus) {
+        switch error {
+        case let e as CompileErrors: return (e.render(), .compileError)
+        case let d as Diagnostic:
+            switch d.kind {
+            case .compile: return (d.render(), .compileError)
+            case .runtime: return (d.render(), .runtimeError)
+            case .io: return (d.render(), .ioError)
+            }
+        default: return ("error: \(error)", .runtimeError)
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Tensor
+
+/// The differentiable operations. Each computes its value at once and records
+/// its vector-Jacobian product beside it; broadcast inputs get their gradient
+/// summed back to their own shape.
+public enum Op {}
+
+extension Op {
+    // MARK: Binary arithmetic
+
+    public static func add(_ a: Variable, _ b: Variable) throws -> Variable {
+        let (sa, sb) = (a.shape, b.shape)
+        return Graph.record(try a.value + b.value, [a, b]) { g in [g.sum(toShape: sa), g.sum(toShape: sb)] }
+    }
+
+    public static func sub(_ a: Variable, _ b: Variable) throws -> Variable {
+        let (sa, sb) = (a.shape, b.shape)
+        return Graph.record(try a.value - b.value, [a, b]) { g in [g.sum(toShape: sa), (-g).sum(toShape: sb)] }
+    }
+
+    public static func mul(_ a: Variable, _ b: Variable) throws -> Variable {
+        let (x, y) = (a.value, b.value)
+        let needA = a.requiresGrad, needB = b.requiresGrad
+        return Graph.record(try x * y, [a, b]) { g in
+            [needA ? try (g * y).sum(toShape: x.shape) : nil,
+             needB ? try (g * x).sum(toShape: y.shape) : nil]
+        }
+    }
+
+    public static func div(_ a: Variable, _ b: Variable) throws -> Variable {
+        let (x, y) = (a.value, b.value)
+        let needA = a.requiresGrad, needB = b.requiresGrad
+        return Graph.record(try x / y, [a, b]) { g in
+            [needA ? try (g / y).sum(toShape: x.shape) : nil,
+             needB ? try Tensor.zip(try g * x, y) { gx, yv in -gx / (yv * yv) }.sum(toShape: y.shape) : nil]
+        }
+    }
+
+    /// x ** p; the gradient with respect to p uses log(x) and is zero where x <= 0.
+    public static func pow(_ a: Variable, _ b: Variable) throws -> Variable {
+        let (x, p) = (a.value, b.value)
+        let y = try Tensor.zip(x, p) { Foundation.pow($0, $1) }
+        let needB = b.requiresGrad
+        return Graph.record(y, [a, b]) { g in
+            let dx = try Tensor.zip(x, p) { xv, pv in pv == 0 ? 0 : pv * Foundation.pow(xv, pv - 1) }
+            let dp = needB ? try Tensor.zip(y, x) { yv, xv in xv > 0 ? yv * Foundation.log(xv) : 0 } : nil
+            return [try (g * dx).sum(toShape: x.shape), try dp.map { try (g * $0).sum(toShape: p.shape) }]
+        }
+    }
+
+    /// Elementwise maximum; ties send the gradient to the first argument.
+    public static func maximum(_ a: Variable, _ b: Variable) throws -> Variable {
+        try select(a, b) { $0 >= $1 }
+    }
+
+    public static func minimum(_ a: Variable, _ b: Variable) throws -> Variable {
+        try select(a, b) { $0 <= $1 }
+    }
+
+    private static func select(_ a: Variable, _ b: Variable, _ takeFirst: @escaping (Float, Float) -> Bool) throws -> Variable {
+        let (x, y) = (a.value, b.value)
+        let mask = try Tensor.zip(x, y) { takeFirst($0, $1) ? 1 : 0 }
+        let value = try Tensor.zip(x, y) { takeFirst($0, $1) ? $0 : $1 }
+        return Graph.record(value, [a, b]) { g in
+            [try (g * mask).sum(toShape: x.shape), try (g * mask.map { 1 - $0 }).sum(toShape: y.shape)]
+        }
+    }
+
+    // MARK: Comparisons (not differentiable: 1 where true, 0 where false)
+
+    public enum Comparison { case less, lessEqual, greater, greaterEqual, equal, notEqual }
+
+    public static func compare(_ a: Variable, _ b: Variable, _ c: Comparison) throws -> Variable {
+        let f: (Float, Float) -> Bool
+        switch c {
+        case .less: f = (<)
+        case .lessEqual: f = (<=)
+        case .greater: f = (>)
+        case .greaterEqual: f = (>=)
+        case .equal: f = (==)
+        case .notEqual: f = (!=)
+        }
+        return Variable(try Tensor.zip(a.value, b.value) { f($0, $1) ? 1 : 0 })
+    }
+
+    // MARK: Unary functions
+
+    /// A unary op whose derivative is written in terms of the input x and output y.
+    @inline(__always)
+    static func unary(_ a: Variable, _ f: (Float) -> Float, _ derivative: @escaping (Float, Float) -> Float) -> Variable {
+        let x = a.value
+        let y = x.map(f)
+        return Graph.record(y, [a]) { g in
+            var out = [Float](repeating: 0, count: g.count)
+            for i in 0..<g.count { out[i] = g.data[i] * derivative(x.data[i], y.data[i]) }
+            return [Tensor(shape: g.shape, data: out)]
+        }
+    }
+
+    public static func neg(_ a: Variable) -> Variable { unary(a, { -$0 }) { _, _ in -1 } }
+    public static func exp(_ a: Variable) -> Variable { unary(a, Foundation.exp) { _, y in y } }
+    public static func log(_ a: Variable) -> Variable { unary(a, Foundation.log) { x, _ in 1 / x } }
+    public static func sqrt(_ a: Variable) -> Variable { unary(a, Foundation.sqrt) { _, y in 0.5 / y } }
+    public static func abs(_ a: Variable) -> Variable { unary(a, Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
+    public static func tanh(_ a: Variable) -> Variable { unary(a, Foundation.tanh) { _, y in 1 - y * y } }
+    public static func sigmoid(_ a: Variable) -> Variable { unary(a, Scalar.sigmoid) { _, y in y * (1 - y) } }
+    public static func relu(_ a: Variable) -> Variable { unary(a, { Swift.max($0, 0) }) { x, _ in x > 0 ? 1 : 0 } }
+    public static func softplus(_ a: Variable) -> Variable { unary(a, Scalar.softplus) { x, _ in Scalar.sigmoid(x) } }
+    public static func square(_ a: Variable) -> Variable { unary(a, { $0 * $0 }) { x, _ in 2 * x } }
+
+    /// Clamps into [lo, hi]; the gradient passes only where the value was inside.
+    public static func clip(_ a: Variable, _ lo: Float, _ hi: Float) -> Variable {
+        unary(a, { Swift.min(Swift.max($0, lo), hi) }) { x, _ in x >= lo && x <= hi ? 1 : 0 }
+    }
+
+    /// Multiplies by a constant (cheaper than `mul` with a scalar tensor).
+    public static func scale(_ a: Variable, _ s: Float) -> Variable { unary(a, { $0 * s }) { _, _ in s } }
+
+    /// Stops gradients: the same value, as a constant.
+    public static func detach(_ a: Variable) -> Variable { Variable(a.value) }
+}

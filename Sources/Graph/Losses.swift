@@ -1,0 +1,89 @@
+import Foundation
+import Tensor
+
+// Losses, fused with their gradients so that they are stable in float32.
+// Each returns the mean over elements (or rows) unless `sum` is asked for.
+
+extension Op {
+    public static func mse(_ prediction: Variable, _ target: Variable) throws -> Variable {
+        try checkSameShape("mse", prediction, target)
+        let diff = try prediction.value - target.value
+        let n = Float(max(diff.count, 1))
+        let value = Tensor(diff.data.reduce(0) { $0 + $1 * $1 } / n)
+        return Graph.record(value, [prediction, target]) { g in
+            let d = diff * (2 * g.scalar / n)
+            return [d, -d]
+        }
+    }
+
+    /// Binary cross-entropy from logits: max(x, 0) - x t + log(1 + exp(-|x|)).
+    public static func bceWithLogits(_ logits: Variable, _ target: Variable, sum: Bool = false) throws -> Variable {
+        try checkSameShape("bce", logits, target)
+        let (x, t) = (logits.value, target.value)
+        var total: Double = 0
+        for i in 0..<x.count {
+            let v = x.data[i]
+            total += Double(Swift.max(v, 0) - v * t.data[i] + Foundation.log1p(Foundation.exp(-Swift.abs(v))))
+        }
+        let n = Float(sum ? 1 : max(x.count, 1))
+        return Graph.record(Tensor(Float(total) / n), [logits, target]) { g in
+            let k = g.scalar / n
+            let dx = try Tensor.zip(x, t) { v, tv in (Scalar.sigmoid(v) - tv) * k }
+            return [dx, x.map { -$0 * k }]
+        }
+    }
+
+    /// Binary cross-entropy from probabilities, clamped away from 0 and 1.
+    public static func bceWithProbabilities(_ p: Variable, _ target: Variable, sum: Bool = false) throws -> Variable {
+        try checkSameShape("bce", p, target)
+        let eps: Float = 1e-7
+        let (x, t) = (p.value.map { Swift.min(Swift.max($0, eps), 1 - eps) }, target.value)
+        var total: Double = 0
+        for i in 0..<x.count {
+            total -= Double(t.data[i] * Foundation.log(x.data[i]) + (1 - t.data[i]) * Foundation.log(1 - x.data[i]))
+        }
+        let n = Float(sum ? 1 : max(x.count, 1))
+        return Graph.record(Tensor(Float(total) / n), [p, target]) { g in
+            let k = g.scalar / n
+            let dp = try Tensor.zip(x, t) { v, tv in (v - tv) / (v * (1 - v)) * k }
+            let dt = x.map { (Foundation.log(1 - $0) - Foundation.log($0)) * k }
+            return [dp, dt]
+        }
+    }
+
+    /// Cross-entropy from logits over the last axis. `target` holds class
+    /// indices (shape of logits without its last axis) or probabilities (same
+    /// shape as logits). Mean over rows.
+    public static func crossEntropy(_ logits: Variable, _ target: Variable) throws -> Variable {
+        let x = logits.value
+        guard x.rank >= 1 else { throw TensorError("crossentropy needs logits with a class axis, got a scalar") }
+        let classes = x.shape[x.rank - 1]
+        let rows = x.count / max(classes, 1)
+        let probabilities: Tensor
+        if target.shape == x.shape {
+            probabilities = target.value
+        } else if target.shape == Array(x.shape.dropLast()) || (rows == 1 && target.value.count == 1) {
+            probabilities = try Tensor.onehot(Tensor(shape: Array(x.shape.dropLast()), data: target.value.data), classes: classes)
+        } else {
+            throw TensorError("crossentropy: target of shape \(Tensor.shapeText(target.shape)) fits neither logits of shape \(Tensor.shapeText(x.shape)) (probabilities) nor \(Tensor.shapeText(Array(x.shape.dropLast()))) (class indices)")
+        }
+        let lse = try x.logsumexp(axis: -1, keepdims: true)
+        let logp = try x - lse
+        let total = try (probabilities * logp).data.reduce(0, +)
+        let n = Float(max(rows, 1))
+        let soft = try x.softmax(axis: -1)
+        let targetIsData = target.shape == x.shape
+        return Graph.record(Tensor(-total / n), [logits, target]) { g in
+            let k = g.scalar / n
+            let rowMass = try probabilities.reduce(.sum, axis: -1, keepdims: true)
+            let dx = try (try soft * rowMass) - probabilities
+            return [dx * k, targetIsData ? logp * (-k) : nil]
+        }
+    }
+
+    static func checkSameShape(_ name: String, _ a: Variable, _ b: Variable) throws {
+        guard a.shape == b.shape else {
+            throw TensorError("\(name): prediction of shape \(Tensor.shapeText(a.shape)) and target of shape \(Tensor.shapeText(b.shape)) differ")
+        }
+    }
+}

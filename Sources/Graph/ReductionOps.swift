@@ -1,0 +1,52 @@
+import Foundation
+import Tensor
+
+extension Op {
+    /// Sum along `axis` (nil: all elements).
+    public static func sum(_ a: Variable, axis: Int?, keepdims: Bool = false) throws -> Variable {
+        let shape = a.shape
+        let normalized = try axis.map { try a.value.axis($0) }
+        let y = try a.value.reduce(.sum, axis: axis, keepdims: keepdims)
+        return Graph.record(y, [a]) { g in
+            [try g.keepingAxis(normalized, of: shape).broadcast(to: shape)]
+        }
+    }
+
+    public static func mean(_ a: Variable, axis: Int?, keepdims: Bool = false) throws -> Variable {
+        let n = try axis.map { a.shape.isEmpty ? 1 : a.shape[try a.value.axis($0)] } ?? a.value.count
+        guard n > 0 else { throw TensorError("cannot take the mean of an empty tensor") }
+        return scale(try sum(a, axis: axis, keepdims: keepdims), 1 / Float(n))
+    }
+
+    /// Max or min along an axis; the gradient is shared among tied maxima.
+    public static func extreme(_ a: Variable, max isMax: Bool, axis: Int?, keepdims: Bool = false) throws -> Variable {
+        let x = a.value
+        let normalized = try axis.map { try x.axis($0) }
+        let y = try x.reduce(isMax ? .max : .min, axis: axis, keepdims: keepdims)
+        return Graph.record(y, [a]) { g in
+            let yk = y.keepingAxis(normalized, of: x.shape)
+            let mask = try Tensor.zip(x, yk) { $0 == $1 ? 1 : 0 }
+            let ties = try mask.reduce(.sum, axis: normalized, keepdims: true)
+            let share = try g.keepingAxis(normalized, of: x.shape) / ties
+            return [try mask * share]
+        }
+    }
+
+    public static func softmax(_ a: Variable, axis: Int) throws -> Variable {
+        let y = try a.value.softmax(axis: axis)
+        let ax = try a.value.axis(axis)
+        return Graph.record(y, [a]) { g in
+            let dot = try (g * y).reduce(.sum, axis: ax, keepdims: true)
+            return [try y * (try g - dot)]
+        }
+    }
+
+    public static func logsumexp(_ a: Variable, axis: Int, keepdims: Bool = false) throws -> Variable {
+        let x = a.value
+        let ax = try x.axis(axis)
+        let y = try x.logsumexp(axis: ax, keepdims: keepdims)
+        return Graph.record(y, [a]) { g in
+            [try x.softmax(axis: ax) * g.keepingAxis(ax, of: x.shape)]
+        }
+    }
+}

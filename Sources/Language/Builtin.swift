@@ -1,0 +1,243 @@
+import Foundation
+import Graph
+import Tensor
+
+/// An error raised by a builtin or an operator, without a place yet: the
+/// call site that catches it adds the source range.
+public struct RuntimeError: Error {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}
+
+public struct BuiltinParameter {
+    public let name: String
+    /// nil: required. `.nil` means "optional, absent".
+    public let defaultValue: Value?
+    /// Collects the remaining positional arguments as a tuple (`*shape`).
+    public let variadic: Bool
+}
+
+/// A function implemented in Swift. Its name, signature and help text are
+/// declared once, here, and feed the interpreter, the resolver's checks, and
+/// the REPL's help and completion.
+public final class Builtin {
+    public typealias Implementation = (Arguments) throws -> Value
+
+    public let name: String
+    public let parameters: [BuiltinParameter]
+    public let doc: String
+    let implementation: Implementation
+
+    /// `signature` is written as in Mnemo: "x, axis = -1, keepdims = false" or "*shape".
+    public init(_ name: String, _ signature: String, _ doc: String, _ implementation: @escaping Implementation) {
+        self.name = name
+        self.doc = doc
+        self.implementation = implementation
+        self.parameters = Builtin.parse(signature)
+    }
+
+    public var signature: String {
+        "\(name)(" + parameters.map { p in
+            if p.variadic { return "*" + p.name }
+            guard let d = p.defaultValue else { return p.name }
+            return "\(p.name) = \(Formatter.repr(d))"
+        }.joined(separator: ", ") + ")"
+    }
+
+    var variadicIndex: Int? { parameters.firstIndex { $0.variadic } }
+
+    static func parse(_ signature: String) -> [BuiltinParameter] {
+        signature.split(separator: ",").map { part in
+            let piece = part.trimmingCharacters(in: .whitespaces)
+            if piece.hasPrefix("*") { return BuiltinParameter(name: String(piece.dropFirst()), defaultValue: nil, variadic: true) }
+            let sides = piece.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard sides.count == 2 else { return BuiltinParameter(name: piece, defaultValue: nil, variadic: false) }
+            let text = sides[1]
+            let value: Value
+            switch text {
+            case "nil": value = .nil
+            case "true": value = .bool(true)
+            case "false": value = .bool(false)
+            default:
+                if let d = Double(text) { value = .number(d) }
+                else { value = .string(text.trimmingCharacters(in: CharacterSet(charactersIn: "\""))) }
+            }
+            return BuiltinParameter(name: sides[0], defaultValue: value, variadic: false)
+        }
+    }
+
+    /// Puts call-site arguments in parameter order, filling defaults.
+    /// `labels` is nil when every argument is positional.
+    func bind(_ args: [Value], labels: [String?]?) throws -> [Value] {
+        var out = [Value?](repeating: nil, count: parameters.count)
+        let variadic = variadicIndex
+        var rest: [Value] = []
+        var next = 0
+        for (k, arg) in args.enumerated() {
+            if let label = labels?[k] {
+                guard let i = parameters.firstIndex(where: { $0.name == label && !$0.variadic }) else {
+                    throw RuntimeError("\(name) has no parameter named '\(label)'")
+                }
+                if out[i] != nil { throw RuntimeError("argument '\(label)' of \(name) is given twice") }
+                out[i] = arg
+                continue
+            }
+            if let v = variadic, next >= v { rest.append(arg); continue }
+            guard next < parameters.count else {
+                throw RuntimeError("too many arguments to \(name): it takes \(parameters.count), got \(args.count)")
+            }
+            out[next] = arg
+            next += 1
+        }
+        if let v = variadic { out[v] = .tuple(rest) }
+        return try out.enumerated().map { i, v in
+            if let v { return v }
+            if let d = parameters[i].defaultValue { return d }
+            throw RuntimeError("missing argument '\(parameters[i].name)' in call to \(signature)")
+        }
+    }
+}
+
+/// The arguments of one builtin call, in parameter order, with typed accessors
+/// whose errors name the builtin and the parameter.
+public struct Arguments {
+    public let values: [Value]
+    public let builtin: Builtin
+    public unowned let interpreter: Interpreter
+
+    public subscript(i: Int) -> Value { values[i] }
+
+    public func isAbsent(_ i: Int) -> Bool {
+        if case .nil = values[i] { return true }
+        return false
+    }
+
+    func wrong(_ i: Int, _ expected: String) -> RuntimeError {
+        RuntimeError("argument '\(builtin.parameters[i].name)' of \(builtin.name) must be \(expected), got \(values[i].kindName)")
+    }
+
+    public func number(_ i: Int) throws -> Double {
+        switch values[i] {
+        case .number(let d): return d
+        case .tensor(let t) where t.value.count == 1: return Double(t.value.scalar)
+        default: throw wrong(i, "a number")
+        }
+    }
+
+    public func float(_ i: Int) throws -> Float { Float(try number(i)) }
+
+    public func int(_ i: Int) throws -> Int {
+        let d = try number(i)
+        guard let n = Arguments.exactInt(d) else {
+            throw RuntimeError("argument '\(builtin.parameters[i].name)' of \(builtin.name) must be a whole number, got \(Formatter.number(d))")
+        }
+        return n
+    }
+
+    public func optionalInt(_ i: Int) throws -> Int? { isAbsent(i) ? nil : try int(i) }
+    public func optionalNumber(_ i: Int) throws -> Double? { isAbsent(i) ? nil : try number(i) }
+
+    public func bool(_ i: Int) throws -> Bool {
+        guard case .bool(let b) = values[i] else { throw wrong(i, "true or false") }
+        return b
+    }
+
+    public func string(_ i: Int) throws -> String {
+        guard case .string(let s) = values[i] else { throw wrong(i, "a string") }
+        return s
+    }
+
+    /// A tensor; numbers and (nested) lists of numbers are converted.
+    public func tensor(_ i: Int) throws -> Variable {
+        if case .tensor(let t) = values[i] { return t }
+        do { return Variable(try Convert.tensor(values[i])) }
+        catch { throw wrong(i, "a tensor (or a number or list of numbers)") }
+    }
+
+    /// A list or tuple's items.
+    public func items(_ i: Int) throws -> [Value] {
+        switch values[i] {
+        case .list(let l): return l.items
+        case .tuple(let t): return t
+        default: throw wrong(i, "a list")
+        }
+    }
+
+    /// A shape: whole numbers given as separate arguments, or one list/tuple.
+    public func shape(_ i: Int) throws -> [Int] {
+        var dims = try items(i)
+        if dims.count == 1 {
+            switch dims[0] {
+            case .list(let l): dims = l.items
+            case .tuple(let t): dims = t
+            default: break
+            }
+        }
+        return try dims.map { v in
+            guard case .number(let d) = v, let n = Arguments.exactInt(d) else {
+                throw RuntimeError("\(builtin.name): a shape is made of whole numbers, got \(v.kindName == "number" ? Formatter.describe(v) : v.kindName)")
+            }
+            if n < 0 { throw RuntimeError("\(builtin.name): negative dimension \(n) in shape") }
+            return n
+        }
+    }
+
+    public func function(_ i: Int) throws -> Value {
+        switch values[i] {
+        case .function, .builtin: return values[i]
+        default: throw wrong(i, "a function")
+        }
+    }
+
+    /// A Double that is a whole number in Int range, else nil (never traps).
+    static func exactInt(_ d: Double) -> Int? {
+        guard d.isFinite, d == d.rounded(), abs(d) < 9.0e15 else { return nil }
+        return Int(d)
+    }
+}
+
+/// Conversions between Mnemo values and tensors.
+enum Convert {
+    /// Nested lists (or tuples) of numbers as a tensor; ragged lists are an error.
+    static func tensor(_ v: Value) throws -> Tensor {
+        switch v {
+        case .number(let d): return Tensor(Float(d))
+        case .bool(let b): return Tensor(b ? 1 : 0)
+        case .tensor(let t): return t.value
+        case .list, .tuple:
+            var shape: [Int] = []
+            var data: [Float] = []
+            try flatten(v, depth: 0, shape: &shape, data: &data)
+            return Tensor(shape: shape, data: data)
+        default:
+            throw RuntimeError("cannot make a tensor from a \(v.kindName)")
+        }
+    }
+
+    private static func flatten(_ v: Value, depth: Int, shape: inout [Int], data: inout [Float]) throws {
+        let items: [Value]
+        switch v {
+        case .list(let l): items = l.items
+        case .tuple(let t): items = t
+        case .number(let d):
+            guard depth == shape.count else { throw RuntimeError("ragged nested list: cannot make a tensor") }
+            data.append(Float(d)); return
+        case .bool(let b):
+            guard depth == shape.count else { throw RuntimeError("ragged nested list: cannot make a tensor") }
+            data.append(b ? 1 : 0); return
+        case .tensor(let t):
+            // A list of tensors stacks them.
+            if depth == shape.count { shape += t.value.shape }
+            guard Array(shape[depth...]) == t.value.shape else { throw RuntimeError("tensors of different shapes in one list: cannot make a tensor") }
+            data += t.value.data; return
+        default:
+            throw RuntimeError("a tensor holds numbers, not a \(v.kindName)")
+        }
+        if depth > 64 { throw RuntimeError("list nested too deeply to make a tensor") }
+        if depth == shape.count { shape.append(items.count) }
+        else if depth > shape.count || shape[depth] != items.count { throw RuntimeError("ragged nested list: cannot make a tensor") }
+        for item in items { try flatten(item, depth: depth + 1, shape: &shape, data: &data) }
+        if items.isEmpty && depth + 1 == shape.count { return }
+        _ = try Tensor.elementCount(shape)
+    }
+}

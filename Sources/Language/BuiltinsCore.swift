@@ -1,0 +1,124 @@
+import Foundation
+import Graph
+import Tensor
+
+/// Builtins for plain values: printing, lists, strings, numbers, randomness,
+/// the environment.
+enum CoreBuiltins {
+    static let all: [Builtin] = [
+        Builtin("print", "*values, sep = \" \"", "Prints the values separated by `sep`, then a newline.") { a in
+            let sep = try a.string(1)
+            let text = try a.items(0).map(Formatter.describe).joined(separator: sep)
+            a.interpreter.output(text)
+            return .nil
+        },
+        Builtin("str", "value", "The text `print` would show for a value.") { a in .string(Formatter.describe(a[0])) },
+        Builtin("repr", "value", "The text of a value as the REPL shows it (strings quoted).") { a in .string(Formatter.repr(a[0])) },
+        Builtin("type", "value", "The kind of a value: \"number\", \"tensor\", \"list\", ...") { a in .string(a[0].kindName) },
+        Builtin("len", "value", "Length of a list, tuple, string, range or record; first dimension of a tensor.") { a in
+            switch a[0] {
+            case .list(let l): return .number(Double(l.items.count))
+            case .tuple(let t): return .number(Double(t.count))
+            case .string(let s): return .number(Double(s.count))
+            case .record(let r): return .number(Double(r.names.count))
+            case .range(let lo, let hi): return .number(Double(max(0, hi - lo)))
+            case .tensor(let t):
+                guard t.value.rank > 0 else { throw RuntimeError("len of a scalar tensor; use size") }
+                return .number(Double(t.shape[0]))
+            default: throw a.wrong(0, "a list, tuple, string, range, record or tensor")
+            }
+        },
+        Builtin("append", "list, value", "Appends a value to a list (in place).") { a in
+            guard case .list(let l) = a[0] else { throw a.wrong(0, "a list") }
+            l.items.append(a[1])
+            return .nil
+        },
+        Builtin("list", "values", "A new list with the items of a list, tuple, range, string or tensor rows.") { a in
+            var items: [Value] = []
+            try Operators.iterate(a[0]) { items.append($0); return true }
+            return .list(ListBox(items))
+        },
+        Builtin("range", "start, stop = nil, step = 1", "The list start, start+step, ... below stop (range(n) counts from 0).") { a in
+            var start = try a.int(0), stop = try a.optionalInt(1)
+            let step = try a.int(2)
+            if stop == nil { stop = start; start = 0 }
+            guard step != 0 else { throw RuntimeError("range step cannot be zero") }
+            let count = step > 0 ? max(0, (stop! - start + step - 1) / step) : max(0, (start - stop! - step - 1) / -step)
+            guard count <= Tensor.maxElements else { throw RuntimeError("range of \(count) items is too large") }
+            return .list(ListBox(Swift.stride(from: start, to: stop!, by: step).map { .number(Double($0)) }))
+        },
+        Builtin("enumerate", "values", "A list of (index, item) pairs.") { a in
+            var items: [Value] = []
+            try Operators.iterate(a[0]) { items.append(.tuple([.number(Double(items.count)), $0])); return true }
+            return .list(ListBox(items))
+        },
+        Builtin("zip", "a, b", "A list of (a item, b item) pairs, as long as the shorter.") { a in
+            var xs: [Value] = [], ys: [Value] = []
+            try Operators.iterate(a[0]) { xs.append($0); return true }
+            try Operators.iterate(a[1]) { ys.append($0); return true }
+            return .list(ListBox(Swift.zip(xs, ys).map { .tuple([$0, $1]) }))
+        },
+        Builtin("keys", "record", "The field names of a record.") { a in
+            guard case .record(let r) = a[0] else { throw a.wrong(0, "a record") }
+            return .list(ListBox(r.names.map { .string($0) }))
+        },
+        Builtin("fmt", "value, digits = 4", "A number (or one-element tensor) as text with a fixed number of decimals.") { a in
+            let digits = try a.int(1)
+            guard (0...20).contains(digits) else { throw RuntimeError("fmt: digits must be between 0 and 20") }
+            let x = try a.number(0)
+            if !x.isFinite { return .string(Formatter.number(x)) }
+            return .string(String(format: "%.\(digits)f", x))
+        },
+        Builtin("error", "message", "Stops the script with a runtime error carrying `message`.") { a in
+            throw RuntimeError(Formatter.describe(a[0]))
+        },
+        Builtin("seed", "n", "Reseeds the random generator; the same seed gives the same numbers on every run.") { a in
+            let n = try a.int(0)
+            a.interpreter.random.reseed(UInt64(bitPattern: Int64(n)))
+            return .nil
+        },
+        Builtin("randint", "low, high", "A random whole number in low...high.") { a in
+            let lo = try a.int(0), hi = try a.int(1)
+            guard lo <= hi else { throw RuntimeError("randint: low (\(lo)) is above high (\(hi))") }
+            return .number(Double(a.interpreter.random.int(lo, hi)))
+        },
+        Builtin("rand", "", "A random number, uniform in [0, 1).") { a in .number(a.interpreter.random.uniform()) },
+        Builtin("shuffle", "values", "A new list with the items in random order.") { a in
+            let items = try a.items(0)
+            return .list(ListBox(a.interpreter.random.permutation(items.count).map { items[$0] }))
+        },
+        Builtin("env", "name, default = nil", "An environment variable's value, or `default` when unset.") { a in
+            let name = try a.string(0)
+            if let v = a.interpreter.environmentOverrides[name] ?? ProcessInfo.processInfo.environment[name] { return .string(v) }
+            return a[1]
+        },
+        Builtin("args", "", "The script's command-line arguments, as a list of strings.") { a in
+            .list(ListBox(a.interpreter.arguments.map { .string($0) }))
+        },
+        Builtin("clock", "", "Seconds since an arbitrary start (for timing; not deterministic).") { _ in
+            .number(Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
+        },
+        Builtin("number", "value", "A number from a string, bool or one-element tensor.") { a in
+            switch a[0] {
+            case .number: return a[0]
+            case .bool(let b): return .number(b ? 1 : 0)
+            case .string(let s):
+                guard let d = Double(s.trimmingCharacters(in: .whitespaces)) else { throw RuntimeError("'\(s)' is not a number") }
+                return .number(d)
+            default: return .number(try a.number(0))
+            }
+        },
+        Builtin("floor", "x", "The largest whole number not above x.") { a in .number(Foundation.floor(try a.number(0))) },
+        Builtin("ceil", "x", "The smallest whole number not below x.") { a in .number(Foundation.ceil(try a.number(0))) },
+        Builtin("round", "x, digits = 0", "x rounded to `digits` decimals.") { a in
+            let digits = try a.int(1)
+            guard (0...15).contains(digits) else { throw RuntimeError("round: digits must be between 0 and 15") }
+            let scale = Foundation.pow(10, Double(digits))
+            return .number((try a.number(0) * scale).rounded() / scale)
+        },
+        Builtin("isnan", "x", "True when a number is NaN, or when a tensor holds any NaN.") { a in
+            if case .tensor(let t) = a[0] { return .bool(t.value.data.contains { $0.isNaN }) }
+            return .bool(try a.number(0).isNaN)
+        },
+    ]
+}

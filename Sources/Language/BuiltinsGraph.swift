@@ -1,0 +1,214 @@
+import Foundation
+import Graph
+import Tensor
+
+/// Builtins for training: parameters, gradients, gradient checks, optimizers, losses.
+enum GraphBuiltins {
+    /// Every parameter reachable from a value, each once, in the order met.
+    static func parameters(in root: Value) -> [Variable] {
+        var found: [Variable] = []
+        var seen = Set<ObjectIdentifier>()
+        var pending = [root]
+        var visitedContainers = Set<ObjectIdentifier>()
+        // Depth-first, in source order: push children reversed.
+        while let v = pending.popLast() {
+            switch v {
+            case .tensor(let t):
+                if t.isParameter, seen.insert(ObjectIdentifier(t)).inserted { found.append(t) }
+            case .list(let l):
+                if visitedContainers.insert(ObjectIdentifier(l)).inserted { pending += l.items.reversed() }
+            case .tuple(let items):
+                pending += items.reversed()
+            case .record(let r):
+                if visitedContainers.insert(ObjectIdentifier(r)).inserted { pending += r.values.reversed() }
+            case .function(let c):
+                if visitedContainers.insert(ObjectIdentifier(c)).inserted { pending += c.capturedValues.reversed() }
+            case .object(let o):
+                if visitedContainers.insert(ObjectIdentifier(o)).inserted { pending += o.children.reversed() }
+            case .cell(let b):
+                pending.append(b.value)
+            default:
+                break
+            }
+        }
+        return found
+    }
+
+    /// The tensors of a structure (tensor, list, tuple, record), in order.
+    static func leaves(_ v: Value, into out: inout [Variable?], depth: Int = 0) throws {
+        guard depth < 64 else { throw RuntimeError("structure nested too deeply") }
+        switch v {
+        case .tensor(let t): out.append(t)
+        case .list(let l): for item in l.items { try leaves(item, into: &out, depth: depth + 1) }
+        case .tuple(let items): for item in items { try leaves(item, into: &out, depth: depth + 1) }
+        case .record(let r): for item in r.values { try leaves(item, into: &out, depth: depth + 1) }
+        default: out.append(nil)
+        }
+    }
+
+    /// Rebuilds the structure of `v` with the next values from `grads`.
+    static func rebuild(_ v: Value, _ grads: inout IndexingIterator<[Value]>) -> Value {
+        switch v {
+        case .list(let l): return .list(ListBox(l.items.map { rebuild($0, &grads) }))
+        case .tuple(let items): return .tuple(items.map { rebuild($0, &grads) })
+        case .record(let r): return .record(Record(names: r.names, values: r.values.map { rebuild($0, &grads) }))
+        default: return grads.next() ?? .nil
+        }
+    }
+
+    static func scalarLoss(_ a: Arguments, _ i: Int) throws -> Variable {
+        let loss = try a.tensor(i)
+        guard loss.value.count == 1 else {
+            throw RuntimeError("\(a.builtin.name): the loss must be a scalar, got a tensor of shape \(Tensor.shapeText(loss.shape))")
+        }
+        return loss
+    }
+
+    static func optimizer(_ a: Arguments, _ rule: Optimizer.Rule, lr: Int, clip: Int, clipnorm: Int) throws -> Value {
+        let ps: [Variable]
+        if case .list(let l) = a[0], l.items.allSatisfy({ if case .tensor = $0 { return true } else { return false } }) {
+            ps = try l.items.map { v in
+                guard case .tensor(let t) = v, t.isParameter else { throw RuntimeError("\(a.builtin.name): every item must be a parameter (made with param)") }
+                return t
+            }
+        } else {
+            ps = parameters(in: a[0])
+        }
+        guard !ps.isEmpty else { throw RuntimeError("\(a.builtin.name): no parameters found (make them with param)") }
+        let o = Optimizer(parameters: ps, rule: rule, learningRate: try a.float(lr),
+                          clipValue: a.isAbsent(clip) ? nil : try a.float(clip),
+                          clipNorm: a.isAbsent(clipnorm) ? nil : try a.float(clipnorm))
+        return .object(OptimizerObject(o, name: a.builtin.name))
+    }
+
+    static let all: [Builtin] = [
+        Builtin("param", "x", "A trainable tensor: optimizers update it, `params` finds it.") { a in
+            .tensor(Variable.parameter(try a.tensor(0).value))
+        },
+        Builtin("params", "value", "The parameters reachable from a record, list, tuple, function closure or object.") { a in
+            .list(ListBox(parameters(in: a[0]).map { .tensor($0) }))
+        },
+        Builtin("grad", "loss, wrt", "Gradients of a scalar loss with respect to a tensor, or a list or record of tensors (same structure back). Changes nothing.") { a in
+            let loss = try scalarLoss(a, 0)
+            var targets: [Variable?] = []
+            try leaves(a[1], into: &targets)
+            let present = targets.compactMap { $0 }
+            let grads = try Graph.gradients(of: loss, wrt: present)
+            var k = 0
+            let values: [Value] = targets.map { t in
+                guard t != nil else { return .nil }
+                defer { k += 1 }
+                return .tensor(Variable(grads[k]))
+            }
+            var it = values.makeIterator()
+            return rebuild(a[1], &it)
+        },
+        Builtin("detach", "x", "The same value with no gradient flowing back through it.") { a in
+            .tensor(Op.detach(try a.tensor(0)))
+        },
+        Builtin("gradcheck", "f, inputs, quiet = false", "Compares f's gradients with central finite differences for each input tensor; prints OK or MISMATCH per input and returns true when all agree.") { a in
+            let f = try a.function(0)
+            let inputs: [Tensor]
+            if case .tensor(let t) = a[1] { inputs = [t.value] } else { inputs = try a.items(1).map { try Convert.tensor($0) } }
+            let results = try Gradcheck.check(inputs: inputs) { vars in
+                let out = try a.interpreter.call(f, vars.map { .tensor($0) })
+                guard let t = Operators.tensorOperand(out) else { throw RuntimeError("gradcheck: f must return a tensor, got a \(out.kindName)") }
+                return t
+            }
+            if try !a.bool(2) {
+                for r in results {
+                    let shape = Tensor.shapeText(inputs[r.input].shape)
+                    if r.ok {
+                        a.interpreter.output("gradcheck input \(r.input) \(shape): OK")
+                    } else {
+                        a.interpreter.output(String(format: "gradcheck input %d %@: MISMATCH (analytic %.6g, numeric %.6g, max error %.3g)",
+                                                    r.input, shape, r.worstAnalytic, r.worstNumeric, r.maxAbsoluteError))
+                    }
+                }
+            }
+            return .bool(results.allSatisfy(\.ok))
+        },
+        Builtin("sgd", "params, lr = 0.01, momentum = 0, clip = nil, clipnorm = nil", "Stochastic gradient descent with momentum. `clip` clamps each gradient element; `clipnorm` rescales by global norm.") { a in
+            try optimizer(a, .sgd(momentum: try a.float(2)), lr: 1, clip: 3, clipnorm: 4)
+        },
+        Builtin("adam", "params, lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, clip = nil, clipnorm = nil", "Adam (Kingma & Ba 2015) with bias correction.") { a in
+            try optimizer(a, .adam(beta1: try a.float(2), beta2: try a.float(3), epsilon: try a.float(4)), lr: 1, clip: 5, clipnorm: 6)
+        },
+        Builtin("rmsprop", "params, lr = 0.01, momentum = 0, decay = nil, eps = nil, centered = false, form = \"pytorch\", clip = nil, clipnorm = nil",
+                "RMSProp. form \"pytorch\": decay 0.99, eps 1e-8 added to the root; form \"graves\" (Graves 2013, centered): decay 0.95, eps 1e-4 inside the root.") { a in
+            let form = try a.string(6)
+            let momentum = try a.float(2)
+            let rule: Optimizer.Rule
+            switch form {
+            case "pytorch":
+                rule = .rmsprop(decay: a.isAbsent(3) ? 0.99 : try a.float(3), epsilon: a.isAbsent(4) ? 1e-8 : try a.float(4),
+                                momentum: momentum, centered: try a.bool(5))
+            case "graves":
+                rule = .rmspropGraves(decay: a.isAbsent(3) ? 0.95 : try a.float(3), epsilon: a.isAbsent(4) ? 1e-4 : try a.float(4), momentum: momentum)
+            default:
+                throw RuntimeError("rmsprop: form must be \"pytorch\" or \"graves\", got \"\(form)\"")
+            }
+            return try optimizer(a, rule, lr: 1, clip: 7, clipnorm: 8)
+        },
+        Builtin("mse", "prediction, target", "Mean squared error.") { a in
+            .tensor(try Op.mse(try a.tensor(0), try a.tensor(1)))
+        },
+        Builtin("bce", "x, target, logits = true, reduce = \"mean\"", "Binary cross-entropy, stable: from logits (default) or from probabilities (logits: false). reduce: \"mean\" or \"sum\".") { a in
+            let reduce = try a.string(3)
+            guard reduce == "mean" || reduce == "sum" else { throw RuntimeError("bce: reduce must be \"mean\" or \"sum\"") }
+            let x = try a.tensor(0), t = try a.tensor(1)
+            if try a.bool(2) { return .tensor(try Op.bceWithLogits(x, t, sum: reduce == "sum")) }
+            return .tensor(try Op.bceWithProbabilities(x, t, sum: reduce == "sum"))
+        },
+        Builtin("crossentropy", "logits, target", "Cross-entropy from logits over the last axis; target is class indices or probabilities. Mean over rows.") { a in
+            .tensor(try Op.crossEntropy(try a.tensor(0), try a.tensor(1)))
+        },
+    ]
+}
+
+/// An optimizer as a Mnemo value: `opt.step(loss)`, `opt.lr`, `opt.steps`.
+final class OptimizerObject: NativeObject {
+    let optimizer: Optimizer
+    let name: String
+
+    init(_ optimizer: Optimizer, name: String) { self.optimizer = optimizer; self.name = name }
+
+    var kindName: String { "optimizer" }
+    var memberNames: [String] { ["step", "apply", "lr", "steps", "params"] }
+    var summary: String { "<\(name) optimizer: \(optimizer.parameters.count) parameters, lr \(Formatter.number(Double(optimizer.learningRate))), \(optimizer.steps) steps>" }
+    var children: [Value] { optimizer.parameters.map { .tensor($0) } }
+
+    func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
+        let o = optimizer
+        switch name {
+        case "step":
+            return .builtin(Builtin("step", "loss", "Backward from a scalar loss, clip, update the parameters. Returns the loss as a number.") { a in
+                let loss = try GraphBuiltins.scalarLoss(a, 0)
+                if !loss.value.scalar.isFinite { throw RuntimeError("the loss is \(Tensor.formatScalar(loss.value.scalar)); parameters left unchanged") }
+                try o.step(loss: loss)
+                return .number(Double(loss.value.scalar))
+            })
+        case "apply":
+            return .builtin(Builtin("apply", "grads", "Updates the parameters from a list of gradients, one per parameter, clipping as configured.") { a in
+                var grads = try a.items(0).map { try Convert.tensor($0) }
+                guard grads.count == o.parameters.count, zip(grads, o.parameters).allSatisfy({ $0.shape == $1.shape }) else {
+                    throw RuntimeError("apply needs one gradient per parameter, of the parameter's shape")
+                }
+                Optimizer.clip(&grads, value: o.clipValue, norm: o.clipNorm)
+                o.apply(grads)
+                return .nil
+            })
+        case "lr": return .number(Double(o.learningRate))
+        case "steps": return .number(Double(o.steps))
+        case "params": return .list(ListBox(o.parameters.map { .tensor($0) }))
+        default: return nil
+        }
+    }
+
+    func setMember(_ name: String, _ value: Value) throws -> Bool {
+        guard name == "lr" else { return false }
+        guard case .number(let d) = value, d >= 0, d.isFinite else { throw RuntimeError("lr must be a non-negative number") }
+        optimizer.learningRate = Float(d)
+        return true
+    }
+}

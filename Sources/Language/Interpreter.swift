@@ -1,0 +1,282 @@
+import Foundation
+import Graph
+import Tensor
+
+/// Runs Mnemo code for a host (the command line, the REPL, the test runner).
+/// It never prints on its own: output goes to `output`, errors are thrown as
+/// `Diagnostic` or `CompileErrors` values for the host to render.
+public final class Interpreter {
+    /// Where `print` writes.
+    public var output: (String) -> Void
+    /// The script's command-line arguments (`args()`).
+    public var arguments: [String] = []
+    /// Variables that `env(name)` sees before the process environment.
+    public var environmentOverrides: [String: String] = [:]
+    public let random = RandomGenerator(seed: Interpreter.defaultSeed)
+    public static let defaultSeed: UInt64 = 0
+    public let builtins: BuiltinRegistry
+    public let loader: ModuleLoader
+    /// The top-level names of the main script or REPL session.
+    public let globals = Globals()
+
+    /// Deeper Mnemo recursion than this is an error, not a crashed stack.
+    public static let maxCallDepth = 2_000
+    private var callDepth = 0
+
+    /// Set from a signal handler (Ctrl-C); loops and calls check it.
+    nonisolated(unsafe) public static var interruptRequested = false
+
+    public init(stdlibDirectory: String? = ModuleLoader.findStdlib(), output: @escaping (String) -> Void = { print($0) }) {
+        self.output = output
+        self.builtins = BuiltinRegistry.standard()
+        self.loader = ModuleLoader(stdlibDirectory: stdlibDirectory)
+        loader.interpreter = self
+    }
+
+    // MARK: Running source
+
+    /// Parses, resolves and compiles `file` against `globals`.
+    func compile(_ file: SourceFile, globals: Globals, allowRedefinition: Bool) throws -> CompiledScript {
+        var parser = Parser(file: file)
+        let statements = parser.parseProgram()
+        if !parser.diagnostics.isEmpty { throw CompileErrors(parser.diagnostics, incomplete: parser.endedEarly) }
+        let resolver = Resolver(globals: globals, builtins: builtins, loader: loader, file: file, allowRedefinition: allowRedefinition)
+        let slotCount = resolver.resolveScript(statements)
+        if !resolver.diagnostics.isEmpty { throw CompileErrors(resolver.diagnostics) }
+        return Compiler(interpreter: self).script(statements, slotCount: slotCount)
+    }
+
+    /// Checks a script without running it (`mnemo check`).
+    public func check(_ file: SourceFile) throws {
+        _ = try compile(file, globals: Globals(), allowRedefinition: false)
+    }
+
+    /// Runs a script; returns the value of its last expression.
+    @discardableResult
+    public func run(_ file: SourceFile) throws -> Value {
+        let script = try compile(file, globals: globals, allowRedefinition: false)
+        return try execute(script)
+    }
+
+    /// Runs one REPL input against the session's names; returns its value.
+    public func evaluate(_ file: SourceFile) throws -> Value {
+        let script = try compile(file, globals: globals, allowRedefinition: true)
+        return try execute(script)
+    }
+
+    private func execute(_ script: CompiledScript) throws -> Value {
+        Interpreter.interruptRequested = false
+        callDepth = 0
+        let frame = Frame(slotCount: script.slotCount, captures: [])
+        _ = try script.body(frame)
+        return frame.result
+    }
+
+    func runModule(_ module: Module, at range: SourceRange) throws {
+        guard module.state == .loaded, let body = module.body else { return }
+        module.state = .running
+        do {
+            let frame = Frame(slotCount: body.slotCount, captures: [])
+            _ = try body.body(frame)
+            module.state = .done
+        } catch var d as Diagnostic {
+            module.state = .loaded
+            d.stack.append("while importing '\(module.name)' at \(range.position)")
+            throw d
+        }
+    }
+
+    func interruption(at range: SourceRange) -> Diagnostic {
+        Interpreter.interruptRequested = false
+        return Diagnostic(.runtime, "interrupted", at: range)
+    }
+
+    // MARK: Calls
+
+    /// Calls a function value with positional and (optionally) labelled arguments.
+    public func call(_ callee: Value, _ args: [Value], labels: [String?]? = nil, at range: SourceRange? = nil) throws -> Value {
+        switch callee {
+        case .function(let c):
+            return try invoke(c, args, labels: labels, at: range)
+        case .builtin(let b):
+            do {
+                let values = try b.bind(args, labels: labels)
+                return try b.implementation(Arguments(values: values, builtin: b, interpreter: self))
+            } catch {
+                guard let range else { throw error }
+                throw locate(error, range)
+            }
+        default:
+            let error = RuntimeError("cannot call a \(callee.kindName)")
+            guard let range else { throw error }
+            throw locate(error, range)
+        }
+    }
+
+    private func invoke(_ c: Closure, _ args: [Value], labels: [String?]?, at range: SourceRange?) throws -> Value {
+        let fn = c.function
+        callDepth += 1
+        defer { callDepth -= 1 }
+        func fail(_ message: String) -> Error {
+            guard let range else { return RuntimeError(message) }
+            return Diagnostic(.runtime, message, at: range)
+        }
+        if callDepth > Interpreter.maxCallDepth {
+            throw fail("recursion too deep: more than \(Interpreter.maxCallDepth) nested calls (in '\(fn.name)')")
+        }
+        if Interpreter.interruptRequested, let range { throw interruption(at: range) }
+        let frame = Frame(slotCount: fn.slotCount, captures: c.captures)
+        let n = fn.parameterNames.count
+        if labels == nil && args.count == n {
+            for i in 0..<n { frame.slots[i] = args[i] }
+        } else {
+            var given = [Bool](repeating: false, count: n)
+            var position = 0
+            for (k, arg) in args.enumerated() {
+                if let label = labels?[k] {
+                    guard let i = fn.parameterNames.firstIndex(of: label) else {
+                        var message = "'\(fn.name)' has no parameter named '\(label)'"
+                        if let s = Suggest.closest(to: label, among: fn.parameterNames) { message += "; did you mean '\(s)'?" }
+                        throw fail(message)
+                    }
+                    if given[i] { throw fail("argument '\(label)' is given twice") }
+                    frame.slots[i] = arg
+                    given[i] = true
+                } else {
+                    guard position < n else { throw fail("too many arguments to '\(fn.name)': it takes \(n), got \(args.count)") }
+                    frame.slots[position] = arg
+                    given[position] = true
+                    position += 1
+                }
+            }
+            for i in 0..<n where !given[i] {
+                guard let d = fn.defaults[i] else { throw fail("missing argument '\(fn.parameterNames[i])' in call to '\(fn.name)'") }
+                frame.slots[i] = try d(frame)
+            }
+        }
+        for i in fn.boxedParameters { frame.slots[i] = .cell(Box(frame.slots[i])) }
+        do {
+            _ = try fn.body(frame)
+        } catch var d as Diagnostic {
+            if let range, d.stack.count < 20 { d.stack.append("in '\(fn.name)' called at \(range.position)") }
+            throw d
+        }
+        return frame.result
+    }
+}
+
+extension CompileErrors {
+    init(_ diagnostics: [Diagnostic], incomplete: Bool) {
+        self.init(diagnostics)
+        self.incomplete = incomplete
+    }
+}
+
+/// All builtins by name, declared once each (see the Builtins*.swift files).
+public final class BuiltinRegistry {
+    public private(set) var all: [Builtin] = []
+    private var byName: [String: Builtin] = [:]
+
+    public subscript(name: String) -> Builtin? { byName[name] }
+    public var names: [String] { all.map(\.name) }
+
+    func add(_ builtins: [Builtin]) {
+        for b in builtins {
+            if byName[b.name] == nil { all.append(b) }
+            byName[b.name] = b
+        }
+    }
+
+    public static func standard() -> BuiltinRegistry {
+        let r = BuiltinRegistry()
+        r.add(CoreBuiltins.all)
+        r.add(TensorBuiltins.all)
+        r.add(GraphBuiltins.all)
+        return r
+    }
+}
+
+/// Finds and loads `import`ed files: beside the importing file first, then in
+/// the standard library. Each file is loaded once.
+public final class ModuleLoader {
+    public let stdlibDirectory: String?
+    weak var interpreter: Interpreter?
+    private var modules: [String: Module] = [:]
+    private var loading: [String] = []
+
+    init(stdlibDirectory: String?) { self.stdlibDirectory = stdlibDirectory }
+
+    /// The stdlib: $MNEMO_STDLIB, else a `stdlib` folder found by walking up
+    /// from the executable (a build tree or an install), else the source tree.
+    public static func findStdlib() -> String? {
+        let fm = FileManager.default
+        if let env = ProcessInfo.processInfo.environment["MNEMO_STDLIB"], fm.fileExists(atPath: env) { return env }
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 {
+            for candidate in ["stdlib", "share/mnemo/stdlib"] {
+                let path = dir.appendingPathComponent(candidate).path
+                if fm.fileExists(atPath: path + "/nn.mn") { return path }
+            }
+            dir.deleteLastPathComponent()
+        }
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = source.appendingPathComponent("stdlib").path
+        return fm.fileExists(atPath: path) ? path : nil
+    }
+
+    func load(_ name: String, from importer: SourceFile, at range: SourceRange) throws -> Module {
+        let fm = FileManager.default
+        var candidates: [(path: String, display: String)] = []
+        let importerDirectory = importer.path.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? fm.currentDirectoryPath
+        let displayDirectory = (importer.name as NSString).deletingLastPathComponent
+        candidates.append((importerDirectory + "/\(name).mn", displayDirectory.isEmpty ? "\(name).mn" : displayDirectory + "/\(name).mn"))
+        if let stdlib = stdlibDirectory { candidates.append((stdlib + "/\(name).mn", "stdlib/\(name).mn")) }
+        guard let found = candidates.first(where: { fm.fileExists(atPath: $0.path) }) else {
+            var message = "no module named '\(name)'"
+            let known = stdlibDirectory.flatMap { try? fm.contentsOfDirectory(atPath: $0) }?.filter { $0.hasSuffix(".mn") }.map { String($0.dropLast(3)) } ?? []
+            if let s = Suggest.closest(to: name, among: known) { message += "; did you mean '\(s)'?" }
+            throw Diagnostic(.compile, message, at: range,
+                             notes: ["looked for \(candidates.map(\.display).joined(separator: " and "))"])
+        }
+        let key = URL(fileURLWithPath: found.path).standardizedFileURL.path
+        if let m = modules[key] { return m }
+        if loading.contains(key) {
+            throw Diagnostic(.compile, "import cycle: '\(name)' imports itself through \(loading.map { ($0 as NSString).lastPathComponent }.joined(separator: " -> "))", at: range)
+        }
+        guard let text = try? String(contentsOfFile: found.path, encoding: .utf8) else {
+            throw Diagnostic(.io, "cannot read module '\(name)' at \(found.display)", at: range)
+        }
+        guard let interpreter else { throw Diagnostic(.compile, "internal: no interpreter for imports", at: range) }
+        loading.append(key)
+        defer { loading.removeLast() }
+        let module = Module(name: name, path: key, globals: Globals())
+        module.body = try interpreter.compile(SourceFile(name: found.display, text: text, path: found.path),
+                                              globals: module.globals, allowRedefinition: false)
+        modules[key] = module
+        return module
+    }
+}
+
+extension Interpreter {
+    /// Runs `body` on a thread with a large stack, so that deep (but bounded)
+    /// recursion in scripts and in the parser cannot overflow it.
+    public static func onLargeStack<T>(_ body: @escaping () -> T) -> T {
+        let slot = ResultSlot(body)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            slot.value = slot.body()
+            done.signal()
+        }
+        thread.stackSize = 1 << 29
+        thread.start()
+        done.wait()
+        return slot.value!
+    }
+}
+
+/// Carries a result back from the large-stack thread.
+private final class ResultSlot<T>: @unchecked Sendable {
+    var value: T?
+    let body: () -> T
+    init(_ body: @escaping () -> T) { self.body = body }
+}

@@ -1,0 +1,459 @@
+/// Binds every name to where it lives (a frame slot, a captured cell, a
+/// global, a builtin) and reports, before anything runs, the mistakes that can
+/// be seen statically: unknown names (with a suggestion), wrong arity or
+/// labels in calls to known functions, assignment to constants, misplaced
+/// `break`/`return`, unknown module members. A typo must not surface after a
+/// ten-minute training loop.
+final class Resolver {
+    private final class FunctionScope {
+        let decl: FunctionDecl?
+        let enclosing: FunctionScope?
+        var scopes: [[String: LocalVariable]] = [[:]]
+        var nextSlot = 0
+        var captures: [Capture] = []
+        var captureByKey: [String: Int] = [:]
+        var loops = 0
+        /// Inside an `if` used as a value: jumps out of it are not allowed.
+        var valueIfDepth = 0
+        var valueIfLoopFloor = 0
+        init(decl: FunctionDecl?, enclosing: FunctionScope?) { self.decl = decl; self.enclosing = enclosing }
+    }
+
+    private let globals: Globals
+    private let builtins: BuiltinRegistry
+    private let loader: ModuleLoader
+    private let file: SourceFile
+    /// The REPL may redefine a name; a script may not.
+    private let allowRedefinition: Bool
+    private var current: FunctionScope
+    private var definedGlobals = Set<Int>()
+    private(set) var diagnostics: [Diagnostic] = []
+
+    init(globals: Globals, builtins: BuiltinRegistry, loader: ModuleLoader, file: SourceFile, allowRedefinition: Bool) {
+        self.globals = globals
+        self.builtins = builtins
+        self.loader = loader
+        self.file = file
+        self.allowRedefinition = allowRedefinition
+        self.current = FunctionScope(decl: nil, enclosing: nil)
+        for i in globals.names.indices {
+            if case .uninitialized = globals.values[i] { continue }
+            definedGlobals.insert(i)
+        }
+    }
+
+    /// Resolves a whole script; returns the number of frame slots its top level needs.
+    func resolveScript(_ statements: [Stmt]) -> Int {
+        predeclare(statements)
+        for s in statements { statement(s) }
+        return current.nextSlot
+    }
+
+    private func error(_ message: String, _ range: SourceRange, notes: [String] = []) {
+        diagnostics.append(Diagnostic(.compile, message, at: range, notes: notes))
+    }
+
+    private var atTopLevel: Bool { current.decl == nil && current.enclosing == nil && current.scopes.count == 1 }
+
+    /// Top-level names are known before the code runs, so functions may refer to
+    /// functions defined further down.
+    private func predeclare(_ statements: [Stmt]) {
+        var seen: [String: SourceRange] = [:]
+        func declare(_ name: String, _ range: SourceRange, mutable: Bool) {
+            if let first = seen[name], !allowRedefinition {
+                let line = first.file.location(of: first.start).line
+                error("'\(name)' is already defined", range, notes: ["first defined at line \(line)"])
+                return
+            }
+            seen[name] = range
+            _ = globals.declare(name, mutable: mutable, at: range)
+        }
+        for s in statements {
+            switch s {
+            case let s as LetStmt: for (name, r) in names(in: s.target.pattern) { declare(name, r, mutable: s.mutable) }
+            case let s as FnStmt: declare(s.function.name, s.nameRange, mutable: false)
+            case let s as ImportStmt: declare(s.alias, s.nameRange, mutable: false)
+            default: break
+            }
+        }
+    }
+
+    private func names(in pattern: Pattern) -> [(String, SourceRange)] {
+        switch pattern {
+        case let .name(n, r): return [(n, r)]
+        case .wildcard: return []
+        case .tuple(let items, _): return items.flatMap(names)
+        }
+    }
+
+    // MARK: Declarations
+
+    private func declareLocal(_ name: String, _ range: SourceRange, mutable: Bool) -> LocalVariable {
+        if let existing = current.scopes[current.scopes.count - 1][name] {
+            let line = existing.range.file.location(of: existing.range.start).line
+            error("'\(name)' is already defined in this scope", range, notes: ["first defined at line \(line)"])
+        }
+        let v = LocalVariable(name: name, slot: current.nextSlot, mutable: mutable, range: range)
+        current.nextSlot += 1
+        current.scopes[current.scopes.count - 1][name] = v
+        return v
+    }
+
+    /// Declares a name where the statement stands: a global at the top level, else a local.
+    private func declare(_ name: String, _ range: SourceRange, mutable: Bool) -> Binding {
+        if atTopLevel, let i = globals.index(of: name) {
+            definedGlobals.insert(i)
+            return .global(globals, i)
+        }
+        return .local(declareLocal(name, range, mutable: mutable))
+    }
+
+    private func bind(_ target: BindingPattern, mutable: Bool) {
+        target.bindings = names(in: target.pattern).map { declare($0.0, $0.1, mutable: mutable) }
+    }
+
+    private func withScope(_ body: () -> Void) {
+        current.scopes.append([:])
+        body()
+        current.scopes.removeLast()
+    }
+
+    // MARK: Statements
+
+    private func statement(_ s: Stmt) {
+        switch s {
+        case let s as LetStmt:
+            if let v = s.value { expression(v) }
+            bind(s.target, mutable: s.mutable)
+            if !s.mutable, let f = s.value as? FunctionExpr, s.target.bindings.count == 1 {
+                remember(function: f.function, for: s.target.bindings[0])
+            }
+        case let s as FnStmt:
+            let binding = declare(s.function.name, s.nameRange, mutable: false)
+            s.binding = binding
+            remember(function: s.function, for: binding)
+            function(s.function)
+        case let s as ExprStmt:
+            expression(s.expr)
+        case let s as AssignStmt:
+            expression(s.value)
+            assignmentTarget(s.target)
+        case let s as ReturnStmt:
+            if current.decl == nil { error("'return' outside a function", s.range) }
+            else if current.valueIfDepth > 0 { error("'return' inside an if used as a value", s.range) }
+            if let v = s.value { expression(v) }
+        case let s as IfStmt:
+            expression(s.condition)
+            withScope { s.then.forEach(statement) }
+            if let other = s.otherwise { withScope { other.forEach(statement) } }
+        case let s as WhileStmt:
+            expression(s.condition)
+            loop { withScope { s.body.forEach(statement) } }
+        case let s as ForStmt:
+            expression(s.sequence)
+            loop {
+                withScope {
+                    s.target.bindings = names(in: s.target.pattern).map { .local(declareLocal($0.0, $0.1, mutable: false)) }
+                    s.body.forEach(statement)
+                }
+            }
+        case let s as JumpStmt:
+            let word = s.isBreak ? "break" : "continue"
+            if current.loops == 0 { error("'\(word)' outside a loop", s.range) }
+            else if current.valueIfDepth > 0 && current.loops <= current.valueIfLoopFloor {
+                error("'\(word)' inside an if used as a value", s.range)
+            }
+        case let s as AssertStmt:
+            expression(s.condition)
+            if let m = s.message { expression(m) }
+        case let s as ImportStmt:
+            guard atTopLevel else { error("'import' must be at the top level of a file", s.range); return }
+            do {
+                let module = try loader.load(s.module, from: file, at: s.range)
+                s.loaded = module
+                let binding = declare(s.alias, s.nameRange, mutable: false)
+                s.binding = binding
+                if case let .global(g, i) = binding { g.modules[i] = module }
+            } catch let d as Diagnostic {
+                diagnostics.append(d)
+            } catch let e as CompileErrors {
+                diagnostics += e.diagnostics
+            } catch {
+                self.error("cannot import '\(s.module)': \(error)", s.range)
+            }
+        case let s as NogradStmt:
+            withScope { s.body.forEach(statement) }
+        default:
+            error("internal: unknown statement", s.range)
+        }
+    }
+
+    private func loop(_ body: () -> Void) {
+        current.loops += 1
+        body()
+        current.loops -= 1
+    }
+
+    private func remember(function decl: FunctionDecl, for binding: Binding) {
+        switch binding {
+        case .local(let v): v.function = decl
+        case let .global(g, i): g.functions[i] = decl
+        default: break
+        }
+    }
+
+    private func assignmentTarget(_ target: Expr) {
+        switch target {
+        case let name as NameExpr:
+            guard let binding = lookup(name.name, name.range) else { return }
+            name.binding = binding
+            switch binding {
+            case .local(let v) where !v.mutable:
+                error("cannot assign to '\(name.name)': it is a constant", name.range,
+                      notes: ["declared at line \(v.range.file.location(of: v.range.start).line); use 'var' to make it assignable"])
+            case .upvalue:
+                if let v = findCaptured(name.name), !v.mutable {
+                    error("cannot assign to '\(name.name)': it is a constant", name.range)
+                }
+            case let .global(g, i) where !g.mutable[i]:
+                error("cannot assign to '\(name.name)': it is a constant", name.range,
+                      notes: g.modules[i] != nil || g.functions[i] != nil ? [] : ["use 'var' to make it assignable"])
+            case .builtin:
+                error("cannot assign to the builtin '\(name.name)'", name.range)
+            default: break
+            }
+        case let member as MemberExpr:
+            expression(member)
+        case let index as IndexExpr:
+            // Assigning into a tensor rebinds the tensor: its base must be assignable too.
+            if index.base is NameExpr || index.base is MemberExpr || index.base is IndexExpr {
+                assignmentTargetForIndex(index.base)
+            } else {
+                expression(index.base)
+            }
+            indexItems(index.items)
+        default:
+            error("cannot assign to this expression", target.range)
+        }
+    }
+
+    /// The base of `x[i] = v`: resolved as a read; the compiler checks
+    /// mutability when the write-back happens (lists mutate in place).
+    private func assignmentTargetForIndex(_ base: Expr) {
+        expression(base)
+    }
+
+    private func findCaptured(_ name: String) -> LocalVariable? {
+        var scope = current.enclosing
+        while let s = scope {
+            for table in s.scopes.reversed() { if let v = table[name] { return v } }
+            scope = s.enclosing
+        }
+        return nil
+    }
+
+    // MARK: Functions
+
+    private func function(_ decl: FunctionDecl) {
+        let scope = FunctionScope(decl: decl, enclosing: current)
+        current = scope
+        for p in decl.parameters {
+            if let d = p.defaultValue { expression(d) }
+            _ = declareLocal(p.name, p.range, mutable: true)
+        }
+        withScope { decl.body.forEach(statement) }
+        decl.slotCount = scope.nextSlot
+        decl.captures = scope.captures
+        decl.boxedParameters = decl.parameters.indices.filter { i in scope.scopes[0][decl.parameters[i].name]?.boxed == true }
+        current = scope.enclosing!
+    }
+
+    // MARK: Names
+
+    private func lookup(_ name: String, _ range: SourceRange) -> Binding? {
+        for table in current.scopes.reversed() { if let v = table[name] { return .local(v) } }
+        if let i = capture(name, in: current) { return .upvalue(i) }
+        if let i = globals.index(of: name) {
+            if current.decl == nil && !definedGlobals.contains(i) {
+                if let b = builtins[name] { return .builtin(b) }
+                error("'\(name)' is used before its definition", range)
+                return nil
+            }
+            return .global(globals, i)
+        }
+        if let b = builtins[name] { return .builtin(b) }
+        var message = "unknown name '\(name)'"
+        if let suggestion = Suggest.closest(to: name, among: visibleNames()) { message += "; did you mean '\(suggestion)'?" }
+        error(message, range)
+        return nil
+    }
+
+    /// Finds `name` in an enclosing function and threads it through each closure in between.
+    private func capture(_ name: String, in scope: FunctionScope) -> Int? {
+        guard let enclosing = scope.enclosing else { return nil }
+        var found: Capture?
+        for table in enclosing.scopes.reversed() {
+            if let v = table[name] { v.boxed = true; found = Capture(fromLocal: true, index: v.slot); break }
+        }
+        if found == nil, let i = capture(name, in: enclosing) { found = Capture(fromLocal: false, index: i) }
+        guard let c = found else { return nil }
+        let key = "\(c.fromLocal ? "L" : "U")\(c.index)"
+        if let existing = scope.captureByKey[key] { return existing }
+        scope.captures.append(c)
+        scope.captureByKey[key] = scope.captures.count - 1
+        return scope.captures.count - 1
+    }
+
+    private func visibleNames() -> [String] {
+        var names: [String] = []
+        var scope: FunctionScope? = current
+        while let s = scope {
+            for table in s.scopes { names += table.keys }
+            scope = s.enclosing
+        }
+        return names + globals.names + builtins.names
+    }
+
+    // MARK: Expressions
+
+    private func expression(_ e: Expr) {
+        switch e {
+        case is NumberExpr, is LiteralExpr:
+            break
+        case let e as StringExpr:
+            for case .expr(let x) in e.parts { expression(x) }
+        case let e as NameExpr:
+            e.binding = lookup(e.name, e.range)
+        case let e as ListExpr: e.items.forEach(expression)
+        case let e as TupleExpr: e.items.forEach(expression)
+        case let e as RecordExpr: e.fields.forEach { expression($0.value) }
+        case let e as UnaryExpr: expression(e.operand)
+        case let e as BinaryExpr: expression(e.left); expression(e.right)
+        case let e as LogicalExpr: expression(e.left); expression(e.right)
+        case let e as RangeExpr: expression(e.lower); expression(e.upper)
+        case let e as CallExpr:
+            expression(e.callee)
+            e.arguments.forEach { expression($0.value) }
+            checkCall(e)
+        case let e as IndexExpr:
+            expression(e.base)
+            indexItems(e.items)
+        case let e as MemberExpr:
+            expression(e.base)
+            if let base = e.base as? NameExpr, case let .global(g, i)? = base.binding, let module = g.modules[i] {
+                if let j = module.globals.index(of: e.name) {
+                    e.moduleSlot = (module.globals, j)
+                } else {
+                    var message = "module '\(module.name)' has no member '\(e.name)'"
+                    if let s = Suggest.closest(to: e.name, among: module.memberNames) { message += "; did you mean '\(s)'?" }
+                    error(message, e.nameRange)
+                }
+            }
+        case let e as FunctionExpr:
+            function(e.function)
+        case let e as IfExpr:
+            current.valueIfDepth += 1
+            let savedFloor = current.valueIfLoopFloor
+            current.valueIfLoopFloor = current.loops
+            statement(e.statement)
+            current.valueIfLoopFloor = savedFloor
+            current.valueIfDepth -= 1
+        default:
+            error("internal: unknown expression", e.range)
+        }
+    }
+
+    private func indexItems(_ items: [IndexItem]) {
+        for item in items {
+            switch item {
+            case .single(let x): expression(x)
+            case let .slice(a, b, c): [a, b, c].compactMap { $0 }.forEach(expression)
+            }
+        }
+    }
+
+    // MARK: Calls to functions known at this point
+
+    private struct Signature {
+        let name: String
+        let parameters: [(name: String, required: Bool, variadic: Bool)]
+    }
+
+    private func signature(of callee: Expr) -> Signature? {
+        if let member = callee as? MemberExpr, let (g, i) = member.moduleSlot, let f = g.functions[i] {
+            return Signature(name: "\(f.name)", parameters: f.parameters.map { ($0.name, $0.defaultValue == nil, false) })
+        }
+        guard let name = callee as? NameExpr, let binding = name.binding else { return nil }
+        switch binding {
+        case .builtin(let b):
+            return Signature(name: b.name, parameters: b.parameters.map { ($0.name, $0.defaultValue == nil && !$0.variadic, $0.variadic) })
+        case .local(let v) where !v.mutable:
+            return v.function.map { f in Signature(name: f.name, parameters: f.parameters.map { ($0.name, $0.defaultValue == nil, false) }) }
+        case let .global(g, i) where !g.mutable[i]:
+            return g.functions[i].map { f in Signature(name: f.name, parameters: f.parameters.map { ($0.name, $0.defaultValue == nil, false) }) }
+        default:
+            return nil
+        }
+    }
+
+    private func checkCall(_ call: CallExpr) {
+        guard let sig = signature(of: call.callee) else { return }
+        let names = sig.parameters.map(\.name)
+        var filled = Set<String>()
+        var position = 0
+        let variadic = sig.parameters.firstIndex { $0.variadic }
+        for arg in call.arguments {
+            if let label = arg.label {
+                guard names.contains(label), sig.parameters.first(where: { $0.name == label })?.variadic == false else {
+                    var message = "'\(sig.name)' has no parameter named '\(label)'"
+                    if let s = Suggest.closest(to: label, among: names) { message += "; did you mean '\(s)'?" }
+                    error(message, arg.labelRange ?? arg.value.range)
+                    return
+                }
+                if filled.contains(label) { error("argument '\(label)' is given twice", arg.labelRange ?? arg.value.range); return }
+                filled.insert(label)
+            } else {
+                if let v = variadic, position >= v { continue }
+                guard position < sig.parameters.count else {
+                    error("too many arguments to '\(sig.name)': it takes \(sig.parameters.count), got \(call.arguments.count)", arg.value.range)
+                    return
+                }
+                filled.insert(names[position])
+                position += 1
+            }
+        }
+        let missing = sig.parameters.filter { $0.required && !filled.contains($0.name) }.map(\.name)
+        if !missing.isEmpty {
+            let list = missing.map { "'\($0)'" }.joined(separator: ", ")
+            error("missing argument\(missing.count > 1 ? "s" : "") \(list) in call to '\(sig.name)'", call.range)
+        }
+    }
+}
+
+/// "Did you mean": the closest name by edit distance, if close enough.
+enum Suggest {
+    static func closest(to name: String, among candidates: [String]) -> String? {
+        let limit = max(1, name.count / 3)
+        var best: (String, Int)? = nil
+        for c in Set(candidates) where c != name && !c.hasPrefix("<") {
+            let d = distance(name.lowercased(), c.lowercased())
+            if d <= limit, best == nil || d < best!.1 || (d == best!.1 && c < best!.0) { best = (c, d) }
+        }
+        return best?.0
+    }
+
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var row = [i] + [Int](repeating: 0, count: b.count)
+            for j in 1...b.count {
+                row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = row
+        }
+        return previous[b.count]
+    }
+}

@@ -1,0 +1,166 @@
+import Graph
+import Tensor
+
+/// A Mnemo value. Numbers are doubles; tensors are float32 and carry their
+/// place in the differentiable graph. Lists and records are shared references
+/// (like Python's); tensors and tuples are values.
+public enum Value {
+    case `nil`
+    case number(Double)
+    case bool(Bool)
+    case string(String)
+    case tensor(Variable)
+    case list(ListBox)
+    case tuple([Value])
+    case record(Record)
+    case function(Closure)
+    case builtin(Builtin)
+    case module(Module)
+    /// lower..<upper
+    case range(Int, Int)
+    case object(NativeObject)
+    /// Internal: a captured variable's cell, kept in a frame slot. Never seen by scripts.
+    case cell(Box)
+    /// Internal: a global whose definition has not run yet.
+    case uninitialized
+
+    /// The kind as scripts name it (`type(x)`), used in error messages.
+    public var kindName: String {
+        switch self {
+        case .nil: return "nil"
+        case .number: return "number"
+        case .bool: return "bool"
+        case .string: return "string"
+        case .tensor: return "tensor"
+        case .list: return "list"
+        case .tuple: return "tuple"
+        case .record: return "record"
+        case .function, .builtin: return "function"
+        case .module: return "module"
+        case .range: return "range"
+        case .object(let o): return o.kindName
+        case .cell(let b): return b.value.kindName
+        case .uninitialized: return "undefined"
+        }
+    }
+}
+
+public final class Box {
+    public var value: Value
+    public init(_ value: Value) { self.value = value }
+}
+
+public final class ListBox {
+    public var items: [Value]
+    public init(_ items: [Value]) { self.items = items }
+}
+
+/// A record: named fields in declaration order. Its set of fields is fixed at
+/// creation, so a misspelt field in an assignment is an error, not a new field.
+public final class Record {
+    public private(set) var names: [String]
+    public var values: [Value]
+
+    public init(names: [String], values: [Value]) {
+        self.names = names
+        self.values = values
+    }
+
+    @inline(__always)
+    public func index(of name: String) -> Int? {
+        for i in 0..<names.count where names[i] == name { return i }
+        return nil
+    }
+
+    public subscript(name: String) -> Value? {
+        index(of: name).map { values[$0] }
+    }
+}
+
+/// Host objects with members: optimizers, and later memories and heads.
+public protocol NativeObject: AnyObject {
+    var kindName: String { get }
+    var memberNames: [String] { get }
+    func member(_ name: String, _ interpreter: Interpreter) throws -> Value?
+    func setMember(_ name: String, _ value: Value) throws -> Bool
+    /// Values inside it that may hold parameters (for `params`).
+    var children: [Value] { get }
+    var summary: String { get }
+}
+
+extension NativeObject {
+    public func setMember(_ name: String, _ value: Value) throws -> Bool { false }
+    public var children: [Value] { [] }
+}
+
+/// A function written in Mnemo, compiled, with the cells it captured.
+public final class Closure {
+    let function: CompiledFunction
+    let captures: [Box]
+    init(_ function: CompiledFunction, _ captures: [Box]) {
+        self.function = function
+        self.captures = captures
+    }
+    public var name: String { function.name }
+    public var capturedValues: [Value] { captures.map(\.value) }
+}
+
+/// The top-level names of a module, or of a REPL session.
+public final class Globals {
+    public private(set) var names: [String] = []
+    private var indexByName: [String: Int] = [:]
+    public var values: [Value] = []
+    var mutable: [Bool] = []
+    /// Where each was declared, for "already defined" notes.
+    var declarations: [SourceRange?] = []
+    /// For names bound by `fn` (constant), the declaration: calls are checked against it.
+    var functions: [Int: FunctionDecl] = [:]
+    /// For names bound by `import`, the module.
+    var modules: [Int: Module] = [:]
+
+    public init() {}
+
+    public func index(of name: String) -> Int? { indexByName[name] }
+
+    func declare(_ name: String, mutable: Bool, at range: SourceRange?) -> Int {
+        if let i = indexByName[name] {
+            self.mutable[i] = mutable
+            declarations[i] = range
+            functions[i] = nil
+            modules[i] = nil
+            return i
+        }
+        indexByName[name] = names.count
+        names.append(name)
+        values.append(.uninitialized)
+        self.mutable.append(mutable)
+        declarations.append(range)
+        return names.count - 1
+    }
+
+    public func value(of name: String) -> Value? {
+        guard let i = indexByName[name] else { return nil }
+        if case .uninitialized = values[i] { return nil }
+        return values[i]
+    }
+}
+
+/// A loaded `.mn` file used through `import`: its names, and its compiled body,
+/// run once on first import.
+public final class Module {
+    public let name: String
+    public let path: String
+    public let globals: Globals
+    var body: CompiledScript?
+    enum State { case loaded, running, done }
+    var state = State.loaded
+
+    init(name: String, path: String, globals: Globals) {
+        self.name = name
+        self.path = path
+        self.globals = globals
+    }
+
+    /// The names the module defines, in order.
+    public var memberNames: [String] { globals.names }
+}

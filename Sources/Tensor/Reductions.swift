@@ -1,0 +1,110 @@
+import Foundation
+
+// Reductions along one axis (or all of them), softmax and logsumexp.
+// Every axis kernel sees the tensor as (outer, n, inner).
+
+extension Tensor {
+    public enum Reduction { case sum, max, min, argmax, argmin }
+
+    /// Reduces along `axis` (nil: every element). `keepdims` leaves a size-1 axis.
+    public func reduce(_ kind: Reduction, axis: Int?, keepdims: Bool = false) throws -> Tensor {
+        guard let axis else {
+            if count == 0 && kind != .sum { throw TensorError("cannot take \(kind) of an empty tensor") }
+            let value = Tensor.reduceRun(kind, data, 0, count, 1)
+            return Tensor(shape: keepdims ? [Int](repeating: 1, count: rank) : [], data: [value])
+        }
+        let a = try self.axis(axis)
+        let (outer, n, inner) = split3(a)
+        if n == 0 && kind != .sum { throw TensorError("cannot take \(kind) along an empty axis") }
+        var out = [Float](repeating: 0, count: outer * inner)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                out[o * inner + i] = Tensor.reduceRun(kind, data, o * n * inner + i, n, inner)
+            }
+        }
+        var shape = self.shape
+        if rank > 0 { if keepdims { shape[a] = 1 } else { shape.remove(at: a) } }
+        return Tensor(shape: shape, data: out)
+    }
+
+    @inline(__always)
+    static func reduceRun(_ kind: Reduction, _ data: [Float], _ start: Int, _ n: Int, _ stride: Int) -> Float {
+        data.withUnsafeBufferPointer { p in
+            switch kind {
+            case .sum:
+                var s: Float = 0
+                for j in 0..<n { s += p[start + j * stride] }
+                return s
+            case .max, .min:
+                var best = p[start]
+                for j in 1..<max(n, 1) {
+                    let v = p[start + j * stride]
+                    if kind == .max ? (v > best || v.isNaN) : (v < best || v.isNaN) { best = v }
+                }
+                return best
+            case .argmax, .argmin:
+                var best = p[start], at = 0
+                for j in 1..<max(n, 1) {
+                    let v = p[start + j * stride]
+                    if kind == .argmax ? v > best : v < best { best = v; at = j }
+                }
+                return Float(at)
+            }
+        }
+    }
+
+    /// Re-inserts a reduced axis as size 1, so a reduced tensor broadcasts against the original.
+    public func keepingAxis(_ axis: Int?, of original: [Int]) -> Tensor {
+        guard let axis else { return Tensor(shape: [Int](repeating: 1, count: original.count), data: data) }
+        var shape = original
+        if !shape.isEmpty { shape[axis] = 1 }
+        return Tensor(shape: shape, data: data)
+    }
+
+    /// Numerically stable softmax along `axis`.
+    public func softmax(axis: Int) throws -> Tensor {
+        let a = try self.axis(axis)
+        let (outer, n, inner) = split3(a)
+        var out = [Float](repeating: 0, count: count)
+        data.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { po in
+                for o in 0..<outer {
+                    for i in 0..<inner {
+                        let base = o * n * inner + i
+                        var m = -Float.infinity
+                        for j in 0..<n { m = Swift.max(m, p[base + j * inner]) }
+                        if m == -.infinity { m = 0 }
+                        var s: Float = 0
+                        for j in 0..<n { let e = Foundation.exp(p[base + j * inner] - m); po[base + j * inner] = e; s += e }
+                        let inv = 1 / s
+                        for j in 0..<n { po[base + j * inner] *= inv }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: shape, data: out)
+    }
+
+    /// Numerically stable log(sum(exp(x))) along `axis`, which is removed.
+    public func logsumexp(axis: Int, keepdims: Bool = false) throws -> Tensor {
+        let a = try self.axis(axis)
+        let (outer, n, inner) = split3(a)
+        var out = [Float](repeating: 0, count: outer * inner)
+        data.withUnsafeBufferPointer { p in
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let base = o * n * inner + i
+                    var m = -Float.infinity
+                    for j in 0..<n { m = Swift.max(m, p[base + j * inner]) }
+                    if m == -.infinity || m == .infinity { out[o * inner + i] = m; continue }
+                    var s: Float = 0
+                    for j in 0..<n { s += Foundation.exp(p[base + j * inner] - m) }
+                    out[o * inner + i] = m + Foundation.log(s)
+                }
+            }
+        }
+        var shape = self.shape
+        if rank > 0 { if keepdims { shape[a] = 1 } else { shape.remove(at: a) } }
+        return Tensor(shape: shape, data: out)
+    }
+}

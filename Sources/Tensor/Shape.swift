@@ -1,0 +1,257 @@
+// Matrix products and the operations that move elements without arithmetic:
+// transpose, concat, stack, split, indexing and gather. Indexing and gather
+// are expressed as a list of source offsets, so that the gradient is the same
+// list used to scatter-add.
+
+extension Tensor {
+    /// NumPy's matmul: 1-d operands are promoted to a row or column and the
+    /// extra axis is dropped again; leading batch axes must match or be absent.
+    public static func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        guard a.rank >= 1, b.rank >= 1 else {
+            throw TensorError("matmul needs tensors of rank 1 or more, got shapes \(shapeText(a.shape)) and \(shapeText(b.shape))")
+        }
+        let aShape = a.rank == 1 ? [1, a.shape[0]] : a.shape
+        let bShape = b.rank == 1 ? [b.shape[0], 1] : b.shape
+        let m = aShape[aShape.count - 2], k = aShape[aShape.count - 1]
+        let k2 = bShape[bShape.count - 2], n = bShape[bShape.count - 1]
+        let aBatch = Array(aShape.dropLast(2)), bBatch = Array(bShape.dropLast(2))
+        guard k == k2, aBatch == bBatch || aBatch.isEmpty || bBatch.isEmpty else {
+            throw TensorError("matmul shapes \(shapeText(a.shape)) and \(shapeText(b.shape)) do not match")
+        }
+        let batchShape = aBatch.isEmpty ? bBatch : aBatch
+        let batches = batchShape.reduce(1, *)
+        var outShape = batchShape + [m, n]
+        let total = try elementCount(outShape)
+        var out = [Float](repeating: 0, count: total)
+        let aStep = aBatch.isEmpty ? 0 : m * k, bStep = bBatch.isEmpty ? 0 : k * n
+        a.data.withUnsafeBufferPointer { pa in
+            b.data.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { po in
+                    for batch in 0..<batches {
+                        let ao = batch * aStep, bo = batch * bStep, oo = batch * m * n
+                        for i in 0..<m {
+                            let row = oo + i * n
+                            for p in 0..<k {
+                                let av = pa[ao + i * k + p]
+                                if av == 0 { continue }
+                                let brow = bo + p * n
+                                for j in 0..<n { po[row + j] += av * pb[brow + j] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if b.rank == 1 { outShape.removeLast() }
+        if a.rank == 1 { outShape.remove(at: outShape.count - (b.rank == 1 ? 1 : 2)) }
+        return Tensor(shape: outShape, data: out)
+    }
+
+    /// Reorders axes; `perm[i]` is the source axis of result axis i.
+    public func permuted(_ perm: [Int]) throws -> Tensor {
+        guard perm.count == rank, Set(perm) == Set(0..<rank) else {
+            throw TensorError("transpose: \(Tensor.shapeText(perm)) is not a permutation of the axes of a tensor of shape \(Tensor.shapeText(shape))")
+        }
+        if perm == Array(0..<rank) { return self }
+        let outShape = perm.map { shape[$0] }
+        let srcStrides = Tensor.strides(shape)
+        let strides = perm.map { srcStrides[$0] }
+        if rank == 2 {
+            let (r, c) = (outShape[0], outShape[1])
+            var out = [Float](repeating: 0, count: count)
+            for i in 0..<r { for j in 0..<c { out[i * c + j] = data[j * r + i] } }
+            return Tensor(shape: outShape, data: out)
+        }
+        var out = [Float](repeating: 0, count: count)
+        var index = [Int](repeating: 0, count: rank)
+        var src = 0
+        for o in 0..<count {
+            out[o] = data[src]
+            var d = rank - 1
+            while d >= 0 {
+                index[d] += 1; src += strides[d]
+                if index[d] < outShape[d] { break }
+                src -= strides[d] * outShape[d]; index[d] = 0
+                d -= 1
+            }
+        }
+        return Tensor(shape: outShape, data: out)
+    }
+
+    /// The permutation that swaps the last two axes.
+    public static func swapLastTwo(rank: Int) -> [Int] {
+        var perm = Array(0..<rank)
+        if rank >= 2 { perm.swapAt(rank - 1, rank - 2) }
+        return perm
+    }
+
+    public static func concat(_ parts: [Tensor], axis: Int) throws -> Tensor {
+        guard let first = parts.first else { throw TensorError("concat needs at least one tensor") }
+        guard first.rank > 0 else { throw TensorError("cannot concat scalars; use stack") }
+        let a = try first.axis(axis)
+        var total = 0
+        for p in parts {
+            guard p.rank == first.rank,
+                  (0..<p.rank).allSatisfy({ $0 == a || p.shape[$0] == first.shape[$0] }) else {
+                throw TensorError("concat along axis \(axis): shapes \(shapeText(first.shape)) and \(shapeText(p.shape)) do not match")
+            }
+            total += p.shape[a]
+        }
+        var shape = first.shape
+        shape[a] = total
+        let count = try elementCount(shape)
+        let (outer, _, inner) = first.split3(a)
+        var out = [Float](); out.reserveCapacity(count)
+        for o in 0..<outer {
+            for p in parts {
+                let run = p.shape[a] * inner
+                out.append(contentsOf: p.data[(o * run)..<((o + 1) * run)])
+            }
+        }
+        return Tensor(shape: shape, data: out)
+    }
+
+    public static func stack(_ parts: [Tensor], axis: Int) throws -> Tensor {
+        guard let first = parts.first else { throw TensorError("stack needs at least one tensor") }
+        for p in parts where p.shape != first.shape {
+            throw TensorError("stack: shapes \(shapeText(first.shape)) and \(shapeText(p.shape)) differ")
+        }
+        let a = try first.axis(axis, rankPlus: 1)
+        var unit = first.shape
+        unit.insert(1, at: a)
+        return try concat(parts.map { Tensor(shape: unit, data: $0.data) }, axis: a)
+    }
+
+    /// Cuts along `axis` into pieces of the given sizes.
+    public func split(sizes: [Int], axis: Int) throws -> [Tensor] {
+        guard rank > 0 else { throw TensorError("cannot split a scalar") }
+        let a = try self.axis(axis)
+        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == shape[a] else {
+            throw TensorError("split sizes \(Tensor.shapeText(sizes)) do not add up to \(shape[a]), the size of axis \(axis) of \(Tensor.shapeText(shape))")
+        }
+        var start = 0
+        return try sizes.map { size in
+            defer { start += size }
+            return try index(Array(repeating: .all, count: a) + [.range(start, start + size, 1)])
+        }
+    }
+
+    // MARK: Indexing
+
+    public enum IndexSpec {
+        /// One position; the axis is dropped. Negative counts from the end.
+        case at(Int)
+        /// Python's start:end:step, nil meaning the default; the axis is kept.
+        case range(Int?, Int?, Int?)
+        case all
+    }
+
+    /// The result shape and the source offset of each result element.
+    public func selection(_ specs: [IndexSpec]) throws -> (shape: [Int], offsets: [Int]) {
+        guard specs.count <= rank else {
+            throw TensorError("too many indices (\(specs.count)) for a tensor of shape \(Tensor.shapeText(shape))")
+        }
+        var outShape: [Int] = []
+        var offsets = [0]
+        let strides = Tensor.strides(shape)
+        for axis in 0..<rank {
+            let dim = shape[axis], stride = strides[axis]
+            let spec = axis < specs.count ? specs[axis] : .all
+            var positions: [Int]
+            switch spec {
+            case .at(let i):
+                let j = i < 0 ? i + dim : i
+                guard j >= 0, j < dim else {
+                    throw TensorError("index \(i) is out of range for axis \(axis) of size \(dim) (shape \(Tensor.shapeText(shape)))")
+                }
+                positions = [j]
+            case .all:
+                positions = Array(0..<dim); outShape.append(dim)
+            case let .range(start, end, step):
+                let s = step ?? 1
+                guard s != 0 else { throw TensorError("slice step cannot be zero") }
+                positions = Tensor.slicePositions(start, end, s, dim)
+                outShape.append(positions.count)
+            }
+            var next: [Int] = []
+            next.reserveCapacity(offsets.count * positions.count)
+            for o in offsets { for p in positions { next.append(o + p * stride) } }
+            offsets = next
+        }
+        return (outShape, offsets)
+    }
+
+    /// Row-major strides of a shape.
+    public static func strides(_ shape: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        for i in stride(from: shape.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * shape[i + 1] }
+        return strides
+    }
+
+    /// Python's slice rules: negative bounds count from the end, out-of-range bounds clamp.
+    public static func slicePositions(_ start: Int?, _ end: Int?, _ step: Int, _ dim: Int) -> [Int] {
+        func norm(_ v: Int?, _ def: Int, _ lo: Int, _ hi: Int) -> Int {
+            guard let v else { return def }
+            return (v < 0 ? v + dim : v).clamped(to: lo...hi)
+        }
+        if step > 0 {
+            let s = norm(start, 0, 0, dim), e = norm(end, dim, 0, dim)
+            return s < e ? Array(stride(from: s, to: e, by: step)) : []
+        } else {
+            let s = norm(start, dim - 1, -1, dim - 1), e = norm(end, -1, -1, dim - 1)
+            return s > e ? Array(stride(from: s, to: e, by: step)) : []
+        }
+    }
+
+    public func index(_ specs: [IndexSpec]) throws -> Tensor {
+        let (shape, offsets) = try selection(specs)
+        return gathering(offsets: offsets, shape: shape)
+    }
+
+    public func gathering(offsets: [Int], shape: [Int]) -> Tensor {
+        var out = [Float](repeating: 0, count: offsets.count)
+        data.withUnsafeBufferPointer { p in for (i, o) in offsets.enumerated() { out[i] = p[o] } }
+        return Tensor(shape: shape, data: out)
+    }
+
+    /// Adds `values` into the positions `offsets` of this tensor: the gradient of a gather.
+    public mutating func scatterAdd(offsets: [Int], values: Tensor) {
+        data.withUnsafeMutableBufferPointer { p in
+            for (i, o) in offsets.enumerated() { p[o] += values.data[i] }
+        }
+    }
+
+    /// Offsets for `gather(x, indices, axis)`: the result has shape
+    /// x.shape[..<axis] + indices.shape + x.shape[(axis+1)...].
+    public func gatherSelection(indices: Tensor, axis: Int) throws -> (shape: [Int], offsets: [Int]) {
+        guard rank > 0 else { throw TensorError("cannot gather from a scalar") }
+        let a = try self.axis(axis)
+        let (outer, n, inner) = split3(a)
+        var picks = [Int](); picks.reserveCapacity(indices.count)
+        for v in indices.data {
+            guard v == v.rounded(), v >= -Float(n), v < Float(n) else {
+                throw TensorError("gather index \(v) is out of range for axis \(axis) of size \(n)")
+            }
+            let i = Int(v)
+            picks.append(i < 0 ? i + n : i)
+        }
+        let shape = Array(self.shape[..<a]) + indices.shape + Array(self.shape[(a + 1)...])
+        _ = try Tensor.elementCount(shape)
+        var offsets = [Int](); offsets.reserveCapacity(outer * picks.count * inner)
+        for o in 0..<outer { for p in picks { for i in 0..<inner { offsets.append((o * n + p) * inner + i) } } }
+        return (shape, offsets)
+    }
+
+    /// One-hot rows: shape indices.shape + [classes].
+    public static func onehot(_ indices: Tensor, classes: Int) throws -> Tensor {
+        guard classes > 0 else { throw TensorError("onehot needs at least one class, got \(classes)") }
+        var out = try zeros(indices.shape + [classes])
+        for (i, v) in indices.data.enumerated() {
+            guard v == v.rounded(), v >= 0, v < Float(classes) else {
+                throw TensorError("onehot index \(v) is out of range for \(classes) classes")
+            }
+            out.data[i * classes + Int(v)] = 1
+        }
+        return out
+    }
+}
