@@ -26,12 +26,14 @@ struct Benchmarks {
         #endif
         print("mnemo bench: \(iterations) iterations each, best of 3")
         let baseline = best { nativeTensorAdd() }
-        print(String(format: "%-42@ %9.1f ns/iter", "native Swift: Tensor + Tensor (length 20)" as NSString, baseline))
+        print(pad("native Swift: Tensor + Tensor (length 20)") + String(format: "%9.1f ns/iter", baseline))
         for (name, script) in cases {
             let ns = best { timeScript(script) }
-            print(String(format: "%-42@ %9.1f ns/iter  (%.1fx native add)", name as NSString, ns, ns / baseline))
+            print(pad(name) + String(format: "%9.1f ns/iter  (%.1fx native add)", ns, ns / baseline))
         }
     }
+
+    private func pad(_ s: String) -> String { s.padding(toLength: 44, withPad: " ", startingAt: 0) }
 
     private func best(_ f: () -> Double) -> Double { (0..<3).map { _ in f() }.min()! }
 

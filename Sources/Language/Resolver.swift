@@ -433,7 +433,8 @@ final class Resolver {
 /// "Did you mean": the closest name by edit distance, if close enough.
 enum Suggest {
     static func closest(to name: String, among candidates: [String]) -> String? {
-        let limit = max(1, name.count / 3)
+        // A one- or two-letter name is one edit from too many others to guess.
+        let limit = name.count < 3 ? 0 : max(1, name.count / 3)
         var best: (String, Int)? = nil
         for c in Set(candidates) where c != name && !c.hasPrefix("<") {
             let d = distance(name.lowercased(), c.lowercased())
