@@ -45,7 +45,7 @@ extension Tensor: CustomStringConvertible {
 
     private func collect(_ axis: Int, offset: Int, into values: inout [Float]) {
         let stride = Tensor.strides(shape)[axis]
-        for i in visibleIndices(axis, elide: true) {
+        for i in visibleIndices(axis, elide: true) where i >= 0 {
             if axis == rank - 1 { values.append(data[offset + i]) }
             else { collect(axis + 1, offset: offset + i * stride, into: &values) }
         }
