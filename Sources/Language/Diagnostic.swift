@@ -8,8 +8,17 @@ public struct Diagnostic: Error {
     public var message: String
     public var range: SourceRange?
     public var notes: [String] = []
-    /// Innermost first: "in f (file.mn:3:5)".
-    public var stack: [String] = []
+    /// The Mnemo call stack, innermost first; runs of one frame (runaway
+    /// recursion) are kept once with a count.
+    public private(set) var stack: [(frame: String, repeats: Int)] = []
+
+    public mutating func addFrame(_ frame: String) {
+        if let last = stack.last, last.frame == frame {
+            stack[stack.count - 1].repeats += 1
+        } else if stack.count < 40 {
+            stack.append((frame, 0))
+        }
+    }
 
     public init(_ kind: Kind, _ message: String, at range: SourceRange?, notes: [String] = []) {
         self.kind = kind
@@ -34,7 +43,10 @@ public struct Diagnostic: Error {
         let lead = text.prefix(column - 1).map { $0 == "\t" ? "\t" : " " }.joined()
         out += "    " + lead + "^" + String(repeating: "~", count: max(0, width - 1))
         for note in notes { out += "\n  note: \(note)" }
-        for frame in stack { out += "\n  \(frame)" }
+        for (frame, repeats) in stack {
+            out += "\n  \(frame)"
+            if repeats > 0 { out += "\n  ... and \(repeats) more times" }
+        }
         return out
     }
 }

@@ -10,6 +10,8 @@ public final class Interpreter {
     public var output: (String) -> Void
     /// The script's command-line arguments (`args()`).
     public var arguments: [String] = []
+    /// The folder of the script being run: `load` falls back to it for relative paths.
+    public var scriptDirectory: String?
     /// Variables that `env(name)` sees before the process environment.
     public var environmentOverrides: [String: String] = [:]
     public let random = RandomGenerator(seed: Interpreter.defaultSeed)
@@ -54,6 +56,7 @@ public final class Interpreter {
     /// Runs a script; returns the value of its last expression.
     @discardableResult
     public func run(_ file: SourceFile) throws -> Value {
+        if let path = file.path { scriptDirectory = (path as NSString).deletingLastPathComponent }
         let script = try compile(file, globals: globals, allowRedefinition: false)
         return try execute(script)
     }
@@ -81,7 +84,7 @@ public final class Interpreter {
             module.state = .done
         } catch var d as Diagnostic {
             module.state = .loaded
-            d.stack.append("while importing '\(module.name)' at \(range.position)")
+            d.addFrame("while importing '\(module.name)' at \(range.position)")
             throw d
         }
     }
@@ -89,6 +92,15 @@ public final class Interpreter {
     func interruption(at range: SourceRange) -> Diagnostic {
         Interpreter.interruptRequested = false
         return Diagnostic(.runtime, "interrupted", at: range)
+    }
+
+    /// A relative path that does not exist from the working directory is
+    /// looked up beside the script, so samples find their data from anywhere.
+    public func resolvePath(_ path: String) -> String {
+        let fm = FileManager.default
+        guard !path.hasPrefix("/"), !fm.fileExists(atPath: path), let dir = scriptDirectory, !dir.isEmpty else { return path }
+        let beside = (dir as NSString).appendingPathComponent(path)
+        return fm.fileExists(atPath: beside) ? beside : path
     }
 
     // MARK: Calls
@@ -158,7 +170,7 @@ public final class Interpreter {
         do {
             _ = try fn.body(frame)
         } catch var d as Diagnostic {
-            if let range, d.stack.count < 20 { d.stack.append("in '\(fn.name)' called at \(range.position)") }
+            if let range { d.addFrame("in '\(fn.name)' called at \(range.position)") }
             throw d
         }
         return frame.result

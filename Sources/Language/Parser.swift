@@ -99,7 +99,10 @@ struct Parser {
     /// Skips to the start of the next statement, keeping braces balanced.
     private mutating func synchronize() {
         var braces = 0
+        let statementStarts: [TokenKind] = [.kLet, .kVar, .kFn, .kIf, .kWhile, .kFor, .kReturn, .kImport, .kAssert]
         while !at(.eof) {
+            // A statement keyword at the start of a line begins the next statement.
+            if braces == 0, statementStarts.contains(peek.kind), p > 0, tokens[p - 1].kind == .newline { return }
             switch peek.kind {
             case .leftBrace: braces += 1
             case .rightBrace:
@@ -464,6 +467,13 @@ struct Parser {
         case .kIf:
             return IfExpr(try ifStatement())
         default:
+            // After a trailing operator the error belongs to the operator's line.
+            var back = p - 1
+            while back > 0 && tokens[back].kind == .newline { back -= 1 }
+            if back >= 0, tokens[back].kind.continuesLine {
+                let op = tokens[back]
+                throw fail("expected an expression after '\(file.slice(op.start, op.end))', found \(describe(t))", at: range(op))
+            }
             throw fail("expected an expression, found \(describe(t))")
         }
     }
