@@ -103,8 +103,8 @@ enum LineDiff {
         var i = 0, j = 0
         while i < n || j < m {
             if i < n, j < m, a[i] == b[j] { lines.append((" ", a[i])); i += 1; j += 1 }
-            else if j < m, i == n || lcs[i][j + 1] >= lcs[i + 1][j] { lines.append(("+", b[j])); j += 1 }
-            else { lines.append(("-", a[i])); i += 1 }
+            else if i < n, j == m || lcs[i + 1][j] >= lcs[i][j + 1] { lines.append(("-", a[i])); i += 1 }
+            else { lines.append(("+", b[j])); j += 1 }
         }
         let changed = lines.indices.filter { lines[$0].0 != " " }
         var out = ["--- expected", "+++ actual"]

@@ -57,12 +57,12 @@ public final class Node {
     /// Releases long chains iteratively: an unrolled loop can chain a million
     /// nodes, and letting Swift free them recursively would overflow the stack.
     deinit {
-        var pending = inputs
+        var pending = inputs.compactMap { $0 }
         inputs = []
-        while let last = pending.popLast() {
-            guard var node = last else { continue }
+        while var node = pending.popLast() {
+            // Only this loop holds it: take its inputs before it goes.
             if isKnownUniquelyReferenced(&node) {
-                pending.append(contentsOf: node.inputs)
+                pending.append(contentsOf: node.inputs.compactMap { $0 })
                 node.inputs = []
             }
         }

@@ -205,7 +205,8 @@ enum TensorBuiltins {
             .tensor(Variable(try Tensor.onehot(try a.tensor(0).value, classes: try a.int(1))))
         },
         Builtin("load", "path", "Reads a NumPy .npy file (float32, float64, integers or bools) as a float32 tensor. A relative path is tried from the working directory, then beside the script.") { a in
-            .tensor(Variable(try NPY.read(path: a.interpreter.resolvePath(try a.string(0)))))
+            let path = try a.string(0)
+            return .tensor(Variable(try NPY.read(path: a.interpreter.resolvePath(path), name: path)))
         },
         Builtin("save", "path, x", "Writes a tensor as a NumPy .npy file (float32), atomically.") { a in
             try NPY.write(try a.tensor(1).value, path: try a.string(0))

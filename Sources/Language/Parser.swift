@@ -90,7 +90,7 @@ struct Parser {
         if t.kind == .error {
             diagnostics.append(Diagnostic(.compile, t.text, at: range(t)))
         } else {
-            if t.kind == .eof && r == nil { endedEarly = true }
+            if t.kind == .eof { endedEarly = true }
             diagnostics.append(Diagnostic(.compile, message, at: r ?? range(t)))
         }
         return Abort()

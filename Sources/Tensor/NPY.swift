@@ -6,11 +6,12 @@ import Foundation
 public enum NPY {
     static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
 
-    public static func read(path: String) throws -> Tensor {
+    /// `name` is how errors refer to the file (the path as the user wrote it).
+    public static func read(path: String, name: String? = nil) throws -> Tensor {
         guard let bytes = FileManager.default.contents(atPath: path) else {
-            throw NPYError.io("cannot read '\(path)': no such file or not readable")
+            throw NPYError.io("cannot read '\(name ?? path)': no such file or not readable")
         }
-        return try decode([UInt8](bytes), name: path)
+        return try decode([UInt8](bytes), name: name ?? path)
     }
 
     public static func decode(_ b: [UInt8], name: String) throws -> Tensor {

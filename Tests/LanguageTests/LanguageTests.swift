@@ -1,1 +1,219 @@
+import Driver
+import Foundation
+import Language
 import XCTest
+
+/// The package root, found from this file's place in it.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// Runs Mnemo source in a fresh interpreter on a large stack; returns printed
+/// output and the error it ended with, if any.
+func runMnemo(_ text: String, name: String = "test.mn") -> (output: String, error: Error?) {
+    Interpreter.onLargeStack {
+        var out = ""
+        let interpreter = Interpreter(output: { out += $0 + "\n" })
+        do { try interpreter.run(SourceFile(name: name, text: text)) } catch { return (out, error) }
+        return (out, nil)
+    }
+}
+
+final class SampleSuiteTests: XCTestCase {
+    /// Every sample, language test and bad input reproduces its expected output.
+    func testSamplesLanguageTestsAndBadInputs() {
+        var log: [String] = []
+        let runner = SampleRunner(update: false, log: { log.append($0) })
+        let previous = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(packageRoot)
+        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        let summary = Interpreter.onLargeStack { runner.run(paths: ["samples", "Tests/lang", "Tests/bad"]) }
+        XCTAssertGreaterThan(summary.total, 30)
+        XCTAssertEqual(summary.failed, 0, log.filter { !$0.hasPrefix("PASS") }.joined(separator: "\n"))
+    }
+}
+
+final class LanguageTests: XCTestCase {
+    func testValuesAndClosures() {
+        let (out, error) = runMnemo("""
+        fn adder(n) { fn(x) => x + n }
+        let add2 = adder(2)
+        var total = 0
+        for i in 1...4 { total += add2(i) }
+        print(total, [1, 2][-1], "x\\(total)")
+        """)
+        XCTAssertNil(error)
+        XCTAssertEqual(out, "18 2 x18\n")
+    }
+
+    func testSameSeedSameOutput() {
+        let script = "seed(7)\nprint(randn(3), randint(1, 100), rand())"
+        XCTAssertEqual(runMnemo(script).output, runMnemo(script).output)
+        XCTAssertNotEqual(runMnemo(script).output, runMnemo(script.replacingOccurrences(of: "seed(7)", with: "seed(8)")).output)
+    }
+
+    func testParserReportsSeveralErrorsAtOnce() {
+        let (_, error) = runMnemo("let a = \nlet b = (1,\nfn g( { }\nprint(1 +)\n")
+        guard let errors = error as? CompileErrors else { return XCTFail("expected compile errors, got \(String(describing: error))") }
+        XCTAssertGreaterThanOrEqual(errors.diagnostics.count, 2)
+    }
+
+    func testIncompleteInputIsRecognised() {
+        for text in ["let x = (1 +", "fn f() {", "print([1, 2,", "let y = 3 *"] {
+            let error = runMnemo(text).error as? CompileErrors
+            XCTAssertEqual(error?.incomplete, true, text)
+        }
+        for text in ["let x = )", "print(1))"] {
+            let error = runMnemo(text).error as? CompileErrors
+            XCTAssertEqual(error?.incomplete, false, text)
+        }
+    }
+
+    func testRuntimeErrorsNameThePlaceAndTheStack() {
+        let (_, error) = runMnemo("fn f(x) {\n  x @ ones(5)\n}\nf(ones(2, 3))\n", name: "m.mn")
+        guard let d = error as? Diagnostic else { return XCTFail("expected a diagnostic") }
+        let text = d.render()
+        XCTAssertTrue(text.hasPrefix("m.mn:2:5: error: matmul shapes [2, 3] and [5] do not match"), text)
+        XCTAssertTrue(text.contains("      x @ ones(5)\n        ^"), text)
+        XCTAssertTrue(text.contains("in 'f' called at m.mn:4:1"), text)
+    }
+
+    /// Inputs that once could (or easily might) reach a Swift trap must end
+    /// in a located Mnemo error instead.
+    func testHostileInputsEndInErrorsNotCrashes() {
+        let inputs = [
+            "zeros(-1)", "reshape(zeros(4), 3)", "tensor([[1], [1, 2]])", "[1][99]", "\"a\"[5]", "eye(1e9)",
+            "randn(1e10)", "arange(0, 1, 0)", "max(zeros(0))", "split(zeros(3), [5])", "chunk(zeros(3), 0)",
+            "gather(zeros(3), tensor([5]))", "onehot(tensor([3]), 2)", "onehot(tensor([0.5]), 2)", "range(0, 10, 0)", "fmt(1, 99)",
+            "transpose(zeros(2, 3), [0, 0])", "concat([])", "stack([])", "randint(5, 1)", "zeros(2)[1e20]",
+            "[1, 2][0.5]", "1 % 0", "load(\"/\")", "save(\"/nonexistent/dir/x.npy\", zeros(1))", "mean([])",
+            "max([])", "squeeze(zeros(2), 0)", "unsqueeze(zeros(2), 5)", "zeros(3)[::0]", "[1, 2][::0]",
+            "fn f() { f() }\nf()", "let x = [1]\nx[0][0] = 2", "sum(zeros(2), axis: 7)", "softmax(zeros(2, 2), axis: -3)",
+            "zeros(2, 3) @ zeros(2, 3)", "matmul(3, 4)", "tensor([\"a\"])", "tensor([[zeros(2)], [zeros(3)]])",
+            "grad(zeros(2), zeros(2))", "crossentropy(zeros(2, 3), tensor([0, 5]))", "crossentropy(zeros(2, 3), zeros(4))",
+            "mse(zeros(2), zeros(3))", "let o = adam([param(zeros(1))])\no.step(zeros(2))", "round(1, 99)",
+            "seed(1e300)", "zeros(1e300)", "zeros(2.5)", "full([2], \"x\")", "slice(zeros(3), 0, 2, axis: 3)",
+            "reshape(zeros(6), -1, -1)", "var t = zeros(2)\nt[5] = 1", "var t = zeros(2)\nt[0] = \"s\"",
+            "let r = {a: 1}\nr.b", "nn.Linear", "import nn\nnn.Linear(-1, 2)", "zip(1, 2)", "len(3)", "x",
+            "assert 1", "not 3", "1 and 2", "-\"s\"", "for i in 3 { }", "for i in 0..<1e300 { }", "clip(zeros(2), 1, 0)",
+            "print(zeros(2) ** zeros(3))", "gradcheck(3, [zeros(1)])", "gradcheck(fn(x) => \"s\", [zeros(1)])",
+        ]
+        for input in inputs {
+            let (_, error) = runMnemo(input)
+            switch error {
+            case let d as Diagnostic: XCTAssertNotNil(d.range, input)
+            case is CompileErrors: break
+            default: XCTFail("\(input): expected a Mnemo error, got \(String(describing: error))")
+            }
+        }
+    }
+
+    /// Mutated copies of every script in the project go through the lexer,
+    /// parser and resolver without trapping.
+    func testMutatedSourcesNeverTrap() throws {
+        let fm = FileManager.default
+        var sources: [String] = []
+        for folder in ["samples", "stdlib", "Tests/lang", "Tests/bad"] {
+            let dir = packageRoot + "/" + folder
+            for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".mn") {
+                sources.append(try String(contentsOfFile: dir + "/" + name, encoding: .utf8))
+            }
+        }
+        XCTAssertFalse(sources.isEmpty)
+        var state: UInt64 = 12345
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(max(n, 1)))
+        }
+        let pieces = ["(", ")", "[", "]", "{", "}", ",", ":", "\"", "\\(", "fn", "let", "=", "+", "..<", "\n", "@", "#", ".", "1e999", "_"]
+        Interpreter.onLargeStack {
+            for round in 0..<600 {
+                var chars = Array(sources[round % sources.count].unicodeScalars)
+                for _ in 0..<(1 + next(4)) {
+                    guard !chars.isEmpty else { break }
+                    let at = next(chars.count)
+                    switch next(3) {
+                    case 0: chars.removeSubrange(at..<min(chars.count, at + 1 + next(8)))
+                    case 1: chars.insert(contentsOf: pieces[next(pieces.count)].unicodeScalars, at: at)
+                    default: chars.insert(chars[next(chars.count)], at: at)
+                    }
+                }
+                var text = ""
+                text.unicodeScalars.append(contentsOf: chars)
+                try? Interpreter().check(SourceFile(name: "fuzz.mn", text: text, path: packageRoot + "/samples/fuzz.mn"))
+            }
+        }
+    }
+}
+
+final class CommandLineTests: XCTestCase {
+    var mnemo: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("mnemo").path
+    }
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+        guard FileManager.default.fileExists(atPath: mnemo) else { throw XCTSkip("the mnemo executable was not built beside the tests") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mnemo)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output, error)
+    }
+
+    func temporaryScript(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "/mnemo-cli-\(UUID().uuidString).mn"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    func testExitCodes() throws {
+        XCTAssertEqual(try run([try temporaryScript("print(1)")]).status, 0)
+        XCTAssertEqual(try run([try temporaryScript("print(undefined_name)")]).status, 65)
+        XCTAssertEqual(try run([try temporaryScript("print(1 / 0)")]).status, 70)
+        XCTAssertEqual(try run(["no/such/file.mn"]).status, 74)
+        XCTAssertEqual(try run(["--no-such-flag"]).status, 64)
+        XCTAssertEqual(try run(["check", try temporaryScript("let x = (")]).status, 65)
+        XCTAssertEqual(try run(["check", try temporaryScript("print(1 / 0)")]).status, 0)
+    }
+
+    func testScriptSeesArgumentsAndEnvironment() throws {
+        let script = try temporaryScript("print(args(), env(\"MNEMO_PROBE\"), env(\"MNEMO_UNSET\", \"default\"))")
+        let result = try run(["run", script, "a", "--flag"], environment: ["MNEMO_PROBE": "yes"])
+        XCTAssertEqual(result.output, "[\"a\", \"--flag\"] yes default\n")
+    }
+
+    func testErrorsGoToStandardErrorWithCaret() throws {
+        let result = try run([try temporaryScript("let x = 1\nprint(x + \"s\")\n")])
+        XCTAssertEqual(result.status, 70)
+        XCTAssertTrue(result.error.contains(":2:9: error: cannot apply '+' to number and string"), result.error)
+        XCTAssertTrue(result.error.contains("    print(x + \"s\")\n            ^"), result.error)
+    }
+
+    func testImportsFindTheStdlibFromAnyDirectory() throws {
+        let script = try temporaryScript("import nn\nlet l = nn.Linear(2, 3)\nprint(shape(l.forward(ones(1, 2))))")
+        XCTAssertEqual(try run([script]).output, "[1, 3]\n")
+    }
+
+    func testTestCommandReportsFailures() throws {
+        let dir = NSTemporaryDirectory() + "/mnemo-suite-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "print(\"hello\")\n".write(toFile: dir + "/a.mn", atomically: true, encoding: .utf8)
+        try "hello\n".write(toFile: dir + "/a.out", atomically: true, encoding: .utf8)
+        try "print(2)\n".write(toFile: dir + "/b.mn", atomically: true, encoding: .utf8)
+        try "3\n".write(toFile: dir + "/b.out", atomically: true, encoding: .utf8)
+        let result = try run(["test", dir])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.output.contains("1 passed, 1 failed"), result.output)
+        XCTAssertTrue(result.output.contains("-3\n+2"), result.output)
+        XCTAssertEqual(try run(["test", "--update", dir]).status, 0)
+        XCTAssertEqual(try run(["test", dir]).status, 0)
+    }
+}

@@ -1,10 +1,176 @@
+import Foundation
 import XCTest
 import Tensor
 
 final class TensorTests: XCTestCase {
-    func testBroadcastAdd() throws {
-        let a = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
-        let b = Tensor(vector: [10, 20, 30])
-        XCTAssertEqual(try (a + b).data, [11, 22, 33, 14, 25, 36])
+    func t(_ shape: [Int], _ data: [Float]) -> Tensor { Tensor(shape: shape, data: data) }
+
+    func testBroadcasting() throws {
+        let a = t([2, 3], [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try (a + Tensor(vector: [10, 20, 30])).data, [11, 22, 33, 14, 25, 36])
+        XCTAssertEqual(try (a * t([2, 1], [1, 10])).data, [1, 2, 3, 40, 50, 60])
+        // A middle axis broadcast takes the general path.
+        let b = try t([2, 1, 2], [1, 2, 3, 4]) + t([3, 1], [10, 20, 30])
+        XCTAssertEqual(b.shape, [2, 3, 2])
+        XCTAssertEqual(b.data, [11, 12, 21, 22, 31, 32, 13, 14, 23, 24, 33, 34])
+        XCTAssertThrowsError(try t([2, 3], [1, 2, 3, 4, 5, 6]) + Tensor(vector: [1, 2]))
+    }
+
+    func testSumToShapeReversesBroadcasting() {
+        let g = t([2, 3], [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(g.sum(toShape: [3]).data, [5, 7, 9])
+        XCTAssertEqual(g.sum(toShape: [2, 1]).data, [6, 15])
+        XCTAssertEqual(g.sum(toShape: [1, 3]).data, [5, 7, 9])
+        XCTAssertEqual(g.sum(toShape: []).data, [21])
+    }
+
+    func testReductionsAndSoftmax() throws {
+        let a = t([2, 3], [1, 5, 3, 4, 2, 6])
+        XCTAssertEqual(try a.reduce(.sum, axis: 0).data, [5, 7, 9])
+        XCTAssertEqual(try a.reduce(.max, axis: 1).data, [5, 6])
+        XCTAssertEqual(try a.reduce(.argmax, axis: 1).data, [1, 2])
+        XCTAssertEqual(try a.reduce(.min, axis: nil).data, [1])
+        XCTAssertEqual(try a.reduce(.sum, axis: -1, keepdims: true).shape, [2, 1])
+        let s = try Tensor(vector: [1000, 1000]).softmax(axis: 0)
+        XCTAssertEqual(s.data, [0.5, 0.5])
+        XCTAssertEqual(try Tensor(vector: [1000, 1000]).logsumexp(axis: 0).data[0], 1000 + log(2), accuracy: 1e-3)
+        XCTAssertThrowsError(try a.reduce(.sum, axis: 2))
+    }
+
+    func testMatmulShapes() throws {
+        let a = t([2, 3], [1, 2, 3, 4, 5, 6]), b = t([3, 2], [1, 0, 0, 1, 1, 1])
+        XCTAssertEqual(try Tensor.matmul(a, b).data, [4, 5, 10, 11])
+        XCTAssertEqual(try Tensor.matmul(Tensor(vector: [1, 1]), a).data, [5, 7, 9])
+        XCTAssertEqual(try Tensor.matmul(a, Tensor(vector: [1, 1, 1])).data, [6, 15])
+        XCTAssertEqual(try Tensor.matmul(t([2, 2, 3], a.data + a.data), b).shape, [2, 2, 2])
+        XCTAssertThrowsError(try Tensor.matmul(a, a))
+    }
+
+    func testPermuteConcatSplit() throws {
+        let x = try Tensor.arange(0, 24, 1).reshaped([2, 3, 4])
+        let p = try x.permuted([2, 0, 1])
+        XCTAssertEqual(p.shape, [4, 2, 3])
+        XCTAssertEqual(try p.index([.at(1), .at(1), .at(2)]).data, [21])  // x[1, 2, 1]
+        let joined = try Tensor.concat([x, x], axis: 1)
+        XCTAssertEqual(joined.shape, [2, 6, 4])
+        let parts = try joined.split(sizes: [3, 3], axis: 1)
+        XCTAssertEqual(parts[0], x)
+        XCTAssertEqual(try Tensor.stack([x, x], axis: 0).shape, [2, 2, 3, 4])
+    }
+
+    func testIndexingFollowsPython() throws {
+        let x = try Tensor.arange(0, 10, 1)
+        XCTAssertEqual(try x.index([.range(-3, nil, nil)]).data, [7, 8, 9])
+        XCTAssertEqual(try x.index([.range(nil, nil, -3)]).data, [9, 6, 3, 0])
+        XCTAssertEqual(try x.index([.range(20, 30, 1)]).data, [])
+        XCTAssertThrowsError(try x.index([.at(10)]))
+        XCTAssertThrowsError(try x.index([.at(0), .at(0)]))
+        let (shape, offsets) = try x.gatherSelection(indices: Tensor(vector: [2, -1]), axis: 0)
+        XCTAssertEqual(shape, [2])
+        XCTAssertEqual(offsets, [2, 9])
+    }
+
+    func testAbsurdShapesAreErrors() {
+        XCTAssertThrowsError(try Tensor.zeros([1 << 40, 1 << 40]))
+        XCTAssertThrowsError(try Tensor.zeros([-1]))
+        XCTAssertThrowsError(try Tensor.zeros([Int.max, 2]))
+        XCTAssertThrowsError(try Tensor.arange(0, 1e300, 1))
+    }
+
+    func testRandomIsDeterministic() {
+        let a = RandomGenerator(seed: 5), b = RandomGenerator(seed: 5)
+        XCTAssertEqual((0..<10).map { _ in a.next() }, (0..<10).map { _ in b.next() })
+        let n = RandomGenerator(seed: 1)
+        let samples = (0..<20_000).map { _ in n.normal() }
+        let mean = samples.reduce(0, +) / Double(samples.count)
+        let variance = samples.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(samples.count)
+        XCTAssertEqual(mean, 0, accuracy: 0.03)
+        XCTAssertEqual(variance, 1, accuracy: 0.05)
+        let g = try! Tensor.glorot([100, 50], n)
+        let limit = Float((6.0 / 150).squareRoot())
+        XCTAssertTrue(g.data.allSatisfy { abs($0) <= limit })
+    }
+
+    func testPrinting() throws {
+        XCTAssertEqual(Tensor(vector: [1, 2, 3]).description, "tensor([1, 2, 3], shape: [3])")
+        XCTAssertEqual(Tensor(vector: [0.5, -1]).description, "tensor([ 0.5000, -1.0000], shape: [2])")
+        XCTAssertEqual(Tensor(vector: [1e-6, 1]).description, "tensor([1.0000e-06, 1.0000e+00], shape: [2])")
+        XCTAssertEqual(Tensor(2.5).description, "tensor(2.5)")
+        let big = try Tensor.arange(0, 2000, 1).description
+        XCTAssertTrue(big.contains("..."))
+        XCTAssertTrue(big.hasSuffix("shape: [2000])"))
+        XCTAssertLessThan(big.count, 200)
+    }
+}
+
+final class NPYTests: XCTestCase {
+    /// A .npy file as NumPy writes it, for any dtype and raw data.
+    func npy(_ descr: String, _ shape: String, fortran: Bool = false, _ payload: [UInt8]) -> [UInt8] {
+        var header = "{'descr': '\(descr)', 'fortran_order': \(fortran ? "True" : "False"), 'shape': \(shape), }"
+        let total = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
+        return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0] + Array(header.utf8) + payload
+    }
+
+    func bytes<T>(_ values: [T]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
+
+    func testReadsCommonDtypes() throws {
+        XCTAssertEqual(try NPY.decode(npy("<f8", "(2,)", bytes([1.5, -2.0] as [Double])), name: "x").data, [1.5, -2])
+        XCTAssertEqual(try NPY.decode(npy("<i8", "(3,)", bytes([7, -1, 3] as [Int64])), name: "x").data, [7, -1, 3])
+        XCTAssertEqual(try NPY.decode(npy("<i4", "(2,)", bytes([-5, 9] as [Int32])), name: "x").data, [-5, 9])
+        XCTAssertEqual(try NPY.decode(npy("|u1", "(2,)", [200, 1]), name: "x").data, [200, 1])
+        XCTAssertEqual(try NPY.decode(npy("|b1", "(2,)", [1, 0]), name: "x").data, [1, 0])
+        XCTAssertEqual(try NPY.decode(npy(">f4", "(1,)", [0x3f, 0x80, 0, 0]), name: "x").data, [1])
+        let scalar = try NPY.decode(npy("<f4", "()", bytes([4.0] as [Float])), name: "x")
+        XCTAssertEqual(scalar.shape, [])
+    }
+
+    func testFortranOrderIsTransposedBack() throws {
+        // [[1, 2, 3], [4, 5, 6]] stored column by column.
+        let t = try NPY.decode(npy("<f4", "(2, 3)", fortran: true, bytes([1, 4, 2, 5, 3, 6] as [Float])), name: "x")
+        XCTAssertEqual(t.shape, [2, 3])
+        XCTAssertEqual(t.data, [1, 2, 3, 4, 5, 6])
+    }
+
+    func testMalformedFilesAreErrors() {
+        XCTAssertThrowsError(try NPY.decode(Array("hello".utf8), name: "x"))
+        XCTAssertThrowsError(try NPY.decode(npy("<f4", "(10,)", [0, 0, 0]), name: "x"))  // truncated data
+        XCTAssertThrowsError(try NPY.decode(npy("<c8", "(1,)", [0, 0, 0, 0, 0, 0, 0, 0]), name: "x"))  // complex
+        XCTAssertThrowsError(try NPY.decode(npy("<f4", "(-1,)", []), name: "x"))
+        XCTAssertThrowsError(try NPY.decode(Array(npy("<f4", "(1,)", [0, 0, 0, 0]).prefix(12)), name: "x"))
+    }
+
+    func testWriteThenReadRoundTrips() throws {
+        let path = NSTemporaryDirectory() + "/mnemo-npy-\(ProcessInfo.processInfo.processIdentifier).npy"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let t = Tensor(shape: [2, 1, 3], data: [1, 2, 3, 4, 5, 6.5])
+        try NPY.write(t, path: path)
+        XCTAssertEqual(try NPY.read(path: path), t)
+        let raw = [UInt8](FileManager.default.contents(atPath: path)!)
+        XCTAssertEqual((10 + Int(raw[8]) + Int(raw[9]) << 8) % 64, 0, "header padded to 64 bytes as NumPy does")
+    }
+
+    /// When NumPy is installed, it reads what Mnemo writes and Mnemo reads what it writes.
+    func testInteroperatesWithNumPy() throws {
+        let dir = NSTemporaryDirectory() + "/mnemo-numpy-\(ProcessInfo.processInfo.processIdentifier)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try NPY.write(Tensor(shape: [2, 2], data: [1, 2, 3, 4]), path: dir + "/from_mnemo.npy")
+        let script = """
+        import numpy as np
+        a = np.load('\(dir)/from_mnemo.npy')
+        assert a.dtype == np.float32 and a.shape == (2, 2) and a[1, 0] == 3
+        np.save('\(dir)/from_numpy.npy', np.arange(6, dtype=np.float64).reshape(3, 2) * 0.5)
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script]
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { throw XCTSkip("python3 is not available") }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw XCTSkip("NumPy is not available") }
+        let t = try NPY.read(path: dir + "/from_numpy.npy")
+        XCTAssertEqual(t.shape, [3, 2])
+        XCTAssertEqual(t.data, [0, 0.5, 1, 1.5, 2, 2.5])
     }
 }

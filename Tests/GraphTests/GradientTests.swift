@@ -1,0 +1,198 @@
+import XCTest
+import Graph
+import Tensor
+
+/// Every differentiable op against central finite differences. Inputs are
+/// kept away from kinks (abs, relu, max, clip) where the derivative jumps.
+final class GradientTests: XCTestCase {
+    let rng = RandomGenerator(seed: 11)
+
+    func randn(_ shape: Int...) -> Tensor { try! Tensor.randn(shape, rng) }
+    /// Values with |x| >= 0.2, safely away from 0.
+    func awayFromZero(_ shape: Int...) -> Tensor { try! Tensor.randn(shape, rng).map { $0 >= 0 ? $0 + 0.2 : $0 - 0.2 } }
+    func positive(_ shape: Int...) -> Tensor { try! Tensor.uniform(shape, rng, low: 0.5, high: 2) }
+
+    func check(_ inputs: [Tensor], file: StaticString = #filePath, line: UInt = #line, _ f: @escaping ([Variable]) throws -> Variable) {
+        do {
+            for r in try Gradcheck.check(inputs: inputs, f) {
+                XCTAssertTrue(r.ok, "input \(r.input): analytic \(r.worstAnalytic) vs numeric \(r.worstNumeric)", file: file, line: line)
+            }
+        } catch {
+            XCTFail("gradcheck threw \(error)", file: file, line: line)
+        }
+    }
+
+    func testArithmeticWithBroadcasting() {
+        check([randn(3, 4), randn(4)]) { try Op.add($0[0], $0[1]) }
+        check([randn(3, 1), randn(1, 4)]) { try Op.sub($0[0], $0[1]) }
+        check([randn(2, 3, 4), randn(3, 1)]) { try Op.mul($0[0], $0[1]) }
+        check([randn(3, 4), awayFromZero(3, 4)]) { try Op.div($0[0], $0[1]) }
+        check([positive(3), randn(3)]) { try Op.pow($0[0], $0[1]) }
+        check([randn(5), randn(5)]) { try Op.maximum($0[0], $0[1]) }
+        check([randn(5), randn(5)]) { try Op.minimum($0[0], $0[1]) }
+        check([randn(4)]) { Op.scale($0[0], -2.5) }
+    }
+
+    func testUnaryFunctions() {
+        check([randn(6)]) { Op.neg($0[0]) }
+        check([randn(6)]) { Op.exp($0[0]) }
+        check([positive(6)]) { Op.log($0[0]) }
+        check([positive(6)]) { Op.sqrt($0[0]) }
+        check([awayFromZero(6)]) { Op.abs($0[0]) }
+        check([randn(6)]) { Op.tanh($0[0]) }
+        check([randn(6)]) { Op.sigmoid($0[0]) }
+        check([awayFromZero(6)]) { Op.relu($0[0]) }
+        check([randn(6)]) { Op.softplus($0[0]) }
+        check([randn(6)]) { Op.square($0[0]) }
+        check([Tensor(vector: [-2, -0.5, 0.3, 0.9, 2])]) { Op.clip($0[0], -1, 1) }
+    }
+
+    func testReductions() {
+        check([randn(3, 4)]) { try Op.sum($0[0], axis: nil) }
+        check([randn(3, 4)]) { try Op.sum($0[0], axis: 0) }
+        check([randn(2, 3, 4)]) { try Op.sum($0[0], axis: 1, keepdims: true) }
+        check([randn(3, 4)]) { try Op.mean($0[0], axis: -1) }
+        // Distinct values, far apart compared with the finite-difference step.
+        let spread = Tensor(shape: [3, 4], data: rng.permutation(12).map { Float($0) * 0.3 - 1.5 })
+        check([spread]) { try Op.extreme($0[0], max: true, axis: 1) }
+        check([spread]) { try Op.extreme($0[0], max: false, axis: nil) }
+        check([randn(3, 4)]) { try Op.softmax($0[0], axis: -1) }
+        check([randn(3, 4)]) { try Op.softmax($0[0], axis: 0) }
+        check([randn(2, 3, 4)]) { try Op.logsumexp($0[0], axis: 1) }
+    }
+
+    func testLinearAlgebraAndShapes() {
+        check([randn(3, 4), randn(4, 2)]) { try Op.matmul($0[0], $0[1]) }
+        check([randn(4), randn(4, 2)]) { try Op.matmul($0[0], $0[1]) }
+        check([randn(3, 4), randn(4)]) { try Op.matmul($0[0], $0[1]) }
+        check([randn(4), randn(4)]) { try Op.matmul($0[0], $0[1]) }
+        check([randn(2, 3, 4), randn(4, 5)]) { try Op.matmul($0[0], $0[1]) }
+        check([randn(3, 4), randn(2, 4, 5)]) { try Op.matmul($0[0], $0[1]) }
+        check([randn(2, 3, 4), randn(2, 4, 2)]) { try Op.matmul($0[0], $0[1]) }
+        check([randn(2, 3, 4)]) { try Op.permute($0[0], [2, 0, 1]) }
+        check([randn(2, 3, 4)]) { try Op.reshape($0[0], [4, -1]) }
+        check([randn(2, 3), randn(2, 2)]) { try Op.concat([$0[0], $0[1]], axis: 1) }
+        check([randn(2, 3), randn(2, 3)]) { try Op.stack([$0[0], $0[1]], axis: 1) }
+        check([randn(5, 2)]) { try Op.split($0[0], sizes: [2, 3], axis: 0)[1] }
+        check([randn(3), randn(4)]) { try Op.outer($0[0], $0[1]) }
+    }
+
+    func testIndexingGatherAndSetIndex() {
+        check([randn(3, 4)]) { try Op.index($0[0], [.at(1)]) }
+        check([randn(3, 4)]) { try Op.index($0[0], [.all, .range(nil, nil, 2)]) }
+        check([randn(3, 4)]) { try Op.index($0[0], [.range(-2, nil, nil), .at(-1)]) }
+        check([randn(4, 3)]) { try Op.gather($0[0], Tensor(shape: [2, 2], data: [3, 0, 1, 1]), axis: 0) }
+        check([randn(2, 5)]) { try Op.gather($0[0], Tensor(vector: [4, 4, 0]), axis: 1) }
+        check([randn(3, 4), randn(4)]) { try Op.setIndex($0[0], [.at(1)], $0[1]) }
+        check([randn(3, 4), randn(1)]) { try Op.setIndex($0[0], [.all, .range(0, 2, 1)], $0[1]) }
+    }
+
+    func testLosses() {
+        let target = try! Tensor.uniform([3, 4], rng)
+        check([randn(3, 4)]) { try Op.mse($0[0], Variable(target)) }
+        check([randn(3, 4)]) { try Op.bceWithLogits($0[0], Variable(target)) }
+        check([randn(3, 4), target]) { try Op.bceWithLogits($0[0], $0[1], sum: true) }
+        check([try! Tensor.uniform([3, 4], rng, low: 0.1, high: 0.9)]) { try Op.bceWithProbabilities($0[0], Variable(target)) }
+        check([randn(3, 4)]) { try Op.crossEntropy($0[0], Variable(Tensor(vector: [0, 3, 1]))) }
+        check([randn(3, 4), try! Tensor.randn([3, 4], rng).softmax(axis: -1)]) { try Op.crossEntropy($0[0], $0[1]) }
+    }
+
+    /// The check must be able to fail: a rule that is off by a factor is caught.
+    func testGradcheckCatchesAWrongRule() throws {
+        let results = try Gradcheck.check(inputs: [randn(4)]) { v in
+            let x = v[0].value
+            return Graph.record(x.map { $0 * $0 }, [v[0]]) { g in [try g * x] }  // should be 2x
+        }
+        XCTAssertFalse(results[0].ok)
+    }
+
+    func testReusedInputAccumulates() throws {
+        let x = Variable.parameter(Tensor(vector: [3]))
+        let y = try Op.mul(x, x)
+        XCTAssertEqual(try Graph.gradients(of: y, wrt: [x])[0].data, [6])
+    }
+
+    func testGradientInsideARecordedComputationIsAConstant() throws {
+        let v = Variable.parameter(Tensor(vector: [2]))
+        let inner = try Graph.gradients(of: try Op.mul(try Op.mul(v, v), v), wrt: [v])[0]  // 3 v^2 = 12
+        XCTAssertEqual(inner.data, [12])
+        let outer = try Op.mul(Variable(inner), v)
+        XCTAssertEqual(try Graph.gradients(of: outer, wrt: [v])[0].data, [12])
+    }
+
+    func testNoRecordingLeavesNoNode() throws {
+        let p = Variable.parameter(Tensor(vector: [1]))
+        let y = try Graph.withoutRecording { try Op.add(p, p) }
+        XCTAssertFalse(y.requiresGrad)
+    }
+
+    func testLongChainsAreReleasedWithoutOverflowingTheStack() throws {
+        let p = Variable.parameter(Tensor(vector: [1]))
+        var h = p
+        for _ in 0..<300_000 { h = Op.scale(h, 1) }
+        XCTAssertEqual(try Graph.gradients(of: h, wrt: [p])[0].data, [1])
+        h = p  // drops the chain; must not recurse 300,000 deep
+    }
+
+    func testNonScalarLossIsAnError() {
+        let p = Variable.parameter(Tensor(vector: [1, 2]))
+        XCTAssertThrowsError(try Graph.gradients(of: p, wrt: [p]))
+    }
+}
+
+final class OptimizerTests: XCTestCase {
+    func param(_ v: Float) -> Variable { Variable.parameter(Tensor(vector: [v])) }
+
+    func testSGDMomentum() throws {
+        let p = param(1)
+        let o = Optimizer(parameters: [p], rule: .sgd(momentum: 0.9), learningRate: 0.1)
+        o.apply([Tensor(vector: [2])])
+        XCTAssertEqual(p.value.data[0], 0.8, accuracy: 1e-6)
+        o.apply([Tensor(vector: [2])])  // buffer 0.9 * 2 + 2 = 3.8
+        XCTAssertEqual(p.value.data[0], 0.8 - 0.38, accuracy: 1e-6)
+    }
+
+    func testAdamFirstStepIsLearningRateSized() {
+        let p = param(1)
+        Optimizer(parameters: [p], rule: .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8), learningRate: 0.01).apply([Tensor(vector: [5])])
+        XCTAssertEqual(p.value.data[0], 0.99, accuracy: 1e-6)
+    }
+
+    func testRMSPropPyTorchForm() {
+        let p = param(1)
+        Optimizer(parameters: [p], rule: .rmsprop(decay: 0.99, epsilon: 1e-8, momentum: 0, centered: false), learningRate: 0.01)
+            .apply([Tensor(vector: [2])])
+        // v = 0.01 * 4 = 0.04; step = 0.01 * 2 / 0.2 = 0.1
+        XCTAssertEqual(p.value.data[0], 0.9, accuracy: 1e-5)
+    }
+
+    func testRMSPropGravesForm() {
+        let p = param(1)
+        let o = Optimizer(parameters: [p], rule: .rmspropGraves(decay: 0.95, epsilon: 1e-4, momentum: 0.9), learningRate: 1e-4)
+        o.apply([Tensor(vector: [2])])
+        // n = 0.05 * 4 = 0.2, gbar = 0.1, delta = -1e-4 * 2 / sqrt(0.2 - 0.01 + 1e-4)
+        let delta1 = -1e-4 * 2 / (0.19 + 1e-4).squareRoot()
+        XCTAssertEqual(Double(p.value.data[0]), 1 + delta1, accuracy: 1e-6)
+        o.apply([Tensor(vector: [2])])
+        // n = 0.95 * 0.2 + 0.2 = 0.39, gbar = 0.95 * 0.1 + 0.1 = 0.195
+        let delta2 = 0.9 * delta1 - 1e-4 * 2 / (0.39 - 0.195 * 0.195 + 1e-4).squareRoot()
+        XCTAssertEqual(Double(p.value.data[0]), 1 + delta1 + delta2, accuracy: 1e-6)
+    }
+
+    func testClipping() {
+        var grads = [Tensor(vector: [30, -4]), Tensor(vector: [3])]
+        Optimizer.clip(&grads, value: 10, norm: nil)
+        XCTAssertEqual(grads[0].data, [10, -4])
+        var more = [Tensor(vector: [3, 4])]
+        let norm = Optimizer.clip(&more, value: nil, norm: 1)
+        XCTAssertEqual(norm, 5)
+        XCTAssertEqual(more[0].data[0], 0.6, accuracy: 1e-6)
+    }
+
+    func testStepDescends() throws {
+        let p = param(3)
+        let o = Optimizer(parameters: [p], rule: .sgd(momentum: 0), learningRate: 0.1)
+        for _ in 0..<50 { try o.step(loss: try Op.mul(p, p)) }
+        XCTAssertLessThan(abs(p.value.data[0]), 0.01)
+    }
+}
