@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, each importing only the ones below it:
-// Tensor <- Graph <- Language <- Driver <- mnemo (executable).
+// Tensor <- Graph <- Memory <- Language <- Driver <- mnemo (executable).
 let package = Package(
     name: "Mnemo",
     products: [
@@ -14,9 +14,10 @@ let package = Package(
     targets: [
         .target(name: "Tensor"),
         .target(name: "Graph", dependencies: ["Tensor"]),
+        .target(name: "Memory", dependencies: ["Tensor", "Graph"]),
         // Frames and globals are class-held arrays read on every step of a
         // script; dynamic exclusivity checks on them cost a third of a loop.
-        .target(name: "Language", dependencies: ["Tensor", "Graph"],
+        .target(name: "Language", dependencies: ["Tensor", "Graph", "Memory"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "Driver", dependencies: [
             "Language",
@@ -25,6 +26,7 @@ let package = Package(
         .executableTarget(name: "mnemo", dependencies: ["Driver"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "Tensor"]),
+        .testTarget(name: "MemoryTests", dependencies: ["Memory", "Graph", "Tensor"]),
         .testTarget(name: "LanguageTests", dependencies: ["Language", "Driver"]),
     ]
 )

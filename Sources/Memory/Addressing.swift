@@ -1,0 +1,357 @@
+import Foundation
+import Graph
+import Tensor
+
+/// The addressing primitives of Neural Turing Machines and LRUA memories, as
+/// graph ops with analytic vector-Jacobian products.
+///
+/// Shapes: a memory is [N, W] or, for a batch of episodes, [B, N, W]; a key,
+/// erase or add vector is [W] or [B, W]; a weighting is [N] or [B, N]; a
+/// per-head scalar (beta, g, gamma, alpha) has one value, or one per batch row.
+public enum Addressing {
+    /// The epsilon of the cosine similarity's denominator: a zero row or key gives 0, not NaN.
+    public static let cosineEpsilon: Float = 1e-8
+
+    /// Batch size and sizes of a memory, checked against the other operands.
+    struct Layout {
+        let batch: Int, slots: Int, width: Int, batched: Bool
+        init(memory m: Tensor) throws {
+            switch m.rank {
+            case 2: (batch, slots, width, batched) = (1, m.shape[0], m.shape[1], false)
+            case 3: (batch, slots, width, batched) = (m.shape[0], m.shape[1], m.shape[2], true)
+            default: throw TensorError("a memory is [slots, width] or [batch, slots, width], got shape \(Tensor.shapeText(m.shape))")
+            }
+        }
+        init(weighting w: Tensor) throws {
+            switch w.rank {
+            case 1: (batch, slots, width, batched) = (1, w.shape[0], 0, false)
+            case 2: (batch, slots, width, batched) = (w.shape[0], w.shape[1], 0, true)
+            default: throw TensorError("a weighting is [slots] or [batch, slots], got shape \(Tensor.shapeText(w.shape))")
+            }
+        }
+        func expect(_ t: Tensor, last: Int, _ what: String) throws {
+            let ok = batched ? (t.shape == [batch, last]) : (t.shape == [last] || t.shape == [1, last])
+            if !ok {
+                throw TensorError("\(what) should have shape \(Tensor.shapeText(batched ? [batch, last] : [last])), got \(Tensor.shapeText(t.shape))")
+            }
+        }
+        /// A per-row scalar: one value shared, or one per batch row.
+        func scalars(_ t: Tensor, _ what: String) throws -> [Float] {
+            if t.count == 1 { return [Float](repeating: t.data[0], count: batch) }
+            if t.count == batch { return t.data }
+            throw TensorError("\(what) should have 1 or \(batch) values, got shape \(Tensor.shapeText(t.shape))")
+        }
+    }
+
+    /// Sums per-row gradients back into the shape of a per-row scalar.
+    static func scalarGrad(_ perRow: [Float], like t: Tensor) -> Tensor {
+        if t.count == 1 && perRow.count != 1 { return Tensor(shape: t.shape, data: [perRow.reduce(0, +)]) }
+        return Tensor(shape: t.shape, data: perRow)
+    }
+
+    // MARK: Content
+
+    /// K[i] = M_i . k / (|M_i| |k| + eps), for every memory row i.
+    public static func cosine(_ memory: Variable, _ key: Variable) throws -> Variable {
+        let m = memory.value, k = key.value
+        let L = try Layout(memory: m)
+        try L.expect(k, last: L.width, "the key")
+        let (B, N, W) = (L.batch, L.slots, L.width)
+        let eps = cosineEpsilon
+        var out = [Float](repeating: 0, count: B * N)
+        var dots = out, rowNorms = out
+        var keyNorms = [Float](repeating: 0, count: B)
+        m.data.withUnsafeBufferPointer { pm in
+            k.data.withUnsafeBufferPointer { pk in
+                for b in 0..<B {
+                    var kk: Float = 0
+                    for j in 0..<W { kk += pk[b * W + j] * pk[b * W + j] }
+                    let nk = kk.squareRoot()
+                    keyNorms[b] = nk
+                    for i in 0..<N {
+                        let row = (b * N + i) * W
+                        var dot: Float = 0, mm: Float = 0
+                        for j in 0..<W {
+                            let v = pm[row + j]
+                            dot += v * pk[b * W + j]; mm += v * v
+                        }
+                        let nm = mm.squareRoot()
+                        dots[b * N + i] = dot; rowNorms[b * N + i] = nm
+                        out[b * N + i] = dot / (nm * nk + eps)
+                    }
+                }
+            }
+        }
+        let shape = L.batched ? [B, N] : [N]
+        return Graph.record(Tensor(shape: shape, data: out), [memory, key]) { g in
+            var dm = [Float](repeating: 0, count: m.count), dk = [Float](repeating: 0, count: k.count)
+            for b in 0..<B {
+                let nk = keyNorms[b]
+                for i in 0..<N {
+                    let gi = g.data[b * N + i]
+                    if gi == 0 { continue }
+                    let nm = rowNorms[b * N + i], dot = dots[b * N + i]
+                    let d = nm * nk + eps
+                    // d/dM_i and d/dk of dot / d, with |.|' = ./|.| (zero for a zero vector).
+                    let cm = nm > 0 ? dot * nk / (nm * d * d) : 0
+                    let ck = nk > 0 ? dot * nm / (nk * d * d) : 0
+                    let row = (b * N + i) * W
+                    for j in 0..<W {
+                        let mv = m.data[row + j], kv = k.data[b * W + j]
+                        dm[row + j] += gi * (kv / d - cm * mv)
+                        dk[b * W + j] += gi * (mv / d - ck * kv)
+                    }
+                }
+            }
+            return [Tensor(shape: m.shape, data: dm), Tensor(shape: k.shape, data: dk)]
+        }
+    }
+
+    /// Content addressing: softmax(beta * cosine(M, k)) over the slots.
+    public static func content(_ memory: Variable, _ key: Variable, _ beta: Variable) throws -> Variable {
+        let k = try cosine(memory, key)
+        let L = try Layout(weighting: k.value)
+        let scaled = try Op.mul(k, try Op.reshape(beta, beta.value.count == 1 ? [1] : (L.batched ? [L.batch, 1] : [1])))
+        return try Op.softmax(scaled, axis: -1)
+    }
+
+    // MARK: Location
+
+    /// w = g * wc + (1 - g) * wprev.
+    public static func interpolate(_ wc: Variable, _ wprev: Variable, _ gate: Variable) throws -> Variable {
+        let L = try Layout(weighting: wc.value)
+        guard wprev.shape == wc.shape else {
+            throw TensorError("interpolate: weightings of shapes \(Tensor.shapeText(wc.shape)) and \(Tensor.shapeText(wprev.shape)) differ")
+        }
+        let gs = try L.scalars(gate.value, "the gate g")
+        let (B, N) = (L.batch, L.slots)
+        let a = wc.value, p = wprev.value
+        var out = [Float](repeating: 0, count: B * N)
+        for b in 0..<B { for i in 0..<N { let j = b * N + i; out[j] = gs[b] * a.data[j] + (1 - gs[b]) * p.data[j] } }
+        let gateValue = gate.value
+        return Graph.record(Tensor(shape: a.shape, data: out), [wc, wprev, gate]) { g in
+            var da = [Float](repeating: 0, count: B * N), dp = da
+            var dg = [Float](repeating: 0, count: B)
+            for b in 0..<B {
+                for i in 0..<N {
+                    let j = b * N + i
+                    da[j] = g.data[j] * gs[b]
+                    dp[j] = g.data[j] * (1 - gs[b])
+                    dg[b] += g.data[j] * (a.data[j] - p.data[j])
+                }
+            }
+            return [Tensor(shape: a.shape, data: da), Tensor(shape: a.shape, data: dp), scalarGrad(dg, like: gateValue)]
+        }
+    }
+
+    /// The offset that entry k of a shift kernel of length K applies, for N slots:
+    /// a kernel shorter than N is centred (K = 3 means offsets -1, 0, +1);
+    /// a kernel of length N holds offsets 0, 1, ..., N-1.
+    public static func offset(_ k: Int, kernel K: Int, slots N: Int) -> Int { K == N ? k : k - K / 2 }
+
+    /// Circular convolution: w~(i) = sum_k s(k) w((i - offset_k) mod N).
+    /// The entry for offset +1 moves the focus forward, from slot i to slot i + 1.
+    public static func shift(_ weighting: Variable, _ kernel: Variable) throws -> Variable {
+        let L = try Layout(weighting: weighting.value)
+        let (B, N) = (L.batch, L.slots)
+        let s = kernel.value
+        let K = s.shape.last ?? 0
+        guard s.count == (L.batched ? B * K : K), K >= 1, K <= N, K == N || K % 2 == 1 else {
+            throw TensorError("shift: the kernel should be [K] (or [batch, K]) with K odd and at most \(N), or K = \(N); got shape \(Tensor.shapeText(s.shape))")
+        }
+        let w = weighting.value
+        let offsets = (0..<K).map { ((offset($0, kernel: K, slots: N) % N) + N) % N }
+        var out = [Float](repeating: 0, count: B * N)
+        for b in 0..<B {
+            for k in 0..<K {
+                let sk = s.data[b * K + k], o = offsets[k]
+                if sk == 0 { continue }
+                for i in 0..<N {
+                    let src = i - o < 0 ? i - o + N : i - o
+                    out[b * N + i] += sk * w.data[b * N + src]
+                }
+            }
+        }
+        return Graph.record(Tensor(shape: w.shape, data: out), [weighting, kernel]) { g in
+            var dw = [Float](repeating: 0, count: B * N), ds = [Float](repeating: 0, count: s.count)
+            for b in 0..<B {
+                for k in 0..<K {
+                    let sk = s.data[b * K + k], o = offsets[k]
+                    var acc: Float = 0
+                    for i in 0..<N {
+                        let src = i - o < 0 ? i - o + N : i - o
+                        let gi = g.data[b * N + i]
+                        dw[b * N + src] += sk * gi
+                        acc += gi * w.data[b * N + src]
+                    }
+                    ds[b * K + k] = acc
+                }
+            }
+            return [Tensor(shape: w.shape, data: dw), Tensor(shape: s.shape, data: ds)]
+        }
+    }
+
+    /// w(i)^gamma / sum_j w(j)^gamma, computed in log space so that large gamma
+    /// cannot overflow. Zeros in w stay exactly zero, and the gradient there is
+    /// finite: w^(gamma-1)/Z, which is 0 for gamma > 1 and 1/Z at gamma = 1 (for
+    /// gamma < 1, where it is unbounded, 0 is used). An all-zero row gives the
+    /// uniform weighting.
+    public static func sharpen(_ weighting: Variable, _ gamma: Variable) throws -> Variable {
+        let L = try Layout(weighting: weighting.value)
+        let (B, N) = (L.batch, L.slots)
+        let gs = try L.scalars(gamma.value, "gamma")
+        let w = weighting.value
+        let logs = w.data.map { $0 > 0 ? Foundation.log($0) : -Float.infinity }
+        var out = [Float](repeating: 0, count: B * N), logZ = [Float](repeating: 0, count: B)
+        for b in 0..<B {
+            var m = -Float.infinity
+            for i in 0..<N where w.data[b * N + i] > 0 { m = Swift.max(m, gs[b] * logs[b * N + i]) }
+            if m == -.infinity {
+                for i in 0..<N { out[b * N + i] = 1 / Float(N) }
+                logZ[b] = .nan
+                continue
+            }
+            var z: Float = 0
+            for i in 0..<N where w.data[b * N + i] > 0 {
+                let e = Foundation.exp(gs[b] * logs[b * N + i] - m)
+                out[b * N + i] = e; z += e
+            }
+            for i in 0..<N { out[b * N + i] /= z }
+            logZ[b] = m + Foundation.log(z)
+        }
+        let y = Tensor(shape: w.shape, data: out)
+        let gammaValue = gamma.value
+        return Graph.record(y, [weighting, gamma]) { g in
+            var dw = [Float](repeating: 0, count: B * N), dgamma = [Float](repeating: 0, count: B)
+            for b in 0..<B where !logZ[b].isNaN {
+                var dot: Float = 0
+                for i in 0..<N { dot += g.data[b * N + i] * y.data[b * N + i] }
+                for i in 0..<N {
+                    let j = b * N + i
+                    let centred = g.data[j] - dot
+                    if w.data[j] > 0 {
+                        // dy/dw = gamma y (g - dot) / w, with y / w = exp((gamma - 1) log w - log Z).
+                        dw[j] = gs[b] * centred * Foundation.exp((gs[b] - 1) * logs[j] - logZ[b])
+                        dgamma[b] += y.data[j] * centred * logs[j]
+                    } else if gs[b] == 1 {
+                        dw[j] = centred * Foundation.exp(-logZ[b])
+                    }
+                }
+            }
+            return [Tensor(shape: w.shape, data: dw), scalarGrad(dgamma, like: gammaValue)]
+        }
+    }
+
+    // MARK: Reading and writing
+
+    /// r = sum_i w(i) M(i): [W], or [B, W] for a batch.
+    public static func read(_ memory: Variable, _ weighting: Variable) throws -> Variable {
+        let L = try Layout(memory: memory.value)
+        try L.expect(weighting.value, last: L.slots, "the read weighting")
+        if !L.batched { return try Op.matmul(try Op.reshape(weighting, [L.slots]), memory) }
+        let r = try Op.matmul(try Op.reshape(weighting, [L.batch, 1, L.slots]), memory)
+        return try Op.reshape(r, [L.batch, L.width])
+    }
+
+    /// Erase then add: M~(i) = M(i) * (1 - w(i) e), M'(i) = M~(i) + w(i) a.
+    public static func write(_ memory: Variable, _ weighting: Variable, erase: Variable?, add: Variable) throws -> Variable {
+        let m = memory.value, w = weighting.value, a = add.value
+        let L = try Layout(memory: m)
+        try L.expect(w, last: L.slots, "the write weighting")
+        try L.expect(a, last: L.width, "the add vector")
+        let e = erase?.value
+        if let e { try L.expect(e, last: L.width, "the erase vector") }
+        let (B, N, W) = (L.batch, L.slots, L.width)
+        var out = m.data
+        for b in 0..<B {
+            for i in 0..<N {
+                let wi = w.data[b * N + i], row = (b * N + i) * W
+                for j in 0..<W {
+                    let keep: Float = e.map { 1 - wi * $0.data[b * W + j] } ?? 1
+                    out[row + j] = m.data[row + j] * keep + wi * a.data[b * W + j]
+                }
+            }
+        }
+        let inputs = erase.map { [memory, weighting, add, $0] } ?? [memory, weighting, add]
+        return Graph.record(Tensor(shape: m.shape, data: out), inputs) { g in
+            var dm = [Float](repeating: 0, count: m.count), dw = [Float](repeating: 0, count: w.count)
+            var da = [Float](repeating: 0, count: a.count), de = [Float](repeating: 0, count: a.count)
+            for b in 0..<B {
+                for i in 0..<N {
+                    let wi = w.data[b * N + i], row = (b * N + i) * W
+                    var acc: Float = 0
+                    for j in 0..<W {
+                        let gj = g.data[row + j], mv = m.data[row + j], ev = e?.data[b * W + j] ?? 0
+                        dm[row + j] = gj * (1 - wi * ev)
+                        acc += gj * (a.data[b * W + j] - mv * ev)
+                        da[b * W + j] += gj * wi
+                        de[b * W + j] -= gj * mv * wi
+                    }
+                    dw[b * N + i] = acc
+                }
+            }
+            var grads: [Tensor?] = [Tensor(shape: m.shape, data: dm), Tensor(shape: w.shape, data: dw), Tensor(shape: a.shape, data: da)]
+            if let e { grads.append(Tensor(shape: e.shape, data: de)) }
+            return grads
+        }
+    }
+
+    // MARK: LRUA (Santoro et al. 2016)
+
+    /// w^u = decay * w^u_prev + w^r + w^w. `reads` may hold several heads ([H, N] or [B, H, N]); they are summed.
+    public static func usage(_ previous: Variable, reads: Variable, write: Variable, decay: Float) throws -> Variable {
+        var r = reads
+        if reads.value.rank == previous.value.rank + 1 { r = try Op.sum(reads, axis: -2) }
+        return try Op.add(try Op.add(Op.scale(previous, decay), r), write)
+    }
+
+    /// 1 where the usage is at most its n-th smallest value (per batch row), else 0. Not differentiable.
+    public static func leastUsed(_ usage: Tensor, n: Int) throws -> Tensor {
+        let L = try Layout(weighting: usage)
+        guard n >= 1, n <= L.slots else { throw TensorError("leastused: n must be between 1 and \(L.slots), got \(n)") }
+        var out = [Float](repeating: 0, count: usage.count)
+        for b in 0..<L.batch {
+            let row = Array(usage.data[(b * L.slots)..<((b + 1) * L.slots)])
+            let threshold = row.sorted()[n - 1]
+            for i in 0..<L.slots where row[i] <= threshold { out[b * L.slots + i] = 1 }
+        }
+        return Tensor(shape: usage.shape, data: out)
+    }
+
+    /// w^w = sigmoid(alpha) w^r_prev + (1 - sigmoid(alpha)) w^lu_prev.
+    public static func lruaWeights(_ alpha: Variable, readPrevious: Variable, leastUsedPrevious: Variable) throws -> Variable {
+        let L = try Layout(weighting: readPrevious.value)
+        let gate = try Op.reshape(Op.sigmoid(alpha), alpha.value.count == 1 ? [1] : (L.batched ? [L.batch, 1] : [1]))
+        let fromReads = try Op.mul(gate, readPrevious)
+        let fromLeastUsed = try Op.mul(try Op.sub(Variable(Tensor(1)), gate), leastUsedPrevious)
+        return try Op.add(fromReads, fromLeastUsed)
+    }
+
+    /// The memory with its single least-used slot (smallest usage, first on ties) set to zero.
+    public static func zeroLeastUsed(_ memory: Variable, usage: Tensor) throws -> Variable {
+        let L = try Layout(memory: memory.value)
+        let U = try Layout(weighting: usage)
+        guard U.batch == L.batch, U.slots == L.slots else {
+            throw TensorError("usage of shape \(Tensor.shapeText(usage.shape)) does not fit a memory of shape \(Tensor.shapeText(memory.shape))")
+        }
+        var keep = [Float](repeating: 1, count: L.batch * L.slots)
+        for b in 0..<L.batch {
+            var best = 0
+            for i in 1..<L.slots where usage.data[b * L.slots + i] < usage.data[b * L.slots + best] { best = i }
+            keep[b * L.slots + best] = 0
+        }
+        let mask = Tensor(shape: L.batched ? [L.batch, L.slots, 1] : [L.slots, 1], data: keep)
+        return try Op.mul(memory, Variable(mask))
+    }
+
+    /// One LRUA write: zero the least-used slot, then M += w^w k, with
+    /// w^w = sigmoid(alpha) w^r_prev + (1 - sigmoid(alpha)) w^lu_prev and
+    /// w^lu_prev the n least-used slots of the previous usage. Returns (M', w^w).
+    public static func lruaWrite(_ memory: Variable, key: Variable, alpha: Variable, readPrevious: Variable,
+                                 usagePrevious: Tensor, reads n: Int) throws -> (memory: Variable, weights: Variable) {
+        let leastUsedPrevious = try leastUsed(usagePrevious, n: n)
+        let ww = try lruaWeights(alpha, readPrevious: readPrevious, leastUsedPrevious: Variable(leastUsedPrevious))
+        let cleared = try zeroLeastUsed(memory, usage: usagePrevious)
+        return (try write(cleared, ww, erase: nil, add: key), ww)
+    }
+}

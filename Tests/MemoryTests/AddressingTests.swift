@@ -1,0 +1,202 @@
+import Foundation
+import XCTest
+import Graph
+import Memory
+import Tensor
+
+/// Each primitive is gradient-checked (including edge values) and shown to
+/// equal the same equation composed from basic ops, forward and gradient.
+final class AddressingTests: XCTestCase {
+    let rng = RandomGenerator(seed: 21)
+    func randn(_ shape: Int...) -> Tensor { try! Tensor.randn(shape, rng) }
+    func weighting(_ shape: Int...) -> Tensor { try! Tensor.randn(shape, rng).softmax(axis: -1) }
+    func uniform(_ shape: Int..., low: Double, high: Double) -> Tensor { try! Tensor.uniform(shape, rng, low: low, high: high) }
+
+    /// `step`: sharpen's curvature near small weights needs a finer step than the default.
+    func gradcheck(_ inputs: [Tensor], step: Double = 1e-2, file: StaticString = #filePath, line: UInt = #line, _ f: @escaping ([Variable]) throws -> Variable) {
+        do {
+            for r in try Gradcheck.check(inputs: inputs, step: step, f) {
+                XCTAssertTrue(r.ok, "input \(r.input): analytic \(r.worstAnalytic) vs numeric \(r.worstNumeric)", file: file, line: line)
+            }
+        } catch { XCTFail("gradcheck threw \(error)", file: file, line: line) }
+    }
+
+    /// The native op and the composed one agree in value and in the gradient of
+    /// a random projection of their outputs, for every input.
+    func agree(_ inputs: [Tensor], tolerance: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line,
+               native: ([Variable]) throws -> Variable, composed: ([Variable]) throws -> Variable) throws {
+        let a = inputs.map(Variable.parameter), b = inputs.map(Variable.parameter)
+        let x = try native(a), y = try composed(b)
+        XCTAssertEqual(x.shape, y.shape, file: file, line: line)
+        for (u, v) in zip(x.value.data, y.value.data) { XCTAssertEqual(u, v, accuracy: tolerance, file: file, line: line) }
+        let projection = Variable(try Tensor.randn(x.shape, rng))
+        let gx = try Graph.gradients(of: try Op.sum(try Op.mul(x, projection), axis: nil), wrt: a)
+        let gy = try Graph.gradients(of: try Op.sum(try Op.mul(y, projection), axis: nil), wrt: b)
+        for (p, q) in zip(gx, gy) {
+            for (u, v) in zip(p.data, q.data) { XCTAssertEqual(u, v, accuracy: tolerance * 10, file: file, line: line) }
+        }
+    }
+
+    // Composed references, written from the equations with basic ops.
+
+    func composedCosine(_ m: Variable, _ k: Variable) throws -> Variable {
+        let dots = try Op.sum(try Op.mul(m, try Op.reshape(k, k.value.rank == 1 ? [1, k.shape[0]] : [k.shape[0], 1, k.shape[1]])), axis: -1)
+        let rowNorms = Op.sqrt(try Op.sum(Op.square(m), axis: -1))
+        let keyNorm = Op.sqrt(try Op.sum(Op.square(k), axis: -1, keepdims: true))
+        let denominator = try Op.add(try Op.mul(rowNorms, keyNorm), Variable(Tensor(Addressing.cosineEpsilon)))
+        return try Op.div(dots, denominator)
+    }
+
+    /// w rolled forward by `by` slots: result[i] = w[(i - by) mod N].
+    func roll(_ w: Variable, by: Int) throws -> Variable {
+        let n = w.shape[w.value.rank - 1], o = ((by % n) + n) % n
+        if o == 0 { return w }
+        let lead = [Tensor.IndexSpec](repeating: .all, count: w.value.rank - 1)
+        return try Op.concat([try Op.index(w, lead + [.range(n - o, n, 1)]), try Op.index(w, lead + [.range(0, n - o, 1)])], axis: -1)
+    }
+
+    func testCosine() throws {
+        gradcheck([randn(5, 4), randn(4)]) { try Addressing.cosine($0[0], $0[1]) }
+        gradcheck([randn(2, 5, 4), randn(2, 4)]) { try Addressing.cosine($0[0], $0[1]) }
+        try agree([randn(5, 4), randn(4)], native: { try Addressing.cosine($0[0], $0[1]) }, composed: { try composedCosine($0[0], $0[1]) })
+        try agree([randn(3, 5, 4), randn(3, 4)], native: { try Addressing.cosine($0[0], $0[1]) }, composed: { try composedCosine($0[0], $0[1]) })
+    }
+
+    func testCosineWithZeroRowAndZeroKeyGivesNoNaN() throws {
+        var m = randn(4, 3)
+        for j in 0..<3 { m.data[3 + j] = 0 }  // row 1 is zero
+        let zeroKey = Variable.parameter(try Tensor.zeros([3]))
+        let mem = Variable.parameter(m)
+        let k = try Addressing.cosine(mem, zeroKey)
+        XCTAssertTrue(k.value.data.allSatisfy { $0 == 0 })
+        let g = try Graph.gradients(of: try Op.sum(k, axis: nil), wrt: [mem, zeroKey])
+        XCTAssertTrue(g.allSatisfy { $0.data.allSatisfy(\.isFinite) })
+        let k2 = try Addressing.cosine(mem, Variable.parameter(randn(3)))
+        XCTAssertEqual(k2.value.data[1], 0)
+        // At exactly zero the cosine has no derivative a finite difference can
+        // see (it is a direction-dependent limit); the other rows' gradients
+        // must be unaffected by the zero row.
+        let zeroRow = Variable(Tensor(shape: [1, 3], data: [0, 0, 0]))
+        gradcheck([randn(3, 3), randn(3)]) { v in
+            let full = try Op.concat([try Op.index(v[0], [.range(0, 1, 1)]), zeroRow, try Op.index(v[0], [.range(1, 3, 1)])], axis: 0)
+            return try Addressing.cosine(full, v[1])
+        }
+    }
+
+    func testContentAddressing() throws {
+        let m = randn(6, 4), k = randn(4)
+        gradcheck([m, k, Tensor(vector: [3])]) { try Addressing.content($0[0], $0[1], $0[2]) }
+        try agree([m, k, Tensor(vector: [3])], native: { try Addressing.content($0[0], $0[1], $0[2]) },
+                  composed: { try Op.softmax(try Op.mul($0[2], try composedCosine($0[0], $0[1])), axis: -1) })
+        gradcheck([randn(2, 6, 4), randn(2, 4), Tensor(vector: [1, 5])]) { try Addressing.content($0[0], $0[1], $0[2]) }
+    }
+
+    func testInterpolate() throws {
+        gradcheck([weighting(5), weighting(5), Tensor(vector: [0.3])]) { try Addressing.interpolate($0[0], $0[1], $0[2]) }
+        gradcheck([weighting(2, 5), weighting(2, 5), Tensor(vector: [0.3, 0.9])]) { try Addressing.interpolate($0[0], $0[1], $0[2]) }
+        try agree([weighting(5), weighting(5), Tensor(vector: [0.3])], native: { try Addressing.interpolate($0[0], $0[1], $0[2]) },
+                  composed: { v in try Op.add(try Op.mul(v[2], v[0]), try Op.mul(try Op.sub(Variable(Tensor(1)), v[2]), v[1])) })
+    }
+
+    func testShiftDirectionAndEquation() throws {
+        // A focus on slot 2 with all shift mass on offset +1 moves to slot 3.
+        let w = Variable(Tensor(vector: [0, 0, 1, 0, 0]))
+        XCTAssertEqual(try Addressing.shift(w, Variable(Tensor(vector: [0, 0, 1]))).value.data, [0, 0, 0, 1, 0])
+        XCTAssertEqual(try Addressing.shift(w, Variable(Tensor(vector: [1, 0, 0]))).value.data, [0, 1, 0, 0, 0])
+        // Circular: the last slot wraps to the first.
+        XCTAssertEqual(try Addressing.shift(Variable(Tensor(vector: [0, 0, 0, 0, 1])), Variable(Tensor(vector: [0, 0, 1]))).value.data, [1, 0, 0, 0, 0])
+        // A full length-N kernel holds offsets 0..N-1.
+        XCTAssertEqual(try Addressing.shift(w, Variable(Tensor(vector: [0, 0, 0, 1, 0]))).value.data, [1, 0, 0, 0, 0])
+        gradcheck([weighting(5), weighting(3)]) { try Addressing.shift($0[0], $0[1]) }
+        gradcheck([weighting(2, 6), weighting(2, 6)]) { try Addressing.shift($0[0], $0[1]) }
+        try agree([weighting(7), weighting(3)], native: { try Addressing.shift($0[0], $0[1]) }, composed: { v in
+            var total: Variable? = nil
+            for k in 0..<3 {
+                let term = try Op.mul(try Op.index(v[1], [.at(k)]), try roll(v[0], by: k - 1))
+                total = try total.map { try Op.add($0, term) } ?? term
+            }
+            return total!
+        })
+        XCTAssertThrowsError(try Addressing.shift(w, Variable(Tensor(vector: [0.5, 0.5]))))
+    }
+
+    func testSharpen() throws {
+        let w = weighting(6)
+        gradcheck([w, Tensor(vector: [2.5])], step: 1e-3) { try Addressing.sharpen($0[0], $0[1]) }
+        gradcheck([weighting(2, 6), Tensor(vector: [1.5, 3])], step: 1e-3) { try Addressing.sharpen($0[0], $0[1]) }
+        try agree([w, Tensor(vector: [2.5])], native: { try Addressing.sharpen($0[0], $0[1]) }, composed: { v in
+            let powered = try Op.pow(v[0], v[1])
+            return try Op.div(powered, try Op.sum(powered, axis: -1, keepdims: true))
+        })
+    }
+
+    func testSharpenAtTheEdges() throws {
+        // gamma near 1 leaves the weighting unchanged; a one-hot weighting with
+        // zeros and a large gamma gives finite values and gradients.
+        let w = weighting(5)
+        let same = try Addressing.sharpen(Variable(w), Variable(Tensor(1)))
+        for (a, b) in zip(same.value.data, w.data) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        gradcheck([w, Tensor(vector: [1.0001])], step: 1e-3) { try Addressing.sharpen($0[0], $0[1]) }
+        let oneHot = Variable.parameter(Tensor(vector: [0, 0, 1, 0, 0]))
+        for gamma: Float in [1, 1.5, 20, 80] {
+            let g = Variable.parameter(Tensor(vector: [gamma]))
+            let y = try Addressing.sharpen(oneHot, g)
+            XCTAssertEqual(y.value.data, [0, 0, 1, 0, 0])
+            let grads = try Graph.gradients(of: try Op.sum(try Op.mul(y, Variable(Tensor(vector: [1, 2, 3, 4, 5]))), axis: nil), wrt: [oneHot, g])
+            XCTAssertTrue(grads.allSatisfy { $0.data.allSatisfy(\.isFinite) }, "gamma \(gamma)")
+        }
+        // Large gamma on a spread weighting does not overflow.
+        let peaked = try Addressing.sharpen(Variable(w), Variable(Tensor(60)))
+        XCTAssertEqual(peaked.value.data.reduce(0, +), 1, accuracy: 1e-5)
+        gradcheck([weighting(5), Tensor(vector: [30])], step: 1e-3) { try Addressing.sharpen($0[0], $0[1]) }
+        // An all-zero weighting gives the uniform one, with zero gradients.
+        let zero = try Addressing.sharpen(Variable.parameter(try Tensor.zeros([4])), Variable(Tensor(2)))
+        XCTAssertEqual(zero.value.data, [0.25, 0.25, 0.25, 0.25])
+    }
+
+    func testReadAndWrite() throws {
+        gradcheck([randn(5, 3), weighting(5)]) { try Addressing.read($0[0], $0[1]) }
+        gradcheck([randn(2, 5, 3), weighting(2, 5)]) { try Addressing.read($0[0], $0[1]) }
+        try agree([randn(5, 3), weighting(5)], native: { try Addressing.read($0[0], $0[1]) },
+                  composed: { try Op.sum(try Op.mul($0[0], try Op.reshape($0[1], [5, 1])), axis: 0) })
+        let e = uniform(3, low: 0, high: 1)
+        gradcheck([randn(5, 3), weighting(5), randn(3), e]) { try Addressing.write($0[0], $0[1], erase: $0[3], add: $0[2]) }
+        gradcheck([randn(2, 5, 3), weighting(2, 5), randn(2, 3), uniform(2, 3, low: 0, high: 1)]) {
+            try Addressing.write($0[0], $0[1], erase: $0[3], add: $0[2])
+        }
+        try agree([randn(5, 3), weighting(5), randn(3), e], native: { try Addressing.write($0[0], $0[1], erase: $0[3], add: $0[2]) },
+                  composed: { v in
+                      let erased = try Op.mul(v[0], try Op.sub(Variable(Tensor(1)), try Op.outer(v[1], v[3])))
+                      return try Op.add(erased, try Op.outer(v[1], v[2]))
+                  })
+        // A one-hot write with erase 1 replaces the row exactly.
+        let m = Variable(Tensor(shape: [2, 2], data: [1, 2, 3, 4]))
+        let out = try Addressing.write(m, Variable(Tensor(vector: [0, 1])), erase: Variable(Tensor(vector: [1, 1])), add: Variable(Tensor(vector: [9, 8])))
+        XCTAssertEqual(out.value.data, [1, 2, 9, 8])
+    }
+
+    func testLRUA() throws {
+        let usage = Tensor(vector: [0.5, 0.1, 0.9, 0.1, 0.3])
+        XCTAssertEqual(try Addressing.leastUsed(usage, n: 1).data, [0, 1, 0, 1, 0], "ties at the n-th smallest are all least used")
+        XCTAssertEqual(try Addressing.leastUsed(usage, n: 3).data, [0, 1, 0, 1, 1])
+        let m = Variable(try Tensor.filled([5, 2], 1))
+        XCTAssertEqual(try Addressing.zeroLeastUsed(m, usage: usage).value.data, [1, 1, 0, 0, 1, 1, 1, 1, 1, 1])
+        let u = try Addressing.usage(Variable(usage), reads: Variable(Tensor(shape: [2, 5], data: [1, 0, 0, 0, 0, 0, 1, 0, 0, 0])),
+                                     write: Variable(Tensor(vector: [0, 0, 0, 0, 1])), decay: 0.5)
+        XCTAssertEqual(u.value.data, [1.25, 1.05, 0.45, 0.05, 1.15])
+        let readPrevious = weighting(5)
+        gradcheck([randn(5, 3), randn(3), Tensor(vector: [0.4]), readPrevious]) { v in
+            try Addressing.lruaWrite(v[0], key: v[1], alpha: v[2], readPrevious: v[3], usagePrevious: usage, reads: 1).memory
+        }
+        try agree([Tensor(vector: [0.4]), readPrevious], native: { v in
+            try Addressing.lruaWeights(v[0], readPrevious: v[1], leastUsedPrevious: Variable(try Addressing.leastUsed(usage, n: 2)))
+        }, composed: { v in
+            let s = Op.sigmoid(v[0])
+            return try Op.add(try Op.mul(s, v[1]), try Op.mul(try Op.sub(Variable(Tensor(1)), s), Variable(try Addressing.leastUsed(usage, n: 2))))
+        })
+        gradcheck([randn(2, 5, 3), randn(2, 3), Tensor(vector: [0.4, -1]), weighting(2, 5)]) { v in
+            try Addressing.lruaWrite(v[0], key: v[1], alpha: v[2], readPrevious: v[3],
+                                     usagePrevious: Tensor(shape: [2, 5], data: usage.data + usage.data.reversed()), reads: 2).memory
+        }
+    }
+}
