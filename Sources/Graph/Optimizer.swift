@@ -63,55 +63,69 @@ public final class Optimizer {
         return total
     }
 
+    /// Updates every parameter in place from its gradient.
     public func apply(_ grads: [Tensor]) {
         steps += 1
         let lr = learningRate
+        let step = Float(steps)
         for (i, p) in parameters.enumerated() {
             let n = p.value.count
-            var w = p.value.data
-            let g = grads[i].data
+            grads[i].data.withUnsafeBufferPointer { g in
+                p.value.data.withUnsafeMutableBufferPointer { w in
+                    slots[i].withUnsafeMutableBufferPointer { state in
+                        Optimizer.update(rule, w, g, state, n: n, lr: lr, step: step)
+                    }
+                }
+            }
+        }
+    }
+
+    private static func update(_ rule: Rule, _ w: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>,
+                               _ state: UnsafeMutableBufferPointer<Tensor>, n: Int, lr: Float, step: Float) {
+        state[0].data.withUnsafeMutableBufferPointer { s0 in
             switch rule {
             case .sgd(let momentum):
-                var buf = slots[i][0].data
                 for j in 0..<n {
-                    buf[j] = momentum * buf[j] + g[j]
-                    w[j] -= lr * buf[j]
+                    s0[j] = momentum * s0[j] + g[j]
+                    w[j] -= lr * s0[j]
                 }
-                slots[i][0].data = buf
             case let .adam(b1, b2, eps):
-                var m = slots[i][0].data, v = slots[i][1].data
-                let c1 = 1 - Foundation.pow(b1, Float(steps)), c2 = 1 - Foundation.pow(b2, Float(steps))
-                for j in 0..<n {
-                    m[j] = b1 * m[j] + (1 - b1) * g[j]
-                    v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j]
-                    w[j] -= lr * (m[j] / c1) / ((v[j] / c2).squareRoot() + eps)
-                }
-                slots[i][0].data = m; slots[i][1].data = v
-            case let .rmsprop(decay, eps, momentum, centered):
-                var v = slots[i][0].data, avg = slots[i][1].data, buf = slots[i][2].data
-                for j in 0..<n {
-                    v[j] = decay * v[j] + (1 - decay) * g[j] * g[j]
-                    var denominator = v[j]
-                    if centered {
-                        avg[j] = decay * avg[j] + (1 - decay) * g[j]
-                        denominator -= avg[j] * avg[j]
+                state[1].data.withUnsafeMutableBufferPointer { v in
+                    let c1 = 1 - Foundation.pow(b1, step), c2 = 1 - Foundation.pow(b2, step)
+                    for j in 0..<n {
+                        s0[j] = b1 * s0[j] + (1 - b1) * g[j]
+                        v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j]
+                        w[j] -= lr * (s0[j] / c1) / ((v[j] / c2).squareRoot() + eps)
                     }
-                    let scaled = g[j] / (Swift.max(denominator, 0).squareRoot() + eps)
-                    if momentum > 0 { buf[j] = momentum * buf[j] + scaled; w[j] -= lr * buf[j] }
-                    else { w[j] -= lr * scaled }
                 }
-                slots[i][0].data = v; slots[i][1].data = avg; slots[i][2].data = buf
+            case let .rmsprop(decay, eps, momentum, centered):
+                state[1].data.withUnsafeMutableBufferPointer { avg in
+                    state[2].data.withUnsafeMutableBufferPointer { buf in
+                        for j in 0..<n {
+                            s0[j] = decay * s0[j] + (1 - decay) * g[j] * g[j]
+                            var denominator = s0[j]
+                            if centered {
+                                avg[j] = decay * avg[j] + (1 - decay) * g[j]
+                                denominator -= avg[j] * avg[j]
+                            }
+                            let scaled = g[j] / (Swift.max(denominator, 0).squareRoot() + eps)
+                            if momentum > 0 { buf[j] = momentum * buf[j] + scaled; w[j] -= lr * buf[j] }
+                            else { w[j] -= lr * scaled }
+                        }
+                    }
+                }
             case let .rmspropGraves(decay, eps, momentum):
-                var nsq = slots[i][0].data, gbar = slots[i][1].data, delta = slots[i][2].data
-                for j in 0..<n {
-                    nsq[j] = decay * nsq[j] + (1 - decay) * g[j] * g[j]
-                    gbar[j] = decay * gbar[j] + (1 - decay) * g[j]
-                    delta[j] = momentum * delta[j] - lr * g[j] / Swift.max(nsq[j] - gbar[j] * gbar[j] + eps, eps).squareRoot()
-                    w[j] += delta[j]
+                state[1].data.withUnsafeMutableBufferPointer { gbar in
+                    state[2].data.withUnsafeMutableBufferPointer { delta in
+                        for j in 0..<n {
+                            s0[j] = decay * s0[j] + (1 - decay) * g[j] * g[j]
+                            gbar[j] = decay * gbar[j] + (1 - decay) * g[j]
+                            delta[j] = momentum * delta[j] - lr * g[j] / Swift.max(s0[j] - gbar[j] * gbar[j] + eps, eps).squareRoot()
+                            w[j] += delta[j]
+                        }
+                    }
                 }
-                slots[i][0].data = nsq; slots[i][1].data = gbar; slots[i][2].data = delta
             }
-            p.value.data = w
         }
     }
 }

@@ -15,12 +15,12 @@ extension Op {
             let gm = Tensor(shape: gShape, data: g.data)
             var dx: Tensor? = nil, dy: Tensor? = nil
             if needA {
-                var d = try Tensor.matmul(gm, try ym.permuted(Tensor.swapLastTwo(rank: ym.rank)))
+                var d = try Tensor.matmul(gm, ym, transposeA: false, transposeB: true)
                 while d.rank > xm.rank { d = try d.reduce(.sum, axis: 0) }
                 dx = Tensor(shape: x.shape, data: d.data)
             }
             if needB {
-                var d = try Tensor.matmul(try xm.permuted(Tensor.swapLastTwo(rank: xm.rank)), gm)
+                var d = try Tensor.matmul(xm, gm, transposeA: true, transposeB: false)
                 while d.rank > ym.rank { d = try d.reduce(.sum, axis: 0) }
                 dy = Tensor(shape: y.shape, data: d.data)
             }

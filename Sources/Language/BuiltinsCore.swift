@@ -58,6 +58,9 @@ enum CoreBuiltins {
             try Operators.iterate(a[1]) { ys.append($0); return true }
             return .list(ListBox(Swift.zip(xs, ys).map { .tuple([$0, $1]) }))
         },
+        Builtin("join", "values, sep = \" \"", "The values as text (as print shows them), joined by `sep`.") { a in
+            .string(try a.items(0).map(Formatter.describe).joined(separator: try a.string(1)))
+        },
         Builtin("keys", "record", "The field names of a record.") { a in
             guard case .record(let r) = a[0] else { throw a.wrong(0, "a record") }
             return .list(ListBox(r.names.map { .string($0) }))

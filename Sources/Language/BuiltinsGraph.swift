@@ -85,6 +85,15 @@ enum GraphBuiltins {
         Builtin("param", "x", "A trainable tensor: optimizers update it, `params` finds it.") { a in
             .tensor(Variable.parameter(try a.tensor(0).value))
         },
+        Builtin("assign", "param, value", "Sets a parameter's value in place (same shape), e.g. to load saved weights.") { a in
+            guard case .tensor(let p) = a[0], p.isParameter else { throw a.wrong(0, "a parameter (made with param)") }
+            let v = try a.tensor(1).value
+            guard v.shape == p.shape else {
+                throw RuntimeError("assign: a value of shape \(Tensor.shapeText(v.shape)) cannot replace a parameter of shape \(Tensor.shapeText(p.shape))")
+            }
+            p.value = v
+            return .nil
+        },
         Builtin("params", "value", "The parameters reachable from a record, list, tuple, function closure or object.") { a in
             .list(ListBox(parameters(in: a[0]).map { .tensor($0) }))
         },

@@ -204,6 +204,7 @@ public final class BuiltinRegistry {
         r.add(CoreBuiltins.all)
         r.add(TensorBuiltins.all)
         r.add(GraphBuiltins.all)
+        r.add(MemoryBuiltins.all)
         return r
     }
 }

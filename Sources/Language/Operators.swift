@@ -33,6 +33,11 @@ enum Operators {
             }
         case let (.list(x), .list(y)) where op == .add:
             return .list(ListBox(x.items + y.items))
+        case let (.list(x), .number(n)) where op == .multiply:
+            guard let count = Arguments.exactInt(n), count >= 0, count.multipliedReportingOverflow(by: max(x.items.count, 1)).partialValue <= Tensor.maxElements else {
+                throw RuntimeError("a list can be repeated a whole, non-negative, reasonable number of times, got \(Formatter.number(n))")
+            }
+            return .list(ListBox(Array([[Value]](repeating: x.items, count: count).joined())))
         case let (.tuple(x), .tuple(y)) where op == .add:
             return .tuple(x + y)
         default:

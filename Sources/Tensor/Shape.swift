@@ -18,33 +18,11 @@ extension Tensor {
         guard k == k2, aBatch == bBatch || aBatch.isEmpty || bBatch.isEmpty else {
             throw TensorError("matmul shapes \(shapeText(a.shape)) and \(shapeText(b.shape)) do not match")
         }
-        let batchShape = aBatch.isEmpty ? bBatch : aBatch
-        let batches = batchShape.reduce(1, *)
-        var outShape = batchShape + [m, n]
-        let total = try elementCount(outShape)
-        var out = [Float](repeating: 0, count: total)
-        let aStep = aBatch.isEmpty ? 0 : m * k, bStep = bBatch.isEmpty ? 0 : k * n
-        a.data.withUnsafeBufferPointer { pa in
-            b.data.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { po in
-                    for batch in 0..<batches {
-                        let ao = batch * aStep, bo = batch * bStep, oo = batch * m * n
-                        for i in 0..<m {
-                            let row = oo + i * n
-                            for p in 0..<k {
-                                let av = pa[ao + i * k + p]
-                                if av == 0 { continue }
-                                let brow = bo + p * n
-                                for j in 0..<n { po[row + j] += av * pb[brow + j] }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if b.rank == 1 { outShape.removeLast() }
-        if a.rank == 1 { outShape.remove(at: outShape.count - (b.rank == 1 ? 1 : 2)) }
-        return Tensor(shape: outShape, data: out)
+        var product = try matmul(Tensor(shape: aShape, data: a.data), Tensor(shape: bShape, data: b.data),
+                                  transposeA: false, transposeB: false)
+        if b.rank == 1 { product.shape.removeLast() }
+        if a.rank == 1 { product.shape.remove(at: product.shape.count - (b.rank == 1 ? 1 : 2)) }
+        return product
     }
 
     /// Reorders axes; `perm[i]` is the source axis of result axis i.

@@ -1,0 +1,179 @@
+import Foundation
+import Graph
+import Memory
+import Tensor
+
+/// Builtins for memory networks: the addressing primitives, and memories and
+/// heads as values.
+enum MemoryBuiltins {
+    static let all: [Builtin] = [
+        Builtin("cosine", "memory, key", "Cosine similarity of a key with every memory row: [N] (or [B, N] for a batch); a zero row or key gives 0.") { a in
+            .tensor(try Addressing.cosine(try a.tensor(0), try a.tensor(1)))
+        },
+        Builtin("address", "memory, key, beta", "Content addressing: softmax(beta * cosine(memory, key)) over the slots.") { a in
+            .tensor(try Addressing.content(try a.tensor(0), try a.tensor(1), try a.tensor(2)))
+        },
+        Builtin("interpolate", "wc, wprev, g", "Location gate: g * wc + (1 - g) * wprev (g: one value or one per batch row).") { a in
+            .tensor(try Addressing.interpolate(try a.tensor(0), try a.tensor(1), try a.tensor(2)))
+        },
+        Builtin("shift", "w, s", "Circular convolution of a weighting with a shift kernel. A kernel of odd length K < N is centred: for K = 3, s[0], s[1], s[2] are offsets -1, 0, +1, and s[2] moves the focus forward (slot i to i + 1). A kernel of length N holds offsets 0..N-1.") { a in
+            .tensor(try Addressing.shift(try a.tensor(0), try a.tensor(1)))
+        },
+        Builtin("sharpen", "w, gamma", "w^gamma / sum(w^gamma), computed in log space; zeros stay zero.") { a in
+            .tensor(try Addressing.sharpen(try a.tensor(0), try a.tensor(1)))
+        },
+        Builtin("read", "memory, w", "The read vector sum_i w(i) M(i): [W] (or [B, W]).") { a in
+            .tensor(try Addressing.read(try a.tensor(0), try a.tensor(1)))
+        },
+        Builtin("write", "memory, w, erase, add", "Erase then add: M(i) * (1 - w(i) erase) + w(i) add; erase may be nil. Returns the new memory.") { a in
+            .tensor(try Addressing.write(try a.tensor(0), try a.tensor(1), erase: a.isAbsent(2) ? nil : try a.tensor(2), add: try a.tensor(3)))
+        },
+        Builtin("usage", "previous, reads, writes, decay = 0.95", "LRUA usage: decay * previous + reads + writes (several read heads, [H, N], are summed).") { a in
+            .tensor(try Addressing.usage(try a.tensor(0), reads: try a.tensor(1), write: try a.tensor(2), decay: try a.float(3)))
+        },
+        Builtin("leastused", "usage, n", "1 where usage is at most its n-th smallest value, else 0 (per batch row). Not differentiable.") { a in
+            .tensor(Variable(try Addressing.leastUsed(try a.tensor(0).value, n: try a.int(1))))
+        },
+        Builtin("lruaweights", "alpha, wr_prev, wlu_prev", "LRUA write weights: sigmoid(alpha) * wr_prev + (1 - sigmoid(alpha)) * wlu_prev.") { a in
+            .tensor(try Addressing.lruaWeights(try a.tensor(0), readPrevious: try a.tensor(1), leastUsedPrevious: try a.tensor(2)))
+        },
+        Builtin("zeroleastused", "memory, usage", "The memory with its least-used slot (by usage) set to zero.") { a in
+            .tensor(try Addressing.zeroLeastUsed(try a.tensor(0), usage: try a.tensor(1).value))
+        },
+        Builtin("lruawrite", "memory, key, alpha, wr_prev, usage_prev, n", "One LRUA write: zero the least-used slot, then add key with the LRUA weights (least used taken as the n smallest). Returns (memory, write weights).") { a in
+            let (m, w) = try Addressing.lruaWrite(try a.tensor(0), key: try a.tensor(1), alpha: try a.tensor(2), readPrevious: try a.tensor(3),
+                                                  usagePrevious: try a.tensor(4).value, reads: try a.int(5))
+            return .tuple([.tensor(m), .tensor(w)])
+        },
+        Builtin("memory", "slots, width, init = 1e-6, batch = nil, trace = true", "An external memory of slots x width (a batch of them with batch: B). init: a number (constant), \"random\" (N(0, 0.1) at each reset) or \"learned\" (a parameter). Methods: read, write, lrua_write, reset, set; fields: contents, trace.") { a in
+            let slots = try a.int(0), width = try a.int(1)
+            let initialisation: MemoryBank.Initialisation
+            switch a[2] {
+            case .number(let v): initialisation = .constant(Float(v))
+            case .string("random"): initialisation = .random(0.1)
+            case .string("learned"): initialisation = .learned(Variable.parameter(try Tensor.randn([slots, width], a.interpreter.random, std: 0.01)))
+            default: throw RuntimeError("memory: init must be a number, \"random\" or \"learned\"")
+            }
+            let bank = try MemoryBank(slots: slots, width: width, batch: try a.optionalInt(3), initialisation: initialisation,
+                                      tracing: try a.bool(4), random: a.interpreter.random)
+            return .object(MemoryObject(bank))
+        },
+        Builtin("head", "memory, shifts = 3, index = 0", "An NTM head on a memory: it keeps its previous weighting (focused on slot 0 at the start of each sequence) and its shift range (a kernel of `shifts` offsets). h.address(key, beta, g, s, gamma) runs content, interpolation, shift and sharpening.") { a in
+            guard case .object(let o) = a[0], let m = o as? MemoryObject else { throw a.wrong(0, "a memory") }
+            return .object(HeadObject(try Head(memory: m.bank, shiftKernel: try a.int(1), index: try a.int(2))))
+        },
+    ]
+}
+
+final class MemoryObject: NativeObject {
+    let bank: MemoryBank
+    init(_ bank: MemoryBank) { self.bank = bank }
+
+    var kindName: String { "memory" }
+    var memberNames: [String] { ["contents", "slots", "width", "batch", "trace", "read", "write", "lrua_write", "reset", "set", "save_trace", "trace_contents"] }
+    var children: [Value] {
+        if case .learned(let v) = bank.initialisation { return [.tensor(v)] }
+        return []
+    }
+
+    var summary: String {
+        let c = bank.contents.value
+        let mean = c.data.reduce(0, +) / Float(max(c.count, 1))
+        let spread = (c.data.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(max(c.count, 1))).squareRoot()
+        let reads = bank.accesses.filter { !$0.isWrite }.count, writes = bank.accesses.count - reads
+        let initText: String
+        switch bank.initialisation {
+        case .constant(let v): initText = "constant \(Tensor.formatScalar(v))"
+        case .random: initText = "random"
+        case .learned: initText = "learned"
+        }
+        return "<memory \(bank.slots) x \(bank.width)\(bank.batch.map { ", batch \($0)" } ?? ""), init \(initText); "
+            + String(format: "contents mean %.4g, std %.4g; trace: %d reads, %d writes>", mean, spread, reads, writes)
+    }
+
+    func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
+        let bank = self.bank
+        switch name {
+        case "contents": return .tensor(bank.contents)
+        case "slots": return .number(Double(bank.slots))
+        case "width": return .number(Double(bank.width))
+        case "batch": return bank.batch.map { .number(Double($0)) } ?? .nil
+        case "trace_contents": return .bool(bank.tracingContents)
+        case "trace":
+            let (reads, readHeads) = try bank.traced(writes: false)
+            let (writes, writeHeads) = try bank.traced(writes: true)
+            return .record(Record(names: ["reads", "writes", "read_heads", "write_heads", "contents"], values: [
+                .tensor(Variable(reads)), .tensor(Variable(writes)),
+                .list(ListBox(readHeads.map { .number(Double($0)) })), .list(ListBox(writeHeads.map { .number(Double($0)) })),
+                .list(ListBox(bank.snapshots.map { .tensor(Variable($0)) })),
+            ]))
+        case "read":
+            return .builtin(Builtin("read", "w, head = 0", "Reads with weighting w; records it in the trace.") { a in
+                .tensor(try bank.read(try a.tensor(0), head: try a.int(1)))
+            })
+        case "write":
+            return .builtin(Builtin("write", "w, erase = nil, add = nil, head = 0", "Erase then add with weighting w; records it in the trace.") { a in
+                guard !a.isAbsent(2) else { throw RuntimeError("write needs an add vector (add: ...)") }
+                try bank.write(try a.tensor(0), erase: a.isAbsent(1) ? nil : try a.tensor(1), add: try a.tensor(2), head: try a.int(3))
+                return .nil
+            })
+        case "lrua_write":
+            return .builtin(Builtin("lrua_write", "key, alpha, wr_prev, usage_prev, n, head = 0", "An LRUA write (zero the least-used slot, add key with the LRUA weights); returns the write weights.") { a in
+                .tensor(try bank.lruaWrite(key: try a.tensor(0), alpha: try a.tensor(1), readPrevious: try a.tensor(2),
+                                           usagePrevious: try a.tensor(3).value, reads: try a.int(4), head: try a.int(5)))
+            })
+        case "reset":
+            return .builtin(Builtin("reset", "", "Back to the initial contents, with an empty trace.") { _ in
+                try bank.reset(); return .nil
+            })
+        case "set":
+            return .builtin(Builtin("set", "contents", "Replaces the contents (same shape), e.g. after a write composed from basic ops.") { a in
+                try bank.set(try a.tensor(0)); return .nil
+            })
+        case "save_trace":
+            return .builtin(Builtin("save_trace", "path", "Writes the trace as a CSV table (kind, step, head, row, slot0...), atomically.") { a in
+                let path = try a.string(0)
+                do { try bank.traceTable().write(toFile: path, atomically: true, encoding: .utf8) }
+                catch { throw RuntimeError("cannot write '\(path)': \(error.localizedDescription)") }
+                return .nil
+            })
+        default: return nil
+        }
+    }
+
+    func setMember(_ name: String, _ value: Value) throws -> Bool {
+        guard name == "trace_contents" else { return false }
+        guard case .bool(let b) = value else { throw RuntimeError("trace_contents must be true or false") }
+        bank.tracingContents = b
+        return true
+    }
+}
+
+final class HeadObject: NativeObject {
+    let head: Head
+    init(_ head: Head) { self.head = head }
+
+    var kindName: String { "head" }
+    var memberNames: [String] { ["address", "prev", "reset", "shifts", "memory", "index"] }
+    var summary: String {
+        let p = head.previous.value
+        let focus = p.data.isEmpty ? 0 : p.data.indices.max { p.data[$0] < p.data[$1] }! % head.memory.slots
+        return "<head \(head.index) on a \(head.memory.slots) x \(head.memory.width) memory, shifts \(head.shiftKernel), previous focus at slot \(focus)>"
+    }
+
+    func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
+        let head = self.head
+        switch name {
+        case "prev": return .tensor(head.previous)
+        case "shifts": return .number(Double(head.shiftKernel))
+        case "index": return .number(Double(head.index))
+        case "memory": return .object(MemoryObject(head.memory))
+        case "reset": return .builtin(Builtin("reset", "", "The previous weighting back to its start, focused on slot 0.") { _ in head.reset(); return .nil })
+        case "address":
+            return .builtin(Builtin("address", "key, beta, g, s, gamma", "NTM addressing: content (key, beta), interpolation with the previous weighting (g), shift (s), sharpening (gamma). Keeps and returns the weighting.") { a in
+                .tensor(try head.address(key: try a.tensor(0), beta: try a.tensor(1), gate: try a.tensor(2), shift: try a.tensor(3), gamma: try a.tensor(4)))
+            })
+        default: return nil
+        }
+    }
+}

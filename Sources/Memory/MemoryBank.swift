@@ -1,0 +1,160 @@
+import Graph
+import Tensor
+
+/// An external memory: its contents, how it starts again for each sequence or
+/// episode, and a trace of the weightings used to read and write it, kept so
+/// that a user can look at what the heads did after a run.
+public final class MemoryBank {
+    public enum Initialisation {
+        /// Every cell set to the value (1e-6 by default, which Collier & Beel 2018 found converges fastest).
+        case constant(Float)
+        /// Drawn anew from N(0, std) at each reset.
+        case random(Float)
+        /// A trainable starting memory.
+        case learned(Variable)
+    }
+
+    /// One recorded access: which head, read or write, and its weighting.
+    public struct Access {
+        public let isWrite: Bool
+        public let head: Int
+        public let weighting: Tensor
+    }
+
+    public let slots: Int, width: Int
+    /// nil: one memory; else a batch of memories, one per sequence.
+    public let batch: Int?
+    public let initialisation: Initialisation
+    public private(set) var contents: Variable
+    public var tracing: Bool
+    /// Also keep a copy of the contents after each write (costly for big memories).
+    public var tracingContents = false
+    public private(set) var accesses: [Access] = []
+    public private(set) var snapshots: [Tensor] = []
+    private let random: RandomGenerator
+
+    public init(slots: Int, width: Int, batch: Int?, initialisation: Initialisation, tracing: Bool = true, random: RandomGenerator) throws {
+        guard slots >= 1, width >= 1 else { throw TensorError("a memory needs at least one slot and width 1, got \(slots) x \(width)") }
+        if let b = batch, b < 1 { throw TensorError("batch must be at least 1, got \(b)") }
+        _ = try Tensor.elementCount([batch ?? 1, slots, width])
+        if case .learned(let v) = initialisation, v.shape != [slots, width] {
+            throw TensorError("a learned initial memory must have shape \(Tensor.shapeText([slots, width])), got \(Tensor.shapeText(v.shape))")
+        }
+        self.slots = slots
+        self.width = width
+        self.batch = batch
+        self.initialisation = initialisation
+        self.tracing = tracing
+        self.random = random
+        self.contents = Variable(try Tensor.zeros([slots, width]))
+        try reset()
+    }
+
+    public var shape: [Int] { batch.map { [$0, slots, width] } ?? [slots, width] }
+
+    /// Back to the initial contents, with an empty trace: call it before each sequence.
+    public func reset() throws {
+        switch initialisation {
+        case .constant(let v): contents = Variable(try Tensor.filled(shape, v))
+        case .random(let std): contents = Variable(try Tensor.randn(shape, random, std: Double(std)))
+        case .learned(let v): contents = batch == nil ? v : try Op.add(Variable(try Tensor.zeros(shape)), v)
+        }
+        accesses = []
+        snapshots = []
+    }
+
+    /// Replaces the contents (for writes composed by hand from basic ops).
+    public func set(_ value: Variable) throws {
+        guard value.shape == shape else {
+            throw TensorError("memory contents must keep shape \(Tensor.shapeText(shape)), got \(Tensor.shapeText(value.shape))")
+        }
+        contents = value
+        if tracing && tracingContents { snapshots.append(value.value) }
+    }
+
+    public func read(_ weighting: Variable, head: Int = 0) throws -> Variable {
+        let r = try Addressing.read(contents, weighting)
+        if tracing { accesses.append(Access(isWrite: false, head: head, weighting: weighting.value)) }
+        return r
+    }
+
+    public func write(_ weighting: Variable, erase: Variable?, add: Variable, head: Int = 0) throws {
+        let updated = try Addressing.write(contents, weighting, erase: erase, add: add)
+        if tracing { accesses.append(Access(isWrite: true, head: head, weighting: weighting.value)) }
+        try set(updated)
+    }
+
+    /// An LRUA write (see `Addressing.lruaWrite`); returns the write weights.
+    public func lruaWrite(key: Variable, alpha: Variable, readPrevious: Variable, usagePrevious: Tensor, reads: Int, head: Int = 0) throws -> Variable {
+        let (updated, weights) = try Addressing.lruaWrite(contents, key: key, alpha: alpha, readPrevious: readPrevious,
+                                                          usagePrevious: usagePrevious, reads: reads)
+        if tracing { accesses.append(Access(isWrite: true, head: head, weighting: weights.value)) }
+        try set(updated)
+        return weights
+    }
+
+    /// The recorded weightings of one kind, stacked in time order: [T, N] or [T, B, N].
+    public func traced(writes: Bool) throws -> (weightings: Tensor, heads: [Int]) {
+        let chosen = accesses.filter { $0.isWrite == writes }
+        let rowShape = batch.map { [$0, slots] } ?? [slots]
+        if chosen.isEmpty { return (try Tensor.zeros([0] + rowShape), []) }
+        return (try Tensor.stack(chosen.map { Tensor(shape: rowShape, data: $0.weighting.data) }, axis: 0), chosen.map(\.head))
+    }
+
+    /// The trace as CSV rows: kind, step, head, batch row, then one column per slot.
+    public func traceTable() -> String {
+        var lines = ["kind,step,head,row," + (0..<slots).map { "slot\($0)" }.joined(separator: ",")]
+        var step = [false: 0, true: 0]
+        for a in accesses {
+            let rows = a.weighting.count / slots
+            for r in 0..<rows {
+                let values = a.weighting.data[(r * slots)..<((r + 1) * slots)].map { "\($0)" }.joined(separator: ",")
+                lines.append("\(a.isWrite ? "write" : "read"),\(step[a.isWrite]!),\(a.head),\(r),\(values)")
+            }
+            step[a.isWrite]! += 1
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// An NTM head: it owns its shift range and keeps its previous weighting,
+/// which location addressing interpolates with.
+public final class Head {
+    public let memory: MemoryBank
+    /// The length of the shift kernel (3 for offsets -1, 0, +1).
+    public let shiftKernel: Int
+    public let index: Int
+    public private(set) var previous: Variable
+
+    public init(memory: MemoryBank, shiftKernel: Int, index: Int) throws {
+        guard shiftKernel >= 1, shiftKernel <= memory.slots, shiftKernel == memory.slots || shiftKernel % 2 == 1 else {
+            throw TensorError("a head's shift kernel must be odd and at most \(memory.slots) long, or exactly \(memory.slots); got \(shiftKernel)")
+        }
+        self.memory = memory
+        self.shiftKernel = shiftKernel
+        self.index = index
+        self.previous = Variable(try Tensor.zeros(memory.batch.map { [$0, memory.slots] } ?? [memory.slots]))
+        reset()
+    }
+
+    /// Each sequence starts with the focus on slot 0. A uniform or zero start
+    /// would leave a constant-initialised memory symmetric: every slot written
+    /// alike, so reads could never tell slots apart.
+    public func reset() {
+        var start = Tensor.zeros(like: previous.value)
+        for row in 0..<(start.count / memory.slots) { start.data[row * memory.slots] = 1 }
+        previous = Variable(start)
+    }
+
+    /// The four steps of NTM addressing: content, interpolation, shift, sharpening.
+    public func address(key: Variable, beta: Variable, gate: Variable, shift: Variable, gamma: Variable) throws -> Variable {
+        guard shift.shape.last == shiftKernel else {
+            throw TensorError("this head shifts by a kernel of \(shiftKernel), got a shift of shape \(Tensor.shapeText(shift.shape))")
+        }
+        let wc = try Addressing.content(memory.contents, key, beta)
+        let wg = try Addressing.interpolate(wc, previous, gate)
+        let w = try Addressing.sharpen(try Addressing.shift(wg, shift), gamma)
+        previous = w
+        return w
+    }
+}

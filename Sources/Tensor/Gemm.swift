@@ -1,0 +1,96 @@
+// Matrix-product kernels on row-major buffers, written with explicit SIMD so
+// that the inner loops run 8 lanes wide. The transposed variants let the
+// gradient of a product (G @ B^T, A^T @ G) run without copying a transpose.
+
+@inline(__always)
+func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<Float>, _ n: Int) {
+    var j = 0
+    let va = SIMD8<Float>(repeating: alpha)
+    while j + 8 <= n {
+        let xv = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+        let yv = UnsafeRawPointer(y + j).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(y + j).storeBytes(of: yv + va * xv, as: SIMD8<Float>.self)
+        j += 8
+    }
+    while j < n { y[j] += alpha * x[j]; j += 1 }
+}
+
+@inline(__always)
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var j = 0
+    var acc = SIMD8<Float>()
+    while j + 8 <= n {
+        acc += UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
+        j += 8
+    }
+    var s = acc.sum()
+    while j < n { s += a[j] * b[j]; j += 1 }
+    return s
+}
+
+/// C[m, n] += op(A) @ op(B), where op(A) is [m, k] (A stored [k, m] when
+/// transposed) and op(B) is [k, n] (B stored [n, k] when transposed).
+func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+          m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
+    switch (transposeA, transposeB) {
+    case (false, false):
+        for i in 0..<m {
+            for p in 0..<k {
+                let av = a[i * k + p]
+                if av != 0 { axpy(c + i * n, av, b + p * n, n) }
+            }
+        }
+    case (true, false):
+        for p in 0..<k {
+            for i in 0..<m {
+                let av = a[p * m + i]
+                if av != 0 { axpy(c + i * n, av, b + p * n, n) }
+            }
+        }
+    case (false, true):
+        for i in 0..<m {
+            for j in 0..<n { c[i * n + j] += dot(a + i * k, b + j * k, k) }
+        }
+    case (true, true):
+        for i in 0..<m {
+            for j in 0..<n {
+                var s: Float = 0
+                for p in 0..<k { s += a[p * m + i] * b[j * k + p] }
+                c[i * n + j] += s
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// The product of matrices (or batches of them, [batch, rows, columns]),
+    /// either of which may be used transposed (its last two axes swapped).
+    /// Batch axes must match, or one operand has none and is shared.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) throws -> Tensor {
+        guard a.rank >= 2, b.rank >= 2 else { throw TensorError("matmul: operands must be matrices here") }
+        let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+        let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+        let (m, k) = transposeA ? (ac, ar) : (ar, ac)
+        let (k2, n) = transposeB ? (bc, br) : (br, bc)
+        let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
+        guard k == k2, aBatch == bBatch || aBatch.isEmpty || bBatch.isEmpty else {
+            throw TensorError("matmul shapes \(shapeText(a.shape)) and \(shapeText(b.shape)) do not match")
+        }
+        let batchShape = aBatch.isEmpty ? bBatch : aBatch
+        let batches = batchShape.reduce(1, *)
+        let shape = batchShape + [m, n]
+        var out = [Float](repeating: 0, count: try elementCount(shape))
+        let aStep = aBatch.isEmpty ? 0 : m * k, bStep = bBatch.isEmpty ? 0 : k * n
+        a.data.withUnsafeBufferPointer { pa in
+            b.data.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    for batch in 0..<batches {
+                        gemm(pa.baseAddress! + batch * aStep, pb.baseAddress! + batch * bStep, pc.baseAddress! + batch * m * n,
+                             m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+                    }
+                }
+            }
+        }
+        return Tensor(shape: shape, data: out)
+    }
+}
