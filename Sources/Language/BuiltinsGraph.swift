@@ -159,6 +159,9 @@ enum GraphBuiltins {
             }
             return try optimizer(a, rule, lr: 1, clip: 7, clipnorm: 8)
         },
+        Builtin("lstm_cell", "x, h, c, W, b", "One LSTM step as a single graph node: z = [x, h] @ W + b gives the input, forget, candidate and output gates in that order; returns [h', c'] joined on the last axis.") { a in
+            .tensor(try Op.lstmCell(x: try a.tensor(0), h: try a.tensor(1), c: try a.tensor(2), weights: try a.tensor(3), bias: try a.tensor(4)))
+        },
         Builtin("mse", "prediction, target", "Mean squared error.") { a in
             .tensor(try Op.mse(try a.tensor(0), try a.tensor(1)))
         },

@@ -1,0 +1,74 @@
+import Foundation
+import Tensor
+
+extension Op {
+    /// One LSTM step as a single node: z = [x, h] @ W + b split into the input,
+    /// forget, candidate and output gates (in that order); c' = f c + i g,
+    /// h' = o tanh(c'). Returns [h', c'] joined on the last axis ([2H], or
+    /// [B, 2H] for a batch). The same step composed from basic ops gives the
+    /// same values and gradients; this form is one node instead of fifteen.
+    public static func lstmCell(x: Variable, h: Variable, c: Variable, weights: Variable, bias: Variable) throws -> Variable {
+        let batched = x.value.rank == 2
+        guard x.value.rank == 1 || batched, h.shape == c.shape, h.value.rank == x.value.rank else {
+            throw TensorError("lstm: x, h and c must all be vectors or all [batch, size]; got \(Tensor.shapeText(x.shape)), \(Tensor.shapeText(h.shape)), \(Tensor.shapeText(c.shape))")
+        }
+        let B = batched ? x.shape[0] : 1
+        let I = x.shape[x.value.rank - 1], H = h.shape[h.value.rank - 1]
+        guard !batched || h.shape[0] == B else { throw TensorError("lstm: x has batch \(B) but h has \(h.shape[0])") }
+        guard weights.shape == [I + H, 4 * H], bias.shape == [4 * H] else {
+            throw TensorError("lstm: for inputs of \(I) and a state of \(H), W must be \(Tensor.shapeText([I + H, 4 * H])) and b \(Tensor.shapeText([4 * H])); got \(Tensor.shapeText(weights.shape)) and \(Tensor.shapeText(bias.shape))")
+        }
+        let xh = try Tensor.concat([Tensor(shape: [B, I], data: x.value.data), Tensor(shape: [B, H], data: h.value.data)], axis: 1)
+        var z = try Tensor.matmul(xh, weights.value, transposeA: false, transposeB: false)
+        let cv = c.value.data
+        var gates = [Float](repeating: 0, count: B * 4 * H)
+        var out = [Float](repeating: 0, count: B * 2 * H)
+        var tanhC = [Float](repeating: 0, count: B * H)
+        for r in 0..<B {
+            for j in 0..<H {
+                let base = r * 4 * H
+                let i = Scalar.sigmoid(z.data[base + j] + bias.value.data[j])
+                let f = Scalar.sigmoid(z.data[base + H + j] + bias.value.data[H + j])
+                let g = Foundation.tanh(z.data[base + 2 * H + j] + bias.value.data[2 * H + j])
+                let o = Scalar.sigmoid(z.data[base + 3 * H + j] + bias.value.data[3 * H + j])
+                gates[base + j] = i; gates[base + H + j] = f; gates[base + 2 * H + j] = g; gates[base + 3 * H + j] = o
+                let c2 = f * cv[r * H + j] + i * g
+                let t = Foundation.tanh(c2)
+                tanhC[r * H + j] = t
+                out[r * 2 * H + j] = o * t
+                out[r * 2 * H + H + j] = c2
+            }
+        }
+        z = Tensor(shape: [], data: [])  // no longer needed
+        let xShape = x.shape, hShape = h.shape
+        let wValue = weights.value
+        return Graph.record(Tensor(shape: batched ? [B, 2 * H] : [2 * H], data: out), [x, h, c, weights, bias]) { grad in
+            var dz = [Float](repeating: 0, count: B * 4 * H)
+            var dc = [Float](repeating: 0, count: B * H)
+            for r in 0..<B {
+                for j in 0..<H {
+                    let base = r * 4 * H
+                    let i = gates[base + j], f = gates[base + H + j], g = gates[base + 2 * H + j], o = gates[base + 3 * H + j]
+                    let t = tanhC[r * H + j]
+                    let gh = grad.data[r * 2 * H + j], gc = grad.data[r * 2 * H + H + j]
+                    let dc2 = gc + gh * o * (1 - t * t)
+                    dz[base + j] = dc2 * g * i * (1 - i)
+                    dz[base + H + j] = dc2 * cv[r * H + j] * f * (1 - f)
+                    dz[base + 2 * H + j] = dc2 * i * (1 - g * g)
+                    dz[base + 3 * H + j] = gh * t * o * (1 - o)
+                    dc[r * H + j] = dc2 * f
+                }
+            }
+            let dzT = Tensor(shape: [B, 4 * H], data: dz)
+            let dW = try Tensor.matmul(xh, dzT, transposeA: true, transposeB: false)
+            let db = try dzT.reduce(.sum, axis: 0)
+            let dxh = try Tensor.matmul(dzT, wValue, transposeA: false, transposeB: true)
+            var dx = [Float](repeating: 0, count: B * I), dh = [Float](repeating: 0, count: B * H)
+            for r in 0..<B {
+                for j in 0..<I { dx[r * I + j] = dxh.data[r * (I + H) + j] }
+                for j in 0..<H { dh[r * H + j] = dxh.data[r * (I + H) + I + j] }
+            }
+            return [Tensor(shape: xShape, data: dx), Tensor(shape: hShape, data: dh), Tensor(shape: hShape, data: dc), dW, db]
+        }
+    }
+}
