@@ -94,7 +94,15 @@ final class LanguageTests: XCTestCase {
             "reshape(zeros(6), -1, -1)", "var t = zeros(2)\nt[5] = 1", "var t = zeros(2)\nt[0] = \"s\"",
             "let r = {a: 1}\nr.b", "nn.Linear", "import nn\nnn.Linear(-1, 2)", "zip(1, 2)", "len(3)", "x",
             "assert 1", "not 3", "1 and 2", "-\"s\"", "for i in 3 { }", "for i in 0..<1e300 { }", "clip(zeros(2), 1, 0)",
-            "print(zeros(2) ** zeros(3))", "gradcheck(3, [zeros(1)])", "gradcheck(fn(x) => \"s\", [zeros(1)])",
+            "print(zeros(2) ** zeros(3))", "memory(-1, 3)", "memory(1e6, 1e6)", "memory(4, 2, init: \"bogus\")",
+            "head(3)", "head(memory(4, 2), shifts: 9)", "let m = memory(4, 2)\nm.write(zeros(4))",
+            "let m = memory(4, 2)\nm.read(zeros(3))", "let m = memory(4, 2)\nm.set(zeros(2))", "let m = memory(4, 2)\nm.bogus",
+            "let m = memory(4, 2)\nhead(m).address(zeros(3), 1, 1, tensor([0, 1, 0]), 1)",
+            "let m = memory(4, 2)\nhead(m).address(zeros(2), 1, 1, tensor([0, 1]), 1)", "shift(zeros(4), zeros(2))",
+            "cosine(zeros(4), zeros(2))", "cosine(zeros(2, 4, 3, 1), zeros(3))", "interpolate(zeros(4), zeros(3), 0.5)",
+            "sharpen(zeros(2, 2, 2), 2)", "leastused(zeros(4), 9)", "zeroleastused(zeros(4, 2), zeros(3))",
+            "lstm_cell(zeros(3), zeros(4), zeros(4), zeros(2, 2), zeros(2))", "write(zeros(4, 2), zeros(4), nil, zeros(3))",
+            "let m = memory(4, 2, batch: 0)", "interpolate(zeros(2, 4), zeros(2, 4), zeros(3))", "gradcheck(3, [zeros(1)])", "gradcheck(fn(x) => \"s\", [zeros(1)])",
         ]
         for input in inputs {
             let (_, error) = runMnemo(input)
