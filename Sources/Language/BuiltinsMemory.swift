@@ -31,7 +31,7 @@ enum MemoryBuiltins {
         Builtin("usage", "previous, reads, writes, decay = 0.95", "LRUA usage: decay * previous + reads + writes (several read heads, [H, N], are summed).") { a in
             .tensor(try Addressing.usage(try a.tensor(0), reads: try a.tensor(1), write: try a.tensor(2), decay: try a.float(3)))
         },
-        Builtin("leastused", "usage, n", "1 where usage is at most its n-th smallest value, else 0 (per batch row). Not differentiable.") { a in
+        Builtin("leastused", "usage, n", "1 at the n least-used slots (per batch row; exactly n, ties to the lower slot), else 0. Not differentiable.") { a in
             .tensor(Variable(try Addressing.leastUsed(try a.tensor(0).value, n: try a.int(1))))
         },
         Builtin("lruaweights", "alpha, wr_prev, wlu_prev", "LRUA write weights: sigmoid(alpha) * wr_prev + (1 - sigmoid(alpha)) * wlu_prev.") { a in

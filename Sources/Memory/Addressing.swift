@@ -64,20 +64,14 @@ public enum Addressing {
         m.data.withUnsafeBufferPointer { pm in
             k.data.withUnsafeBufferPointer { pk in
                 for b in 0..<B {
-                    var kk: Float = 0
-                    for j in 0..<W { kk += pk[b * W + j] * pk[b * W + j] }
-                    let nk = kk.squareRoot()
+                    let key = pk.baseAddress! + b * W
+                    let nk = dot(key, key, W).squareRoot()
                     keyNorms[b] = nk
                     for i in 0..<N {
-                        let row = (b * N + i) * W
-                        var dot: Float = 0, mm: Float = 0
-                        for j in 0..<W {
-                            let v = pm[row + j]
-                            dot += v * pk[b * W + j]; mm += v * v
-                        }
-                        let nm = mm.squareRoot()
-                        dots[b * N + i] = dot; rowNorms[b * N + i] = nm
-                        out[b * N + i] = dot / (nm * nk + eps)
+                        let row = pm.baseAddress! + (b * N + i) * W
+                        let d = dot(row, key, W), nm = dot(row, row, W).squareRoot()
+                        dots[b * N + i] = d; rowNorms[b * N + i] = nm
+                        out[b * N + i] = d / (nm * nk + eps)
                     }
                 }
             }
@@ -85,21 +79,29 @@ public enum Addressing {
         let shape = L.batched ? [B, N] : [N]
         return Graph.record(Tensor(shape: shape, data: out), [memory, key]) { g in
             var dm = [Float](repeating: 0, count: m.count), dk = [Float](repeating: 0, count: k.count)
-            for b in 0..<B {
-                let nk = keyNorms[b]
-                for i in 0..<N {
-                    let gi = g.data[b * N + i]
-                    if gi == 0 { continue }
-                    let nm = rowNorms[b * N + i], dot = dots[b * N + i]
-                    let d = nm * nk + eps
-                    // d/dM_i and d/dk of dot / d, with |.|' = ./|.| (zero for a zero vector).
-                    let cm = nm > 0 ? dot * nk / (nm * d * d) : 0
-                    let ck = nk > 0 ? dot * nm / (nk * d * d) : 0
-                    let row = (b * N + i) * W
-                    for j in 0..<W {
-                        let mv = m.data[row + j], kv = k.data[b * W + j]
-                        dm[row + j] += gi * (kv / d - cm * mv)
-                        dk[b * W + j] += gi * (mv / d - ck * kv)
+            m.data.withUnsafeBufferPointer { pm in
+                k.data.withUnsafeBufferPointer { pk in
+                    dm.withUnsafeMutableBufferPointer { pdm in
+                        dk.withUnsafeMutableBufferPointer { pdk in
+                            for b in 0..<B {
+                                let nk = keyNorms[b]
+                                let key = pk.baseAddress! + b * W, dkey = pdk.baseAddress! + b * W
+                                for i in 0..<N {
+                                    let gi = g.data[b * N + i]
+                                    if gi == 0 { continue }
+                                    let nm = rowNorms[b * N + i], dotValue = dots[b * N + i]
+                                    let d = nm * nk + eps
+                                    // d/dM_i and d/dk of dot / d, with |.|' = ./|.| (zero for a zero vector).
+                                    let cm = nm > 0 ? dotValue * nk / (nm * d * d) : 0
+                                    let ck = nk > 0 ? dotValue * nm / (nk * d * d) : 0
+                                    let row = pm.baseAddress! + (b * N + i) * W, drow = pdm.baseAddress! + (b * N + i) * W
+                                    axpy(drow, gi / d, key, W)
+                                    axpy(drow, -gi * cm, row, W)
+                                    axpy(dkey, gi / d, row, W)
+                                    axpy(dkey, -gi * ck, key, W)
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -263,31 +265,52 @@ public enum Addressing {
         if let e { try L.expect(e, last: L.width, "the erase vector") }
         let (B, N, W) = (L.batch, L.slots, L.width)
         var out = m.data
-        for b in 0..<B {
-            for i in 0..<N {
-                let wi = w.data[b * N + i], row = (b * N + i) * W
-                for j in 0..<W {
-                    let keep: Float = e.map { 1 - wi * $0.data[b * W + j] } ?? 1
-                    out[row + j] = m.data[row + j] * keep + wi * a.data[b * W + j]
+        out.withUnsafeMutableBufferPointer { po in
+            m.data.withUnsafeBufferPointer { pm in
+                a.data.withUnsafeBufferPointer { pa in
+                    for b in 0..<B {
+                        // keep = 1 - w(i) e, per row; rows with w(i) = 0 are unchanged.
+                        for i in 0..<N {
+                            let wi = w.data[b * N + i]
+                            if wi == 0 { continue }
+                            let row = (b * N + i) * W
+                            if let e {
+                                for j in 0..<W { po[row + j] = pm[row + j] * (1 - wi * e.data[b * W + j]) }
+                            }
+                            axpy(po.baseAddress! + row, wi, pa.baseAddress! + b * W, W)
+                        }
+                    }
                 }
             }
         }
         let inputs = erase.map { [memory, weighting, add, $0] } ?? [memory, weighting, add]
         return Graph.record(Tensor(shape: m.shape, data: out), inputs) { g in
-            var dm = [Float](repeating: 0, count: m.count), dw = [Float](repeating: 0, count: w.count)
+            var dm = g.data, dw = [Float](repeating: 0, count: w.count)
             var da = [Float](repeating: 0, count: a.count), de = [Float](repeating: 0, count: a.count)
-            for b in 0..<B {
-                for i in 0..<N {
-                    let wi = w.data[b * N + i], row = (b * N + i) * W
-                    var acc: Float = 0
-                    for j in 0..<W {
-                        let gj = g.data[row + j], mv = m.data[row + j], ev = e?.data[b * W + j] ?? 0
-                        dm[row + j] = gj * (1 - wi * ev)
-                        acc += gj * (a.data[b * W + j] - mv * ev)
-                        da[b * W + j] += gj * wi
-                        de[b * W + j] -= gj * mv * wi
+            g.data.withUnsafeBufferPointer { pg in
+                m.data.withUnsafeBufferPointer { pm in
+                    a.data.withUnsafeBufferPointer { pa in
+                        da.withUnsafeMutableBufferPointer { pda in
+                            for b in 0..<B {
+                                for i in 0..<N {
+                                    let wi = w.data[b * N + i], row = (b * N + i) * W
+                                    let grow = pg.baseAddress! + row, mrow = pm.baseAddress! + row
+                                    // dw(i) = g_i . (a - M_i * e); da += w(i) g_i; de -= w(i) g_i * M_i; dM_i = g_i * (1 - w(i) e)
+                                    var acc = dot(grow, pa.baseAddress! + b * W, W)
+                                    if wi != 0 { axpy(pda.baseAddress! + b * W, wi, grow, W) }
+                                    if let e {
+                                        for j in 0..<W {
+                                            let gm = grow[j] * mrow[j]
+                                            acc -= gm * e.data[b * W + j]
+                                            de[b * W + j] -= gm * wi
+                                            dm[row + j] = grow[j] * (1 - wi * e.data[b * W + j])
+                                        }
+                                    }
+                                    dw[b * N + i] = acc
+                                }
+                            }
+                        }
                     }
-                    dw[b * N + i] = acc
                 }
             }
             var grads: [Tensor?] = [Tensor(shape: m.shape, data: dm), Tensor(shape: w.shape, data: dw), Tensor(shape: a.shape, data: da)]
@@ -305,15 +328,19 @@ public enum Addressing {
         return try Op.add(try Op.add(Op.scale(previous, decay), r), write)
     }
 
-    /// 1 where the usage is at most its n-th smallest value (per batch row), else 0. Not differentiable.
+    /// 1 at the n least-used slots (per batch row), else 0: the slots whose usage
+    /// is at most the n-th smallest. Exactly n are chosen, ties going to the
+    /// lower slot, as top-k does in the reference implementations; otherwise a
+    /// fresh memory, where every usage is 0, would mark every slot and stay
+    /// symmetric. Not differentiable.
     public static func leastUsed(_ usage: Tensor, n: Int) throws -> Tensor {
         let L = try Layout(weighting: usage)
         guard n >= 1, n <= L.slots else { throw TensorError("leastused: n must be between 1 and \(L.slots), got \(n)") }
         var out = [Float](repeating: 0, count: usage.count)
         for b in 0..<L.batch {
-            let row = Array(usage.data[(b * L.slots)..<((b + 1) * L.slots)])
-            let threshold = row.sorted()[n - 1]
-            for i in 0..<L.slots where row[i] <= threshold { out[b * L.slots + i] = 1 }
+            let base = b * L.slots
+            let order = (0..<L.slots).sorted { (usage.data[base + $0], $0) < (usage.data[base + $1], $1) }
+            for i in order.prefix(n) { out[base + i] = 1 }
         }
         return Tensor(shape: usage.shape, data: out)
     }

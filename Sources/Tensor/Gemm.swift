@@ -2,8 +2,9 @@
 // that the inner loops run 8 lanes wide. The transposed variants let the
 // gradient of a product (G @ B^T, A^T @ G) run without copying a transpose.
 
+/// y += alpha * x over n floats.
 @inline(__always)
-func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<Float>, _ n: Int) {
+public func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<Float>, _ n: Int) {
     var j = 0
     let va = SIMD8<Float>(repeating: alpha)
     while j + 8 <= n {
@@ -15,8 +16,9 @@ func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<F
     while j < n { y[j] += alpha * x[j]; j += 1 }
 }
 
+/// The dot product of n floats.
 @inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var j = 0
     var acc = SIMD8<Float>()
     while j + 8 <= n {

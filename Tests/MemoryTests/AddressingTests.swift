@@ -177,8 +177,9 @@ final class AddressingTests: XCTestCase {
 
     func testLRUA() throws {
         let usage = Tensor(vector: [0.5, 0.1, 0.9, 0.1, 0.3])
-        XCTAssertEqual(try Addressing.leastUsed(usage, n: 1).data, [0, 1, 0, 1, 0], "ties at the n-th smallest are all least used")
+        XCTAssertEqual(try Addressing.leastUsed(usage, n: 1).data, [0, 1, 0, 0, 0], "exactly n, ties to the lower slot")
         XCTAssertEqual(try Addressing.leastUsed(usage, n: 3).data, [0, 1, 0, 1, 1])
+        XCTAssertEqual(try Addressing.leastUsed(try Tensor.zeros([2, 4]), n: 2).data, [1, 1, 0, 0, 1, 1, 0, 0])
         let m = Variable(try Tensor.filled([5, 2], 1))
         XCTAssertEqual(try Addressing.zeroLeastUsed(m, usage: usage).value.data, [1, 1, 0, 0, 1, 1, 1, 1, 1, 1])
         let u = try Addressing.usage(Variable(usage), reads: Variable(Tensor(shape: [2, 5], data: [1, 0, 0, 0, 0, 0, 1, 0, 0, 0])),
