@@ -76,8 +76,50 @@ extension Op {
     }
 
     public static func index(_ a: Variable, _ specs: [Tensor.IndexSpec]) throws -> Variable {
+        // The common case, one contiguous range on one axis, copies runs instead of listing offsets.
+        if let last = specs.last, case let .range(start, end, step) = last, step == nil || step == 1,
+           specs.dropLast().allSatisfy({ if case .all = $0 { return true } else { return false } }), specs.count <= a.value.rank {
+            let axis = specs.count - 1
+            let n = a.shape[axis]
+            let positions = Tensor.slicePositions(start, end, 1, n)
+            return try slice(a, axis: axis, start: positions.first ?? 0, end: (positions.last ?? -1) + 1)
+        }
         let (shape, offsets) = try a.value.selection(specs)
         return gatherOffsets(a, offsets, shape)
+    }
+
+    /// Elements start..<end along one axis (bounds already within the axis).
+    public static func slice(_ a: Variable, axis: Int, start: Int, end: Int) throws -> Variable {
+        let x = a.value
+        let ax = try x.axis(axis)
+        let n = x.shape[ax]
+        guard start >= 0, end <= n, start <= end else {
+            throw TensorError("slice \(start)..<\(end) is out of range for axis \(axis) of size \(n)")
+        }
+        let inner = x.shape[(ax + 1)...].reduce(1, *), outer = x.shape[..<ax].reduce(1, *)
+        let run = (end - start) * inner
+        var out = [Float](repeating: 0, count: outer * run)
+        x.data.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { po in
+                for o in 0..<outer {
+                    (po.baseAddress! + o * run).update(from: p.baseAddress! + (o * n + start) * inner, count: run)
+                }
+            }
+        }
+        var shape = x.shape
+        shape[ax] = end - start
+        let source = x.shape
+        return Graph.record(Tensor(shape: shape, data: out), [a]) { g in
+            var d = [Float](repeating: 0, count: source.reduce(1, *))
+            g.data.withUnsafeBufferPointer { pg in
+                d.withUnsafeMutableBufferPointer { pd in
+                    for o in 0..<outer {
+                        (pd.baseAddress! + (o * n + start) * inner).update(from: pg.baseAddress! + o * run, count: run)
+                    }
+                }
+            }
+            return [Tensor(shape: source, data: d)]
+        }
     }
 
     /// Picks entries along `axis` by integer indices (any shape).

@@ -81,6 +81,10 @@ final class GradientTests: XCTestCase {
         check([randn(3, 4)]) { try Op.index($0[0], [.at(1)]) }
         check([randn(3, 4)]) { try Op.index($0[0], [.all, .range(nil, nil, 2)]) }
         check([randn(3, 4)]) { try Op.index($0[0], [.range(-2, nil, nil), .at(-1)]) }
+        // One contiguous range on one axis takes the run-copying path.
+        check([randn(2, 5, 3)]) { try Op.index($0[0], [.all, .range(1, -1, nil)]) }
+        check([randn(4, 3)]) { try Op.index($0[0], [.range(-3, 100, 1)]) }
+        XCTAssertEqual(try Op.index(Variable(Tensor(vector: [1, 2, 3])), [.range(5, 9, nil)]).shape, [0])
         check([randn(4, 3)]) { try Op.gather($0[0], Tensor(shape: [2, 2], data: [3, 0, 1, 1]), axis: 0) }
         check([randn(2, 5)]) { try Op.gather($0[0], Tensor(vector: [4, 4, 0]), axis: 1) }
         check([randn(3, 4), randn(4)]) { try Op.setIndex($0[0], [.at(1)], $0[1]) }
