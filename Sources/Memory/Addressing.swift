@@ -51,9 +51,17 @@ public enum Addressing {
 
     // MARK: Content
 
+    /// A primitive's value and its vector-Jacobian product, on plain tensors,
+    /// so that the ops below and the fused head addressing share one definition.
+    typealias Kernel = (value: Tensor, backward: (Tensor) -> [Tensor])
+
     /// K[i] = M_i . k / (|M_i| |k| + eps), for every memory row i.
     public static func cosine(_ memory: Variable, _ key: Variable) throws -> Variable {
-        let m = memory.value, k = key.value
+        let (value, backward) = try cosineKernel(memory.value, key.value)
+        return Graph.record(value, [memory, key]) { g in backward(g) }
+    }
+
+    static func cosineKernel(_ m: Tensor, _ k: Tensor) throws -> Kernel {
         let L = try Layout(memory: m)
         try L.expect(k, last: L.width, "the key")
         let (B, N, W) = (L.batch, L.slots, L.width)
@@ -77,7 +85,7 @@ public enum Addressing {
             }
         }
         let shape = L.batched ? [B, N] : [N]
-        return Graph.record(Tensor(shape: shape, data: out), [memory, key]) { g in
+        return (Tensor(shape: shape, data: out), { g in
             var dm = [Float](repeating: 0, count: m.count), dk = [Float](repeating: 0, count: k.count)
             m.data.withUnsafeBufferPointer { pm in
                 k.data.withUnsafeBufferPointer { pk in
@@ -106,32 +114,66 @@ public enum Addressing {
                 }
             }
             return [Tensor(shape: m.shape, data: dm), Tensor(shape: k.shape, data: dk)]
-        }
+        })
     }
 
     /// Content addressing: softmax(beta * cosine(M, k)) over the slots.
     public static func content(_ memory: Variable, _ key: Variable, _ beta: Variable) throws -> Variable {
-        let k = try cosine(memory, key)
-        let L = try Layout(weighting: k.value)
-        let scaled = try Op.mul(k, try Op.reshape(beta, beta.value.count == 1 ? [1] : (L.batched ? [L.batch, 1] : [1])))
-        return try Op.softmax(scaled, axis: -1)
+        let (similarity, similarityBackward) = try cosineKernel(memory.value, key.value)
+        let (value, focusBackward) = try focusKernel(similarity, beta.value)
+        return Graph.record(value, [memory, key, beta]) { g in
+            let d = focusBackward(g)
+            return similarityBackward(d[0]) + [d[1]]
+        }
+    }
+
+    /// softmax(beta * K) over the slots of each row.
+    static func focusKernel(_ similarity: Tensor, _ beta: Tensor) throws -> Kernel {
+        let L = try Layout(weighting: similarity)
+        let (B, N) = (L.batch, L.slots)
+        let betas = try L.scalars(beta, "beta")
+        var out = [Float](repeating: 0, count: B * N)
+        for b in 0..<B {
+            var m = -Float.infinity
+            for i in 0..<N { m = Swift.max(m, betas[b] * similarity.data[b * N + i]) }
+            var z: Float = 0
+            for i in 0..<N { let e = Foundation.exp(betas[b] * similarity.data[b * N + i] - m); out[b * N + i] = e; z += e }
+            for i in 0..<N { out[b * N + i] /= z }
+        }
+        let y = Tensor(shape: similarity.shape, data: out)
+        return (y, { g in
+            var dk = [Float](repeating: 0, count: B * N), dbeta = [Float](repeating: 0, count: B)
+            for b in 0..<B {
+                var dot: Float = 0
+                for i in 0..<N { dot += g.data[b * N + i] * y.data[b * N + i] }
+                for i in 0..<N {
+                    let dz = y.data[b * N + i] * (g.data[b * N + i] - dot)
+                    dk[b * N + i] = dz * betas[b]
+                    dbeta[b] += dz * similarity.data[b * N + i]
+                }
+            }
+            return [Tensor(shape: similarity.shape, data: dk), scalarGrad(dbeta, like: beta)]
+        })
     }
 
     // MARK: Location
 
     /// w = g * wc + (1 - g) * wprev.
     public static func interpolate(_ wc: Variable, _ wprev: Variable, _ gate: Variable) throws -> Variable {
-        let L = try Layout(weighting: wc.value)
-        guard wprev.shape == wc.shape else {
-            throw TensorError("interpolate: weightings of shapes \(Tensor.shapeText(wc.shape)) and \(Tensor.shapeText(wprev.shape)) differ")
+        let (value, backward) = try interpolateKernel(wc.value, wprev.value, gate.value)
+        return Graph.record(value, [wc, wprev, gate]) { g in backward(g) }
+    }
+
+    static func interpolateKernel(_ a: Tensor, _ p: Tensor, _ gateValue: Tensor) throws -> Kernel {
+        let L = try Layout(weighting: a)
+        guard p.shape == a.shape else {
+            throw TensorError("interpolate: weightings of shapes \(Tensor.shapeText(a.shape)) and \(Tensor.shapeText(p.shape)) differ")
         }
-        let gs = try L.scalars(gate.value, "the gate g")
+        let gs = try L.scalars(gateValue, "the gate g")
         let (B, N) = (L.batch, L.slots)
-        let a = wc.value, p = wprev.value
         var out = [Float](repeating: 0, count: B * N)
         for b in 0..<B { for i in 0..<N { let j = b * N + i; out[j] = gs[b] * a.data[j] + (1 - gs[b]) * p.data[j] } }
-        let gateValue = gate.value
-        return Graph.record(Tensor(shape: a.shape, data: out), [wc, wprev, gate]) { g in
+        return (Tensor(shape: a.shape, data: out), { g in
             var da = [Float](repeating: 0, count: B * N), dp = da
             var dg = [Float](repeating: 0, count: B)
             for b in 0..<B {
@@ -143,7 +185,7 @@ public enum Addressing {
                 }
             }
             return [Tensor(shape: a.shape, data: da), Tensor(shape: a.shape, data: dp), scalarGrad(dg, like: gateValue)]
-        }
+        })
     }
 
     /// The offset that entry k of a shift kernel of length K applies, for N slots:
@@ -154,14 +196,17 @@ public enum Addressing {
     /// Circular convolution: w~(i) = sum_k s(k) w((i - offset_k) mod N).
     /// The entry for offset +1 moves the focus forward, from slot i to slot i + 1.
     public static func shift(_ weighting: Variable, _ kernel: Variable) throws -> Variable {
-        let L = try Layout(weighting: weighting.value)
+        let (value, backward) = try shiftKernel(weighting.value, kernel.value)
+        return Graph.record(value, [weighting, kernel]) { g in backward(g) }
+    }
+
+    static func shiftKernel(_ w: Tensor, _ s: Tensor) throws -> Kernel {
+        let L = try Layout(weighting: w)
         let (B, N) = (L.batch, L.slots)
-        let s = kernel.value
         let K = s.shape.last ?? 0
         guard s.count == (L.batched ? B * K : K), K >= 1, K <= N, K == N || K % 2 == 1 else {
             throw TensorError("shift: the kernel should be [K] (or [batch, K]) with K odd and at most \(N), or K = \(N); got shape \(Tensor.shapeText(s.shape))")
         }
-        let w = weighting.value
         let offsets = (0..<K).map { ((offset($0, kernel: K, slots: N) % N) + N) % N }
         var out = [Float](repeating: 0, count: B * N)
         for b in 0..<B {
@@ -174,7 +219,7 @@ public enum Addressing {
                 }
             }
         }
-        return Graph.record(Tensor(shape: w.shape, data: out), [weighting, kernel]) { g in
+        return (Tensor(shape: w.shape, data: out), { g in
             var dw = [Float](repeating: 0, count: B * N), ds = [Float](repeating: 0, count: s.count)
             for b in 0..<B {
                 for k in 0..<K {
@@ -190,7 +235,7 @@ public enum Addressing {
                 }
             }
             return [Tensor(shape: w.shape, data: dw), Tensor(shape: s.shape, data: ds)]
-        }
+        })
     }
 
     /// w(i)^gamma / sum_j w(j)^gamma, computed in log space so that large gamma
@@ -199,10 +244,14 @@ public enum Addressing {
     /// gamma < 1, where it is unbounded, 0 is used). An all-zero row gives the
     /// uniform weighting.
     public static func sharpen(_ weighting: Variable, _ gamma: Variable) throws -> Variable {
-        let L = try Layout(weighting: weighting.value)
+        let (value, backward) = try sharpenKernel(weighting.value, gamma.value)
+        return Graph.record(value, [weighting, gamma]) { g in backward(g) }
+    }
+
+    static func sharpenKernel(_ w: Tensor, _ gammaValue: Tensor) throws -> Kernel {
+        let L = try Layout(weighting: w)
         let (B, N) = (L.batch, L.slots)
-        let gs = try L.scalars(gamma.value, "gamma")
-        let w = weighting.value
+        let gs = try L.scalars(gammaValue, "gamma")
         let logs = w.data.map { $0 > 0 ? Foundation.log($0) : -Float.infinity }
         var out = [Float](repeating: 0, count: B * N), logZ = [Float](repeating: 0, count: B)
         for b in 0..<B {
@@ -222,8 +271,7 @@ public enum Addressing {
             logZ[b] = m + Foundation.log(z)
         }
         let y = Tensor(shape: w.shape, data: out)
-        let gammaValue = gamma.value
-        return Graph.record(y, [weighting, gamma]) { g in
+        return (y, { g in
             var dw = [Float](repeating: 0, count: B * N), dgamma = [Float](repeating: 0, count: B)
             for b in 0..<B where !logZ[b].isNaN {
                 var dot: Float = 0
@@ -241,6 +289,27 @@ public enum Addressing {
                 }
             }
             return [Tensor(shape: w.shape, data: dw), scalarGrad(dgamma, like: gammaValue)]
+        })
+    }
+
+    /// The four steps of NTM addressing as one graph node: content (cosine,
+    /// then softmax of beta times it), interpolation with the previous
+    /// weighting, shift, sharpening. The same kernels as the separate ops,
+    /// chained forward and their VJPs chained back.
+    public static func address(memory: Variable, key: Variable, beta: Variable, gate: Variable, shift: Variable,
+                               gamma: Variable, previous: Variable) throws -> Variable {
+        let (similarity, similarityBack) = try cosineKernel(memory.value, key.value)
+        let (wc, focusBack) = try focusKernel(similarity, beta.value)
+        let (wg, interpolateBack) = try interpolateKernel(wc, previous.value, gate.value)
+        let (ws, shiftBack) = try shiftKernel(wg, shift.value)
+        let (w, sharpenBack) = try sharpenKernel(ws, gamma.value)
+        return Graph.record(w, [memory, key, beta, gate, shift, gamma, previous]) { g in
+            let dSharpen = sharpenBack(g)          // [dws, dgamma]
+            let dShift = shiftBack(dSharpen[0])     // [dwg, ds]
+            let dMix = interpolateBack(dShift[0])   // [dwc, dprevious, dg]
+            let dFocus = focusBack(dMix[0])         // [dK, dbeta]
+            let dSimilarity = similarityBack(dFocus[0])  // [dM, dk]
+            return [dSimilarity[0], dSimilarity[1], dFocus[1], dMix[2], dShift[1], dSharpen[1], dMix[1]]
         }
     }
 

@@ -151,9 +151,8 @@ public final class Head {
         guard shift.shape.last == shiftKernel else {
             throw TensorError("this head shifts by a kernel of \(shiftKernel), got a shift of shape \(Tensor.shapeText(shift.shape))")
         }
-        let wc = try Addressing.content(memory.contents, key, beta)
-        let wg = try Addressing.interpolate(wc, previous, gate)
-        let w = try Addressing.sharpen(try Addressing.shift(wg, shift), gamma)
+        let w = try Addressing.address(memory: memory.contents, key: key, beta: beta, gate: gate, shift: shift,
+                                       gamma: gamma, previous: previous)
         previous = w
         return w
     }

@@ -175,6 +175,24 @@ final class AddressingTests: XCTestCase {
         XCTAssertEqual(out.value.data, [1, 2, 9, 8])
     }
 
+    /// The one-node head addressing equals the four steps applied one by one.
+    func testFusedAddressingEqualsTheSteps() throws {
+        for batched in [false, true] {
+            let inputs = batched
+                ? [randn(2, 6, 4), randn(2, 4), Tensor(vector: [2, 4]), Tensor(vector: [0.3, 0.8]), weighting(2, 3), Tensor(vector: [1.5, 2.5]), weighting(2, 6)]
+                : [randn(6, 4), randn(4), Tensor(vector: [3]), Tensor(vector: [0.6]), weighting(3), Tensor(vector: [2]), weighting(6)]
+            try agree(inputs, native: { v in
+                try Addressing.address(memory: v[0], key: v[1], beta: v[2], gate: v[3], shift: v[4], gamma: v[5], previous: v[6])
+            }, composed: { v in
+                let wc = try Addressing.content(v[0], v[1], v[2])
+                return try Addressing.sharpen(try Addressing.shift(try Addressing.interpolate(wc, v[6], v[3]), v[4]), v[5])
+            })
+            gradcheck(inputs, step: 1e-3) { v in
+                try Addressing.address(memory: v[0], key: v[1], beta: v[2], gate: v[3], shift: v[4], gamma: v[5], previous: v[6])
+            }
+        }
+    }
+
     func testLRUA() throws {
         let usage = Tensor(vector: [0.5, 0.1, 0.9, 0.1, 0.3])
         XCTAssertEqual(try Addressing.leastUsed(usage, n: 1).data, [0, 1, 0, 0, 0], "exactly n, ties to the lower slot")
