@@ -225,22 +225,13 @@ final class Resolver {
         case let member as MemberExpr:
             expression(member)
         case let index as IndexExpr:
-            // Assigning into a tensor rebinds the tensor: its base must be assignable too.
-            if index.base is NameExpr || index.base is MemberExpr || index.base is IndexExpr {
-                assignmentTargetForIndex(index.base)
-            } else {
-                expression(index.base)
-            }
+            // The base is resolved as a read: lists change in place, and a tensor
+            // written back to a constant is reported when it happens.
+            expression(index.base)
             indexItems(index.items)
         default:
             error("cannot assign to this expression", target.range)
         }
-    }
-
-    /// The base of `x[i] = v`: resolved as a read; the compiler checks
-    /// mutability when the write-back happens (lists mutate in place).
-    private func assignmentTargetForIndex(_ base: Expr) {
-        expression(base)
     }
 
     private func findCaptured(_ name: String) -> LocalVariable? {
