@@ -42,7 +42,7 @@ extension Op {
     }
 
     public static func concat(_ parts: [Variable], axis: Int) throws -> Variable {
-        let value = try Tensor.concat(parts.map(\.value), axis: axis)
+        let value = try Tensor.concat(parts.map { $0.value }, axis: axis)
         let ax = try parts[0].value.axis(axis)
         let sizes = parts.map { $0.shape[ax] }
         return Graph.record(value, parts) { g in try g.split(sizes: sizes, axis: ax) }

@@ -90,7 +90,7 @@ public enum Graph {
         var any = false
         for v in inputs where v.node != nil { any = true; break }
         guard any else { return Variable(value) }
-        return Variable(value, node: Node(inputs: inputs.map(\.node), shape: value.shape, vjp: vjp))
+        return Variable(value, node: Node(inputs: inputs.map { $0.node }, shape: value.shape, vjp: vjp))
     }
 
     /// d loss / d x for each x in `wrt`, without changing anything; the results
