@@ -92,8 +92,7 @@ public enum NPY {
         let kind: Kind, size: Int, bigEndian: Bool
 
         init?(_ descr: String) {
-            guard descr.count >= 3 else { return nil }
-            let order = descr.first!, code = descr.dropFirst().first!
+            guard descr.count >= 3, let order = descr.first, let code = descr.dropFirst().first else { return nil }
             guard let size = Int(descr.dropFirst(2)), [1, 2, 4, 8].contains(size) else { return nil }
             switch code {
             case "f" where size == 4 || size == 8: kind = .float
