@@ -19,7 +19,7 @@ extension Op {
             throw TensorError("lstm: for inputs of \(I) and a state of \(H), W must be \(Tensor.shapeText([I + H, 4 * H])) and b \(Tensor.shapeText([4 * H])); got \(Tensor.shapeText(weights.shape)) and \(Tensor.shapeText(bias.shape))")
         }
         let xh = try Tensor.concat([Tensor(shape: [B, I], data: x.value.data), Tensor(shape: [B, H], data: h.value.data)], axis: 1)
-        var z = try Tensor.matmul(xh, weights.value, transposeA: false, transposeB: false)
+        let z = try Tensor.matmul(xh, weights.value, transposeA: false, transposeB: false)
         let cv = c.value.data
         var gates = [Float](repeating: 0, count: B * 4 * H)
         var out = [Float](repeating: 0, count: B * 2 * H)
@@ -39,7 +39,6 @@ extension Op {
                 out[r * 2 * H + H + j] = c2
             }
         }
-        z = Tensor(shape: [], data: [])  // no longer needed
         let xShape = x.shape, hShape = h.shape
         let wValue = weights.value
         return Graph.record(Tensor(shape: batched ? [B, 2 * H] : [2 * H], data: out), [x, h, c, weights, bias]) { grad in
