@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layers, each importing only the ones below it:
-// Tensor <- Graph <- Memory <- Language <- Driver <- mnemo (executable).
+// Tensor <- Graph <- Memory <- Language <- Driver <- mnemo (executable);
+// Driver also links the system's GNU readline (CReadline).
 let package = Package(
     name: "Mnemo",
     products: [
@@ -19,8 +20,10 @@ let package = Package(
         // script; dynamic exclusivity checks on them cost a third of a loop.
         .target(name: "Language", dependencies: ["Tensor", "Graph", "Memory"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        // GNU readline for the REPL's line editing, history and completion.
+        .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
         .target(name: "Driver", dependencies: [
-            "Language",
+            "Language", "CReadline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mnemo", dependencies: ["Driver"]),

@@ -31,27 +31,31 @@ struct Run: ParsableCommand {
     var scriptArguments: [String] = []
 
     func run() throws {
-        let status = Interpreter.onLargeStack { () -> ExitStatus in
+        let arguments = scriptArguments
+        let makeInterpreter = { () -> Interpreter in
             let interpreter = Interpreter(output: { line in print(line) })
-            interpreter.arguments = scriptArguments
-            if let file {
-                switch Host.readSource(file) {
-                case .failure(let d):
-                    Host.writeError(d.render())
-                    return .ioError
-                case .success(let source):
-                    do {
-                        try interpreter.run(source)
-                    } catch {
-                        fflush(stdout)
-                        let (text, status) = Host.report(error)
-                        Host.writeError(text)
-                        if !interactive { return status }
-                    }
+            interpreter.arguments = arguments
+            return interpreter
+        }
+        let status = Interpreter.onLargeStack { () -> ExitStatus in
+            guard let file else { return REPL.open(makeInterpreter) }
+            if interactive { return REPL.open(makeInterpreter, loading: file) }
+            let interpreter = makeInterpreter()
+            switch Host.readSource(file) {
+            case .failure(let d):
+                Host.writeError(d.render())
+                return .ioError
+            case .success(let source):
+                do {
+                    try interpreter.run(source)
+                    return .ok
+                } catch {
+                    fflush(stdout)
+                    let (text, status) = Host.report(error)
+                    Host.writeError(text)
+                    return status
                 }
-                if !interactive { return .ok }
             }
-            return LineREPL(interpreter: interpreter).run()
         }
         fflush(stdout)
         if status != .ok { throw ExitCode(status.rawValue) }

@@ -33,9 +33,11 @@ final class CompiledFunction {
     let slotCount: Int
     let captures: [Capture]
     let body: Exec
+    /// The `fn` as written, for help and the REPL's `:type`.
+    let declaration: FunctionDecl
 
-    init(name: String, parameterNames: [String], defaults: [Code?], boxedParameters: [Int], slotCount: Int, captures: [Capture], body: @escaping Exec) {
-        self.name = name; self.parameterNames = parameterNames; self.defaults = defaults
+    init(name: String, parameterNames: [String], defaults: [Code?], boxedParameters: [Int], slotCount: Int, captures: [Capture], body: @escaping Exec, declaration: FunctionDecl) {
+        self.name = name; self.parameterNames = parameterNames; self.defaults = defaults; self.declaration = declaration
         self.boxedParameters = boxedParameters; self.slotCount = slotCount; self.captures = captures; self.body = body
     }
 }
@@ -637,7 +639,8 @@ struct Compiler {
             boxedParameters: decl.boxedParameters,
             slotCount: decl.slotCount,
             captures: decl.captures,
-            body: block(decl.body, tail: true))
+            body: block(decl.body, tail: true),
+            declaration: decl)
         let captures = decl.captures
         return { f in
             Closure(compiled, captures.map { c in

@@ -62,9 +62,22 @@ public final class Interpreter {
     }
 
     /// Runs one REPL input against the session's names; returns its value.
+    /// An input that fails leaves no half-declared names behind.
     public func evaluate(_ file: SourceFile) throws -> Value {
-        let script = try compile(file, globals: globals, allowRedefinition: true)
-        return try execute(script)
+        let checkpoint = globals.checkpoint()
+        let script: CompiledScript
+        do {
+            script = try compile(file, globals: globals, allowRedefinition: true)
+        } catch {
+            globals.restore(checkpoint, compiled: false)
+            throw error
+        }
+        do {
+            return try execute(script)
+        } catch {
+            globals.restore(checkpoint, compiled: true)
+            throw error
+        }
     }
 
     private func execute(_ script: CompiledScript) throws -> Value {

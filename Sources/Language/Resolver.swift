@@ -302,7 +302,7 @@ final class Resolver {
             for table in s.scopes { names += table.keys }
             scope = s.enclosing
         }
-        return names + globals.names + builtins.names
+        return names + globals.visibleNames + builtins.names
     }
 
     // MARK: Expressions

@@ -58,6 +58,9 @@ public struct SourceRange {
 
     public func to(_ other: SourceRange) -> SourceRange { SourceRange(file, start, max(end, other.end)) }
 
+    /// The source text the range covers.
+    public var text: String { String(decoding: file.bytes[min(start, file.bytes.count)..<min(end, file.bytes.count)], as: UTF8.self) }
+
     /// "file.mn:3:7"
     public var position: String {
         let (line, column) = file.location(of: start)

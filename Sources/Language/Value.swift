@@ -143,6 +143,48 @@ public final class Globals {
         if case .uninitialized = values[i] { return nil }
         return values[i]
     }
+
+    /// Names that lookups find, in declaration order (a REPL input that failed
+    /// may leave a hidden slot behind; see `restore`).
+    public var visibleNames: [String] {
+        names.indices.filter { indexByName[names[$0]] == $0 }.map { names[$0] }
+    }
+
+    /// Defines or replaces a mutable name from the host (the REPL's `_`).
+    public func set(_ name: String, _ value: Value) {
+        let i = declare(name, mutable: true, at: nil)
+        values[i] = value
+    }
+
+    /// What `restore` needs to undo the declarations of one REPL input.
+    struct Checkpoint {
+        let count: Int
+        let mutable: [Bool]
+        let declarations: [SourceRange?]
+        let functions: [Int: FunctionDecl]
+        let modules: [Int: Module]
+    }
+
+    func checkpoint() -> Checkpoint {
+        Checkpoint(count: names.count, mutable: mutable, declarations: declarations, functions: functions, modules: modules)
+    }
+
+    /// After an input failed: names it added that never got a value are
+    /// hidden again (their slots stay, since compiled code may refer to them),
+    /// and when nothing ran (`compiled == false`), redeclared names get back
+    /// their old constness and declaration.
+    func restore(_ c: Checkpoint, compiled: Bool) {
+        for i in c.count..<names.count where indexByName[names[i]] == i {
+            if case .uninitialized = values[i] { indexByName[names[i]] = nil }
+        }
+        guard !compiled else { return }
+        for i in 0..<c.count {
+            mutable[i] = c.mutable[i]
+            declarations[i] = c.declarations[i]
+            functions[i] = c.functions[i]
+            modules[i] = c.modules[i]
+        }
+    }
 }
 
 /// A loaded `.mn` file used through `import`: its names, and its compiled body,

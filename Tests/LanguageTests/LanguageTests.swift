@@ -152,26 +152,41 @@ final class LanguageTests: XCTestCase {
     }
 }
 
-final class CommandLineTests: XCTestCase {
-    var mnemo: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("mnemo").path
-    }
+/// The built mnemo executable, beside the test bundle.
+var mnemoExecutable: String {
+    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("mnemo").path
+}
 
+/// Runs the mnemo executable from the package root with `input` on its standard input.
+func runMnemoProcess(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+    guard FileManager.default.fileExists(atPath: mnemoExecutable) else { throw XCTSkip("the mnemo executable was not built beside the tests") }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: mnemoExecutable)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let inPipe = Pipe(), out = Pipe(), err = Pipe()
+    process.standardInput = inPipe
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    inPipe.fileHandleForWriting.write(Data(input.utf8))
+    try inPipe.fileHandleForWriting.close()
+    // Standard error is read on another thread, so that neither pipe fills and blocks the child.
+    final class Collected: @unchecked Sendable { var data = Data() }
+    let error = Collected()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { error.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    group.wait()
+    process.waitUntilExit()
+    return (process.terminationStatus, output, String(decoding: error.data, as: UTF8.self))
+}
+
+final class CommandLineTests: XCTestCase {
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
-        guard FileManager.default.fileExists(atPath: mnemo) else { throw XCTSkip("the mnemo executable was not built beside the tests") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: mnemo)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output, error)
+        try runMnemoProcess(arguments, environment: environment)
     }
 
     func temporaryScript(_ text: String) throws -> String {
