@@ -90,7 +90,7 @@ enum REPLCommands {
     private static func help(_ repl: REPL, _ argument: String) {
         if argument.isEmpty {
             var lines = ["Commands (any unambiguous prefix works, e.g. :l for :load):"]
-            let width = all.map { $0.name.count + $0.usage.count }.max()! + 3
+            let width = all.map { $0.name.count + $0.usage.count }.max()! + 4
             for c in all {
                 let head = ":" + c.name + (c.usage.isEmpty ? "" : " " + c.usage)
                 lines.append("  " + head.padding(toLength: width, withPad: " ", startingAt: 0) + c.help)
@@ -110,6 +110,9 @@ enum REPLCommands {
         }
         if let text = repl.interpreter.help(for: argument) { return repl.write(text) }
         if Interpreter.keywords.contains(argument) { return repl.write("'\(argument)' is a keyword of the language") }
+        if repl.interpreter.stdlibModuleNames.contains(argument) {
+            return repl.write("'\(argument)' is a stdlib module: `import \(argument)`, then `:help \(argument)` lists its names")
+        }
         repl.error("error: no help for '\(argument)': not a builtin or a name defined in this session")
     }
 
