@@ -124,6 +124,34 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(try Graph.gradients(of: outer, wrt: [v])[0].data, [12])
     }
 
+    /// Meta Networks' pattern: mid-way through a recorded forward pass, the
+    /// gradient of a loss that shares the pass's nodes is taken and fed on as
+    /// data. The outer gradients must be those of the same computation with
+    /// that gradient computed separately and inserted as a constant.
+    func testGradientTakenMidForwardAndFedOnward() throws {
+        let x = randn(3, 4), t = randn(3, 5), w0 = randn(4, 5), z0 = randn(4, 5)
+        func outer(_ W: Variable, _ Z: Variable, inner g: (Variable) throws -> Tensor) throws -> Variable {
+            let h = Op.tanh(try Op.matmul(Variable(x), W))
+            let fast = try Op.mul(Variable(try g(h)), Z)                        // the gradient, as data
+            let y = Op.tanh(try Op.matmul(Variable(x), try Op.add(W, fast)))
+            return try Op.add(try Op.sum(y, axis: nil), try Op.sum(try Op.mul(h, h), axis: nil))     // h is used again after the inner gradient
+        }
+        let W1 = Variable.parameter(w0), Z1 = Variable.parameter(z0)
+        let midway = try outer(W1, Z1) { h in try Graph.gradients(of: try Op.sum(try Op.mul(h, Variable(t)), axis: nil), wrt: [W1])[0] }
+        let g1 = try Graph.gradients(of: midway, wrt: [W1, Z1])
+
+        let Wp = Variable.parameter(w0)
+        let innerValue = try Graph.gradients(of: try Op.sum(try Op.mul(Op.tanh(try Op.matmul(Variable(x), Wp)), Variable(t)), axis: nil), wrt: [Wp])[0]
+        let W2 = Variable.parameter(w0), Z2 = Variable.parameter(z0)
+        let g2 = try Graph.gradients(of: try outer(W2, Z2) { _ in innerValue }, wrt: [W2, Z2])
+        for (a, b) in zip(g1, g2) {
+            XCTAssertEqual(a.shape, b.shape)
+            for (u, v) in zip(a.data, b.data) { XCTAssertEqual(u, v, accuracy: 1e-5) }
+        }
+        // And the generator's weights Z against finite differences, the gradient held as data.
+        check([z0]) { v in try outer(Variable(w0), v[0]) { _ in innerValue } }
+    }
+
     func testNoRecordingLeavesNoNode() throws {
         let p = Variable.parameter(Tensor(vector: [1]))
         let y = try Graph.withoutRecording { try Op.add(p, p) }
