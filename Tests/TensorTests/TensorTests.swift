@@ -46,6 +46,30 @@ final class TensorTests: XCTestCase {
         XCTAssertThrowsError(try Tensor.matmul(a, a))
     }
 
+    /// The blocked kernels against the definition, for every transpose
+    /// combination and sizes around the block edges (4 rows, 8 columns).
+    func testMatmulKernelsMatchTheDefinition() throws {
+        let rng = RandomGenerator(seed: 5)
+        for (m, k, n) in [(1, 1, 1), (3, 5, 7), (4, 8, 8), (5, 9, 17), (8, 3, 16), (13, 20, 9), (16, 33, 40)] {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    let a = try Tensor.randn(transposeA ? [k, m] : [m, k], rng), b = try Tensor.randn(transposeB ? [n, k] : [k, n], rng)
+                    let c = try Tensor.matmul(a, b, transposeA: transposeA, transposeB: transposeB)
+                    XCTAssertEqual(c.shape, [m, n])
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var s: Float = 0
+                            for p in 0..<k {
+                                s += (transposeA ? a.data[p * m + i] : a.data[i * k + p]) * (transposeB ? b.data[j * k + p] : b.data[p * n + j])
+                            }
+                            XCTAssertEqual(c.data[i * n + j], s, accuracy: 1e-4, "m \(m) k \(k) n \(n) transposes \(transposeA) \(transposeB)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testPermuteConcatSplit() throws {
         let x = try Tensor.arange(0, 24, 1).reshaped([2, 3, 4])
         let p = try x.permuted([2, 0, 1])
