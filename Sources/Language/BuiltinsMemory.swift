@@ -91,7 +91,41 @@ final class MemoryObject: NativeObject {
             + String(format: "contents mean %.4g, std %.4g; trace: %d reads, %d writes>", mean, spread, reads, writes)
     }
 
+    /// The methods, made once per memory: a method call in a training loop
+    /// should not build its builtin (and parse its signature) every step.
+    private lazy var methods: [String: Builtin] = {
+        let bank = self.bank
+        let list: [Builtin] = [
+            Builtin("read", "w, head = 0", "Reads with weighting w; records it in the trace.") { a in
+                .tensor(try bank.read(try a.tensor(0), head: try a.int(1)))
+            },
+            Builtin("write", "w, erase = nil, add = nil, head = 0", "Erase then add with weighting w; records it in the trace.") { a in
+                guard !a.isAbsent(2) else { throw RuntimeError("write needs an add vector (add: ...)") }
+                try bank.write(try a.tensor(0), erase: a.isAbsent(1) ? nil : try a.tensor(1), add: try a.tensor(2), head: try a.int(3))
+                return .nil
+            },
+            Builtin("lrua_write", "key, alpha, wr_prev, usage_prev, n, head = 0", "An LRUA write (zero the least-used slot, add key with the LRUA weights); returns the write weights.") { a in
+                .tensor(try bank.lruaWrite(key: try a.tensor(0), alpha: try a.tensor(1), readPrevious: try a.tensor(2),
+                                           usagePrevious: try a.tensor(3).value, reads: try a.int(4), head: try a.int(5)))
+            },
+            Builtin("reset", "", "Back to the initial contents, with an empty trace.") { _ in
+                try bank.reset(); return .nil
+            },
+            Builtin("set", "contents", "Replaces the contents (same shape), e.g. after a write composed from basic ops.") { a in
+                try bank.set(try a.tensor(0)); return .nil
+            },
+            Builtin("save_trace", "path", "Writes the trace as a CSV table (kind, step, head, row, slot0...), atomically.") { a in
+                let path = try a.string(0)
+                do { try bank.traceTable().write(toFile: path, atomically: true, encoding: .utf8) }
+                catch { throw RuntimeError("cannot write '\(path)': \(error.localizedDescription)") }
+                return .nil
+            },
+        ]
+        return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
+    }()
+
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
+        if let method = methods[name] { return .builtin(method) }
         let bank = self.bank
         switch name {
         case "contents": return .tensor(bank.contents)
@@ -107,36 +141,6 @@ final class MemoryObject: NativeObject {
                 .list(ListBox(readHeads.map { .number(Double($0)) })), .list(ListBox(writeHeads.map { .number(Double($0)) })),
                 .list(ListBox(bank.snapshots.map { .tensor(Variable($0)) })),
             ]))
-        case "read":
-            return .builtin(Builtin("read", "w, head = 0", "Reads with weighting w; records it in the trace.") { a in
-                .tensor(try bank.read(try a.tensor(0), head: try a.int(1)))
-            })
-        case "write":
-            return .builtin(Builtin("write", "w, erase = nil, add = nil, head = 0", "Erase then add with weighting w; records it in the trace.") { a in
-                guard !a.isAbsent(2) else { throw RuntimeError("write needs an add vector (add: ...)") }
-                try bank.write(try a.tensor(0), erase: a.isAbsent(1) ? nil : try a.tensor(1), add: try a.tensor(2), head: try a.int(3))
-                return .nil
-            })
-        case "lrua_write":
-            return .builtin(Builtin("lrua_write", "key, alpha, wr_prev, usage_prev, n, head = 0", "An LRUA write (zero the least-used slot, add key with the LRUA weights); returns the write weights.") { a in
-                .tensor(try bank.lruaWrite(key: try a.tensor(0), alpha: try a.tensor(1), readPrevious: try a.tensor(2),
-                                           usagePrevious: try a.tensor(3).value, reads: try a.int(4), head: try a.int(5)))
-            })
-        case "reset":
-            return .builtin(Builtin("reset", "", "Back to the initial contents, with an empty trace.") { _ in
-                try bank.reset(); return .nil
-            })
-        case "set":
-            return .builtin(Builtin("set", "contents", "Replaces the contents (same shape), e.g. after a write composed from basic ops.") { a in
-                try bank.set(try a.tensor(0)); return .nil
-            })
-        case "save_trace":
-            return .builtin(Builtin("save_trace", "path", "Writes the trace as a CSV table (kind, step, head, row, slot0...), atomically.") { a in
-                let path = try a.string(0)
-                do { try bank.traceTable().write(toFile: path, atomically: true, encoding: .utf8) }
-                catch { throw RuntimeError("cannot write '\(path)': \(error.localizedDescription)") }
-                return .nil
-            })
         default: return nil
         }
     }
@@ -154,25 +158,35 @@ final class HeadObject: NativeObject {
     init(_ head: Head) { self.head = head }
 
     var kindName: String { "head" }
-    var memberNames: [String] { ["address", "prev", "reset", "shifts", "memory", "index"] }
+    var memberNames: [String] { ["address", "address_from", "prev", "reset", "shifts", "memory", "index"] }
     var summary: String {
         let p = head.previous.value
         let focus = p.data.isEmpty ? 0 : p.data.indices.max { p.data[$0] < p.data[$1] }! % head.memory.slots
         return "<head \(head.index) on a \(head.memory.slots) x \(head.memory.width) memory, shifts \(head.shiftKernel), previous focus at slot \(focus)>"
     }
 
+    private lazy var methods: [String: Builtin] = {
+        let head = self.head
+        let list: [Builtin] = [
+            Builtin("reset", "", "The previous weighting back to its start, focused on slot 0.") { _ in head.reset(); return .nil },
+            Builtin("address", "key, beta, g, s, gamma", "NTM addressing: content (key, beta), interpolation with the previous weighting (g), shift (s), sharpening (gamma). Keeps and returns the weighting.") { a in
+                .tensor(try head.address(key: try a.tensor(0), beta: try a.tensor(1), gate: try a.tensor(2), shift: try a.tensor(3), gamma: try a.tensor(4)))
+            },
+            Builtin("address_from", "p", "NTM addressing from the head's raw parameters p (the controller's output for it): key p[0:W], beta softplus, g sigmoid, s softmax over the shifts, gamma 1 + softplus, in that order, as in the paper; later values (erase, add) are ignored. One graph node; equal to ntm.head_params followed by address.") { a in
+                .tensor(try head.addressFromParameters(try a.tensor(0)))
+            },
+        ]
+        return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
+    }()
+
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
+        if let method = methods[name] { return .builtin(method) }
         let head = self.head
         switch name {
         case "prev": return .tensor(head.previous)
         case "shifts": return .number(Double(head.shiftKernel))
         case "index": return .number(Double(head.index))
         case "memory": return .object(MemoryObject(head.memory))
-        case "reset": return .builtin(Builtin("reset", "", "The previous weighting back to its start, focused on slot 0.") { _ in head.reset(); return .nil })
-        case "address":
-            return .builtin(Builtin("address", "key, beta, g, s, gamma", "NTM addressing: content (key, beta), interpolation with the previous weighting (g), shift (s), sharpening (gamma). Keeps and returns the weighting.") { a in
-                .tensor(try head.address(key: try a.tensor(0), beta: try a.tensor(1), gate: try a.tensor(2), shift: try a.tensor(3), gamma: try a.tensor(4)))
-            })
         default: return nil
         }
     }

@@ -313,6 +313,66 @@ public enum Addressing {
         }
     }
 
+    /// A head's addressing from its raw parameters p [P] or [B, P] (the
+    /// controller's output for the head), as one graph node: the key is
+    /// p[0..<W], beta = softplus(p[W]), g = sigmoid(p[W + 1]), s = softmax of
+    /// the next `shifts` values, gamma = 1 + softplus of the one after (the
+    /// NTM paper's activations); values after those (a write head's erase and
+    /// add) are not used here and get no gradient. Equal to slicing and
+    /// activating p with basic ops and calling `address`.
+    public static func addressFromParameters(memory: Variable, parameters p: Variable, width W: Int, shifts S: Int,
+                                             previous: Variable) throws -> Variable {
+        let pv = p.value
+        let P = pv.shape.last ?? 0
+        guard pv.rank == 1 || pv.rank == 2, P >= W + 3 + S else {
+            throw TensorError("a head's parameters should be [\(W + 3 + S)] or [batch, \(W + 3 + S)] or longer (key \(W), beta, g, \(S) shifts, gamma), got \(Tensor.shapeText(pv.shape))")
+        }
+        let B = pv.rank == 2 ? pv.shape[0] : 1
+        let rows = pv.rank == 2 ? [B] : []
+        var key = [Float](), beta = [Float](), gate = [Float](), shift = [Float](), gamma = [Float]()
+        var betaRaw = [Float](), gammaRaw = [Float]()
+        for b in 0..<B {
+            let row = Array(pv.data[(b * P)..<(b * P + W + 3 + S)])
+            key += row[0..<W]
+            betaRaw.append(row[W])
+            beta.append(Scalar.softplus(row[W]))
+            gate.append(Scalar.sigmoid(row[W + 1]))
+            let logits = row[(W + 2)..<(W + 2 + S)]
+            let top = logits.max() ?? 0
+            let e = logits.map { Foundation.exp($0 - top) }
+            let total = e.reduce(0, +)
+            shift += e.map { $0 / total }
+            gammaRaw.append(row[W + 2 + S])
+            gamma.append(1 + Scalar.softplus(row[W + 2 + S]))
+        }
+        let one = pv.rank == 2 ? [B, 1] : [1]
+        let (similarity, similarityBack) = try cosineKernel(memory.value, Tensor(shape: rows + [W], data: key))
+        let (wc, focusBack) = try focusKernel(similarity, Tensor(shape: one, data: beta))
+        let (wg, interpolateBack) = try interpolateKernel(wc, previous.value, Tensor(shape: one, data: gate))
+        let (ws, shiftBack) = try shiftKernel(wg, Tensor(shape: rows + [S], data: shift))
+        let (w, sharpenBack) = try sharpenKernel(ws, Tensor(shape: one, data: gamma))
+        return Graph.record(w, [memory, p, previous]) { g in
+            let dSharpen = sharpenBack(g)
+            let dShift = shiftBack(dSharpen[0])
+            let dMix = interpolateBack(dShift[0])
+            let dFocus = focusBack(dMix[0])
+            let dSimilarity = similarityBack(dFocus[0])
+            let (dKey, dBeta, dGate, dS, dGamma) = (dSimilarity[1].data, dFocus[1].data, dMix[2].data, dShift[1].data, dSharpen[1].data)
+            var dp = [Float](repeating: 0, count: pv.count)
+            for b in 0..<B {
+                let o = b * P
+                for j in 0..<W { dp[o + j] = dKey[b * W + j] }
+                dp[o + W] = dBeta[b] * Scalar.sigmoid(betaRaw[b])
+                dp[o + W + 1] = dGate[b] * gate[b] * (1 - gate[b])
+                var inner: Float = 0
+                for j in 0..<S { inner += dS[b * S + j] * shift[b * S + j] }
+                for j in 0..<S { dp[o + W + 2 + j] = shift[b * S + j] * (dS[b * S + j] - inner) }
+                dp[o + W + 2 + S] = dGamma[b] * Scalar.sigmoid(gammaRaw[b])
+            }
+            return [dSimilarity[0], Tensor(shape: pv.shape, data: dp), dMix[1]]
+        }
+    }
+
     // MARK: Reading and writing
 
     /// r = sum_i w(i) M(i): [W], or [B, W] for a batch.

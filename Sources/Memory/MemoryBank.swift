@@ -156,4 +156,12 @@ public final class Head {
         previous = w
         return w
     }
+
+    /// The same from the head's raw parameters (see `Addressing.addressFromParameters`).
+    public func addressFromParameters(_ p: Variable) throws -> Variable {
+        let w = try Addressing.addressFromParameters(memory: memory.contents, parameters: p, width: memory.width,
+                                                     shifts: shiftKernel, previous: previous)
+        previous = w
+        return w
+    }
 }

@@ -193,6 +193,33 @@ final class AddressingTests: XCTestCase {
         }
     }
 
+    /// The head's addressing from raw parameters equals slicing p, applying
+    /// the paper's activations with basic ops, and addressing; the values
+    /// after gamma (a write head's erase and add) get no gradient.
+    func testAddressingFromRawParametersEqualsTheActivatedSteps() throws {
+        let (W, S) = (4, 3)
+        for batched in [false, true] {
+            let P = W + 3 + S + 2  // two extra values, as a write head's would be
+            let inputs = batched ? [randn(2, 6, W), randn(2, P), weighting(2, 6)] : [randn(6, W), randn(P), weighting(6)]
+            try agree(inputs, native: { v in
+                try Addressing.addressFromParameters(memory: v[0], parameters: v[1], width: W, shifts: S, previous: v[2])
+            }, composed: { v in
+                let p = v[1], axis = p.value.rank - 1
+                let key = try Op.slice(p, axis: axis, start: 0, end: W)
+                let beta = Op.softplus(try Op.slice(p, axis: axis, start: W, end: W + 1))
+                let gate = Op.sigmoid(try Op.slice(p, axis: axis, start: W + 1, end: W + 2))
+                let shift = try Op.softmax(try Op.slice(p, axis: axis, start: W + 2, end: W + 2 + S), axis: -1)
+                let gamma = try Op.add(Variable(Tensor(vector: [1])), Op.softplus(try Op.slice(p, axis: axis, start: W + 2 + S, end: W + 3 + S)))
+                return try Addressing.address(memory: v[0], key: key, beta: beta, gate: gate, shift: shift, gamma: gamma, previous: v[2])
+            })
+            gradcheck(inputs, step: 1e-3) { v in
+                try Addressing.addressFromParameters(memory: v[0], parameters: v[1], width: W, shifts: S, previous: v[2])
+            }
+        }
+        XCTAssertThrowsError(try Addressing.addressFromParameters(memory: Variable(randn(6, W)), parameters: Variable(randn(W + 2)),
+                                                                  width: W, shifts: S, previous: Variable(weighting(6))))
+    }
+
     func testLRUA() throws {
         let usage = Tensor(vector: [0.5, 0.1, 0.9, 0.1, 0.3])
         XCTAssertEqual(try Addressing.leastUsed(usage, n: 1).data, [0, 1, 0, 0, 0], "exactly n, ties to the lower slot")
