@@ -496,8 +496,16 @@ public enum Addressing {
             for i in 1..<L.slots where usage.data[b * L.slots + i] < usage.data[b * L.slots + best] { best = i }
             keep[b * L.slots + best] = 0
         }
-        let mask = Tensor(shape: L.batched ? [L.batch, L.slots, 1] : [L.slots, 1], data: keep)
-        return try Op.mul(memory, Variable(mask))
+        // Rows are zeroed by copying around them; the gradient is zeroed at the same rows.
+        let W = L.width
+        func zeroRows(_ t: Tensor) -> Tensor {
+            var out = t
+            out.data.withUnsafeMutableBufferPointer { p in
+                for row in 0..<keep.count where keep[row] == 0 { (p.baseAddress! + row * W).update(repeating: 0, count: W) }
+            }
+            return out
+        }
+        return Graph.record(zeroRows(memory.value), [memory]) { g in [zeroRows(g)] }
     }
 
     /// One LRUA write: zero the least-used slot, then M += w^w k, with
