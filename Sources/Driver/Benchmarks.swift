@@ -24,7 +24,7 @@ struct Benchmarks {
     private var modelCases: [(name: String, setup: String, step: String)] {
         [
             ("NTM copy step, length 20 (LSTM 100, memory 128 x 20)",
-             "import ntm\nimport tasks\nseed(1)\nlet model = ntm.NTM(9, 8, hidden: 100, memory: (128, 20))\nlet opt = rmsprop(params(model), lr: 1e-4, momentum: 0.9, decay: 0.95, clip: 10)\nlet task = tasks.copy(width: 8, length: 20)\n",
+             "import ntm\nimport tasks\nseed(1)\nlet model = ntm.NTM(9, 8, hidden: 100, memory: (128, 20))\nlet opt = rmsprop(params(model), lr: 1e-4, momentum: 0.9, decay: 0.95, clip: 10, form: \"graves\")\nlet task = tasks.copy(width: 8, length: 20)\n",
              "opt.step(bce(tasks.answer(model.run(task.input), task), task.target, reduce: \"sum\"))"),
             ("MANN episode, batch 16 x 50 steps, 4 reads",
              "import mann\nimport tasks\nseed(1)\nlet model = mann.MANN(25, 5, hidden: 200, memory: (128, 40), reads: 4, batch: 16)\nlet opt = adam(params(model), lr: 1e-3, clipnorm: 10)\nlet e = tasks.fewshot_episode(classes: 5, shots: 10, features: 20, batch: 16)\n",
