@@ -59,7 +59,10 @@ extension Op {
                 }
             }
             let dzT = Tensor(shape: [B, 4 * H], data: dz)
-            let dW = try Tensor.matmul(xh, dzT, transposeA: true, transposeB: false)
+            // W is shared by every step: its gradient goes straight into W's buffer.
+            try Graph.accumulateGradient(input: 3) { dW in
+                try Tensor.addMatmul(into: dW, xh, dzT, transposeA: true, transposeB: false)
+            }
             let db = try dzT.reduce(.sum, axis: 0)
             let dxh = try Tensor.matmul(dzT, wValue, transposeA: false, transposeB: true)
             var dx = [Float](repeating: 0, count: B * I), dh = [Float](repeating: 0, count: B * H)
@@ -67,7 +70,7 @@ extension Op {
                 for j in 0..<I { dx[r * I + j] = dxh.data[r * (I + H) + j] }
                 for j in 0..<H { dh[r * H + j] = dxh.data[r * (I + H) + I + j] }
             }
-            return [Tensor(shape: xShape, data: dx), Tensor(shape: hShape, data: dh), Tensor(shape: hShape, data: dc), dW, db]
+            return [Tensor(shape: xShape, data: dx), Tensor(shape: hShape, data: dh), Tensor(shape: hShape, data: dc), nil, db]
         }
     }
 }

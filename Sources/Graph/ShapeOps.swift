@@ -28,6 +28,57 @@ extension Op {
         }
     }
 
+    /// A dense layer as one node: x @ W + b for x [in] or [rows, in], W [in, out],
+    /// b [out] (or none). Other ranks take the composed ops.
+    public static func linear(_ x: Variable, _ w: Variable, _ b: Variable?) throws -> Variable {
+        guard x.value.rank <= 2, w.value.rank == 2 else {
+            let product = try matmul(x, w)
+            return try b.map { try add(product, $0) } ?? product
+        }
+        let (xv, wv) = (x.value, w.value)
+        let (inputs, outputs) = (wv.shape[0], wv.shape[1])
+        let rows = xv.rank == 2 ? xv.shape[0] : 1
+        guard xv.shape.last == inputs else {
+            throw TensorError("linear: input of shape \(Tensor.shapeText(xv.shape)) does not fit weights of shape \(Tensor.shapeText(wv.shape))")
+        }
+        if let b, b.value.shape != [outputs] {
+            throw TensorError("linear: bias of shape \(Tensor.shapeText(b.value.shape)) should be [\(outputs)]")
+        }
+        let x2 = Tensor(shape: [rows, inputs], data: xv.data)
+        var value = try Tensor.matmul(x2, wv, transposeA: false, transposeB: false)
+        if let bias = b?.value.data {
+            value.data.withUnsafeMutableBufferPointer { p in
+                bias.withUnsafeBufferPointer { pb in
+                    for r in 0..<rows { axpy(p.baseAddress! + r * outputs, 1, pb.baseAddress!, outputs) }
+                }
+            }
+        }
+        let shape = xv.rank == 2 ? [rows, outputs] : [outputs]
+        let needX = x.requiresGrad, needB = b?.requiresGrad ?? false
+        let inputsList = b.map { [x, w, $0] } ?? [x, w]
+        return Graph.record(Tensor(shape: shape, data: value.data), inputsList) { g in
+            let g2 = Tensor(shape: [rows, outputs], data: g.data)
+            let dx = needX ? Tensor(shape: xv.shape, data: try Tensor.matmul(g2, wv, transposeA: false, transposeB: true).data) : nil
+            // Weights are shared across the steps of a sequence: add straight into their gradient.
+            try Graph.accumulateGradient(input: 1) { dw in
+                try Tensor.addMatmul(into: dw, x2, g2, transposeA: true, transposeB: false)
+            }
+            var grads: [Tensor?] = [dx, nil]
+            if b != nil {
+                var db = [Float](repeating: 0, count: outputs)
+                if needB {
+                    db.withUnsafeMutableBufferPointer { pd in
+                        g.data.withUnsafeBufferPointer { pg in
+                            for r in 0..<rows { axpy(pd.baseAddress!, 1, pg.baseAddress! + r * outputs, outputs) }
+                        }
+                    }
+                }
+                grads.append(needB ? Tensor(shape: [outputs], data: db) : nil)
+            }
+            return grads
+        }
+    }
+
     /// Reorders axes; `perm[i]` is the source axis of result axis i.
     public static func permute(_ a: Variable, _ perm: [Int]) throws -> Variable {
         let value = try a.value.permuted(perm)

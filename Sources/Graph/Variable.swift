@@ -93,6 +93,23 @@ public enum Graph {
         return Variable(value, node: Node(inputs: inputs.map { $0.node }, shape: value.shape, vjp: vjp))
     }
 
+    /// The node whose vector-Jacobian product is running, during a backward walk.
+    nonisolated(unsafe) private static var running: Node?
+
+    /// For a VJP: adds its gradient for input `index` straight into that
+    /// input's gradient buffer (zeros at first), instead of returning a new
+    /// tensor to be added. A weight shared by every step of a sequence then
+    /// takes each step's contribution without a temporary of its size. The
+    /// VJP returns nil for that input. False (and `body` not run) when the
+    /// input needs no gradient.
+    @discardableResult
+    public static func accumulateGradient(input index: Int, _ body: (UnsafeMutablePointer<Float>) throws -> Void) rethrows -> Bool {
+        guard let node = running, index < node.inputs.count, let input = node.inputs[index] else { return false }
+        if input.grad == nil { input.grad = Tensor(shape: input.shape, data: [Float](repeating: 0, count: input.shape.reduce(1, *))) }
+        try input.grad!.data.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+        return true
+    }
+
     /// d loss / d x for each x in `wrt`, without changing anything; the results
     /// are constants, so this works inside a computation that is being recorded.
     public static func gradients(of loss: Variable, wrt: [Variable], seed: Tensor? = nil) throws -> [Tensor] {
@@ -117,9 +134,12 @@ public enum Graph {
         let targets = Set(wrt.compactMap { $0.node.map(ObjectIdentifier.init) })
         defer { for node in order { node.grad = nil } }
         root.grad = seed ?? Tensor(shape: loss.shape, data: [1])
+        let outer = running
+        defer { running = outer }
         for node in order {
             guard let g = node.grad else { continue }
             if node.inputs.isEmpty { continue }
+            running = node
             let inputGrads = try node.vjp(g)
             for (input, ig) in zip(node.inputs, inputGrads) {
                 guard let input, let ig else { continue }

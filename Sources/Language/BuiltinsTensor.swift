@@ -142,6 +142,9 @@ enum TensorBuiltins {
         Builtin("matmul", "a, b", "Matrix product (same as a @ b); 1-d operands and a leading batch axis work as in NumPy.") { a in
             .tensor(try Op.matmul(try a.tensor(0), try a.tensor(1)))
         },
+        Builtin("linear", "x, W, b = nil", "A dense layer, x @ W + b, as one graph node (x [in] or [rows, in], W [in, out], b [out] or nil).") { a in
+            .tensor(try Op.linear(try a.tensor(0), try a.tensor(1), a.isAbsent(2) ? nil : try a.tensor(2)))
+        },
         Builtin("outer", "a, b", "Outer product of two vectors.") { a in .tensor(try Op.outer(try a.tensor(0), try a.tensor(1))) },
         Builtin("transpose", "x, axes = nil", "Swaps the last two axes, or reorders axes by the list `axes`.") { a in
             let t = try a.tensor(0)

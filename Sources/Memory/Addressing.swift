@@ -377,11 +377,39 @@ public enum Addressing {
 
     /// r = sum_i w(i) M(i): [W], or [B, W] for a batch.
     public static func read(_ memory: Variable, _ weighting: Variable) throws -> Variable {
-        let L = try Layout(memory: memory.value)
-        try L.expect(weighting.value, last: L.slots, "the read weighting")
-        if !L.batched { return try Op.matmul(try Op.reshape(weighting, [L.slots]), memory) }
-        let r = try Op.matmul(try Op.reshape(weighting, [L.batch, 1, L.slots]), memory)
-        return try Op.reshape(r, [L.batch, L.width])
+        let m = memory.value, w = weighting.value
+        let L = try Layout(memory: m)
+        try L.expect(w, last: L.slots, "the read weighting")
+        let (B, N, W) = (L.batch, L.slots, L.width)
+        var r = [Float](repeating: 0, count: B * W)
+        r.withUnsafeMutableBufferPointer { pr in
+            m.data.withUnsafeBufferPointer { pm in
+                for b in 0..<B {
+                    for i in 0..<N where w.data[b * N + i] != 0 {
+                        axpy(pr.baseAddress! + b * W, w.data[b * N + i], pm.baseAddress! + (b * N + i) * W, W)
+                    }
+                }
+            }
+        }
+        return Graph.record(Tensor(shape: L.batched ? [B, W] : [W], data: r), [memory, weighting]) { g in
+            // dM(i) = w(i) g; dw(i) = M(i) . g
+            var dm = [Float](repeating: 0, count: m.count), dw = [Float](repeating: 0, count: w.count)
+            dm.withUnsafeMutableBufferPointer { pd in
+                m.data.withUnsafeBufferPointer { pm in
+                    g.data.withUnsafeBufferPointer { pg in
+                        for b in 0..<B {
+                            for i in 0..<N {
+                                let row = (b * N + i) * W
+                                dw[b * N + i] = dot(pm.baseAddress! + row, pg.baseAddress! + b * W, W)
+                                let wi = w.data[b * N + i]
+                                if wi != 0 { axpy(pd.baseAddress! + row, wi, pg.baseAddress! + b * W, W) }
+                            }
+                        }
+                    }
+                }
+            }
+            return [Tensor(shape: m.shape, data: dm), Tensor(shape: w.shape, data: dw)]
+        }
     }
 
     /// Erase then add: M~(i) = M(i) * (1 - w(i) e), M'(i) = M~(i) + w(i) a.

@@ -135,6 +135,20 @@ private func dots4(_ a: UnsafePointer<Float>, _ rowStride: Int, _ x: UnsafePoint
 }
 
 extension Tensor {
+    /// c += op(a) @ op(b) for matrices, into a buffer the caller owns (a
+    /// gradient being accumulated); c must hold [m, n].
+    public static func addMatmul(into c: UnsafeMutablePointer<Float>, _ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) throws {
+        guard a.rank == 2, b.rank == 2 else { throw TensorError("addMatmul: operands must be matrices") }
+        let (m, k) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+        let (k2, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+        guard k == k2 else { throw TensorError("matmul shapes \(shapeText(a.shape)) and \(shapeText(b.shape)) do not match") }
+        a.data.withUnsafeBufferPointer { pa in
+            b.data.withUnsafeBufferPointer { pb in
+                gemm(pa.baseAddress!, pb.baseAddress!, c, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+            }
+        }
+    }
+
     /// The product of matrices (or batches of them, [batch, rows, columns]),
     /// either of which may be used transposed (its last two axes swapped).
     /// Batch axes must match, or one operand has none and is shared.

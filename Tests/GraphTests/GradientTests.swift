@@ -102,6 +102,20 @@ final class GradientTests: XCTestCase {
     }
 
     /// The check must be able to fail: a rule that is off by a factor is caught.
+    func testLinearEqualsMatmulPlusBias() throws {
+        for x in [randn(4), randn(3, 4)] {
+            check([x, randn(4, 5), randn(5)]) { v in try Op.linear(v[0], v[1], v[2]) }
+            check([x, randn(4, 5)]) { v in try Op.linear(v[0], v[1], nil) }
+            let (w, b) = (randn(4, 5), randn(5))
+            let fused = try Op.linear(Variable(x), Variable(w), Variable(b)).value
+            let composed = try Op.add(try Op.matmul(Variable(x), Variable(w)), Variable(b)).value
+            XCTAssertEqual(fused.shape, composed.shape)
+            for (p, q) in zip(fused.data, composed.data) { XCTAssertEqual(p, q, accuracy: 1e-5) }
+        }
+        XCTAssertThrowsError(try Op.linear(Variable(randn(3)), Variable(randn(4, 5)), nil))
+        XCTAssertThrowsError(try Op.linear(Variable(randn(4)), Variable(randn(4, 5)), Variable(randn(4))))
+    }
+
     func testGradcheckCatchesAWrongRule() throws {
         let results = try Gradcheck.check(inputs: [randn(4)]) { v in
             let x = v[0].value
