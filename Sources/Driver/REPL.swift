@@ -12,8 +12,13 @@ public final class REPL {
     /// Where results and messages go (stdout); errors go to `error`.
     let write: (String) -> Void
     let error: (String) -> Void
-    /// The inputs that ran without error, in order, for `:save`.
-    var transcript: [String] = []
+    /// An input that ran without error, for `:save`; `keptAsLast` when its value became `_`.
+    struct Entry {
+        let text: String
+        var keptAsLast = false
+    }
+    /// The inputs that ran without error, in order.
+    var transcript: [Entry] = []
     /// The file `:reload` runs again.
     var lastLoaded: String?
     var quitRequested = false
@@ -77,7 +82,7 @@ public final class REPL {
             return
         }
         if let value = evaluate(input) {
-            transcript.append(input)
+            record(input, value)
             show(value, quiet: Interpreter.endsWithSemicolon(input))
         }
     }
@@ -90,6 +95,28 @@ public final class REPL {
             report(error)
             return nil
         }
+    }
+
+    func record(_ input: String, _ value: Value) {
+        if case .nil = value { transcript.append(Entry(text: input)) } else { transcript.append(Entry(text: input, keptAsLast: true)) }
+    }
+
+    /// The transcript as a script. A script has no `_`: when an input used
+    /// it, the inputs whose values it stood for assign a variable instead.
+    func script() -> String {
+        var lines = ["# Saved from a mnemo session: the inputs that ran without error."]
+        if transcript.contains(where: { Interpreter.mentions("_", in: $0.text) }) {
+            var name = "last_value"
+            while transcript.contains(where: { Interpreter.mentions(name, in: $0.text) }) { name += "_" }
+            lines.append("var \(name) = nil  # the REPL's _")
+            for entry in transcript {
+                let text = Interpreter.renaming("_", to: name, in: entry.text)
+                lines.append(entry.keptAsLast && Interpreter.isSingleExpression(entry.text) ? "\(name) = \(text)" : text)
+            }
+        } else {
+            lines += transcript.map(\.text)
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 
     func show(_ value: Value, quiet: Bool) {
@@ -114,7 +141,7 @@ public final class REPL {
             lastLoaded = path
             interpreter.scriptDirectory = (path as NSString).deletingLastPathComponent
             guard evaluate(source.text, name: source.name, path: path) != nil else { return false }
-            transcript.append("# :load \(path)\n" + source.text)
+            transcript.append(Entry(text: "# :load \(path)\n" + source.text))
             return true
         }
     }

@@ -50,7 +50,7 @@ enum REPLCommands {
                     help: "Reseed the random generator (as seed(N) does).", action: { repl, arg in
                         guard let n = UInt64(arg) else { return repl.error("error: :seed takes a non-negative integer, as in :seed 42") }
                         repl.interpreter.random.reseed(n)
-                        repl.transcript.append("seed(\(n))")
+                        repl.transcript.append(REPL.Entry(text: "seed(\(n))"))
                     }),
         REPLCommand(name: "quit", argument: .none, usage: "", help: "Leave the REPL (Ctrl-D does too).", action: { repl, _ in
                         repl.quitRequested = true
@@ -135,7 +135,7 @@ enum REPLCommands {
         let start = DispatchTime.now().uptimeNanoseconds
         guard let value = repl.evaluate(argument) else { return }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        repl.transcript.append(argument)
+        repl.record(argument, value)
         repl.show(value, quiet: Interpreter.endsWithSemicolon(argument))
         repl.write("time: " + formatDuration(seconds))
     }
@@ -148,8 +148,7 @@ enum REPLCommands {
 
     private static func save(_ repl: REPL, _ argument: String) {
         guard let path = fileArgument(argument, repl) else { return }
-        let text = "# Saved from a mnemo session: the inputs that ran without error.\n"
-            + repl.transcript.joined(separator: "\n") + "\n"
+        let text = repl.script()
         do {
             try writeAtomically(text, to: path)
         } catch {

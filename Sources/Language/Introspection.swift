@@ -23,6 +23,34 @@ extension Interpreter {
         return lexer.tokenize().last { $0.kind != .newline && $0.kind != .eof }?.kind == .semicolon
     }
 
+    /// True when `text` is one expression (not a definition or statement).
+    public static func isSingleExpression(_ text: String) -> Bool {
+        var parser = Parser(file: SourceFile(name: "<repl>", text: text))
+        let statements = parser.parseProgram()
+        return parser.diagnostics.isEmpty && statements.count == 1 && statements[0] is ExprStmt
+    }
+
+    /// True when `name` occurs in `text` as a name (not inside a string or comment).
+    public static func mentions(_ name: String, in text: String) -> Bool {
+        var lexer = Lexer(file: SourceFile(name: "<repl>", text: text))
+        return lexer.tokenize().contains { $0.kind == .identifier && $0.text == name }
+    }
+
+    /// `text` with each occurrence of the name `name` replaced by `replacement`.
+    public static func renaming(_ name: String, to replacement: String, in text: String) -> String {
+        var lexer = Lexer(file: SourceFile(name: "<repl>", text: text))
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        var copied = 0
+        for t in lexer.tokenize() where t.kind == .identifier && t.text == name {
+            out += bytes[copied..<t.start]
+            out += Array(replacement.utf8)
+            copied = t.end
+        }
+        out += bytes[copied...]
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Names of the stdlib's modules (the `.mn` files `import` finds there).
     public var stdlibModuleNames: [String] {
         guard let dir = loader.stdlibDirectory,

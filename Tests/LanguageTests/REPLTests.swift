@@ -101,6 +101,17 @@ final class REPLPipedTests: XCTestCase {
         XCTAssertEqual(saved.output, "loading\n")
     }
 
+    func testSavedSessionRunsEvenWhereItUsedUnderscore() throws {
+        let path = NSTemporaryDirectory() + "mnemo-save-\(UUID().uuidString).mn"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try runMnemoProcess([], input: "let x = 20\nx + 1\n_ * 2\nlet y = _ + 1;\nprint(y, \"_\")\n:save \(path)\n")
+        XCTAssertEqual(result.output, "21\n42\n43 _\nsaved 5 inputs to \(path)\n", result.error)
+        XCTAssertEqual(result.error, "")
+        let saved = try runMnemoProcess([path])
+        XCTAssertEqual(saved.status, 0, saved.error)
+        XCTAssertEqual(saved.output, "43 _\n")
+    }
+
     func testInteractiveFlagRunsTheScriptFirst() throws {
         let dir = NSTemporaryDirectory() + "mnemo-repl-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
