@@ -41,6 +41,7 @@ public final class REPL {
     static func open(_ makeInterpreter: @escaping () -> Interpreter, loading file: String? = nil) -> ExitStatus {
         let editor: LineEditor = isatty(0) != 0 ? ReadlineEditor(history: HistoryFile.standard()) : PlainLineEditor()
         let repl = REPL(makeInterpreter: makeInterpreter, editor: editor)
+        Interrupts.install()  // before the script, so Ctrl-C stops it and the REPL still opens
         if let file { repl.load(file) }
         return repl.run()
     }
