@@ -90,7 +90,7 @@ enum REPLCommands {
     private static func help(_ repl: REPL, _ argument: String) {
         if argument.isEmpty {
             var lines = ["Commands (any unambiguous prefix works, e.g. :l for :load):"]
-            let width = all.map { $0.name.count + $0.usage.count }.max()! + 4
+            let width = (all.map { $0.name.count + $0.usage.count }.max() ?? 0) + 4
             for c in all {
                 let head = ":" + c.name + (c.usage.isEmpty ? "" : " " + c.usage)
                 lines.append("  " + head.padding(toLength: width, withPad: " ", startingAt: 0) + c.help)
@@ -123,11 +123,11 @@ enum REPLCommands {
 
     private static func vars(_ repl: REPL, _: String) {
         let globals = repl.interpreter.globals
-        let names = globals.visibleNames.filter { globals.value(of: $0) != nil }
-        guard !names.isEmpty else { return repl.write("no names defined yet") }
-        let width = names.map(\.count).max()! + 2
-        repl.write(names.map { name in
-            name.padding(toLength: width, withPad: " ", startingAt: 0) + Formatter.typeDescription(globals.value(of: name)!)
+        let defined = globals.visibleNames.compactMap { name in globals.value(of: name).map { (name, $0) } }
+        guard !defined.isEmpty else { return repl.write("no names defined yet") }
+        let width = (defined.map(\.0.count).max() ?? 0) + 2
+        repl.write(defined.map { name, value in
+            name.padding(toLength: width, withPad: " ", startingAt: 0) + Formatter.typeDescription(value)
         }.joined(separator: "\n"))
     }
 
