@@ -298,19 +298,27 @@ public enum Addressing {
     /// chained forward and their VJPs chained back.
     public static func address(memory: Variable, key: Variable, beta: Variable, gate: Variable, shift: Variable,
                                gamma: Variable, previous: Variable) throws -> Variable {
-        let (similarity, similarityBack) = try cosineKernel(memory.value, key.value)
-        let (wc, focusBack) = try focusKernel(similarity, beta.value)
-        let (wg, interpolateBack) = try interpolateKernel(wc, previous.value, gate.value)
-        let (ws, shiftBack) = try shiftKernel(wg, shift.value)
-        let (w, sharpenBack) = try sharpenKernel(ws, gamma.value)
-        return Graph.record(w, [memory, key, beta, gate, shift, gamma, previous]) { g in
+        let (w, back) = try addressKernel(memory.value, key.value, beta.value, gate.value, shift.value, gamma.value, previous.value)
+        return Graph.record(w, [memory, key, beta, gate, shift, gamma, previous]) { g in back(g) }
+    }
+
+    /// The five kernels chained: the weighting, and a backward giving
+    /// [dM, dkey, dbeta, dgate, dshift, dgamma, dprevious].
+    static func addressKernel(_ memory: Tensor, _ key: Tensor, _ beta: Tensor, _ gate: Tensor, _ shift: Tensor,
+                              _ gamma: Tensor, _ previous: Tensor) throws -> Kernel {
+        let (similarity, similarityBack) = try cosineKernel(memory, key)
+        let (wc, focusBack) = try focusKernel(similarity, beta)
+        let (wg, interpolateBack) = try interpolateKernel(wc, previous, gate)
+        let (ws, shiftBack) = try shiftKernel(wg, shift)
+        let (w, sharpenBack) = try sharpenKernel(ws, gamma)
+        return (w, { g in
             let dSharpen = sharpenBack(g)          // [dws, dgamma]
             let dShift = shiftBack(dSharpen[0])     // [dwg, ds]
             let dMix = interpolateBack(dShift[0])   // [dwc, dprevious, dg]
             let dFocus = focusBack(dMix[0])         // [dK, dbeta]
             let dSimilarity = similarityBack(dFocus[0])  // [dM, dk]
             return [dSimilarity[0], dSimilarity[1], dFocus[1], dMix[2], dShift[1], dSharpen[1], dMix[1]]
-        }
+        })
     }
 
     /// A head's addressing from its raw parameters p [P] or [B, P] (the
@@ -346,18 +354,12 @@ public enum Addressing {
             gamma.append(1 + Scalar.softplus(row[W + 2 + S]))
         }
         let one = pv.rank == 2 ? [B, 1] : [1]
-        let (similarity, similarityBack) = try cosineKernel(memory.value, Tensor(shape: rows + [W], data: key))
-        let (wc, focusBack) = try focusKernel(similarity, Tensor(shape: one, data: beta))
-        let (wg, interpolateBack) = try interpolateKernel(wc, previous.value, Tensor(shape: one, data: gate))
-        let (ws, shiftBack) = try shiftKernel(wg, Tensor(shape: rows + [S], data: shift))
-        let (w, sharpenBack) = try sharpenKernel(ws, Tensor(shape: one, data: gamma))
+        let (w, back) = try addressKernel(memory.value, Tensor(shape: rows + [W], data: key), Tensor(shape: one, data: beta),
+                                          Tensor(shape: one, data: gate), Tensor(shape: rows + [S], data: shift),
+                                          Tensor(shape: one, data: gamma), previous.value)
         return Graph.record(w, [memory, p, previous]) { g in
-            let dSharpen = sharpenBack(g)
-            let dShift = shiftBack(dSharpen[0])
-            let dMix = interpolateBack(dShift[0])
-            let dFocus = focusBack(dMix[0])
-            let dSimilarity = similarityBack(dFocus[0])
-            let (dKey, dBeta, dGate, dS, dGamma) = (dSimilarity[1].data, dFocus[1].data, dMix[2].data, dShift[1].data, dSharpen[1].data)
+            let d = back(g)  // [dM, dkey, dbeta, dgate, dshift, dgamma, dprevious]
+            let (dKey, dBeta, dGate, dS, dGamma) = (d[1].data, d[2].data, d[3].data, d[4].data, d[5].data)
             var dp = [Float](repeating: 0, count: pv.count)
             for b in 0..<B {
                 let o = b * P
@@ -369,7 +371,7 @@ public enum Addressing {
                 for j in 0..<S { dp[o + W + 2 + j] = shift[b * S + j] * (dS[b * S + j] - inner) }
                 dp[o + W + 2 + S] = dGamma[b] * Scalar.sigmoid(gammaRaw[b])
             }
-            return [dSimilarity[0], Tensor(shape: pv.shape, data: dp), dMix[1]]
+            return [d[0], Tensor(shape: pv.shape, data: dp), d[6]]
         }
     }
 
