@@ -17,7 +17,6 @@ public protocol LineEditor: AnyObject {
     var completer: REPLCompleter? { get set }
     func read(prompt: String) -> LineInput
     func addHistory(_ entry: String)
-    func close()
 }
 
 /// Ctrl-C. While code runs it asks the interpreter to stop at its next loop
@@ -72,7 +71,6 @@ final class PlainLineEditor: LineEditor {
     }
 
     func addHistory(_ entry: String) {}
-    func close() {}
 }
 
 /// The history file: one entry per line, a multi-line entry kept as one
@@ -194,7 +192,6 @@ final class ReadlineEditor: LineEditor {
         historyFile?.save(entries)
     }
 
-    func close() {}
 
     /// Readline's matches for the word at `start`: the completer's candidates,
     /// cut to the part of the line readline replaces.

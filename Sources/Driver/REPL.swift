@@ -54,7 +54,6 @@ public final class REPL {
         while !quitRequested {
             switch editor.read(prompt: lines.isEmpty ? REPL.prompt : REPL.continuationPrompt) {
             case .end:
-                editor.close()
                 return .ok
             case .interrupt:
                 lines = []
@@ -70,7 +69,6 @@ public final class REPL {
                 handle(input)
             }
         }
-        editor.close()
         return .ok
     }
 
@@ -99,7 +97,9 @@ public final class REPL {
     }
 
     func record(_ input: String, _ value: Value) {
-        if case .nil = value { transcript.append(Entry(text: input)) } else { transcript.append(Entry(text: input, keptAsLast: true)) }
+        var kept = true
+        if case .nil = value { kept = false }
+        transcript.append(Entry(text: input, keptAsLast: kept))
     }
 
     /// The transcript as a script. A script has no `_`: when an input used

@@ -68,7 +68,7 @@ public struct REPLCompleter {
             guard let value = interpreter.lookup(base) else { return Completion(start: wordStart, candidates: []) }
             let names = interpreter.memberNames(of: value).filter { $0.hasPrefix(prefix) }
             return Completion(start: wordStart, candidates: names.map { name in
-                base + "." + name + (suffixes ? suffix(interpreter.lookup(base + "." + name)) : "")
+                base + "." + name + (suffixes ? memberSuffix(value, name) : "")
             }.sorted())
         }
         var names = Set(Interpreter.keywords)
@@ -86,6 +86,13 @@ public struct REPLCompleter {
         case .module?: return "."
         default: return ""
         }
+    }
+
+    /// An object's members are not evaluated to find their kind (a memory's
+    /// `trace` builds tensors): its methods say which are functions.
+    private func memberSuffix(_ parent: Value, _ name: String) -> String {
+        if case .object(let o) = parent { return o.methodNames.contains(name) ? "(" : "" }
+        return suffix(repl.interpreter.lookup(parent, member: name))
     }
 
     /// The offset of the `"` that opens a string still open at the end, if any.

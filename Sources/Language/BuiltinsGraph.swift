@@ -186,22 +186,21 @@ final class OptimizerObject: NativeObject {
     init(_ optimizer: Optimizer, name: String) { self.optimizer = optimizer; self.name = name }
 
     var kindName: String { "optimizer" }
-    var memberNames: [String] { ["step", "apply", "lr", "steps", "params"] }
+    var memberNames: [String] { ["lr", "steps", "params"] + methods.names }
+    var methodNames: [String] { methods.names }
     var summary: String { "<\(name) optimizer: \(optimizer.parameters.count) parameters, lr \(Formatter.number(Double(optimizer.learningRate))), \(optimizer.steps) steps>" }
     var children: [Value] { optimizer.parameters.map { .tensor($0) } }
 
-    func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
+    private lazy var methods: Methods = {
         let o = optimizer
-        switch name {
-        case "step":
-            return .builtin(Builtin("step", "loss", "Backward from a scalar loss, clip, update the parameters. Returns the loss as a number.") { a in
+        return Methods([
+            Builtin("step", "loss", "Backward from a scalar loss, clip, update the parameters. Returns the loss as a number.") { a in
                 let loss = try GraphBuiltins.scalarLoss(a, 0)
                 if !loss.value.scalar.isFinite { throw RuntimeError("the loss is \(Tensor.formatScalar(loss.value.scalar)); parameters left unchanged") }
                 try o.step(loss: loss)
                 return .number(Double(loss.value.scalar))
-            })
-        case "apply":
-            return .builtin(Builtin("apply", "grads", "Updates the parameters from a list of gradients, one per parameter, clipping as configured.") { a in
+            },
+            Builtin("apply", "grads", "Updates the parameters from a list of gradients, one per parameter, clipping as configured.") { a in
                 var grads = try a.items(0).map { try Convert.tensor($0) }
                 guard grads.count == o.parameters.count, zip(grads, o.parameters).allSatisfy({ $0.shape == $1.shape }) else {
                     throw RuntimeError("apply needs one gradient per parameter, of the parameter's shape")
@@ -209,7 +208,14 @@ final class OptimizerObject: NativeObject {
                 Optimizer.clip(&grads, value: o.clipValue, norm: o.clipNorm)
                 o.apply(grads)
                 return .nil
-            })
+            },
+        ])
+    }()
+
+    func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
+        if let method = methods[name] { return .builtin(method) }
+        let o = optimizer
+        switch name {
         case "lr": return .number(Double(o.learningRate))
         case "steps": return .number(Double(o.steps))
         case "params": return .list(ListBox(o.parameters.map { .tensor($0) }))

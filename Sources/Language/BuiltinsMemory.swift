@@ -70,7 +70,8 @@ final class MemoryObject: NativeObject {
     init(_ bank: MemoryBank) { self.bank = bank }
 
     var kindName: String { "memory" }
-    var memberNames: [String] { ["contents", "slots", "width", "batch", "trace", "read", "write", "lrua_write", "reset", "set", "save_trace", "trace_contents"] }
+    var memberNames: [String] { ["contents", "slots", "width", "batch", "trace", "trace_contents"] + methods.names }
+    var methodNames: [String] { methods.names }
     var children: [Value] {
         if case .learned(let v) = bank.initialisation { return [.tensor(v)] }
         return []
@@ -91,11 +92,9 @@ final class MemoryObject: NativeObject {
             + String(format: "contents mean %.4g, std %.4g; trace: %d reads, %d writes>", mean, spread, reads, writes)
     }
 
-    /// The methods, made once per memory: a method call in a training loop
-    /// should not build its builtin (and parse its signature) every step.
-    private lazy var methods: [String: Builtin] = {
+    private lazy var methods: Methods = {
         let bank = self.bank
-        let list: [Builtin] = [
+        return Methods([
             Builtin("read", "w, head = 0", "Reads with weighting w; records it in the trace.") { a in
                 .tensor(try bank.read(try a.tensor(0), head: try a.int(1)))
             },
@@ -120,8 +119,7 @@ final class MemoryObject: NativeObject {
                 catch { throw RuntimeError("cannot write '\(path)': \(error.localizedDescription)") }
                 return .nil
             },
-        ]
-        return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
+        ])
     }()
 
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
@@ -158,16 +156,17 @@ final class HeadObject: NativeObject {
     init(_ head: Head) { self.head = head }
 
     var kindName: String { "head" }
-    var memberNames: [String] { ["address", "address_from", "prev", "reset", "shifts", "memory", "index"] }
+    var memberNames: [String] { ["prev", "shifts", "memory", "index"] + methods.names }
+    var methodNames: [String] { methods.names }
     var summary: String {
         let p = head.previous.value
         let focus = p.data.isEmpty ? 0 : p.data.indices.max { p.data[$0] < p.data[$1] }! % head.memory.slots
         return "<head \(head.index) on a \(head.memory.slots) x \(head.memory.width) memory, shifts \(head.shiftKernel), previous focus at slot \(focus)>"
     }
 
-    private lazy var methods: [String: Builtin] = {
+    private lazy var methods: Methods = {
         let head = self.head
-        let list: [Builtin] = [
+        return Methods([
             Builtin("reset", "", "The previous weighting back to its start, focused on slot 0.") { _ in head.reset(); return .nil },
             Builtin("address", "key, beta, g, s, gamma", "NTM addressing: content (key, beta), interpolation with the previous weighting (g), shift (s), sharpening (gamma). Keeps and returns the weighting.") { a in
                 .tensor(try head.address(key: try a.tensor(0), beta: try a.tensor(1), gate: try a.tensor(2), shift: try a.tensor(3), gamma: try a.tensor(4)))
@@ -175,8 +174,7 @@ final class HeadObject: NativeObject {
             Builtin("address_from", "p", "NTM addressing from the head's raw parameters p (the controller's output for it): key p[0:W], beta softplus, g sigmoid, s softmax over the shifts, gamma 1 + softplus, in that order, as in the paper; later values (erase, add) are ignored. One graph node; equal to ntm.head_params followed by address.") { a in
                 .tensor(try head.addressFromParameters(try a.tensor(0)))
             },
-        ]
-        return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
+        ])
     }()
 
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {

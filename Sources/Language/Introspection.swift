@@ -84,6 +84,9 @@ extension Interpreter {
         }
     }
 
+    /// The member `name` of a module or record value (objects: see `NativeObject.methodNames`).
+    public func lookup(_ value: Value, member name: String) -> Value? { member(of: value, name) }
+
     private func member(of value: Value, _ name: String) -> Value? {
         switch value {
         case .module(let m): return m.globals.value(of: name)

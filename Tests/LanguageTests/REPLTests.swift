@@ -129,7 +129,6 @@ final class REPLCompletionTests: XCTestCase {
         var completer: REPLCompleter?
         func read(prompt: String) -> LineInput { .end }
         func addHistory(_ entry: String) {}
-        func close() {}
     }
 
     func makeREPL() -> REPL {
@@ -143,6 +142,7 @@ final class REPLCompletionTests: XCTestCase {
             repl.handle("let mem = memory(8, 4)")
             repl.handle("let cfg = {depth: 3, dropout: 0.5}")
             repl.handle("let costs = [1, 2]")
+            repl.handle("let opt = sgd([param(zeros(2))])")
         }
         // Word breaks at brackets, commas and operators.
         let c = repl.complete("f(a, cos")
@@ -154,6 +154,8 @@ final class REPLCompletionTests: XCTestCase {
         XCTAssertEqual(repl.complete("ntm.").start, 0)
         XCTAssertEqual(repl.complete("mem.wr").candidates, ["mem.write("])
         XCTAssertTrue(repl.complete("mem.").candidates.contains("mem.slots"))
+        XCTAssertEqual(repl.complete("mem.tr").candidates, ["mem.trace", "mem.trace_contents"])
+        XCTAssertEqual(repl.complete("opt.").candidates, ["opt.apply(", "opt.lr", "opt.params", "opt.step(", "opt.steps"])
         XCTAssertEqual(repl.complete("cfg.d").candidates, ["cfg.depth", "cfg.dropout"])
         XCTAssertEqual(repl.complete("import mn").candidates, [])
         XCTAssertEqual(repl.complete("import ma").candidates, ["mann"])
