@@ -13,7 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "Tensor"),
+        // OpenBLAS for matrix products: its kernels are chosen for the CPU at run time.
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "Graph", dependencies: ["Tensor"]),
         .target(name: "Memory", dependencies: ["Tensor", "Graph"]),
         // Frames and globals are class-held arrays read on every step of a

@@ -59,10 +59,8 @@ extension Op {
         return Graph.record(Tensor(shape: shape, data: value.data), inputsList) { g in
             let g2 = Tensor(shape: [rows, outputs], data: g.data)
             let dx = needX ? Tensor(shape: xv.shape, data: try Tensor.matmul(g2, wv, transposeA: false, transposeB: true).data) : nil
-            // Weights are shared across the steps of a sequence: add straight into their gradient.
-            try Graph.accumulateGradient(input: 1) { dw in
-                try Tensor.addMatmul(into: dw, x2, g2, transposeA: true, transposeB: false)
-            }
+            // Weights are shared across the steps of a sequence: dW = x^T g is summed over them in one product.
+            Graph.accumulateProduct(input: 1, x2, g2)
             var grads: [Tensor?] = [dx, nil]
             if b != nil {
                 var db = [Float](repeating: 0, count: outputs)

@@ -45,6 +45,8 @@ public final class Node {
     /// Scratch space used only during one backward walk.
     var grad: Tensor?
     var visit = 0
+    /// Products a^T b still to be added to `grad` (see Graph.accumulateProduct).
+    var pendingProducts: [(a: Tensor, b: Tensor)] = []
 
     init(inputs: [Node?], shape: [Int], vjp: @escaping VJP) {
         Graph.nodeCount += 1
@@ -96,18 +98,52 @@ public enum Graph {
     /// The node whose vector-Jacobian product is running, during a backward walk.
     nonisolated(unsafe) private static var running: Node?
 
-    /// For a VJP: adds its gradient for input `index` straight into that
-    /// input's gradient buffer (zeros at first), instead of returning a new
-    /// tensor to be added. A weight shared by every step of a sequence then
-    /// takes each step's contribution without a temporary of its size. The
-    /// VJP returns nil for that input. False (and `body` not run) when the
-    /// input needs no gradient.
+    /// For a VJP: the gradient of input `index` gains a^T b, for a [rows, m]
+    /// and b [rows, n] (a dense layer's weights: inputs^T times output
+    /// gradients). The products for one input are kept until every node that
+    /// uses it has run, then added as one matrix product with all their rows
+    /// stacked: a weight shared by the T steps of a sequence takes one
+    /// [m, T] x [T, n] product instead of T thin ones. The VJP returns nil for
+    /// that input. False when the input needs no gradient.
     @discardableResult
-    public static func accumulateGradient(input index: Int, _ body: (UnsafeMutablePointer<Float>) throws -> Void) rethrows -> Bool {
+    public static func accumulateProduct(input index: Int, _ a: Tensor, _ b: Tensor) -> Bool {
         guard let node = running, index < node.inputs.count, let input = node.inputs[index] else { return false }
-        if input.grad == nil { input.grad = Tensor(shape: input.shape, data: [Float](repeating: 0, count: input.shape.reduce(1, *))) }
-        try input.grad!.data.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+        input.pendingProducts.append((a, b))
         return true
+    }
+
+    /// Adds a node's pending products into its gradient.
+    private static func flushProducts(_ node: Node) throws {
+        let pending = node.pendingProducts
+        node.pendingProducts = []
+        let (m, n) = (pending[0].a.shape[1], pending[0].b.shape[1])
+        var rows = 0
+        for p in pending {
+            guard p.a.rank == 2, p.b.rank == 2, p.a.shape[1] == m, p.b.shape[1] == n, p.a.shape[0] == p.b.shape[0] else {
+                throw TensorError("internal: products of shapes \(Tensor.shapeText(p.a.shape)) and \(Tensor.shapeText(p.b.shape)) for a gradient of shape [\(m), \(n)]")
+            }
+            rows += p.a.shape[0]
+        }
+        guard node.shape.reduce(1, *) == m * n else {
+            throw TensorError("internal: a product [\(m), \(n)] for a gradient of shape \(Tensor.shapeText(node.shape))")
+        }
+        func stacked(_ parts: [Tensor], columns: Int) -> Tensor {
+            if parts.count == 1 { return parts[0] }
+            var data = [Float](repeating: 0, count: rows * columns)
+            data.withUnsafeMutableBufferPointer { out in
+                var offset = 0
+                for part in parts {
+                    part.data.withUnsafeBufferPointer { (out.baseAddress! + offset).update(from: $0.baseAddress!, count: $0.count) }
+                    offset += part.count
+                }
+            }
+            return Tensor(shape: [rows, columns], data: data)
+        }
+        let a = stacked(pending.map(\.a), columns: m), b = stacked(pending.map(\.b), columns: n)
+        if node.grad == nil { node.grad = Tensor(shape: node.shape, data: [Float](repeating: 0, count: m * n)) }
+        try node.grad!.data.withUnsafeMutableBufferPointer { c in
+            try Tensor.addMatmul(into: c.baseAddress!, a, b, transposeA: true, transposeB: false)
+        }
     }
 
     /// d loss / d x for each x in `wrt`, without changing anything; the results
@@ -132,11 +168,13 @@ public enum Graph {
         }
         order.sort { $0.id > $1.id }
         let targets = Set(wrt.compactMap { $0.node.map(ObjectIdentifier.init) })
-        defer { for node in order { node.grad = nil } }
+        defer { for node in order { node.grad = nil; node.pendingProducts = [] } }
         root.grad = seed ?? Tensor(shape: loss.shape, data: [1])
         let outer = running
         defer { running = outer }
         for node in order {
+            // Every user of this node has run (they were created later).
+            if !node.pendingProducts.isEmpty { try flushProducts(node) }
             guard let g = node.grad else { continue }
             if node.inputs.isEmpty { continue }
             running = node

@@ -1,6 +1,8 @@
-// Matrix-product kernels on row-major buffers, written with explicit SIMD so
-// that the inner loops run 8 lanes wide. The transposed variants let the
-// gradient of a product (G @ B^T, A^T @ G) run without copying a transpose.
+import COpenBLAS
+
+// Vector kernels written with explicit SIMD (8 lanes), and matrix products on
+// row-major buffers. The transposed variants let the gradient of a product
+// (G @ B^T, A^T @ G) run without copying a transpose.
 
 /// y += alpha * x over n floats.
 @inline(__always)
@@ -31,108 +33,28 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 }
 
 /// C[m, n] += op(A) @ op(B), where op(A) is [m, k] (A stored [k, m] when
-/// transposed) and op(B) is [k, n] (B stored [n, k] when transposed).
-/// Four rows of C are computed together so that each row of B read from
-/// memory serves four rows; the rows left over (and matrices of fewer rows,
-/// as in a batch-1 step) take the one-row loops.
+/// transposed) and op(B) is [k, n] (B stored [n, k] when transposed), all
+/// row-major. OpenBLAS does the work with kernels chosen for the CPU it runs
+/// on, on one thread (a model's products are small, and results stay
+/// reproducible run to run). A single row (a batch-1 step) is a
+/// matrix-vector product.
 func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
           m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
-    // op(A)[i, p] is a[i * rowStride + p * depthStride].
-    let rowStride = transposeA ? 1 : k, depthStride = transposeA ? m : 1
-    var i = 0
-    if !transposeB {
-        while i + 4 <= m {
-            blockOfFourRows(a + i * rowStride, rowStride, depthStride, b, c + i * n, n: n, k: k)
-            i += 4
-        }
-        for row in i..<m {
-            for p in 0..<k {
-                let av = a[row * rowStride + p * depthStride]
-                if av != 0 { axpy(c + row * n, av, b + p * n, n) }
-            }
-        }
-    } else if !transposeA {
-        while i + 4 <= m {
-            for j in 0..<n {
-                let d = dots4(a + i * k, k, b + j * k, k)
-                for r in 0..<4 { c[(i + r) * n + j] += d[r] }
-            }
-            i += 4
-        }
-        for row in i..<m {
-            for j in 0..<n { c[row * n + j] += dot(a + row * k, b + j * k, k) }
-        }
-    } else {
-        for row in 0..<m {
-            for j in 0..<n {
-                var s: Float = 0
-                for p in 0..<k { s += a[p * m + row] * b[j * k + p] }
-                c[row * n + j] += s
-            }
-        }
+    guard m > 0, n > 0, k > 0 else { return }
+    _ = blasOnOneThread
+    let (M, N, K) = (Int32(m), Int32(n), Int32(k))
+    if m == 1 {
+        // c = c + op(B)^T a, with a a vector whichever way it is stored.
+        if transposeB { cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1, b, K, a, 1, 1, c, 1) }
+        else { cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1, b, N, a, 1, 1, c, 1) }
+        return
     }
+    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                M, N, K, 1, a, transposeA ? M : K, b, transposeB ? K : N, 1, c, N)
 }
 
-/// C[0..<4, :] += op(A)[0..<4, :] @ B for B [k, n] stored by rows: 4 x 8
-/// blocks of C stay in registers while the whole depth k runs through them.
-@inline(__always)
-private func blockOfFourRows(_ a: UnsafePointer<Float>, _ rowStride: Int, _ depthStride: Int,
-                             _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, n: Int, k: Int) {
-    var j = 0
-    while j + 8 <= n {
-        var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
-        var ap = a, bp = b + j
-        for _ in 0..<k {
-            let bv = UnsafeRawPointer(bp).loadUnaligned(as: SIMD8<Float>.self)
-            c0 += ap[0] * bv
-            c1 += ap[rowStride] * bv
-            c2 += ap[2 * rowStride] * bv
-            c3 += ap[3 * rowStride] * bv
-            ap += depthStride
-            bp += n
-        }
-        addInto(c + j, c0)
-        addInto(c + n + j, c1)
-        addInto(c + 2 * n + j, c2)
-        addInto(c + 3 * n + j, c3)
-        j += 8
-    }
-    while j < n {
-        for r in 0..<4 {
-            var s: Float = 0
-            for p in 0..<k { s += a[r * rowStride + p * depthStride] * b[p * n + j] }
-            c[r * n + j] += s
-        }
-        j += 1
-    }
-}
-
-@inline(__always)
-private func addInto(_ c: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
-    let out = UnsafeMutableRawPointer(c)
-    out.storeBytes(of: out.loadUnaligned(as: SIMD8<Float>.self) + v, as: SIMD8<Float>.self)
-}
-
-/// The dot products of four rows of A (rowStride apart) with one vector x, n floats each.
-@inline(__always)
-private func dots4(_ a: UnsafePointer<Float>, _ rowStride: Int, _ x: UnsafePointer<Float>, _ n: Int) -> SIMD4<Float> {
-    var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
-    var p = 0
-    while p + 8 <= n {
-        let xv = UnsafeRawPointer(x + p).loadUnaligned(as: SIMD8<Float>.self)
-        s0 += UnsafeRawPointer(a + p).loadUnaligned(as: SIMD8<Float>.self) * xv
-        s1 += UnsafeRawPointer(a + rowStride + p).loadUnaligned(as: SIMD8<Float>.self) * xv
-        s2 += UnsafeRawPointer(a + 2 * rowStride + p).loadUnaligned(as: SIMD8<Float>.self) * xv
-        s3 += UnsafeRawPointer(a + 3 * rowStride + p).loadUnaligned(as: SIMD8<Float>.self) * xv
-        p += 8
-    }
-    var result = SIMD4<Float>(s0.sum(), s1.sum(), s2.sum(), s3.sum())
-    while p < n {
-        for r in 0..<4 { result[r] += a[r * rowStride + p] * x[p] }
-        p += 1
-    }
-    return result
-}
+/// Set once, before the first product.
+private let blasOnOneThread: Void = openblas_set_num_threads(1)
 
 extension Tensor {
     /// c += op(a) @ op(b) for matrices, into a buffer the caller owns (a

@@ -12,8 +12,7 @@ extension Tensor {
         }
         let aShape = a.rank == 1 ? [1, a.shape[0]] : a.shape
         let bShape = b.rank == 1 ? [b.shape[0], 1] : b.shape
-        let m = aShape[aShape.count - 2], k = aShape[aShape.count - 1]
-        let k2 = bShape[bShape.count - 2], n = bShape[bShape.count - 1]
+        let k = aShape[aShape.count - 1], k2 = bShape[bShape.count - 2]
         let aBatch = Array(aShape.dropLast(2)), bBatch = Array(bShape.dropLast(2))
         guard k == k2, aBatch == bBatch || aBatch.isEmpty || bBatch.isEmpty else {
             throw TensorError("matmul shapes \(shapeText(a.shape)) and \(shapeText(b.shape)) do not match")

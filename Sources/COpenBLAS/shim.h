@@ -1,0 +1,2 @@
+// OpenBLAS's CBLAS interface, for the matrix products (Debian: libopenblas-dev).
+#include <cblas.h>
