@@ -89,8 +89,18 @@ extension Op {
     /// A unary op whose derivative is written in terms of the input x and output y.
     @inline(__always)
     static func unary(_ a: Variable, _ f: (Float) -> Float, _ derivative: @escaping (Float, Float) -> Float) -> Variable {
+        unary(a, value: a.value.map(f), derivative)
+    }
+
+    /// The same for a function computed eight lanes at a time.
+    @inline(__always)
+    static func unary(_ a: Variable, lanes f: (VectorMath.Lanes) -> VectorMath.Lanes, _ derivative: @escaping (Float, Float) -> Float) -> Variable {
+        unary(a, value: a.value.mapLanes(f), derivative)
+    }
+
+    @inline(__always)
+    static func unary(_ a: Variable, value y: Tensor, _ derivative: @escaping (Float, Float) -> Float) -> Variable {
         let x = a.value
-        let y = x.map(f)
         return Graph.record(y, [a]) { g in
             var out = [Float](repeating: 0, count: g.count)
             for i in 0..<g.count { out[i] = g.data[i] * derivative(x.data[i], y.data[i]) }
@@ -99,12 +109,12 @@ extension Op {
     }
 
     public static func neg(_ a: Variable) -> Variable { unary(a, { -$0 }) { _, _ in -1 } }
-    public static func exp(_ a: Variable) -> Variable { unary(a, Foundation.exp) { _, y in y } }
+    public static func exp(_ a: Variable) -> Variable { unary(a, lanes: VectorMath.exp) { _, y in y } }
     public static func log(_ a: Variable) -> Variable { unary(a, Foundation.log) { x, _ in 1 / x } }
     public static func sqrt(_ a: Variable) -> Variable { unary(a, Foundation.sqrt) { _, y in 0.5 / y } }
     public static func abs(_ a: Variable) -> Variable { unary(a, Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
-    public static func tanh(_ a: Variable) -> Variable { unary(a, Foundation.tanh) { _, y in 1 - y * y } }
-    public static func sigmoid(_ a: Variable) -> Variable { unary(a, Scalar.sigmoid) { _, y in y * (1 - y) } }
+    public static func tanh(_ a: Variable) -> Variable { unary(a, lanes: VectorMath.tanh) { _, y in 1 - y * y } }
+    public static func sigmoid(_ a: Variable) -> Variable { unary(a, lanes: VectorMath.sigmoid) { _, y in y * (1 - y) } }
     public static func relu(_ a: Variable) -> Variable { unary(a, { Swift.max($0, 0) }) { x, _ in x > 0 ? 1 : 0 } }
     public static func softplus(_ a: Variable) -> Variable { unary(a, Scalar.softplus) { x, _ in Scalar.sigmoid(x) } }
     public static func square(_ a: Variable) -> Variable { unary(a, { $0 * $0 }) { x, _ in 2 * x } }

@@ -21,22 +21,33 @@ extension Op {
         let xh = try Tensor.concat([Tensor(shape: [B, I], data: x.value.data), Tensor(shape: [B, H], data: h.value.data)], axis: 1)
         let z = try Tensor.matmul(xh, weights.value, transposeA: false, transposeB: false)
         let cv = c.value.data
-        var gates = [Float](repeating: 0, count: B * 4 * H)
+        // Gate pre-activations plus bias, then each gate's activation over
+        // its whole block at once: sigmoid for i, f, o and tanh for g.
+        var gates = z.data
         var out = [Float](repeating: 0, count: B * 2 * H)
         var tanhC = [Float](repeating: 0, count: B * H)
-        for r in 0..<B {
-            for j in 0..<H {
-                let base = r * 4 * H
-                let i = Scalar.sigmoid(z.data[base + j] + bias.value.data[j])
-                let f = Scalar.sigmoid(z.data[base + H + j] + bias.value.data[H + j])
-                let g = Foundation.tanh(z.data[base + 2 * H + j] + bias.value.data[2 * H + j])
-                let o = Scalar.sigmoid(z.data[base + 3 * H + j] + bias.value.data[3 * H + j])
-                gates[base + j] = i; gates[base + H + j] = f; gates[base + 2 * H + j] = g; gates[base + 3 * H + j] = o
-                let c2 = f * cv[r * H + j] + i * g
-                let t = Foundation.tanh(c2)
-                tanhC[r * H + j] = t
-                out[r * 2 * H + j] = o * t
-                out[r * 2 * H + H + j] = c2
+        gates.withUnsafeMutableBufferPointer { pz in
+            bias.value.data.withUnsafeBufferPointer { pb in
+                for r in 0..<B {
+                    let row = pz.baseAddress! + r * 4 * H
+                    axpy(row, 1, pb.baseAddress!, 4 * H)
+                    VectorMath.apply(VectorMath.sigmoid, row, row, 2 * H)
+                    VectorMath.apply(VectorMath.tanh, row + 2 * H, row + 2 * H, H)
+                    VectorMath.apply(VectorMath.sigmoid, row + 3 * H, row + 3 * H, H)
+                }
+            }
+            out.withUnsafeMutableBufferPointer { po in
+                tanhC.withUnsafeMutableBufferPointer { pt in
+                    for r in 0..<B {
+                        let base = r * 4 * H
+                        for j in 0..<H {
+                            let i = pz[base + j], f = pz[base + H + j], g = pz[base + 2 * H + j]
+                            po[r * 2 * H + H + j] = f * cv[r * H + j] + i * g
+                        }
+                        VectorMath.apply(VectorMath.tanh, po.baseAddress! + r * 2 * H + H, pt.baseAddress! + r * H, H)
+                        for j in 0..<H { po[r * 2 * H + j] = pz[base + 3 * H + j] * pt[r * H + j] }
+                    }
+                }
             }
         }
         let xShape = x.shape, hShape = h.shape

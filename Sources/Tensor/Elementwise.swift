@@ -198,9 +198,7 @@ extension Tensor {
 
 /// Scalar functions shared by kernels and their derivatives.
 public enum Scalar {
-    @inline(__always) public static func sigmoid(_ x: Float) -> Float {
-        x >= 0 ? 1 / (1 + Foundation.exp(-x)) : { let e = Foundation.exp(x); return e / (1 + e) }()
-    }
+    @inline(__always) public static func sigmoid(_ x: Float) -> Float { VectorMath.sigmoid(x) }
     /// log(1 + exp(x)) without overflow.
     @inline(__always) public static func softplus(_ x: Float) -> Float {
         x > 0 ? x + Foundation.log1p(Foundation.exp(-x)) : Foundation.log1p(Foundation.exp(x))

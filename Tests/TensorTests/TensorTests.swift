@@ -46,11 +46,12 @@ final class TensorTests: XCTestCase {
         XCTAssertThrowsError(try Tensor.matmul(a, a))
     }
 
-    /// The blocked kernels against the definition, for every transpose
-    /// combination and sizes around the block edges (4 rows, 8 columns).
+    /// Products against the definition, for every transpose combination,
+    /// single rows (matrix-vector) and empty operands.
     func testMatmulKernelsMatchTheDefinition() throws {
         let rng = RandomGenerator(seed: 5)
-        for (m, k, n) in [(1, 1, 1), (3, 5, 7), (4, 8, 8), (5, 9, 17), (8, 3, 16), (13, 20, 9), (16, 33, 40)] {
+        XCTAssertEqual(try Tensor.matmul(Tensor.zeros([3, 0]), Tensor.zeros([0, 2]), transposeA: false, transposeB: false).data, [0, 0, 0, 0, 0, 0])
+        for (m, k, n) in [(1, 1, 1), (1, 7, 5), (3, 5, 7), (4, 8, 8), (5, 9, 17), (8, 3, 16), (13, 20, 9), (16, 33, 40), (7, 1, 12)] {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
                     let a = try Tensor.randn(transposeA ? [k, m] : [m, k], rng), b = try Tensor.randn(transposeB ? [n, k] : [k, n], rng)
@@ -68,6 +69,35 @@ final class TensorTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The eight-lane exp, sigmoid and tanh against double-precision libm:
+    /// within a few float ulps everywhere, exact limits, NaN kept.
+    func testVectorMathIsAccurate() {
+        var x: [Float] = [0, -0.0, 1e-30, -1e-7, 1e-3, 0.3, 0.6249, 0.625, 0.7, 1, 2.5, 9, 10, 20, 44, 80, 88.3, 88.72, -87, -87.3, -100, 100]
+        var v: Float = -30
+        while v < 30 { x.append(v); v += 0.0137 }
+        func close(_ got: Float, _ want: Double, _ what: String, _ input: Float) {
+            if want > Double(Float.greatestFiniteMagnitude) { XCTAssertEqual(got, .infinity, "\(what)(\(input))"); return }
+            if want == 0 { XCTAssertEqual(got, 0, "\(what)(\(input))"); return }
+            // Relative error within 4 ulp, or a denormal-sized absolute error.
+            XCTAssertLessThanOrEqual(abs(Double(got) - want), max(abs(want) * 4.8e-7, 1e-37), "\(what)(\(input)) = \(got), want \(want)")
+        }
+        for a in x {
+            close(VectorMath.exp(a), Foundation.exp(Double(a)), "exp", a)
+            close(VectorMath.tanh(a), Foundation.tanh(Double(a)), "tanh", a)
+            close(VectorMath.sigmoid(a), 1 / (1 + Foundation.exp(-Double(a))), "sigmoid", a)
+        }
+        XCTAssertEqual(VectorMath.exp(Float.infinity), .infinity)
+        XCTAssertEqual(VectorMath.exp(-Float.infinity), 0)
+        XCTAssertEqual(VectorMath.exp(89), .infinity)
+        XCTAssertEqual(VectorMath.sigmoid(-200), 0)
+        XCTAssertEqual(VectorMath.sigmoid(200), 1)
+        XCTAssertEqual(VectorMath.tanh(-Float.infinity), -1)
+        for f in [VectorMath.exp, VectorMath.sigmoid, VectorMath.tanh] as [(Float) -> Float] { XCTAssertTrue(f(.nan).isNaN) }
+        // A tail shorter than eight lanes takes the same path.
+        let t = Tensor(vector: Array(x.prefix(13))).mapLanes(VectorMath.tanh)
+        for i in 0..<13 { XCTAssertEqual(t.data[i], VectorMath.tanh(x[i])) }
     }
 
     func testPermuteConcatSplit() throws {
