@@ -31,101 +31,134 @@ public final class Optimizer {
         self.learningRate = learningRate
         self.clipValue = clipValue
         self.clipNorm = clipNorm
-        let slotCount: Int
-        switch rule {
-        case .sgd: slotCount = 1
-        case .adam: slotCount = 2
-        case .rmsprop, .rmspropGraves: slotCount = 3
-        }
-        slots = parameters.map { p in Array(repeating: Tensor.zeros(like: p.value), count: slotCount) }
+        // Up to three state buffers per parameter (the rules use one to three).
+        slots = parameters.map { p in Array(repeating: Tensor.zeros(like: p.value), count: 3) }
     }
 
-    /// Backward, clip, update. Returns the gradients' global norm before clipping.
+    /// Backward, clip, update. Returns the gradients' global norm (after
+    /// clipping by value, before clipping by norm).
     @discardableResult
     public func step(loss: Variable) throws -> Float {
-        var grads = try Graph.gradients(of: loss, wrt: parameters)
-        let norm = Optimizer.clip(&grads, value: clipValue, norm: clipNorm)
-        apply(grads)
-        return norm
+        try apply(Graph.gradients(of: loss, wrt: parameters))
     }
 
-    /// Clips in place; returns the global norm before clipping.
+    /// Clips the gradients as configured and updates every parameter in
+    /// place, in one pass over each (two when clipping by norm, which needs
+    /// the norm first). Returns the global norm, as `step` does.
     @discardableResult
-    public static func clip(_ grads: inout [Tensor], value: Float?, norm: Float?) -> Float {
-        if let c = value { for i in grads.indices { grads[i] = grads[i].map { Swift.min(Swift.max($0, -c), c) } } }
-        var sq: Double = 0
-        for g in grads { for v in g.data { sq += Double(v) * Double(v) } }
-        let total = Float(sq.squareRoot())
-        if let limit = norm, total > limit, total.isFinite {
-            let s = limit / total
-            for i in grads.indices { grads[i] = grads[i] * s }
-        }
-        return total
-    }
-
-    /// Updates every parameter in place from its gradient.
-    public func apply(_ grads: [Tensor]) {
+    public func apply(_ grads: [Tensor]) -> Float {
         steps += 1
-        let lr = learningRate
-        let step = Float(steps)
+        let limit = clipValue ?? .infinity
+        var scale: Float = 1
+        var total: Float = 0
+        if let normLimit = clipNorm {
+            var sq: Double = 0
+            for g in grads { g.data.withUnsafeBufferPointer { sq += Optimizer.sumOfSquares($0, clippedTo: limit) } }
+            total = Float(sq.squareRoot())
+            if total > normLimit, total.isFinite { scale = normLimit / total }
+        }
+        var sq: Double = 0
+        let context = UpdateContext(rule: rule, lr: learningRate, step: Float(steps), limit: limit, scale: scale)
         for (i, p) in parameters.enumerated() {
-            let n = p.value.count
             grads[i].data.withUnsafeBufferPointer { g in
                 p.value.data.withUnsafeMutableBufferPointer { w in
                     slots[i].withUnsafeMutableBufferPointer { state in
-                        Optimizer.update(rule, w, g, state, n: n, lr: lr, step: step)
+                        state[0].data.withUnsafeMutableBufferPointer { s0 in
+                            state[1].data.withUnsafeMutableBufferPointer { s1 in
+                                state[2].data.withUnsafeMutableBufferPointer { s2 in
+                                    sq += Optimizer.update(context, w.baseAddress!, g.baseAddress!, s0.baseAddress!, s1.baseAddress!, s2.baseAddress!, n: w.count)
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
+        if clipNorm == nil { total = Float(sq.squareRoot()) }
+        return total
     }
 
-    private static func update(_ rule: Rule, _ w: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>,
-                               _ state: UnsafeMutableBufferPointer<Tensor>, n: Int, lr: Float, step: Float) {
-        state[0].data.withUnsafeMutableBufferPointer { s0 in
-            switch rule {
+    typealias Lanes = SIMD8<Float>
+
+    struct UpdateContext {
+        let rule: Rule, lr: Float, step: Float, limit: Float, scale: Float
+    }
+
+    @inline(__always) private static func load(_ p: UnsafePointer<Float>, _ n: Int) -> Lanes { VectorMath.load(p, n) }
+    @inline(__always) private static func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>, _ n: Int) { VectorMath.store(v, p, n) }
+
+    private static func sumOfSquares(_ g: UnsafeBufferPointer<Float>, clippedTo limit: Float) -> Double {
+        var acc = Lanes()
+        var j = 0
+        while j < g.count {
+            let v = VectorMath.clamp(load(g.baseAddress! + j, g.count - j), -limit, limit)
+            acc += v * v
+            j += 8
+        }
+        return Double(acc.sum())
+    }
+
+    /// One parameter's update, eight elements at a time: the gradient is
+    /// clipped into [-limit, limit] and scaled, then the rule applied with its
+    /// state s0, s1, s2 (as many as the rule uses). Returns the sum of squares
+    /// of the clipped gradient.
+    private static func update(_ c: UpdateContext, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                               _ s0: UnsafeMutablePointer<Float>, _ s1: UnsafeMutablePointer<Float>, _ s2: UnsafeMutablePointer<Float>,
+                               n: Int) -> Double {
+        let lr = c.lr
+        var squares = Lanes()
+        var (c1, c2): (Float, Float) = (1, 1)
+        if case let .adam(b1, b2, _) = c.rule { (c1, c2) = (1 - Foundation.pow(b1, c.step), 1 - Foundation.pow(b2, c.step)) }
+        var j = 0
+        while j < n {
+            let k = n - j
+            let gv = VectorMath.clamp(load(g + j, k), -c.limit, c.limit) * c.scale
+            squares += gv * gv
+            var wv = load(w + j, k)
+            var a = load(s0 + j, k)
+            switch c.rule {
             case .sgd(let momentum):
-                for j in 0..<n {
-                    s0[j] = momentum * s0[j] + g[j]
-                    w[j] -= lr * s0[j]
-                }
+                a = momentum * a + gv
+                wv -= lr * a
             case let .adam(b1, b2, eps):
-                state[1].data.withUnsafeMutableBufferPointer { v in
-                    let c1 = 1 - Foundation.pow(b1, step), c2 = 1 - Foundation.pow(b2, step)
-                    for j in 0..<n {
-                        s0[j] = b1 * s0[j] + (1 - b1) * g[j]
-                        v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j]
-                        w[j] -= lr * (s0[j] / c1) / ((v[j] / c2).squareRoot() + eps)
-                    }
-                }
+                var v = load(s1 + j, k)
+                a = b1 * a + (1 - b1) * gv
+                v = b2 * v + (1 - b2) * gv * gv
+                wv -= lr * (a / c1) / ((v / c2).squareRoot() + eps)
+                store(v, s1 + j, k)
             case let .rmsprop(decay, eps, momentum, centered):
-                state[1].data.withUnsafeMutableBufferPointer { avg in
-                    state[2].data.withUnsafeMutableBufferPointer { buf in
-                        for j in 0..<n {
-                            s0[j] = decay * s0[j] + (1 - decay) * g[j] * g[j]
-                            var denominator = s0[j]
-                            if centered {
-                                avg[j] = decay * avg[j] + (1 - decay) * g[j]
-                                denominator -= avg[j] * avg[j]
-                            }
-                            let scaled = g[j] / (Swift.max(denominator, 0).squareRoot() + eps)
-                            if momentum > 0 { buf[j] = momentum * buf[j] + scaled; w[j] -= lr * buf[j] }
-                            else { w[j] -= lr * scaled }
-                        }
-                    }
+                // PyTorch: v = a v + (1-a) g^2; g / (sqrt(v - avg^2 if centered) + eps); momentum on that.
+                a = decay * a + (1 - decay) * gv * gv
+                var denominator = a
+                if centered {
+                    var avg = load(s1 + j, k)
+                    avg = decay * avg + (1 - decay) * gv
+                    denominator -= avg * avg
+                    store(avg, s1 + j, k)
+                }
+                let scaled = gv / (denominator.replacing(with: 0, where: denominator .< 0).squareRoot() + eps)
+                if momentum > 0 {
+                    let buffer = momentum * load(s2 + j, k) + scaled
+                    wv -= lr * buffer
+                    store(buffer, s2 + j, k)
+                } else {
+                    wv -= lr * scaled
                 }
             case let .rmspropGraves(decay, eps, momentum):
-                state[1].data.withUnsafeMutableBufferPointer { gbar in
-                    state[2].data.withUnsafeMutableBufferPointer { delta in
-                        for j in 0..<n {
-                            s0[j] = decay * s0[j] + (1 - decay) * g[j] * g[j]
-                            gbar[j] = decay * gbar[j] + (1 - decay) * g[j]
-                            delta[j] = momentum * delta[j] - lr * g[j] / Swift.max(s0[j] - gbar[j] * gbar[j] + eps, eps).squareRoot()
-                            w[j] += delta[j]
-                        }
-                    }
-                }
+                // Graves 2013, eqs. 38-41.
+                a = decay * a + (1 - decay) * gv * gv
+                var gbar = load(s1 + j, k)
+                gbar = decay * gbar + (1 - decay) * gv
+                let variance = VectorMath.clamp(a - gbar * gbar + eps, eps, .infinity)
+                let delta = momentum * load(s2 + j, k) - lr * gv / variance.squareRoot()
+                wv += delta
+                store(gbar, s1 + j, k)
+                store(delta, s2 + j, k)
             }
+            store(a, s0 + j, k)
+            store(wv, w + j, k)
+            j += 8
         }
+        return Double(squares.sum())
     }
 }

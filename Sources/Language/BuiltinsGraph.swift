@@ -201,11 +201,10 @@ final class OptimizerObject: NativeObject {
                 return .number(Double(loss.value.scalar))
             },
             Builtin("apply", "grads", "Updates the parameters from a list of gradients, one per parameter, clipping as configured.") { a in
-                var grads = try a.items(0).map { try Convert.tensor($0) }
+                let grads = try a.items(0).map { try Convert.tensor($0) }
                 guard grads.count == o.parameters.count, zip(grads, o.parameters).allSatisfy({ $0.shape == $1.shape }) else {
                     throw RuntimeError("apply needs one gradient per parameter, of the parameter's shape")
                 }
-                Optimizer.clip(&grads, value: o.clipValue, norm: o.clipNorm)
                 o.apply(grads)
                 return .nil
             },

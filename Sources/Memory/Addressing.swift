@@ -77,36 +77,43 @@ public enum Addressing {
                     keyNorms[b] = nk
                     for i in 0..<N {
                         let row = pm.baseAddress! + (b * N + i) * W
-                        let d = dot(row, key, W), nm = dot(row, row, W).squareRoot()
-                        dots[b * N + i] = d; rowNorms[b * N + i] = nm
-                        out[b * N + i] = d / (nm * nk + eps)
+                        let dotValue = dot(row, key, W), nm = dot(row, row, W).squareRoot()
+                        dots[b * N + i] = dotValue; rowNorms[b * N + i] = nm
+                        out[b * N + i] = dotValue / (nm * nk + eps)
                     }
                 }
             }
         }
         let shape = L.batched ? [B, N] : [N]
         return (Tensor(shape: shape, data: out), { g in
+            // With d = |M_i| |k| + eps and |.|' = ./|.| (zero for a zero vector):
+            // dM_i = g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k).
             var dm = [Float](repeating: 0, count: m.count), dk = [Float](repeating: 0, count: k.count)
             m.data.withUnsafeBufferPointer { pm in
                 k.data.withUnsafeBufferPointer { pk in
-                    dm.withUnsafeMutableBufferPointer { pdm in
-                        dk.withUnsafeMutableBufferPointer { pdk in
-                            for b in 0..<B {
-                                let nk = keyNorms[b]
-                                let key = pk.baseAddress! + b * W, dkey = pdk.baseAddress! + b * W
-                                for i in 0..<N {
-                                    let gi = g.data[b * N + i]
-                                    if gi == 0 { continue }
-                                    let nm = rowNorms[b * N + i], dotValue = dots[b * N + i]
-                                    let d = nm * nk + eps
-                                    // d/dM_i and d/dk of dot / d, with |.|' = ./|.| (zero for a zero vector).
-                                    let cm = nm > 0 ? dotValue * nk / (nm * d * d) : 0
-                                    let ck = nk > 0 ? dotValue * nm / (nk * d * d) : 0
-                                    let row = pm.baseAddress! + (b * N + i) * W, drow = pdm.baseAddress! + (b * N + i) * W
-                                    axpy(drow, gi / d, key, W)
-                                    axpy(drow, -gi * cm, row, W)
-                                    axpy(dkey, gi / d, row, W)
-                                    axpy(dkey, -gi * ck, key, W)
+                    g.data.withUnsafeBufferPointer { pg in
+                        dm.withUnsafeMutableBufferPointer { pdm in
+                            dk.withUnsafeMutableBufferPointer { pdk in
+                                for b in 0..<B {
+                                    let nk = keyNorms[b]
+                                    let key = pk.baseAddress! + b * W, dkey = pdk.baseAddress! + b * W
+                                    var keyScale: Float = 0
+                                    for i in 0..<N {
+                                        let gi = pg[b * N + i]
+                                        if gi == 0 { continue }
+                                        let nm = rowNorms[b * N + i], dotValue = dots[b * N + i]
+                                        let d = nm * nk + eps
+                                        let cm = nm > 0 ? dotValue * nk / (nm * d * d) : 0
+                                        let ck = nk > 0 ? dotValue * nm / (nk * d * d) : 0
+                                        keyScale -= gi * ck
+                                        let row = pm.baseAddress! + (b * N + i) * W, drow = pdm.baseAddress! + (b * N + i) * W
+                                        let toKey = gi / d, toRow = -gi * cm
+                                        for j in 0..<W {
+                                            drow[j] = toKey * key[j] + toRow * row[j]
+                                            dkey[j] += toKey * row[j]
+                                        }
+                                    }
+                                    axpy(dkey, keyScale, key, W)
                                 }
                             }
                         }
@@ -423,20 +430,26 @@ public enum Addressing {
         let e = erase?.value
         if let e { try L.expect(e, last: L.width, "the erase vector") }
         let (B, N, W) = (L.batch, L.slots, L.width)
+        let none = [Float]()  // stands in for a missing erase vector
         var out = m.data
         out.withUnsafeMutableBufferPointer { po in
             m.data.withUnsafeBufferPointer { pm in
                 a.data.withUnsafeBufferPointer { pa in
-                    for b in 0..<B {
-                        // keep = 1 - w(i) e, per row; rows with w(i) = 0 are unchanged.
-                        for i in 0..<N {
-                            let wi = w.data[b * N + i]
-                            if wi == 0 { continue }
-                            let row = (b * N + i) * W
-                            if let e {
-                                for j in 0..<W { po[row + j] = pm[row + j] * (1 - wi * e.data[b * W + j]) }
+                    (e?.data ?? none).withUnsafeBufferPointer { pe in
+                        w.data.withUnsafeBufferPointer { pw in
+                            for b in 0..<B {
+                                let add = pa.baseAddress! + b * W
+                                for i in 0..<N {
+                                    let wi = pw[b * N + i]
+                                    if wi == 0 { continue }  // the row is unchanged
+                                    let row = (b * N + i) * W
+                                    let o = po.baseAddress! + row
+                                    if e == nil { axpy(o, wi, add, W); continue }
+                                    // M~(i) = M(i) (1 - w(i) e) + w(i) a
+                                    let mrow = pm.baseAddress! + row, erase = pe.baseAddress! + b * W
+                                    for j in 0..<W { o[j] = mrow[j] * (1 - wi * erase[j]) + wi * add[j] }
+                                }
                             }
-                            axpy(po.baseAddress! + row, wi, pa.baseAddress! + b * W, W)
                         }
                     }
                 }
@@ -444,28 +457,38 @@ public enum Addressing {
         }
         let inputs = erase.map { [memory, weighting, add, $0] } ?? [memory, weighting, add]
         return Graph.record(Tensor(shape: m.shape, data: out), inputs) { g in
+            // dw(i) = g_i . (a - M_i * e); da += w(i) g_i; de -= w(i) g_i * M_i; dM_i = g_i * (1 - w(i) e)
             var dm = g.data, dw = [Float](repeating: 0, count: w.count)
             var da = [Float](repeating: 0, count: a.count), de = [Float](repeating: 0, count: a.count)
             g.data.withUnsafeBufferPointer { pg in
                 m.data.withUnsafeBufferPointer { pm in
                     a.data.withUnsafeBufferPointer { pa in
-                        da.withUnsafeMutableBufferPointer { pda in
-                            for b in 0..<B {
-                                for i in 0..<N {
-                                    let wi = w.data[b * N + i], row = (b * N + i) * W
-                                    let grow = pg.baseAddress! + row, mrow = pm.baseAddress! + row
-                                    // dw(i) = g_i . (a - M_i * e); da += w(i) g_i; de -= w(i) g_i * M_i; dM_i = g_i * (1 - w(i) e)
-                                    var acc = dot(grow, pa.baseAddress! + b * W, W)
-                                    if wi != 0 { axpy(pda.baseAddress! + b * W, wi, grow, W) }
-                                    if let e {
-                                        for j in 0..<W {
-                                            let gm = grow[j] * mrow[j]
-                                            acc -= gm * e.data[b * W + j]
-                                            de[b * W + j] -= gm * wi
-                                            dm[row + j] = grow[j] * (1 - wi * e.data[b * W + j])
+                        (e?.data ?? none).withUnsafeBufferPointer { pe in
+                            w.data.withUnsafeBufferPointer { pw in
+                                dm.withUnsafeMutableBufferPointer { pdm in
+                                    da.withUnsafeMutableBufferPointer { pda in
+                                        de.withUnsafeMutableBufferPointer { pde in
+                                            for b in 0..<B {
+                                                let add = pa.baseAddress! + b * W
+                                                for i in 0..<N {
+                                                    let wi = pw[b * N + i], row = (b * N + i) * W
+                                                    let grow = pg.baseAddress! + row
+                                                    var acc = dot(grow, add, W)
+                                                    if wi != 0 { axpy(pda.baseAddress! + b * W, wi, grow, W) }
+                                                    if e != nil {
+                                                        let mrow = pm.baseAddress! + row, erase = pe.baseAddress! + b * W
+                                                        let dErase = pde.baseAddress! + b * W, drow = pdm.baseAddress! + row
+                                                        acc -= dot3(grow, mrow, erase, W)
+                                                        for j in 0..<W {
+                                                            dErase[j] -= wi * grow[j] * mrow[j]
+                                                            drow[j] = grow[j] * (1 - wi * erase[j])
+                                                        }
+                                                    }
+                                                    dw[b * N + i] = acc
+                                                }
+                                            }
                                         }
                                     }
-                                    dw[b * N + i] = acc
                                 }
                             }
                         }

@@ -5,7 +5,7 @@ import COpenBLAS
 // (G @ B^T, A^T @ G) run without copying a transpose.
 
 /// y += alpha * x over n floats.
-@inline(__always)
+@inlinable @inline(__always)
 public func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<Float>, _ n: Int) {
     var j = 0
     let va = SIMD8<Float>(repeating: alpha)
@@ -19,7 +19,7 @@ public func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePo
 }
 
 /// The dot product of n floats.
-@inline(__always)
+@inlinable @inline(__always)
 public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var j = 0
     var acc = SIMD8<Float>()
@@ -29,6 +29,21 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
     }
     var s = acc.sum()
     while j < n { s += a[j] * b[j]; j += 1 }
+    return s
+}
+
+/// sum_j a[j] b[j] c[j] over n floats.
+@inlinable @inline(__always)
+public func dot3(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ n: Int) -> Float {
+    var j = 0
+    var acc = SIMD8<Float>()
+    while j + 8 <= n {
+        acc += UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
+            * UnsafeRawPointer(c + j).loadUnaligned(as: SIMD8<Float>.self)
+        j += 8
+    }
+    var s = acc.sum()
+    while j < n { s += a[j] * b[j] * c[j]; j += 1 }
     return s
 }
 

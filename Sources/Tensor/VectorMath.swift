@@ -12,11 +12,11 @@
 public enum VectorMath {
     public typealias Lanes = SIMD8<Float>
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func exp(_ x: Lanes) -> Lanes {
         let high: Float = 88.72283, low: Float = -87.33654
         let number = x.replacing(with: 0, where: x .!= x)
-        let clamped = number.clamped(lowerBound: Lanes(repeating: low), upperBound: Lanes(repeating: high))
+        let clamped = clamp(number, low, high)
         // n = round(x / ln2): adding 1.5 * 2^23 rounds to an integer (to
         // nearest even) and leaves it in the low bits, without a conversion
         // instruction Swift would not emit for SIMD here.
@@ -44,10 +44,10 @@ public enum VectorMath {
     }
 
     /// 1 / (1 + e^-x): 0 and 1 at the extremes, never NaN for a number.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func sigmoid(_ x: Lanes) -> Lanes { 1 / (1 + exp(-x)) }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func tanh(_ x: Lanes) -> Lanes {
         let a = abs(x)
         let z = x * x
@@ -64,24 +64,47 @@ public enum VectorMath {
         return y
     }
 
+    /// Each lane limited to [low, high] (NaN left as it is). Swift's
+    /// `clamped` compiles to calls here; this stays inline.
+    @inlinable @inline(__always)
+    public static func clamp(_ x: Lanes, _ low: Float, _ high: Float) -> Lanes {
+        x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
+    }
+
     /// 2^k for k in [-126, 127], built in the exponent bits.
-    @inline(__always)
+    @usableFromInline @inline(__always)
     static func powerOfTwo(_ k: SIMD8<Int32>) -> Lanes {
         unsafeBitCast((k &+ 127) &<< 23, to: Lanes.self)
     }
 
-    @inline(__always)
+    @usableFromInline @inline(__always)
     static func abs(_ x: Lanes) -> Lanes {
         unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7fff_ffff, to: Lanes.self)
     }
 
     // One value at a time, through the same code.
-    @inline(__always) public static func exp(_ x: Float) -> Float { exp(Lanes(repeating: x))[0] }
-    @inline(__always) public static func sigmoid(_ x: Float) -> Float { sigmoid(Lanes(repeating: x))[0] }
-    @inline(__always) public static func tanh(_ x: Float) -> Float { tanh(Lanes(repeating: x))[0] }
+    @inlinable @inline(__always) public static func exp(_ x: Float) -> Float { exp(Lanes(repeating: x))[0] }
+    @inlinable @inline(__always) public static func sigmoid(_ x: Float) -> Float { sigmoid(Lanes(repeating: x))[0] }
+    @inlinable @inline(__always) public static func tanh(_ x: Float) -> Float { tanh(Lanes(repeating: x))[0] }
+
+    /// Eight floats from p, or the n < 8 that remain (the other lanes zero).
+    @inlinable @inline(__always)
+    public static func load(_ p: UnsafePointer<Float>, _ n: Int) -> Lanes {
+        if n >= 8 { return UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
+        var v = Lanes()
+        for j in 0..<n { v[j] = p[j] }
+        return v
+    }
+
+    /// Stores eight lanes at p, or the first n < 8.
+    @inlinable @inline(__always)
+    public static func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        if n >= 8 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self); return }
+        for j in 0..<n { p[j] = v[j] }
+    }
 
     /// y[i] = f(x[i]) for n floats (x and y may be the same buffer).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func apply(_ f: (Lanes) -> Lanes, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         var i = 0
         while i + 8 <= n {
@@ -100,7 +123,7 @@ public enum VectorMath {
 
 extension Tensor {
     /// Applies a lane-wise function to every element.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func mapLanes(_ f: (VectorMath.Lanes) -> VectorMath.Lanes) -> Tensor {
         var out = [Float](repeating: 0, count: count)
         data.withUnsafeBufferPointer { x in

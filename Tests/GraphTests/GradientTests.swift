@@ -225,14 +225,34 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(Double(p.value.data[0]), 1 + delta1 + delta2, accuracy: 1e-6)
     }
 
+    /// Plain SGD with rate 1 moves each parameter by minus its clipped gradient.
     func testClipping() {
-        var grads = [Tensor(vector: [30, -4]), Tensor(vector: [3])]
-        Optimizer.clip(&grads, value: 10, norm: nil)
-        XCTAssertEqual(grads[0].data, [10, -4])
-        var more = [Tensor(vector: [3, 4])]
-        let norm = Optimizer.clip(&more, value: nil, norm: 1)
-        XCTAssertEqual(norm, 5)
-        XCTAssertEqual(more[0].data[0], 0.6, accuracy: 1e-6)
+        let (p, q) = (Variable.parameter(Tensor(vector: [0, 0])), Variable.parameter(Tensor(vector: [0])))
+        let byValue = Optimizer(parameters: [p, q], rule: .sgd(momentum: 0), learningRate: 1, clipValue: 10)
+        XCTAssertEqual(byValue.apply([Tensor(vector: [30, -4]), Tensor(vector: [3])]), Float(125).squareRoot(), accuracy: 1e-5)  // |[10, -4, 3]|
+        XCTAssertEqual(p.value.data, [-10, 4])
+        XCTAssertEqual(q.value.data, [-3])
+        let r = Variable.parameter(Tensor(vector: [0, 0]))
+        let byNorm = Optimizer(parameters: [r], rule: .sgd(momentum: 0), learningRate: 1, clipNorm: 1)
+        XCTAssertEqual(byNorm.apply([Tensor(vector: [3, 4])]), 5)
+        XCTAssertEqual(r.value.data[0], -0.6, accuracy: 1e-6)
+        XCTAssertEqual(r.value.data[1], -0.8, accuracy: 1e-6)
+        // Both: values clipped first, then the norm of what is left.
+        let s = Variable.parameter(Tensor(vector: [0, 0]))
+        let both = Optimizer(parameters: [s], rule: .sgd(momentum: 0), learningRate: 1, clipValue: 3, clipNorm: 1)
+        XCTAssertEqual(both.apply([Tensor(vector: [4, -30])]), Float(18).squareRoot(), accuracy: 1e-5)
+        XCTAssertEqual(s.value.data[0], -Float(0.5).squareRoot(), accuracy: 1e-6)
+        XCTAssertEqual(s.value.data[1], Float(0.5).squareRoot(), accuracy: 1e-6)
+    }
+
+    /// A parameter whose size is not a multiple of eight takes the same update on its tail.
+    func testUpdatesCoverEveryElement() {
+        let values = (0..<19).map { Float($0) }
+        let p = Variable.parameter(Tensor(vector: values))
+        Optimizer(parameters: [p], rule: .rmspropGraves(decay: 0.95, epsilon: 1e-4, momentum: 0.9), learningRate: 1e-4)
+            .apply([Tensor(vector: [Float](repeating: 2, count: 19))])
+        let delta = Float(-1e-4 * 2 / (0.19 + 1e-4).squareRoot())
+        for i in 0..<19 { XCTAssertEqual(p.value.data[i], values[i] + delta, accuracy: 1e-6) }
     }
 
     func testStepDescends() throws {

@@ -60,6 +60,9 @@ final class AddressingTests: XCTestCase {
         gradcheck([randn(2, 5, 4), randn(2, 4)]) { try Addressing.cosine($0[0], $0[1]) }
         try agree([randn(5, 4), randn(4)], native: { try Addressing.cosine($0[0], $0[1]) }, composed: { try composedCosine($0[0], $0[1]) })
         try agree([randn(3, 5, 4), randn(3, 4)], native: { try Addressing.cosine($0[0], $0[1]) }, composed: { try composedCosine($0[0], $0[1]) })
+        // Width 20: two full lanes of eight and a tail of four.
+        gradcheck([randn(6, 20), randn(20)]) { try Addressing.cosine($0[0], $0[1]) }
+        try agree([randn(2, 6, 20), randn(2, 20)], native: { try Addressing.cosine($0[0], $0[1]) }, composed: { try composedCosine($0[0], $0[1]) })
     }
 
     func testCosineWithZeroRowAndZeroKeyGivesNoNaN() throws {
@@ -169,6 +172,10 @@ final class AddressingTests: XCTestCase {
                       let erased = try Op.mul(v[0], try Op.sub(Variable(Tensor(1)), try Op.outer(v[1], v[3])))
                       return try Op.add(erased, try Op.outer(v[1], v[2]))
                   })
+        // Width 20 (lanes of eight and a tail), with and without erase.
+        gradcheck([randn(4, 20), weighting(4), randn(20), uniform(20, low: 0, high: 1)]) { try Addressing.write($0[0], $0[1], erase: $0[3], add: $0[2]) }
+        gradcheck([randn(2, 4, 20), weighting(2, 4), randn(2, 20)]) { try Addressing.write($0[0], $0[1], erase: nil, add: $0[2]) }
+        gradcheck([randn(2, 4, 20), weighting(2, 4)]) { try Addressing.read($0[0], $0[1]) }
         // A one-hot write with erase 1 replaces the row exactly.
         let m = Variable(Tensor(shape: [2, 2], data: [1, 2, 3, 4]))
         let out = try Addressing.write(m, Variable(Tensor(vector: [0, 1])), erase: Variable(Tensor(vector: [1, 1])), add: Variable(Tensor(vector: [9, 8])))
