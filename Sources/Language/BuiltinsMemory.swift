@@ -7,7 +7,7 @@ import Tensor
 /// heads as values.
 enum MemoryBuiltins {
     static let all: [Builtin] = [
-        Builtin("cosine", "memory, key", "Cosine similarity of a key with every memory row: [N] (or [B, N] for a batch); a zero row or key gives 0.") { a in
+        Builtin("cosine", "memory, key", "Cosine similarity of a key with every memory row: [N] (or [B, N] for a batch); keys of several heads, [H, W] (or [B, H, W]), give [H, N] (or [B, H, N]). A zero row or key gives 0.") { a in
             .tensor(try Addressing.cosine(try a.tensor(0), try a.tensor(1)))
         },
         Builtin("address", "memory, key, beta", "Content addressing: softmax(beta * cosine(memory, key)) over the slots.") { a in
@@ -22,19 +22,19 @@ enum MemoryBuiltins {
         Builtin("sharpen", "w, gamma", "w^gamma / sum(w^gamma), computed in log space; zeros stay zero.") { a in
             .tensor(try Addressing.sharpen(try a.tensor(0), try a.tensor(1)))
         },
-        Builtin("read", "memory, w", "The read vector sum_i w(i) M(i): [W] (or [B, W]).") { a in
+        Builtin("read", "memory, w", "The read vector sum_i w(i) M(i): [W] (or [B, W]); weightings of several heads, [H, N] (or [B, H, N]), read [H, W] (or [B, H, W]).") { a in
             .tensor(try Addressing.read(try a.tensor(0), try a.tensor(1)))
         },
-        Builtin("write", "memory, w, erase, add", "Erase then add: M(i) * (1 - w(i) erase) + w(i) add; erase may be nil. Returns the new memory.") { a in
+        Builtin("write", "memory, w, erase, add", "Erase then add: M(i) * (1 - w(i) erase) + w(i) add; erase may be nil. Several heads (w [H, N], erase and add [H, W], batch first if any): every erase, then every add. Returns the new memory.") { a in
             .tensor(try Addressing.write(try a.tensor(0), try a.tensor(1), erase: a.isAbsent(2) ? nil : try a.tensor(2), add: try a.tensor(3)))
         },
-        Builtin("usage", "previous, reads, writes, decay = 0.95", "LRUA usage: decay * previous + reads + writes (several read heads, [H, N], are summed).") { a in
+        Builtin("usage", "previous, reads, writes, decay = 0.95", "LRUA usage: decay * previous + reads + writes (several heads, [H, N] or [B, H, N], are summed).") { a in
             .tensor(try Addressing.usage(try a.tensor(0), reads: try a.tensor(1), write: try a.tensor(2), decay: try a.float(3)))
         },
         Builtin("leastused", "usage, n", "1 at the n least-used slots (per batch row; exactly n, ties to the lower slot), else 0. Not differentiable.") { a in
             .tensor(Variable(try Addressing.leastUsed(try a.tensor(0).value, n: try a.int(1))))
         },
-        Builtin("lruaweights", "alpha, wr_prev, wlu_prev", "LRUA write weights: sigmoid(alpha) * wr_prev + (1 - sigmoid(alpha)) * wlu_prev.") { a in
+        Builtin("lruaweights", "alpha, wr_prev, wlu_prev", "LRUA write weights: sigmoid(alpha) * wr_prev + (1 - sigmoid(alpha)) * wlu_prev; for several heads, wr_prev [H, N] (or [B, H, N]) and alpha [H] (or [B, H]).") { a in
             .tensor(try Addressing.lruaWeights(try a.tensor(0), readPrevious: try a.tensor(1), leastUsedPrevious: try a.tensor(2)))
         },
         Builtin("zeroleastused", "memory, usage", "The memory with its least-used slot (by usage) set to zero.") { a in
@@ -95,10 +95,10 @@ final class MemoryObject: NativeObject {
     private lazy var methods: Methods = {
         let bank = self.bank
         return Methods([
-            Builtin("read", "w, head = 0", "Reads with weighting w; records it in the trace.") { a in
+            Builtin("read", "w, head = 0", "Reads with weighting w (several heads: [H, N] or [B, H, N], traced as heads head, head + 1, ...); records it in the trace.") { a in
                 .tensor(try bank.read(try a.tensor(0), head: try a.int(1)))
             },
-            Builtin("write", "w, erase = nil, add = nil, head = 0", "Erase then add with weighting w; records it in the trace.") { a in
+            Builtin("write", "w, erase = nil, add = nil, head = 0", "Erase then add with weighting w (several heads at once as for write); records it in the trace.") { a in
                 guard !a.isAbsent(2) else { throw RuntimeError("write needs an add vector (add: ...)") }
                 try bank.write(try a.tensor(0), erase: a.isAbsent(1) ? nil : try a.tensor(1), add: try a.tensor(2), head: try a.int(3))
                 return .nil

@@ -29,11 +29,24 @@ public enum Addressing {
             default: throw TensorError("a weighting is [slots] or [batch, slots], got shape \(Tensor.shapeText(w.shape))")
             }
         }
-        func expect(_ t: Tensor, last: Int, _ what: String) throws {
-            let ok = batched ? (t.shape == [batch, last]) : (t.shape == [last] || t.shape == [1, last])
-            if !ok {
-                throw TensorError("\(what) should have shape \(Tensor.shapeText(batched ? [batch, last] : [last])), got \(Tensor.shapeText(t.shape))")
+        /// How many heads an operand ending in `last` carries: [last] (or
+        /// [B, last] with a batch) is one head, [H, last] (or [B, H, last])
+        /// is H heads, and `axis` says the result keeps that head axis.
+        func heads(_ t: Tensor, last: Int, _ what: String) throws -> (count: Int, axis: Bool) {
+            let s = t.shape
+            if batched {
+                if s == [batch, last] { return (1, false) }
+                if s.count == 3, s[0] == batch, s[2] == last { return (s[1], true) }
+            } else {
+                if s == [last] { return (1, false) }
+                if s.count == 2, s[1] == last { return (s[0], true) }
             }
+            let several = batched ? "[\(batch), heads, \(last)]" : "[heads, \(last)]"
+            throw TensorError("\(what) should have shape \(Tensor.shapeText(batched ? [batch, last] : [last])), or \(several) for several heads; got \(Tensor.shapeText(s))")
+        }
+        /// The shape of a per-head result ending in `last`.
+        func shape(heads: (count: Int, axis: Bool), last: Int) -> [Int] {
+            (batched ? [batch] : []) + (heads.axis ? [heads.count] : []) + [last]
         }
         /// A per-row scalar: one value shared, or one per batch row.
         func scalars(_ t: Tensor, _ what: String) throws -> [Float] {
@@ -63,31 +76,37 @@ public enum Addressing {
 
     static func cosineKernel(_ m: Tensor, _ k: Tensor) throws -> Kernel {
         let L = try Layout(memory: m)
-        try L.expect(k, last: L.width, "the key")
-        let (B, N, W) = (L.batch, L.slots, L.width)
+        let heads = try L.heads(k, last: L.width, "the key")
+        let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
         let eps = cosineEpsilon
-        var out = [Float](repeating: 0, count: B * N)
-        var dots = out, rowNorms = out
-        var keyNorms = [Float](repeating: 0, count: B)
+        // Row norms once per memory; a dot product per head and row.
+        var out = [Float](repeating: 0, count: B * H * N)
+        var dots = out
+        var rowNorms = [Float](repeating: 0, count: B * N)
+        var keyNorms = [Float](repeating: 0, count: B * H)
         m.data.withUnsafeBufferPointer { pm in
             k.data.withUnsafeBufferPointer { pk in
                 for b in 0..<B {
-                    let key = pk.baseAddress! + b * W
-                    let nk = dot(key, key, W).squareRoot()
-                    keyNorms[b] = nk
                     for i in 0..<N {
                         let row = pm.baseAddress! + (b * N + i) * W
-                        let dotValue = dot(row, key, W), nm = dot(row, row, W).squareRoot()
-                        dots[b * N + i] = dotValue; rowNorms[b * N + i] = nm
-                        out[b * N + i] = dotValue / (nm * nk + eps)
+                        rowNorms[b * N + i] = dot(row, row, W).squareRoot()
+                    }
+                    for h in 0..<H {
+                        let key = pk.baseAddress! + (b * H + h) * W
+                        let nk = dot(key, key, W).squareRoot()
+                        keyNorms[b * H + h] = nk
+                        for i in 0..<N {
+                            let d = dot(pm.baseAddress! + (b * N + i) * W, key, W)
+                            dots[(b * H + h) * N + i] = d
+                            out[(b * H + h) * N + i] = d / (rowNorms[b * N + i] * nk + eps)
+                        }
                     }
                 }
             }
         }
-        let shape = L.batched ? [B, N] : [N]
-        return (Tensor(shape: shape, data: out), { g in
+        return (Tensor(shape: L.shape(heads: heads, last: N), data: out), { g in
             // With d = |M_i| |k| + eps and |.|' = ./|.| (zero for a zero vector):
-            // dM_i = g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k).
+            // dM_i = sum over heads of g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k).
             var dm = [Float](repeating: 0, count: m.count), dk = [Float](repeating: 0, count: k.count)
             m.data.withUnsafeBufferPointer { pm in
                 k.data.withUnsafeBufferPointer { pk in
@@ -95,25 +114,27 @@ public enum Addressing {
                         dm.withUnsafeMutableBufferPointer { pdm in
                             dk.withUnsafeMutableBufferPointer { pdk in
                                 for b in 0..<B {
-                                    let nk = keyNorms[b]
-                                    let key = pk.baseAddress! + b * W, dkey = pdk.baseAddress! + b * W
-                                    var keyScale: Float = 0
-                                    for i in 0..<N {
-                                        let gi = pg[b * N + i]
-                                        if gi == 0 { continue }
-                                        let nm = rowNorms[b * N + i], dotValue = dots[b * N + i]
-                                        let d = nm * nk + eps
-                                        let cm = nm > 0 ? dotValue * nk / (nm * d * d) : 0
-                                        let ck = nk > 0 ? dotValue * nm / (nk * d * d) : 0
-                                        keyScale -= gi * ck
-                                        let row = pm.baseAddress! + (b * N + i) * W, drow = pdm.baseAddress! + (b * N + i) * W
-                                        let toKey = gi / d, toRow = -gi * cm
-                                        for j in 0..<W {
-                                            drow[j] = toKey * key[j] + toRow * row[j]
-                                            dkey[j] += toKey * row[j]
+                                    for h in 0..<H {
+                                        let nk = keyNorms[b * H + h]
+                                        let key = pk.baseAddress! + (b * H + h) * W, dkey = pdk.baseAddress! + (b * H + h) * W
+                                        var keyScale: Float = 0
+                                        for i in 0..<N {
+                                            let gi = pg[(b * H + h) * N + i]
+                                            if gi == 0 { continue }
+                                            let nm = rowNorms[b * N + i], dotValue = dots[(b * H + h) * N + i]
+                                            let d = nm * nk + eps
+                                            let cm = nm > 0 ? dotValue * nk / (nm * d * d) : 0
+                                            let ck = nk > 0 ? dotValue * nm / (nk * d * d) : 0
+                                            keyScale -= gi * ck
+                                            let row = pm.baseAddress! + (b * N + i) * W, drow = pdm.baseAddress! + (b * N + i) * W
+                                            let toKey = gi / d, toRow = -gi * cm
+                                            for j in 0..<W {
+                                                drow[j] += toKey * key[j] + toRow * row[j]
+                                                dkey[j] += toKey * row[j]
+                                            }
                                         }
+                                        axpy(dkey, keyScale, key, W)
                                     }
-                                    axpy(dkey, keyScale, key, W)
                                 }
                             }
                         }
@@ -384,34 +405,46 @@ public enum Addressing {
 
     // MARK: Reading and writing
 
-    /// r = sum_i w(i) M(i): [W], or [B, W] for a batch.
+    /// r = sum_i w(i) M(i): [W], or [B, W] for a batch; several heads' weightings
+    /// ([H, N] or [B, H, N]) read at once give [H, W] or [B, H, W].
     public static func read(_ memory: Variable, _ weighting: Variable) throws -> Variable {
         let m = memory.value, w = weighting.value
         let L = try Layout(memory: m)
-        try L.expect(w, last: L.slots, "the read weighting")
-        let (B, N, W) = (L.batch, L.slots, L.width)
-        var r = [Float](repeating: 0, count: B * W)
+        let heads = try L.heads(w, last: L.slots, "the read weighting")
+        let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
+        var r = [Float](repeating: 0, count: B * H * W)
         r.withUnsafeMutableBufferPointer { pr in
             m.data.withUnsafeBufferPointer { pm in
-                for b in 0..<B {
-                    for i in 0..<N where w.data[b * N + i] != 0 {
-                        axpy(pr.baseAddress! + b * W, w.data[b * N + i], pm.baseAddress! + (b * N + i) * W, W)
+                w.data.withUnsafeBufferPointer { pw in
+                    for b in 0..<B {
+                        for h in 0..<H {
+                            let weights = pw.baseAddress! + (b * H + h) * N
+                            for i in 0..<N where weights[i] != 0 {
+                                axpy(pr.baseAddress! + (b * H + h) * W, weights[i], pm.baseAddress! + (b * N + i) * W, W)
+                            }
+                        }
                     }
                 }
             }
         }
-        return Graph.record(Tensor(shape: L.batched ? [B, W] : [W], data: r), [memory, weighting]) { g in
-            // dM(i) = w(i) g; dw(i) = M(i) . g
+        return Graph.record(Tensor(shape: L.shape(heads: heads, last: W), data: r), [memory, weighting]) { g in
+            // dM(i) = sum over heads of w(i) g; dw(i) = M(i) . g
             var dm = [Float](repeating: 0, count: m.count), dw = [Float](repeating: 0, count: w.count)
             dm.withUnsafeMutableBufferPointer { pd in
-                m.data.withUnsafeBufferPointer { pm in
-                    g.data.withUnsafeBufferPointer { pg in
-                        for b in 0..<B {
-                            for i in 0..<N {
-                                let row = (b * N + i) * W
-                                dw[b * N + i] = dot(pm.baseAddress! + row, pg.baseAddress! + b * W, W)
-                                let wi = w.data[b * N + i]
-                                if wi != 0 { axpy(pd.baseAddress! + row, wi, pg.baseAddress! + b * W, W) }
+                dw.withUnsafeMutableBufferPointer { pdw in
+                    m.data.withUnsafeBufferPointer { pm in
+                        g.data.withUnsafeBufferPointer { pg in
+                            w.data.withUnsafeBufferPointer { pw in
+                                for b in 0..<B {
+                                    for h in 0..<H {
+                                        let gh = pg.baseAddress! + (b * H + h) * W
+                                        for i in 0..<N {
+                                            let row = (b * N + i) * W, at = (b * H + h) * N + i
+                                            pdw[at] = dot(pm.baseAddress! + row, gh, W)
+                                            if pw[at] != 0 { axpy(pd.baseAddress! + row, pw[at], gh, W) }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -422,32 +455,39 @@ public enum Addressing {
     }
 
     /// Erase then add: M~(i) = M(i) * (1 - w(i) e), M'(i) = M~(i) + w(i) a.
+    /// Several heads at once (w [H, N] or [B, H, N], e and a [H, W] or
+    /// [B, H, W]) write as the NTM paper combines them: every erase first,
+    /// M~(i) = M(i) * prod_h (1 - w_h(i) e_h), then every add, + sum_h w_h(i) a_h.
     public static func write(_ memory: Variable, _ weighting: Variable, erase: Variable?, add: Variable) throws -> Variable {
         let m = memory.value, w = weighting.value, a = add.value
         let L = try Layout(memory: m)
-        try L.expect(w, last: L.slots, "the write weighting")
-        try L.expect(a, last: L.width, "the add vector")
+        let heads = try L.heads(w, last: L.slots, "the write weighting")
+        guard try L.heads(a, last: L.width, "the add vector") == heads else {
+            throw TensorError("the add vector should have shape \(Tensor.shapeText(L.shape(heads: heads, last: L.width))), one per head of the weighting; got \(Tensor.shapeText(a.shape))")
+        }
         let e = erase?.value
-        if let e { try L.expect(e, last: L.width, "the erase vector") }
-        let (B, N, W) = (L.batch, L.slots, L.width)
+        if let e, try L.heads(e, last: L.width, "the erase vector") != heads {
+            throw TensorError("the erase vector should have shape \(Tensor.shapeText(L.shape(heads: heads, last: L.width))), one per head of the weighting; got \(Tensor.shapeText(e.shape))")
+        }
+        let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
         let none = [Float]()  // stands in for a missing erase vector
         var out = m.data
         out.withUnsafeMutableBufferPointer { po in
-            m.data.withUnsafeBufferPointer { pm in
-                a.data.withUnsafeBufferPointer { pa in
-                    (e?.data ?? none).withUnsafeBufferPointer { pe in
-                        w.data.withUnsafeBufferPointer { pw in
-                            for b in 0..<B {
-                                let add = pa.baseAddress! + b * W
-                                for i in 0..<N {
-                                    let wi = pw[b * N + i]
-                                    if wi == 0 { continue }  // the row is unchanged
-                                    let row = (b * N + i) * W
-                                    let o = po.baseAddress! + row
-                                    if e == nil { axpy(o, wi, add, W); continue }
-                                    // M~(i) = M(i) (1 - w(i) e) + w(i) a
-                                    let mrow = pm.baseAddress! + row, erase = pe.baseAddress! + b * W
-                                    for j in 0..<W { o[j] = mrow[j] * (1 - wi * erase[j]) + wi * add[j] }
+            a.data.withUnsafeBufferPointer { pa in
+                (e?.data ?? none).withUnsafeBufferPointer { pe in
+                    w.data.withUnsafeBufferPointer { pw in
+                        for b in 0..<B {
+                            for i in 0..<N {
+                                let o = po.baseAddress! + (b * N + i) * W
+                                if e != nil {
+                                    for h in 0..<H {
+                                        let wi = pw[(b * H + h) * N + i], erase = pe.baseAddress! + (b * H + h) * W
+                                        if wi != 0 { for j in 0..<W { o[j] *= 1 - wi * erase[j] } }
+                                    }
+                                }
+                                for h in 0..<H {
+                                    let wi = pw[(b * H + h) * N + i]
+                                    if wi != 0 { axpy(o, wi, pa.baseAddress! + (b * H + h) * W, W) }
                                 }
                             }
                         }
@@ -457,9 +497,12 @@ public enum Addressing {
         }
         let inputs = erase.map { [memory, weighting, add, $0] } ?? [memory, weighting, add]
         return Graph.record(Tensor(shape: m.shape, data: out), inputs) { g in
-            // dw(i) = g_i . (a - M_i * e); da += w(i) g_i; de -= w(i) g_i * M_i; dM_i = g_i * (1 - w(i) e)
+            // dM_i = g_i * keep_i with keep_i = prod_h (1 - w_h(i) e_h); da_h += w_h(i) g_i;
+            // dw_h(i) = g_i . (a_h - M_i * e_h * others); de_h -= w_h(i) g_i * M_i * others,
+            // where others = prod over the other heads h' of (1 - w_h'(i) e_h'), 1 for one head.
             var dm = g.data, dw = [Float](repeating: 0, count: w.count)
             var da = [Float](repeating: 0, count: a.count), de = [Float](repeating: 0, count: a.count)
+            var others = [Float](repeating: 1, count: W)
             g.data.withUnsafeBufferPointer { pg in
                 m.data.withUnsafeBufferPointer { pm in
                     a.data.withUnsafeBufferPointer { pa in
@@ -468,23 +511,39 @@ public enum Addressing {
                                 dm.withUnsafeMutableBufferPointer { pdm in
                                     da.withUnsafeMutableBufferPointer { pda in
                                         de.withUnsafeMutableBufferPointer { pde in
-                                            for b in 0..<B {
-                                                let add = pa.baseAddress! + b * W
-                                                for i in 0..<N {
-                                                    let wi = pw[b * N + i], row = (b * N + i) * W
-                                                    let grow = pg.baseAddress! + row
-                                                    var acc = dot(grow, add, W)
-                                                    if wi != 0 { axpy(pda.baseAddress! + b * W, wi, grow, W) }
-                                                    if e != nil {
-                                                        let mrow = pm.baseAddress! + row, erase = pe.baseAddress! + b * W
-                                                        let dErase = pde.baseAddress! + b * W, drow = pdm.baseAddress! + row
-                                                        acc -= dot3(grow, mrow, erase, W)
-                                                        for j in 0..<W {
-                                                            dErase[j] -= wi * grow[j] * mrow[j]
-                                                            drow[j] = grow[j] * (1 - wi * erase[j])
+                                            others.withUnsafeMutableBufferPointer { po in
+                                                for b in 0..<B {
+                                                    for i in 0..<N {
+                                                        let row = (b * N + i) * W
+                                                        let grow = pg.baseAddress! + row, mrow = pm.baseAddress! + row
+                                                        for h in 0..<H {
+                                                            let at = (b * H + h) * N + i, wi = pw[at]
+                                                            var acc = dot(grow, pa.baseAddress! + (b * H + h) * W, W)
+                                                            if wi != 0 { axpy(pda.baseAddress! + (b * H + h) * W, wi, grow, W) }
+                                                            if e != nil {
+                                                                let erase = pe.baseAddress! + (b * H + h) * W, dErase = pde.baseAddress! + (b * H + h) * W
+                                                                let other = po.baseAddress!
+                                                                for j in 0..<W { other[j] = 1 }
+                                                                for h2 in 0..<H where h2 != h {
+                                                                    let w2 = pw[(b * H + h2) * N + i], e2 = pe.baseAddress! + (b * H + h2) * W
+                                                                    if w2 != 0 { for j in 0..<W { other[j] *= 1 - w2 * e2[j] } }
+                                                                }
+                                                                for j in 0..<W {
+                                                                    let gm = grow[j] * mrow[j] * other[j]
+                                                                    acc -= gm * erase[j]
+                                                                    dErase[j] -= wi * gm
+                                                                }
+                                                            }
+                                                            dw[at] = acc
+                                                        }
+                                                        if e != nil {
+                                                            let drow = pdm.baseAddress! + row
+                                                            for h in 0..<H {
+                                                                let wi = pw[(b * H + h) * N + i], erase = pe.baseAddress! + (b * H + h) * W
+                                                                if wi != 0 { for j in 0..<W { drow[j] *= 1 - wi * erase[j] } }
+                                                            }
                                                         }
                                                     }
-                                                    dw[b * N + i] = acc
                                                 }
                                             }
                                         }
@@ -503,11 +562,13 @@ public enum Addressing {
 
     // MARK: LRUA (Santoro et al. 2016)
 
-    /// w^u = decay * w^u_prev + w^r + w^w. `reads` may hold several heads ([H, N] or [B, H, N]); they are summed.
+    /// w^u = decay * w^u_prev + w^r + w^w. `reads` and `write` may hold several
+    /// heads ([H, N] or [B, H, N]); they are summed.
     public static func usage(_ previous: Variable, reads: Variable, write: Variable, decay: Float) throws -> Variable {
-        var r = reads
-        if reads.value.rank == previous.value.rank + 1 { r = try Op.sum(reads, axis: -2) }
-        return try Op.add(try Op.add(Op.scale(previous, decay), r), write)
+        func summedOverHeads(_ v: Variable) throws -> Variable {
+            v.value.rank == previous.value.rank + 1 ? try Op.sum(v, axis: -2) : v
+        }
+        return try Op.add(try Op.add(Op.scale(previous, decay), try summedOverHeads(reads)), try summedOverHeads(write))
     }
 
     /// 1 at the n least-used slots (per batch row), else 0: the slots whose usage
@@ -527,12 +588,25 @@ public enum Addressing {
         return Tensor(shape: usage.shape, data: out)
     }
 
-    /// w^w = sigmoid(alpha) w^r_prev + (1 - sigmoid(alpha)) w^lu_prev.
+    /// w^w = sigmoid(alpha) w^r_prev + (1 - sigmoid(alpha)) w^lu_prev. Several
+    /// heads at once: w^r_prev [H, N] or [B, H, N] with alpha [H] or [B, H],
+    /// sharing the least-used weights [N] or [B, N].
     public static func lruaWeights(_ alpha: Variable, readPrevious: Variable, leastUsedPrevious: Variable) throws -> Variable {
-        let L = try Layout(weighting: readPrevious.value)
-        let gate = try Op.reshape(Op.sigmoid(alpha), alpha.value.count == 1 ? [1] : (L.batched ? [L.batch, 1] : [1]))
+        let r = readPrevious.value, lu = leastUsedPrevious.value
+        let U = try Layout(weighting: lu)
+        let hasHeads = r.rank == lu.rank + 1
+        guard r.shape.last == U.slots, Array(r.shape.dropLast(hasHeads ? 2 : 1)) == Array(lu.shape.dropLast()) else {
+            throw TensorError("lruaweights: the previous read weights of shape \(Tensor.shapeText(r.shape)) do not fit least-used weights of shape \(Tensor.shapeText(lu.shape))")
+        }
+        let rows = r.count / U.slots
+        guard alpha.value.count == 1 || alpha.value.count == rows else {
+            throw TensorError("lruaweights: alpha should have 1 or \(rows) values (one per head and batch row), got shape \(Tensor.shapeText(alpha.shape))")
+        }
+        let gate = try Op.reshape(Op.sigmoid(alpha), alpha.value.count == 1 ? [1] : Array(r.shape.dropLast()) + [1])
+        var leastUsed = leastUsedPrevious
+        if hasHeads { leastUsed = try Op.reshape(leastUsed, Array(lu.shape.dropLast()) + [1, U.slots]) }
         let fromReads = try Op.mul(gate, readPrevious)
-        let fromLeastUsed = try Op.mul(try Op.sub(Variable(Tensor(1)), gate), leastUsedPrevious)
+        let fromLeastUsed = try Op.mul(try Op.sub(Variable(Tensor(1)), gate), leastUsed)
         return try Op.add(fromReads, fromLeastUsed)
     }
 

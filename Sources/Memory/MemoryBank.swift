@@ -72,23 +72,41 @@ public final class MemoryBank {
         if tracing && tracingContents { snapshots.append(value.value) }
     }
 
+    /// Reads with one head's weighting, or several heads' at once ([H, N] or
+    /// [B, H, N], traced as heads head, head + 1, ...).
     public func read(_ weighting: Variable, head: Int = 0) throws -> Variable {
         let r = try Addressing.read(contents, weighting)
-        if tracing { accesses.append(Access(isWrite: false, head: head, weighting: weighting.value)) }
+        record(weighting.value, isWrite: false, head: head)
         return r
     }
 
     public func write(_ weighting: Variable, erase: Variable?, add: Variable, head: Int = 0) throws {
         let updated = try Addressing.write(contents, weighting, erase: erase, add: add)
-        if tracing { accesses.append(Access(isWrite: true, head: head, weighting: weighting.value)) }
+        record(weighting.value, isWrite: true, head: head)
         try set(updated)
+    }
+
+    /// Keeps one access per head: a weighting with a head axis is split.
+    private func record(_ w: Tensor, isWrite: Bool, head: Int) {
+        guard tracing else { return }
+        let rowShape = batch.map { [$0, slots] } ?? [slots]
+        guard w.rank == rowShape.count + 1 else {
+            accesses.append(Access(isWrite: isWrite, head: head, weighting: w))
+            return
+        }
+        let heads = w.shape[w.rank - 2], rows = batch ?? 1
+        for h in 0..<heads {
+            var data = [Float](repeating: 0, count: rows * slots)
+            for r in 0..<rows { for i in 0..<slots { data[r * slots + i] = w.data[(r * heads + h) * slots + i] } }
+            accesses.append(Access(isWrite: isWrite, head: head + h, weighting: Tensor(shape: rowShape, data: data)))
+        }
     }
 
     /// An LRUA write (see `Addressing.lruaWrite`); returns the write weights.
     public func lruaWrite(key: Variable, alpha: Variable, readPrevious: Variable, usagePrevious: Tensor, reads: Int, head: Int = 0) throws -> Variable {
         let (updated, weights) = try Addressing.lruaWrite(contents, key: key, alpha: alpha, readPrevious: readPrevious,
                                                           usagePrevious: usagePrevious, reads: reads)
-        if tracing { accesses.append(Access(isWrite: true, head: head, weighting: weights.value)) }
+        record(weights.value, isWrite: true, head: head)
         try set(updated)
         return weights
     }

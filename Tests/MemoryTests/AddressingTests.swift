@@ -227,6 +227,80 @@ final class AddressingTests: XCTestCase {
                                                                   width: W, shifts: S, previous: Variable(weighting(6))))
     }
 
+    /// Head h of a [B, H, ...] (or [H, ...]) operand, as the single-head op takes it.
+    func head(_ v: Variable, _ h: Int, batched: Bool) throws -> Variable {
+        let lead = [Tensor.IndexSpec](repeating: .all, count: batched ? 1 : 0)
+        return try Op.index(v, lead + [.at(h)])
+    }
+
+    /// Several heads in one op equal one op per head: cosine and read stack
+    /// the heads' results; writes add every head's vector after every erase.
+    func testSeveralHeadsAtOnce() throws {
+        for batched in [false, true] {
+            let lead = batched ? [2] : []
+            let memory = try Tensor.randn(lead + [6, 20], rng), keys = try Tensor.randn(lead + [3, 20], rng)
+            let w = try Tensor.randn(lead + [3, 6], rng).softmax(axis: -1)
+            let adds = try Tensor.randn(lead + [3, 20], rng), erases = try Tensor.uniform(lead + [3, 20], rng, low: 0, high: 1)
+            let axis = batched ? 1 : 0
+            try agree([memory, keys], native: { try Addressing.cosine($0[0], $0[1]) }, composed: { v in
+                try Op.stack(try (0..<3).map { try Addressing.cosine(v[0], try head(v[1], $0, batched: batched)) }, axis: axis)
+            })
+            try agree([memory, w], native: { try Addressing.read($0[0], $0[1]) }, composed: { v in
+                try Op.stack(try (0..<3).map { try Addressing.read(v[0], try head(v[1], $0, batched: batched)) }, axis: axis)
+            })
+            // Without erase, several heads equal the heads written one after another.
+            try agree([memory, w, adds], native: { try Addressing.write($0[0], $0[1], erase: nil, add: $0[2]) }, composed: { v in
+                var m = v[0]
+                for h in 0..<3 { m = try Addressing.write(m, try head(v[1], h, batched: batched), erase: nil, add: try head(v[2], h, batched: batched)) }
+                return m
+            })
+            // With erase: M * prod_h (1 - w_h e_h^T) + sum_h w_h a_h^T, from basic ops.
+            try agree([memory, w, adds, erases], native: { try Addressing.write($0[0], $0[1], erase: $0[3], add: $0[2]) }, composed: { v in
+                let n = batched ? 2 : 1
+                var keep: Variable = Variable(Tensor(1)), added: Variable = Variable(Tensor(0))
+                for h in 0..<3 {
+                    let wh = try Op.reshape(try head(v[1], h, batched: batched), batched ? [n, 6, 1] : [6, 1])
+                    let eh = try Op.reshape(try head(v[3], h, batched: batched), batched ? [n, 1, 20] : [1, 20])
+                    let ah = try Op.reshape(try head(v[2], h, batched: batched), batched ? [n, 1, 20] : [1, 20])
+                    keep = try Op.mul(keep, try Op.sub(Variable(Tensor(1)), try Op.mul(wh, eh)))
+                    added = try Op.add(added, try Op.mul(wh, ah))
+                }
+                return try Op.add(try Op.mul(v[0], keep), added)
+            })
+        }
+        gradcheck([randn(2, 5, 4), weighting(2, 3, 5), randn(2, 3, 4), uniform(2, 3, 4, low: 0, high: 1)]) {
+            try Addressing.write($0[0], $0[1], erase: $0[3], add: $0[2])
+        }
+        gradcheck([randn(5, 4), weighting(2, 5), randn(2, 4), uniform(2, 4, low: 0, high: 1)]) {
+            try Addressing.write($0[0], $0[1], erase: $0[3], add: $0[2])
+        }
+        gradcheck([randn(2, 5, 4), randn(2, 3, 4)]) { try Addressing.cosine($0[0], $0[1]) }
+        gradcheck([randn(2, 5, 4), weighting(2, 3, 5)]) { try Addressing.read($0[0], $0[1]) }
+        // The heads of a write must match those of its weighting.
+        XCTAssertThrowsError(try Addressing.write(Variable(randn(5, 4)), Variable(weighting(2, 5)), erase: nil, add: Variable(randn(3, 4))))
+        XCTAssertThrowsError(try Addressing.write(Variable(randn(5, 4)), Variable(weighting(2, 5)), erase: nil, add: Variable(randn(4))))
+        // LRUA weights for every head at once, sharing the least-used slots.
+        let least = Variable(try Addressing.leastUsed(Tensor(shape: [2, 5], data: [0.5, 0.1, 0.9, 0.1, 0.3, 0, 1, 2, 3, 4]), n: 3))
+        try agree([randn(2, 3), weighting(2, 3, 5)], native: { v in
+            try Addressing.lruaWeights(v[0], readPrevious: v[1], leastUsedPrevious: least)
+        }, composed: { v in
+            try Op.stack(try (0..<3).map { h in
+                try Addressing.lruaWeights(try head(v[0], h, batched: true), readPrevious: try head(v[1], h, batched: true), leastUsedPrevious: least)
+            }, axis: 1)
+        })
+    }
+
+    /// A memory traces each head of a several-head access on its own.
+    func testTraceSplitsHeads() throws {
+        let bank = try MemoryBank(slots: 4, width: 3, batch: 2, initialisation: .constant(0), random: rng)
+        let w = try Tensor.randn([2, 3, 4], rng).softmax(axis: -1)
+        _ = try bank.read(Variable(w), head: 1)
+        let (traced, heads) = try bank.traced(writes: false)
+        XCTAssertEqual(heads, [1, 2, 3])
+        XCTAssertEqual(traced.shape, [3, 2, 4])
+        for h in 0..<3 { for b in 0..<2 { for i in 0..<4 { XCTAssertEqual(traced.data[(h * 2 + b) * 4 + i], w.data[(b * 3 + h) * 4 + i]) } } }
+    }
+
     func testLRUA() throws {
         let usage = Tensor(vector: [0.5, 0.1, 0.9, 0.1, 0.3])
         XCTAssertEqual(try Addressing.leastUsed(usage, n: 1).data, [0, 1, 0, 0, 0], "exactly n, ties to the lower slot")
