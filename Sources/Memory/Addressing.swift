@@ -602,12 +602,29 @@ public enum Addressing {
         guard alpha.value.count == 1 || alpha.value.count == rows else {
             throw TensorError("lruaweights: alpha should have 1 or \(rows) values (one per head and batch row), got shape \(Tensor.shapeText(alpha.shape))")
         }
-        let gate = try Op.reshape(Op.sigmoid(alpha), alpha.value.count == 1 ? [1] : Array(r.shape.dropLast()) + [1])
-        var leastUsed = leastUsedPrevious
-        if hasHeads { leastUsed = try Op.reshape(leastUsed, Array(lu.shape.dropLast()) + [1, U.slots]) }
-        let fromReads = try Op.mul(gate, readPrevious)
-        let fromLeastUsed = try Op.mul(try Op.sub(Variable(Tensor(1)), gate), leastUsed)
-        return try Op.add(fromReads, fromLeastUsed)
+        // One node: w = s r + (1 - s) lu with s = sigmoid(alpha) per row (head
+        // and batch row); lu is a constant shared by the heads of a batch row.
+        let N = U.slots, perLU = hasHeads ? r.shape[r.rank - 2] : 1
+        let a = alpha.value
+        let gates = (0..<rows).map { VectorMath.sigmoid(a.count == 1 ? a.data[0] : a.data[$0]) }
+        var out = [Float](repeating: 0, count: r.count)
+        for row in 0..<rows {
+            let s = gates[row], base = row * N, luBase = (row / perLU) * N
+            for i in 0..<N { out[base + i] = s * r.data[base + i] + (1 - s) * lu.data[luBase + i] }
+        }
+        return Graph.record(Tensor(shape: r.shape, data: out), [alpha, readPrevious]) { g in
+            var dr = [Float](repeating: 0, count: r.count), da = [Float](repeating: 0, count: a.count)
+            for row in 0..<rows {
+                let s = gates[row], base = row * N, luBase = (row / perLU) * N
+                var ds: Float = 0
+                for i in 0..<N {
+                    dr[base + i] = s * g.data[base + i]
+                    ds += g.data[base + i] * (r.data[base + i] - lu.data[luBase + i])
+                }
+                da[a.count == 1 ? 0 : row] += ds * s * (1 - s)
+            }
+            return [Tensor(shape: a.shape, data: da), Tensor(shape: r.shape, data: dr)]
+        }
     }
 
     /// The memory with its single least-used slot (smallest usage, first on ties) set to zero.

@@ -288,6 +288,10 @@ final class AddressingTests: XCTestCase {
                 try Addressing.lruaWeights(try head(v[0], h, batched: true), readPrevious: try head(v[1], h, batched: true), leastUsedPrevious: least)
             }, axis: 1)
         })
+        gradcheck([randn(2, 3), weighting(2, 3, 5)]) { v in try Addressing.lruaWeights(v[0], readPrevious: v[1], leastUsedPrevious: least) }
+        gradcheck([randn(1), weighting(3, 5)]) { v in
+            try Addressing.lruaWeights(v[0], readPrevious: v[1], leastUsedPrevious: Variable(try Addressing.leastUsed(Tensor(vector: [3, 1, 2, 0, 5]), n: 2)))
+        }
     }
 
     /// A memory traces each head of a several-head access on its own.
