@@ -161,23 +161,41 @@ public enum Addressing {
         let (B, N) = (L.batch, L.slots)
         let betas = try L.scalars(beta, "beta")
         var out = [Float](repeating: 0, count: B * N)
-        for b in 0..<B {
-            var m = -Float.infinity
-            for i in 0..<N { m = Swift.max(m, betas[b] * similarity.data[b * N + i]) }
-            var z: Float = 0
-            for i in 0..<N { let e = Foundation.exp(betas[b] * similarity.data[b * N + i] - m); out[b * N + i] = e; z += e }
-            for i in 0..<N { out[b * N + i] /= z }
+        similarity.data.withUnsafeBufferPointer { k in
+            out.withUnsafeMutableBufferPointer { o in
+                for b in 0..<B {
+                    let row = o.baseAddress! + b * N, sim = k.baseAddress! + b * N, beta = betas[b]
+                    var top = -Float.infinity
+                    for i in 0..<N { top = Swift.max(top, beta * sim[i]) }
+                    for i in 0..<N { row[i] = beta * sim[i] - top }
+                    VectorMath.apply(VectorMath.exp, row, row, N)
+                    var z: Float = 0
+                    for i in 0..<N { z += row[i] }
+                    let scale = 1 / z
+                    for i in 0..<N { row[i] *= scale }
+                }
+            }
         }
         let y = Tensor(shape: similarity.shape, data: out)
         return (y, { g in
             var dk = [Float](repeating: 0, count: B * N), dbeta = [Float](repeating: 0, count: B)
-            for b in 0..<B {
-                var dot: Float = 0
-                for i in 0..<N { dot += g.data[b * N + i] * y.data[b * N + i] }
-                for i in 0..<N {
-                    let dz = y.data[b * N + i] * (g.data[b * N + i] - dot)
-                    dk[b * N + i] = dz * betas[b]
-                    dbeta[b] += dz * similarity.data[b * N + i]
+            g.data.withUnsafeBufferPointer { pg in
+                y.data.withUnsafeBufferPointer { py in
+                    similarity.data.withUnsafeBufferPointer { k in
+                        dk.withUnsafeMutableBufferPointer { pdk in
+                            for b in 0..<B {
+                                let o = b * N
+                                let inner = dot(pg.baseAddress! + o, py.baseAddress! + o, N)
+                                var db: Float = 0
+                                for i in 0..<N {
+                                    let dz = py[o + i] * (pg[o + i] - inner)
+                                    pdk[o + i] = dz * betas[b]
+                                    db += dz * k[o + i]
+                                }
+                                dbeta[b] = db
+                            }
+                        }
+                    }
                 }
             }
             return [Tensor(shape: similarity.shape, data: dk), scalarGrad(dbeta, like: beta)]
@@ -282,21 +300,25 @@ public enum Addressing {
         let gs = try L.scalars(gammaValue, "gamma")
         let logs = w.data.map { $0 > 0 ? Foundation.log($0) : -Float.infinity }
         var out = [Float](repeating: 0, count: B * N), logZ = [Float](repeating: 0, count: B)
-        for b in 0..<B {
-            var m = -Float.infinity
-            for i in 0..<N where w.data[b * N + i] > 0 { m = Swift.max(m, gs[b] * logs[b * N + i]) }
-            if m == -.infinity {
-                for i in 0..<N { out[b * N + i] = 1 / Float(N) }
-                logZ[b] = .nan
-                continue
+        out.withUnsafeMutableBufferPointer { o in
+            for b in 0..<B {
+                let row = o.baseAddress! + b * N, gamma = gs[b]
+                var top = -Float.infinity
+                for i in 0..<N where w.data[b * N + i] > 0 { top = Swift.max(top, gamma * logs[b * N + i]) }
+                if top == -.infinity {
+                    for i in 0..<N { row[i] = 1 / Float(N) }
+                    logZ[b] = .nan
+                    continue
+                }
+                // exp(gamma log w - top) where w > 0; exp(-inf) = 0 keeps zeros at zero.
+                for i in 0..<N { row[i] = w.data[b * N + i] > 0 ? gamma * logs[b * N + i] - top : -.infinity }
+                VectorMath.apply(VectorMath.exp, row, row, N)
+                var z: Float = 0
+                for i in 0..<N { z += row[i] }
+                let scale = 1 / z
+                for i in 0..<N { row[i] *= scale }
+                logZ[b] = top + Foundation.log(z)
             }
-            var z: Float = 0
-            for i in 0..<N where w.data[b * N + i] > 0 {
-                let e = Foundation.exp(gs[b] * logs[b * N + i] - m)
-                out[b * N + i] = e; z += e
-            }
-            for i in 0..<N { out[b * N + i] /= z }
-            logZ[b] = m + Foundation.log(z)
         }
         let y = Tensor(shape: w.shape, data: out)
         return (y, { g in
@@ -308,8 +330,8 @@ public enum Addressing {
                     let j = b * N + i
                     let centred = g.data[j] - dot
                     if w.data[j] > 0 {
-                        // dy/dw = gamma y (g - dot) / w, with y / w = exp((gamma - 1) log w - log Z).
-                        dw[j] = gs[b] * centred * Foundation.exp((gs[b] - 1) * logs[j] - logZ[b])
+                        // dy/dw = gamma (g - dot) y / w, where y / w = w^(gamma - 1) / Z.
+                        dw[j] = gs[b] * centred * (y.data[j] / w.data[j])
                         dgamma[b] += y.data[j] * centred * logs[j]
                     } else if gs[b] == 1 {
                         dw[j] = centred * Foundation.exp(-logZ[b])
@@ -365,21 +387,21 @@ public enum Addressing {
         }
         let B = pv.rank == 2 ? pv.shape[0] : 1
         let rows = pv.rank == 2 ? [B] : []
-        var key = [Float](), beta = [Float](), gate = [Float](), shift = [Float](), gamma = [Float]()
-        var betaRaw = [Float](), gammaRaw = [Float]()
+        var key = [Float](repeating: 0, count: B * W), shift = [Float](repeating: 0, count: B * S)
+        var beta = [Float](repeating: 0, count: B), gate = beta, gamma = beta, betaRaw = beta, gammaRaw = beta
         for b in 0..<B {
-            let row = Array(pv.data[(b * P)..<(b * P + W + 3 + S)])
-            key += row[0..<W]
-            betaRaw.append(row[W])
-            beta.append(Scalar.softplus(row[W]))
-            gate.append(Scalar.sigmoid(row[W + 1]))
-            let logits = row[(W + 2)..<(W + 2 + S)]
-            let top = logits.max() ?? 0
-            let e = logits.map { Foundation.exp($0 - top) }
-            let total = e.reduce(0, +)
-            shift += e.map { $0 / total }
-            gammaRaw.append(row[W + 2 + S])
-            gamma.append(1 + Scalar.softplus(row[W + 2 + S]))
+            let row = b * P
+            for j in 0..<W { key[b * W + j] = pv.data[row + j] }
+            betaRaw[b] = pv.data[row + W]
+            beta[b] = Scalar.softplus(betaRaw[b])
+            gate[b] = Scalar.sigmoid(pv.data[row + W + 1])
+            var top = -Float.infinity
+            for j in 0..<S { top = Swift.max(top, pv.data[row + W + 2 + j]) }
+            var total: Float = 0
+            for j in 0..<S { let e = VectorMath.exp(pv.data[row + W + 2 + j] - top); shift[b * S + j] = e; total += e }
+            for j in 0..<S { shift[b * S + j] /= total }
+            gammaRaw[b] = pv.data[row + W + 2 + S]
+            gamma[b] = 1 + Scalar.softplus(gammaRaw[b])
         }
         let one = pv.rank == 2 ? [B, 1] : [1]
         let (w, back) = try addressKernel(memory.value, Tensor(shape: rows + [W], data: key), Tensor(shape: one, data: beta),
@@ -502,7 +524,7 @@ public enum Addressing {
             // where others = prod over the other heads h' of (1 - w_h'(i) e_h'), 1 for one head.
             var dm = g.data, dw = [Float](repeating: 0, count: w.count)
             var da = [Float](repeating: 0, count: a.count), de = [Float](repeating: 0, count: a.count)
-            var others = [Float](repeating: 1, count: W)
+            var scratch = [Float](repeating: 0, count: W)
             g.data.withUnsafeBufferPointer { pg in
                 m.data.withUnsafeBufferPointer { pm in
                     a.data.withUnsafeBufferPointer { pa in
@@ -511,7 +533,7 @@ public enum Addressing {
                                 dm.withUnsafeMutableBufferPointer { pdm in
                                     da.withUnsafeMutableBufferPointer { pda in
                                         de.withUnsafeMutableBufferPointer { pde in
-                                            others.withUnsafeMutableBufferPointer { po in
+                                            scratch.withUnsafeMutableBufferPointer { po in
                                                 for b in 0..<B {
                                                     for i in 0..<N {
                                                         let row = (b * N + i) * W
@@ -521,18 +543,15 @@ public enum Addressing {
                                                             var acc = dot(grow, pa.baseAddress! + (b * H + h) * W, W)
                                                             if wi != 0 { axpy(pda.baseAddress! + (b * H + h) * W, wi, grow, W) }
                                                             if e != nil {
-                                                                let erase = pe.baseAddress! + (b * H + h) * W, dErase = pde.baseAddress! + (b * H + h) * W
-                                                                let other = po.baseAddress!
-                                                                for j in 0..<W { other[j] = 1 }
+                                                                // gm = g_i * M_i * others, in scratch space.
+                                                                let gm = po.baseAddress!
+                                                                for j in 0..<W { gm[j] = grow[j] * mrow[j] }
                                                                 for h2 in 0..<H where h2 != h {
                                                                     let w2 = pw[(b * H + h2) * N + i], e2 = pe.baseAddress! + (b * H + h2) * W
-                                                                    if w2 != 0 { for j in 0..<W { other[j] *= 1 - w2 * e2[j] } }
+                                                                    if w2 != 0 { for j in 0..<W { gm[j] *= 1 - w2 * e2[j] } }
                                                                 }
-                                                                for j in 0..<W {
-                                                                    let gm = grow[j] * mrow[j] * other[j]
-                                                                    acc -= gm * erase[j]
-                                                                    dErase[j] -= wi * gm
-                                                                }
+                                                                acc -= dot(gm, pe.baseAddress! + (b * H + h) * W, W)
+                                                                if wi != 0 { axpy(pde.baseAddress! + (b * H + h) * W, -wi, gm, W) }
                                                             }
                                                             dw[at] = acc
                                                         }
