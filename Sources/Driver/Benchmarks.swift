@@ -21,17 +21,17 @@ struct Benchmarks {
     }
 
     /// Whole training steps of the memory models, timed per step after a warm-up.
-    private var modelCases: [(name: String, setup: String, step: String)] {
+    private var modelCases: [(name: String, setup: String, step: String, repeats: Int)] {
         [
             ("NTM copy step, length 20 (LSTM 100, memory 128 x 20)",
              "import ntm\nimport tasks\nseed(1)\nlet model = ntm.NTM(9, 8, hidden: 100, memory: (128, 20))\nlet opt = rmsprop(params(model), lr: 1e-4, momentum: 0.9, decay: 0.95, clip: 10, form: \"graves\")\nlet task = tasks.copy(width: 8, length: 20)\n",
-             "opt.step(bce(tasks.answer(model.run(task.input), task), task.target, reduce: \"sum\"))"),
+             "opt.step(bce(tasks.answer(model.run(task.input), task), task.target, reduce: \"sum\"))", 40),
             ("MANN episode, batch 16 x 50 steps, 4 reads",
              "import mann\nimport tasks\nseed(1)\nlet model = mann.MANN(25, 5, hidden: 200, memory: (128, 40), reads: 4, batch: 16)\nlet opt = adam(params(model), lr: 1e-3, clipnorm: 10)\nlet e = tasks.fewshot_episode(classes: 5, shots: 10, features: 20, batch: 16)\n",
-             "opt.step(crossentropy(model.run(e.input), e.labels))"),
+             "opt.step(crossentropy(model.run(e.input), e.labels))", 5),
             ("Meta Networks episode, 5-way 1-shot, 25 queries",
              "import metanet\nimport tasks\nseed(1)\nlet data = tasks.synthetic_dataset()\nlet net = metanet.MetaNet(64, 5)\nlet opt = adam(params(net), lr: 1e-3, clipnorm: 10)\nlet e = tasks.episode(data, range(60), ways: 5, shots: 1, queries: 5)\n",
-             "opt.step(crossentropy(net.forward(e.support, e.support_labels, e.query), e.query_labels))"),
+             "opt.step(crossentropy(net.forward(e.support, e.support_labels, e.query), e.query_labels))", 10),
         ]
     }
 
@@ -46,8 +46,7 @@ struct Benchmarks {
             let ns = best { timeScript(script) }
             print(pad(name) + String(format: "%9.1f ns/iter  (%.1fx native add)", ns, ns / baseline))
         }
-        for (name, setup, step) in modelCases {
-            let repeats = 5
+        for (name, setup, step, repeats) in modelCases {
             let script = setup + "\(step)\nlet start = clock()\nfor i in 0..<\(repeats) { \(step) }\nprint((clock() - start) / \(repeats) * 1000)"
             var best = Double.infinity
             for _ in 0..<3 {

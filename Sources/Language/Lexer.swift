@@ -146,6 +146,18 @@ struct Lexer {
         return Token(kind: .error, start: start, end: i, text: message)
     }
 
+    /// Words that only ever begin a statement, never continue an expression.
+    private static let statementOnlyWords: Set<String> = ["let", "var", "for", "while", "return", "import", "assert"]
+
+    /// Whether the line starting at j begins with a statement-only word.
+    private func lineStartsStatement(after start: Int) -> Bool {
+        var j = start
+        while j < end, b[j] == UInt8(ascii: " ") || b[j] == UInt8(ascii: "\t") || b[j] == UInt8(ascii: "\r") { j += 1 }
+        let wordStart = j
+        while j < end, isIdentifierByte(b[j]) { j += 1 }
+        return j > wordStart && Lexer.statementOnlyWords.contains(file.slice(wordStart, j))
+    }
+
     private mutating func skipSpaceAndComments() {
         while i < end {
             let c = b[i]
@@ -154,6 +166,13 @@ struct Lexer {
             } else if c == UInt8(ascii: "#") {
                 while i < end, b[i] != UInt8(ascii: "\n") { i += 1 }
             } else if c == UInt8(ascii: "\n"), let top = brackets.last, top != UInt8(ascii: "{") {
+                if lineStartsStatement(after: i + 1) {
+                    // Such a line cannot continue an expression: the brackets
+                    // before it were never closed. Ending them here lets the
+                    // parser report that and carry on with this statement.
+                    while let open = brackets.last, open != UInt8(ascii: "{") { brackets.removeLast() }
+                    return
+                }
                 i += 1
             } else if c == UInt8(ascii: "\\"), peek(1) == UInt8(ascii: "\n") {
                 i += 2  // an explicit line continuation
