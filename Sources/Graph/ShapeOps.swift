@@ -28,16 +28,16 @@ extension Op {
         }
     }
 
-    /// A dense layer as one node: x @ W + b for x [in] or [rows, in], W [in, out],
-    /// b [out] (or none). Other ranks take the composed ops.
+    /// A dense layer as one node: x @ W + b for x [..., in] (any leading axes,
+    /// taken as rows), W [in, out], b [out] (or none); the result is [..., out].
     public static func linear(_ x: Variable, _ w: Variable, _ b: Variable?) throws -> Variable {
-        guard x.value.rank <= 2, w.value.rank == 2 else {
+        guard x.value.rank >= 1, w.value.rank == 2 else {
             let product = try matmul(x, w)
             return try b.map { try add(product, $0) } ?? product
         }
         let (xv, wv) = (x.value, w.value)
         let (inputs, outputs) = (wv.shape[0], wv.shape[1])
-        let rows = xv.rank == 2 ? xv.shape[0] : 1
+        let rows = xv.shape.dropLast().reduce(1, *)
         guard xv.shape.last == inputs else {
             throw TensorError("linear: input of shape \(Tensor.shapeText(xv.shape)) does not fit weights of shape \(Tensor.shapeText(wv.shape))")
         }
@@ -53,7 +53,7 @@ extension Op {
                 }
             }
         }
-        let shape = xv.rank == 2 ? [rows, outputs] : [outputs]
+        let shape = Array(xv.shape.dropLast()) + [outputs]
         let needX = x.requiresGrad, needB = b?.requiresGrad ?? false
         let inputsList = b.map { [x, w, $0] } ?? [x, w]
         return Graph.record(Tensor(shape: shape, data: value.data), inputsList) { g in

@@ -103,7 +103,7 @@ final class GradientTests: XCTestCase {
 
     /// The check must be able to fail: a rule that is off by a factor is caught.
     func testLinearEqualsMatmulPlusBias() throws {
-        for x in [randn(4), randn(3, 4)] {
+        for x in [randn(4), randn(3, 4), randn(2, 3, 4)] {
             check([x, randn(4, 5), randn(5)]) { v in try Op.linear(v[0], v[1], v[2]) }
             check([x, randn(4, 5)]) { v in try Op.linear(v[0], v[1], nil) }
             let (w, b) = (randn(4, 5), randn(5))
