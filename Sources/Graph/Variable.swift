@@ -59,12 +59,17 @@ public final class Node {
     /// Releases long chains iteratively: an unrolled loop can chain a million
     /// nodes, and letting Swift free them recursively would overflow the stack.
     deinit {
-        var pending = inputs.compactMap { $0 }
+        if inputs.isEmpty { return }
+        // The inputs array itself becomes the work list (no copy: it is moved
+        // out), so releasing a graph allocates only when the list must grow.
+        var pending = inputs
         inputs = []
-        while var node = pending.popLast() {
+        while !pending.isEmpty {
+            // Bound straight from removeLast, so the loop holds the only extra reference.
+            guard var node = pending.removeLast() else { continue }
             // Only this loop holds it: take its inputs before it goes.
             if isKnownUniquelyReferenced(&node) {
-                pending.append(contentsOf: node.inputs.compactMap { $0 })
+                pending.append(contentsOf: node.inputs)
                 node.inputs = []
             }
         }
