@@ -267,7 +267,13 @@ public final class ModuleLoader {
         let key = URL(fileURLWithPath: found.path).standardizedFileURL.path
         if let m = modules[key] { return m }
         if loading.contains(key) {
-            throw Diagnostic(.compile, "import cycle: '\(name)' imports itself through \(loading.map { ($0 as NSString).lastPathComponent }.joined(separator: " -> "))", at: range)
+            var notes: [String] = []
+            // A script named like a stdlib module finds itself first.
+            if let stdlib = candidates.last, stdlib.path != found.path, fm.fileExists(atPath: stdlib.path) {
+                notes.append("\(found.display) is found before \(stdlib.display); rename it to import the standard '\(name)'")
+            }
+            throw Diagnostic(.compile, "import cycle: '\(name)' imports itself through \(loading.map { ($0 as NSString).lastPathComponent }.joined(separator: " -> "))",
+                             at: range, notes: notes)
         }
         guard let text = try? String(contentsOfFile: found.path, encoding: .utf8) else {
             throw Diagnostic(.io, "cannot read module '\(name)' at \(found.display)", at: range)

@@ -181,6 +181,9 @@ final class Resolver {
             } catch {
                 self.error("cannot import '\(s.module)': \(error)", s.range)
             }
+            // The name exists even when its module failed, so that its uses
+            // are not reported again as unknown or used too early.
+            if s.binding == nil { s.binding = declare(s.alias, s.nameRange, mutable: false) }
         case let s as NogradStmt:
             withScope { s.body.forEach(statement) }
         default:

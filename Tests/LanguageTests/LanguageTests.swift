@@ -224,6 +224,20 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try run([script]).output, "[1, 3]\n")
     }
 
+    /// A script named like a stdlib module finds itself first: one error, with
+    /// a note saying why, and no follow-on errors about the module's uses.
+    func testScriptShadowingAStdlibModule() throws {
+        let dir = NSTemporaryDirectory() + "/mnemo-shadow-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "import nn\nlet l = nn.Linear(2, 3)\n".write(toFile: dir + "/nn.mn", atomically: true, encoding: .utf8)
+        let result = try run([dir + "/nn.mn"])
+        XCTAssertEqual(result.status, 65)
+        XCTAssertTrue(result.error.contains("error: import cycle: 'nn' imports itself through nn.mn"), result.error)
+        XCTAssertTrue(result.error.contains("is found before stdlib/nn.mn; rename it to import the standard 'nn'"), result.error)
+        XCTAssertEqual(result.error.components(separatedBy: "error:").count, 2, result.error)
+    }
+
     func testTestCommandReportsFailures() throws {
         let dir = NSTemporaryDirectory() + "/mnemo-suite-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
