@@ -174,6 +174,9 @@ final class HeadObject: NativeObject {
             Builtin("address_from", "p", "NTM addressing from the head's raw parameters p (the controller's output for it): key p[0:W], beta softplus, g sigmoid, s softmax over the shifts, gamma 1 + softplus, in that order, as in the paper; later values (erase, add) are ignored. One graph node; equal to ntm.head_params followed by address.") { a in
                 .tensor(try head.addressFromParameters(try a.tensor(0)))
             },
+            Builtin("write_from", "p", "A write head's step from its raw parameters p: address_from(p), then write to the head's memory with erase = sigmoid and add = tanh of the W values each after the addressing ones (as ntm.erase_add). Records the write in the trace; returns the weighting. Equal to address_from, slicing and activating p with basic ops, and the memory's write.") { a in
+                .tensor(try head.writeFromParameters(try a.tensor(0)))
+            },
         ])
     }()
 

@@ -481,13 +481,18 @@ public enum Addressing {
     /// [B, H, W]) write as the NTM paper combines them: every erase first,
     /// M~(i) = M(i) * prod_h (1 - w_h(i) e_h), then every add, + sum_h w_h(i) a_h.
     public static func write(_ memory: Variable, _ weighting: Variable, erase: Variable?, add: Variable) throws -> Variable {
-        let m = memory.value, w = weighting.value, a = add.value
+        let (value, backward) = try writeKernel(memory.value, weighting.value, erase?.value, add.value)
+        let inputs = erase.map { [memory, weighting, add, $0] } ?? [memory, weighting, add]
+        return Graph.record(value, inputs) { g in backward(g) }
+    }
+
+    /// The write's value and VJP: [dM, dw, da] and, with an erase vector, de.
+    static func writeKernel(_ m: Tensor, _ w: Tensor, _ e: Tensor?, _ a: Tensor) throws -> Kernel {
         let L = try Layout(memory: m)
         let heads = try L.heads(w, last: L.slots, "the write weighting")
         guard try L.heads(a, last: L.width, "the add vector") == heads else {
             throw TensorError("the add vector should have shape \(Tensor.shapeText(L.shape(heads: heads, last: L.width))), one per head of the weighting; got \(Tensor.shapeText(a.shape))")
         }
-        let e = erase?.value
         if let e, try L.heads(e, last: L.width, "the erase vector") != heads {
             throw TensorError("the erase vector should have shape \(Tensor.shapeText(L.shape(heads: heads, last: L.width))), one per head of the weighting; got \(Tensor.shapeText(e.shape))")
         }
@@ -517,8 +522,7 @@ public enum Addressing {
                 }
             }
         }
-        let inputs = erase.map { [memory, weighting, add, $0] } ?? [memory, weighting, add]
-        return Graph.record(Tensor(shape: m.shape, data: out), inputs) { g in
+        return (Tensor(shape: m.shape, data: out), { g in
             // dM_i = g_i * keep_i with keep_i = prod_h (1 - w_h(i) e_h); da_h += w_h(i) g_i;
             // dw_h(i) = g_i . (a_h - M_i * e_h * others); de_h -= w_h(i) g_i * M_i * others,
             // where others = prod over the other heads h' of (1 - w_h'(i) e_h'), 1 for one head.
@@ -573,9 +577,50 @@ public enum Addressing {
                     }
                 }
             }
-            var grads: [Tensor?] = [Tensor(shape: m.shape, data: dm), Tensor(shape: w.shape, data: dw), Tensor(shape: a.shape, data: da)]
+            var grads = [Tensor(shape: m.shape, data: dm), Tensor(shape: w.shape, data: dw), Tensor(shape: a.shape, data: da)]
             if let e { grads.append(Tensor(shape: e.shape, data: de)) }
             return grads
+        })
+    }
+
+    /// An NTM write head's write from its raw parameters p ([P] or [B, P]),
+    /// as one graph node: erase = sigmoid of the W values after the
+    /// addressing parameters (key W, beta, g, `shifts`, gamma), add = tanh of
+    /// the W after those, then `write` with the weighting w. Equal to slicing
+    /// and activating p with basic ops and calling `write`.
+    public static func writeFromParameters(memory: Variable, weighting: Variable, parameters p: Variable, shifts S: Int) throws -> Variable {
+        let m = memory.value, pv = p.value
+        let L = try Layout(memory: m)
+        let W = L.width, base = W + 3 + S
+        let P = pv.shape.last ?? 0
+        let B = pv.rank == 2 ? pv.shape[0] : 1
+        guard pv.rank == 1 || pv.rank == 2, P >= base + 2 * W else {
+            throw TensorError("a write head's parameters should be [\(base + 2 * W)] or [batch, \(base + 2 * W)] (addressing \(base), erase \(W), add \(W)), got \(Tensor.shapeText(pv.shape))")
+        }
+        let rows = pv.rank == 2 ? [B] : []
+        var erase = [Float](repeating: 0, count: B * W), add = erase
+        pv.data.withUnsafeBufferPointer { pp in
+            erase.withUnsafeMutableBufferPointer { pe in
+                add.withUnsafeMutableBufferPointer { pa in
+                    for b in 0..<B {
+                        VectorMath.apply(VectorMath.sigmoid, pp.baseAddress! + b * P + base, pe.baseAddress! + b * W, W)
+                        VectorMath.apply(VectorMath.tanh, pp.baseAddress! + b * P + base + W, pa.baseAddress! + b * W, W)
+                    }
+                }
+            }
+        }
+        let (value, backward) = try writeKernel(m, weighting.value, Tensor(shape: rows + [W], data: erase), Tensor(shape: rows + [W], data: add))
+        return Graph.record(value, [memory, weighting, p]) { g in
+            let d = backward(g)  // [dM, dw, dadd, derase]
+            var dp = [Float](repeating: 0, count: pv.count)
+            for b in 0..<B {
+                for j in 0..<W {
+                    let e = erase[b * W + j], a = add[b * W + j]
+                    dp[b * P + base + j] = d[3].data[b * W + j] * (e * (1 - e))
+                    dp[b * P + base + W + j] = d[2].data[b * W + j] * (1 - a * a)
+                }
+            }
+            return [d[0], d[1], Tensor(shape: pv.shape, data: dp)]
         }
     }
 

@@ -86,6 +86,13 @@ public final class MemoryBank {
         try set(updated)
     }
 
+    /// A write head's erase and add from its raw parameters (see `Addressing.writeFromParameters`).
+    public func writeFromParameters(_ weighting: Variable, _ p: Variable, shifts: Int, head: Int = 0) throws {
+        let updated = try Addressing.writeFromParameters(memory: contents, weighting: weighting, parameters: p, shifts: shifts)
+        record(weighting.value, isWrite: true, head: head)
+        try set(updated)
+    }
+
     /// Keeps one access per head: a weighting with a head axis is split.
     private func record(_ w: Tensor, isWrite: Bool, head: Int) {
         guard tracing else { return }
@@ -172,6 +179,15 @@ public final class Head {
         let w = try Addressing.address(memory: memory.contents, key: key, beta: beta, gate: gate, shift: shift,
                                        gamma: gamma, previous: previous)
         previous = w
+        return w
+    }
+
+    /// A write head's whole step from its raw parameters: the addressing
+    /// above, then erase and add from the values after those, written to the
+    /// memory. Returns the weighting.
+    public func writeFromParameters(_ p: Variable) throws -> Variable {
+        let w = try addressFromParameters(p)
+        try memory.writeFromParameters(w, p, shifts: shiftKernel, head: index)
         return w
     }
 

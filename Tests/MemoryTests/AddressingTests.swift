@@ -203,6 +203,28 @@ final class AddressingTests: XCTestCase {
     /// The head's addressing from raw parameters equals slicing p, applying
     /// the paper's activations with basic ops, and addressing; the values
     /// after gamma (a write head's erase and add) get no gradient.
+    /// A write head's erase and add taken from its raw parameters, then the
+    /// write, as one node: equal to slicing, sigmoid and tanh, and `write`.
+    func testWriteFromRawParametersEqualsTheActivatedSteps() throws {
+        let (W, S) = (4, 3)
+        let base = W + 3 + S
+        for batched in [false, true] {
+            let P = base + 2 * W + 1  // one more value than a write head uses
+            let inputs = batched ? [randn(2, 6, W), weighting(2, 6), randn(2, P)] : [randn(6, W), weighting(6), randn(P)]
+            try agree(inputs, native: { v in
+                try Addressing.writeFromParameters(memory: v[0], weighting: v[1], parameters: v[2], shifts: S)
+            }, composed: { v in
+                let p = v[2], axis = p.value.rank - 1
+                let erase = Op.sigmoid(try Op.slice(p, axis: axis, start: base, end: base + W))
+                let add = Op.tanh(try Op.slice(p, axis: axis, start: base + W, end: base + 2 * W))
+                return try Addressing.write(v[0], v[1], erase: erase, add: add)
+            })
+            gradcheck(inputs) { v in try Addressing.writeFromParameters(memory: v[0], weighting: v[1], parameters: v[2], shifts: S) }
+        }
+        XCTAssertThrowsError(try Addressing.writeFromParameters(memory: Variable(randn(6, W)), weighting: Variable(weighting(6)),
+                                                                parameters: Variable(randn(base + W)), shifts: S))
+    }
+
     func testAddressingFromRawParametersEqualsTheActivatedSteps() throws {
         let (W, S) = (4, 3)
         for batched in [false, true] {
