@@ -59,7 +59,7 @@ public final class Optimizer {
         }
         var sq: Double = 0
         let context = UpdateContext(rule: rule, lr: learningRate, step: Float(steps), limit: limit, scale: scale)
-        for (i, p) in parameters.enumerated() {
+        for (i, p) in parameters.enumerated() where p.value.count > 0 {
             grads[i].data.withUnsafeBufferPointer { g in
                 p.value.data.withUnsafeMutableBufferPointer { w in
                     slots[i].withUnsafeMutableBufferPointer { state in
