@@ -124,7 +124,7 @@ public final class Optimizer {
                 var v = load(s1 + j, k)
                 a = b1 * a + (1 - b1) * gv
                 v = b2 * v + (1 - b2) * gv * gv
-                wv -= lr * (a / c1) / ((v / c2).squareRoot() + eps)
+                wv -= lr * (a / c1) / (VectorMath.squareRoot(v / c2) + eps)
                 store(v, s1 + j, k)
             case let .rmsprop(decay, eps, momentum, centered):
                 // PyTorch: v = a v + (1-a) g^2; g / (sqrt(v - avg^2 if centered) + eps); momentum on that.
@@ -136,7 +136,7 @@ public final class Optimizer {
                     denominator -= avg * avg
                     store(avg, s1 + j, k)
                 }
-                let scaled = gv / (denominator.replacing(with: 0, where: denominator .< 0).squareRoot() + eps)
+                let scaled = gv / (VectorMath.squareRoot(denominator.replacing(with: 0, where: denominator .< 0)) + eps)
                 if momentum > 0 {
                     let buffer = momentum * load(s2 + j, k) + scaled
                     wv -= lr * buffer
@@ -150,7 +150,7 @@ public final class Optimizer {
                 var gbar = load(s1 + j, k)
                 gbar = decay * gbar + (1 - decay) * gv
                 let variance = VectorMath.clamp(a - gbar * gbar + eps, eps, .infinity)
-                let delta = momentum * load(s2 + j, k) - lr * gv / variance.squareRoot()
+                let delta = momentum * load(s2 + j, k) - lr * gv / VectorMath.squareRoot(variance)
                 wv += delta
                 store(gbar, s1 + j, k)
                 store(delta, s2 + j, k)

@@ -542,6 +542,12 @@ public enum Addressing {
                                                     for i in 0..<N {
                                                         let row = (b * N + i) * W
                                                         let grow = pg.baseAddress! + row, mrow = pm.baseAddress! + row
+                                                        if H == 1, e != nil {
+                                                            dw[b * N + i] = singleHeadEraseRow(g: grow, m: mrow, e: pe.baseAddress! + b * W, a: pa.baseAddress! + b * W,
+                                                                                               w: pw[b * N + i], da: pda.baseAddress! + b * W, de: pde.baseAddress! + b * W,
+                                                                                               dm: pdm.baseAddress! + row, width: W)
+                                                            continue
+                                                        }
                                                         for h in 0..<H {
                                                             let at = (b * H + h) * N + i, wi = pw[at]
                                                             var acc = dot(grow, pa.baseAddress! + (b * H + h) * W, W)
@@ -581,6 +587,44 @@ public enum Addressing {
             if let e { grads.append(Tensor(shape: e.shape, data: de)) }
             return grads
         })
+    }
+
+    /// One memory row of a single head's erase-then-add gradient in one pass
+    /// (an NTM's write, the hot case): returns dw(i) and updates da, de and
+    /// the row of dM. The same operations in the same order as the general
+    /// loop's dot and axpy calls, so the same values.
+    @inline(__always)
+    private static func singleHeadEraseRow(g: UnsafePointer<Float>, m: UnsafePointer<Float>, e: UnsafePointer<Float>, a: UnsafePointer<Float>,
+                                           w: Float, da: UnsafeMutablePointer<Float>, de: UnsafeMutablePointer<Float>,
+                                           dm: UnsafeMutablePointer<Float>, width W: Int) -> Float {
+        typealias Lanes = VectorMath.Lanes
+        var toAdd = Lanes(), toErase = Lanes()
+        var j = 0
+        while j + 8 <= W {
+            let gv = VectorMath.load(g + j, 8), ev = VectorMath.load(e + j, 8)
+            toAdd += gv * VectorMath.load(a + j, 8)
+            let gm = gv * VectorMath.load(m + j, 8)
+            toErase += gm * ev
+            if w != 0 {
+                VectorMath.store(VectorMath.load(da + j, 8) + w * gv, da + j, 8)
+                VectorMath.store(VectorMath.load(de + j, 8) + (-w) * gm, de + j, 8)
+                VectorMath.store(gv * (1 - w * ev), dm + j, 8)
+            }
+            j += 8
+        }
+        var sumAdd = toAdd.sum(), sumErase = toErase.sum()
+        while j < W {
+            sumAdd += g[j] * a[j]
+            let gm = g[j] * m[j]
+            sumErase += gm * e[j]
+            if w != 0 {
+                da[j] += w * g[j]
+                de[j] += -w * gm
+                dm[j] = g[j] * (1 - w * e[j])
+            }
+            j += 1
+        }
+        return sumAdd - sumErase
     }
 
     /// An NTM write head's write from its raw parameters p ([P] or [B, P]),
