@@ -133,8 +133,29 @@ extension Op {
             let positions = Tensor.slicePositions(start, end, 1, n)
             return try slice(a, axis: axis, start: positions.first ?? 0, end: (positions.last ?? -1) + 1)
         }
+        // Another: one position on the first axis (a row, as a loop over a tensor takes) is one contiguous run.
+        if specs.count == 1, case let .at(i) = specs[0], a.value.rank >= 1 {
+            let n = a.shape[0]
+            let j = i < 0 ? i + n : i
+            guard j >= 0, j < n else {
+                throw TensorError("index \(i) is out of range for axis 0 of size \(n) (shape \(Tensor.shapeText(a.shape)))")
+            }
+            return row(a, j)
+        }
         let (shape, offsets) = try a.value.selection(specs)
         return gatherOffsets(a, offsets, shape)
+    }
+
+    /// Row j of a along its first axis, which loses that axis.
+    static func row(_ a: Variable, _ j: Int) -> Variable {
+        let source = a.shape
+        let size = source.dropFirst().reduce(1, *)
+        let value = Tensor(shape: Array(source.dropFirst()), data: Array(a.value.data[(j * size)..<((j + 1) * size)]))
+        return Graph.record(value, [a]) { g in
+            var d = [Float](repeating: 0, count: source.reduce(1, *))
+            d.replaceSubrange((j * size)..<((j + 1) * size), with: g.data)
+            return [Tensor(shape: source, data: d)]
+        }
     }
 
     /// Elements start..<end along one axis (bounds already within the axis).

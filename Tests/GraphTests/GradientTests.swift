@@ -79,6 +79,9 @@ final class GradientTests: XCTestCase {
 
     func testIndexingGatherAndSetIndex() {
         check([randn(3, 4)]) { try Op.index($0[0], [.at(1)]) }
+        check([randn(2, 3, 2)]) { try Op.index($0[0], [.at(-1)]) }
+        XCTAssertEqual(try Op.index(Variable(Tensor(shape: [3, 2], data: [0, 1, 2, 3, 4, 5])), [.at(-2)]).value.data, [2, 3])
+        XCTAssertThrowsError(try Op.index(Variable(randn(3, 4)), [.at(3)]))
         check([randn(3, 4)]) { try Op.index($0[0], [.all, .range(nil, nil, 2)]) }
         check([randn(3, 4)]) { try Op.index($0[0], [.range(-2, nil, nil), .at(-1)]) }
         // One contiguous range on one axis takes the run-copying path.
