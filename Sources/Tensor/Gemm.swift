@@ -32,21 +32,6 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
     return s
 }
 
-/// sum_j a[j] b[j] c[j] over n floats.
-@inlinable @inline(__always)
-public func dot3(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ n: Int) -> Float {
-    var j = 0
-    var acc = SIMD8<Float>()
-    while j + 8 <= n {
-        acc += UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
-            * UnsafeRawPointer(c + j).loadUnaligned(as: SIMD8<Float>.self)
-        j += 8
-    }
-    var s = acc.sum()
-    while j < n { s += a[j] * b[j] * c[j]; j += 1 }
-    return s
-}
-
 /// C[m, n] += op(A) @ op(B), where op(A) is [m, k] (A stored [k, m] when
 /// transposed) and op(B) is [k, n] (B stored [n, k] when transposed), all
 /// row-major. OpenBLAS does the work with kernels chosen for the CPU it runs
