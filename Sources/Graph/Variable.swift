@@ -121,6 +121,9 @@ public enum Graph {
     private static func flushProducts(_ node: Node) throws {
         let pending = node.pendingProducts
         node.pendingProducts = []
+        guard pending[0].a.rank == 2, pending[0].b.rank == 2 else {
+            throw TensorError("internal: a product of shapes \(Tensor.shapeText(pending[0].a.shape)) and \(Tensor.shapeText(pending[0].b.shape)) for a gradient")
+        }
         let (m, n) = (pending[0].a.shape[1], pending[0].b.shape[1])
         var rows = 0
         for p in pending {
