@@ -78,7 +78,7 @@ public final class Optimizer {
         return total
     }
 
-    typealias Lanes = SIMD8<Float>
+    typealias Lanes = VectorMath.Lanes
 
     struct UpdateContext {
         let rule: Rule, lr: Float, step: Float, limit: Float, scale: Float
