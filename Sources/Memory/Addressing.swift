@@ -46,14 +46,22 @@ public enum Addressing {
         }
         /// The shape of a per-head result ending in `last`.
         func shape(heads: (count: Int, axis: Bool), last: Int) -> [Int] {
-            (batched ? [batch] : []) + (heads.axis ? [heads.count] : []) + [last]
+            switch (batched, heads.axis) {
+            case (false, false): return [last]
+            case (false, true): return [heads.count, last]
+            case (true, false): return [batch, last]
+            case (true, true): return [batch, heads.count, last]
+            }
         }
         /// A per-row scalar: one value shared, or one per batch row.
-        func scalars(_ t: Tensor, _ what: String) throws -> [Float] {
-            if t.count == 1 { return [Float](repeating: t.data[0], count: batch) }
-            if t.count == batch { return t.data }
-            throw TensorError("\(what) should have 1 or \(batch) values, got shape \(Tensor.shapeText(t.shape))")
-        }
+        func scalars(_ t: Tensor, _ what: String) throws -> [Float] { try perRow(t, batch, what) }
+    }
+
+    /// A scalar per row of R: one value shared, or one per row.
+    static func perRow(_ t: Tensor, _ R: Int, _ what: String) throws -> [Float] {
+        if t.count == 1 { return [Float](repeating: t.data[0], count: R) }
+        if t.count == R { return t.data }
+        throw TensorError("\(what) should have 1 or \(R) values, got shape \(Tensor.shapeText(t.shape))")
     }
 
     /// Sums per-row gradients back into the shape of a per-row scalar.
@@ -78,62 +86,44 @@ public enum Addressing {
         let L = try Layout(memory: m)
         let heads = try L.heads(k, last: L.width, "the key")
         let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
-        let eps = cosineEpsilon
-        // Row norms once per memory; a dot product per head and row.
+        // Row norms once per memory; dot products and |k| per head.
         var out = [Float](repeating: 0, count: B * H * N)
-        var dots = out
-        var rowNorms = [Float](repeating: 0, count: B * N)
-        var keyNorms = [Float](repeating: 0, count: B * H)
+        var saved = [Float](repeating: 0, count: B * N + B * H * N + B * H)
         m.data.withUnsafeBufferPointer { pm in
             k.data.withUnsafeBufferPointer { pk in
-                for b in 0..<B {
-                    for i in 0..<N {
-                        let row = pm.baseAddress! + (b * N + i) * W
-                        rowNorms[b * N + i] = dot(row, row, W).squareRoot()
-                    }
-                    for h in 0..<H {
-                        let key = pk.baseAddress! + (b * H + h) * W
-                        let nk = dot(key, key, W).squareRoot()
-                        keyNorms[b * H + h] = nk
-                        for i in 0..<N {
-                            let d = dot(pm.baseAddress! + (b * N + i) * W, key, W)
-                            dots[(b * H + h) * N + i] = d
-                            out[(b * H + h) * N + i] = d / (rowNorms[b * N + i] * nk + eps)
+                out.withUnsafeMutableBufferPointer { po in
+                    saved.withUnsafeMutableBufferPointer { ps in
+                        let norms = ps.baseAddress!, dots = norms + B * N, keyNorms = dots + B * H * N
+                        for b in 0..<B {
+                            let memory = pm.baseAddress! + b * N * W
+                            AddressingRows.rowNorms(memory, slots: N, width: W, into: norms + b * N)
+                            for h in 0..<H {
+                                let r = b * H + h
+                                keyNorms[r] = AddressingRows.cosine(memory, rowNorms: norms + b * N, key: pk.baseAddress! + r * W,
+                                                                    slots: N, width: W, dots: dots + r * N, into: po.baseAddress! + r * N)
+                            }
                         }
                     }
                 }
             }
         }
         return (Tensor(shape: L.shape(heads: heads, last: N), data: out), { g in
-            // With d = |M_i| |k| + eps and |.|' = ./|.| (zero for a zero vector):
-            // dM_i = sum over heads of g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k).
             var dm = [Float](repeating: 0, count: m.count), dk = [Float](repeating: 0, count: k.count)
             m.data.withUnsafeBufferPointer { pm in
                 k.data.withUnsafeBufferPointer { pk in
                     g.data.withUnsafeBufferPointer { pg in
-                        dm.withUnsafeMutableBufferPointer { pdm in
-                            dk.withUnsafeMutableBufferPointer { pdk in
-                                for b in 0..<B {
-                                    for h in 0..<H {
-                                        let nk = keyNorms[b * H + h]
-                                        let key = pk.baseAddress! + (b * H + h) * W, dkey = pdk.baseAddress! + (b * H + h) * W
-                                        var keyScale: Float = 0
-                                        for i in 0..<N {
-                                            let gi = pg[(b * H + h) * N + i]
-                                            if gi == 0 { continue }
-                                            let nm = rowNorms[b * N + i], dotValue = dots[(b * H + h) * N + i]
-                                            let d = nm * nk + eps
-                                            let cm = nm > 0 ? dotValue * nk / (nm * d * d) : 0
-                                            let ck = nk > 0 ? dotValue * nm / (nk * d * d) : 0
-                                            keyScale -= gi * ck
-                                            let row = pm.baseAddress! + (b * N + i) * W, drow = pdm.baseAddress! + (b * N + i) * W
-                                            let toKey = gi / d, toRow = -gi * cm
-                                            for j in 0..<W {
-                                                drow[j] += toKey * key[j] + toRow * row[j]
-                                                dkey[j] += toKey * row[j]
-                                            }
+                        saved.withUnsafeBufferPointer { ps in
+                            dm.withUnsafeMutableBufferPointer { pdm in
+                                dk.withUnsafeMutableBufferPointer { pdk in
+                                    let norms = ps.baseAddress!, dots = norms + B * N, keyNorms = dots + B * H * N
+                                    for b in 0..<B {
+                                        for h in 0..<H {
+                                            let r = b * H + h
+                                            AddressingRows.cosineBackward(pg.baseAddress! + r * N, memory: pm.baseAddress! + b * N * W,
+                                                                          rowNorms: norms + b * N, key: pk.baseAddress! + r * W, keyNorm: keyNorms[r],
+                                                                          dots: dots + r * N, slots: N, width: W,
+                                                                          dm: pdm.baseAddress! + b * N * W, dk: pdk.baseAddress! + r * W)
                                         }
-                                        axpy(dkey, keyScale, key, W)
                                     }
                                 }
                             }
@@ -163,17 +153,7 @@ public enum Addressing {
         var out = [Float](repeating: 0, count: B * N)
         similarity.data.withUnsafeBufferPointer { k in
             out.withUnsafeMutableBufferPointer { o in
-                for b in 0..<B {
-                    let row = o.baseAddress! + b * N, sim = k.baseAddress! + b * N, beta = betas[b]
-                    var top = -Float.infinity
-                    for i in 0..<N { top = Swift.max(top, beta * sim[i]) }
-                    for i in 0..<N { row[i] = beta * sim[i] - top }
-                    VectorMath.apply(VectorMath.exp, row, row, N)
-                    var z: Float = 0
-                    for i in 0..<N { z += row[i] }
-                    let scale = 1 / z
-                    for i in 0..<N { row[i] *= scale }
-                }
+                for b in 0..<B { AddressingRows.focus(k.baseAddress! + b * N, beta: betas[b], slots: N, into: o.baseAddress! + b * N) }
             }
         }
         let y = Tensor(shape: similarity.shape, data: out)
@@ -185,14 +165,8 @@ public enum Addressing {
                         dk.withUnsafeMutableBufferPointer { pdk in
                             for b in 0..<B {
                                 let o = b * N
-                                let inner = dot(pg.baseAddress! + o, py.baseAddress! + o, N)
-                                var db: Float = 0
-                                for i in 0..<N {
-                                    let dz = py[o + i] * (pg[o + i] - inner)
-                                    pdk[o + i] = dz * betas[b]
-                                    db += dz * k[o + i]
-                                }
-                                dbeta[b] = db
+                                dbeta[b] = AddressingRows.focusBackward(pg.baseAddress! + o, y: py.baseAddress! + o, similarity: k.baseAddress! + o,
+                                                                        beta: betas[b], slots: N, dk: pdk.baseAddress! + o)
                             }
                         }
                     }
@@ -218,16 +192,31 @@ public enum Addressing {
         let gs = try L.scalars(gateValue, "the gate g")
         let (B, N) = (L.batch, L.slots)
         var out = [Float](repeating: 0, count: B * N)
-        for b in 0..<B { for i in 0..<N { let j = b * N + i; out[j] = gs[b] * a.data[j] + (1 - gs[b]) * p.data[j] } }
+        a.data.withUnsafeBufferPointer { pa in
+            p.data.withUnsafeBufferPointer { pp in
+                out.withUnsafeMutableBufferPointer { po in
+                    for b in 0..<B {
+                        AddressingRows.interpolate(pa.baseAddress! + b * N, pp.baseAddress! + b * N, gate: gs[b], slots: N, into: po.baseAddress! + b * N)
+                    }
+                }
+            }
+        }
         return (Tensor(shape: a.shape, data: out), { g in
             var da = [Float](repeating: 0, count: B * N), dp = da
             var dg = [Float](repeating: 0, count: B)
-            for b in 0..<B {
-                for i in 0..<N {
-                    let j = b * N + i
-                    da[j] = g.data[j] * gs[b]
-                    dp[j] = g.data[j] * (1 - gs[b])
-                    dg[b] += g.data[j] * (a.data[j] - p.data[j])
+            g.data.withUnsafeBufferPointer { pg in
+                a.data.withUnsafeBufferPointer { pa in
+                    p.data.withUnsafeBufferPointer { pp in
+                        da.withUnsafeMutableBufferPointer { pda in
+                            dp.withUnsafeMutableBufferPointer { pdp in
+                                for b in 0..<B {
+                                    let o = b * N
+                                    dg[b] = AddressingRows.interpolateBackward(pg.baseAddress! + o, pa.baseAddress! + o, pp.baseAddress! + o, gate: gs[b],
+                                                                               slots: N, da: pda.baseAddress! + o, dp: pdp.baseAddress! + o)
+                                }
+                            }
+                        }
+                    }
                 }
             }
             return [Tensor(shape: a.shape, data: da), Tensor(shape: a.shape, data: dp), scalarGrad(dg, like: gateValue)]
@@ -246,38 +235,44 @@ public enum Addressing {
         return Graph.record(value, [weighting, kernel]) { g in backward(g) }
     }
 
+    /// The length K of a shift kernel for R weighting rows of N slots,
+    /// checked: [K] for one weighting, one row per weighting row otherwise.
+    static func shiftLength(_ s: Tensor, rows R: Int, perRow: Bool, slots N: Int) throws -> Int {
+        let K = s.shape.last ?? 0
+        guard s.count == (perRow ? R * K : K), K >= 1, K <= N, K == N || K % 2 == 1 else {
+            throw TensorError("shift: the kernel should be [K] (or [batch, K]) with K odd and at most \(N), or K = \(N); got shape \(Tensor.shapeText(s.shape))")
+        }
+        return K
+    }
+
     static func shiftKernel(_ w: Tensor, _ s: Tensor) throws -> Kernel {
         let L = try Layout(weighting: w)
         let (B, N) = (L.batch, L.slots)
-        let K = s.shape.last ?? 0
-        guard s.count == (L.batched ? B * K : K), K >= 1, K <= N, K == N || K % 2 == 1 else {
-            throw TensorError("shift: the kernel should be [K] (or [batch, K]) with K odd and at most \(N), or K = \(N); got shape \(Tensor.shapeText(s.shape))")
-        }
-        let offsets = (0..<K).map { ((offset($0, kernel: K, slots: N) % N) + N) % N }
+        let K = try shiftLength(s, rows: B, perRow: L.batched, slots: N)
         var out = [Float](repeating: 0, count: B * N)
-        for b in 0..<B {
-            for k in 0..<K {
-                let sk = s.data[b * K + k], o = offsets[k]
-                if sk == 0 { continue }
-                for i in 0..<N {
-                    let src = i - o < 0 ? i - o + N : i - o
-                    out[b * N + i] += sk * w.data[b * N + src]
+        w.data.withUnsafeBufferPointer { pw in
+            s.data.withUnsafeBufferPointer { ps in
+                out.withUnsafeMutableBufferPointer { po in
+                    for b in 0..<B {
+                        AddressingRows.shift(pw.baseAddress! + b * N, kernel: ps.baseAddress! + b * K, length: K, slots: N, into: po.baseAddress! + b * N)
+                    }
                 }
             }
         }
         return (Tensor(shape: w.shape, data: out), { g in
             var dw = [Float](repeating: 0, count: B * N), ds = [Float](repeating: 0, count: s.count)
-            for b in 0..<B {
-                for k in 0..<K {
-                    let sk = s.data[b * K + k], o = offsets[k]
-                    var acc: Float = 0
-                    for i in 0..<N {
-                        let src = i - o < 0 ? i - o + N : i - o
-                        let gi = g.data[b * N + i]
-                        dw[b * N + src] += sk * gi
-                        acc += gi * w.data[b * N + src]
+            g.data.withUnsafeBufferPointer { pg in
+                w.data.withUnsafeBufferPointer { pw in
+                    s.data.withUnsafeBufferPointer { ps in
+                        dw.withUnsafeMutableBufferPointer { pdw in
+                            ds.withUnsafeMutableBufferPointer { pds in
+                                for b in 0..<B {
+                                    AddressingRows.shiftBackward(pg.baseAddress! + b * N, pw.baseAddress! + b * N, kernel: ps.baseAddress! + b * K,
+                                                                 length: K, slots: N, dw: pdw.baseAddress! + b * N, ds: pds.baseAddress! + b * K)
+                                }
+                            }
+                        }
                     }
-                    ds[b * K + k] = acc
                 }
             }
             return [Tensor(shape: w.shape, data: dw), Tensor(shape: s.shape, data: ds)]
@@ -298,43 +293,33 @@ public enum Addressing {
         let L = try Layout(weighting: w)
         let (B, N) = (L.batch, L.slots)
         let gs = try L.scalars(gammaValue, "gamma")
-        let logs = w.data.map { $0 > 0 ? Foundation.log($0) : -Float.infinity }
-        var out = [Float](repeating: 0, count: B * N), logZ = [Float](repeating: 0, count: B)
-        out.withUnsafeMutableBufferPointer { o in
-            for b in 0..<B {
-                let row = o.baseAddress! + b * N, gamma = gs[b]
-                var top = -Float.infinity
-                for i in 0..<N where w.data[b * N + i] > 0 { top = Swift.max(top, gamma * logs[b * N + i]) }
-                if top == -.infinity {
-                    for i in 0..<N { row[i] = 1 / Float(N) }
-                    logZ[b] = .nan
-                    continue
+        var out = [Float](repeating: 0, count: B * N), logs = out, logZ = [Float](repeating: 0, count: B)
+        w.data.withUnsafeBufferPointer { pw in
+            logs.withUnsafeMutableBufferPointer { pl in
+                out.withUnsafeMutableBufferPointer { po in
+                    for b in 0..<B {
+                        logZ[b] = AddressingRows.sharpen(pw.baseAddress! + b * N, gamma: gs[b], slots: N,
+                                                         logs: pl.baseAddress! + b * N, into: po.baseAddress! + b * N)
+                    }
                 }
-                // exp(gamma log w - top) where w > 0; exp(-inf) = 0 keeps zeros at zero.
-                for i in 0..<N { row[i] = w.data[b * N + i] > 0 ? gamma * logs[b * N + i] - top : -.infinity }
-                VectorMath.apply(VectorMath.exp, row, row, N)
-                var z: Float = 0
-                for i in 0..<N { z += row[i] }
-                let scale = 1 / z
-                for i in 0..<N { row[i] *= scale }
-                logZ[b] = top + Foundation.log(z)
             }
         }
         let y = Tensor(shape: w.shape, data: out)
         return (y, { g in
             var dw = [Float](repeating: 0, count: B * N), dgamma = [Float](repeating: 0, count: B)
-            for b in 0..<B where !logZ[b].isNaN {
-                var dot: Float = 0
-                for i in 0..<N { dot += g.data[b * N + i] * y.data[b * N + i] }
-                for i in 0..<N {
-                    let j = b * N + i
-                    let centred = g.data[j] - dot
-                    if w.data[j] > 0 {
-                        // dy/dw = gamma (g - dot) y / w, where y / w = w^(gamma - 1) / Z.
-                        dw[j] = gs[b] * centred * (y.data[j] / w.data[j])
-                        dgamma[b] += y.data[j] * centred * logs[j]
-                    } else if gs[b] == 1 {
-                        dw[j] = centred * Foundation.exp(-logZ[b])
+            g.data.withUnsafeBufferPointer { pg in
+                w.data.withUnsafeBufferPointer { pw in
+                    y.data.withUnsafeBufferPointer { py in
+                        logs.withUnsafeBufferPointer { pl in
+                            dw.withUnsafeMutableBufferPointer { pdw in
+                                for b in 0..<B {
+                                    let o = b * N
+                                    dgamma[b] = AddressingRows.sharpenBackward(pg.baseAddress! + o, pw.baseAddress! + o, y: py.baseAddress! + o,
+                                                                               logs: pl.baseAddress! + o, gamma: gs[b], logZ: logZ[b], slots: N,
+                                                                               dw: pdw.baseAddress! + o)
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -342,33 +327,47 @@ public enum Addressing {
         })
     }
 
+    // MARK: The whole addressing chain
+
     /// The four steps of NTM addressing as one graph node: content (cosine,
     /// then softmax of beta times it), interpolation with the previous
-    /// weighting, shift, sharpening. The same kernels as the separate ops,
-    /// chained forward and their VJPs chained back.
+    /// weighting, shift, sharpening. The same row kernels as the separate
+    /// ops, chained forward and their VJPs chained back.
     public static func address(memory: Variable, key: Variable, beta: Variable, gate: Variable, shift: Variable,
                                gamma: Variable, previous: Variable) throws -> Variable {
-        let (w, back) = try addressKernel(memory.value, key.value, beta.value, gate.value, shift.value, gamma.value, previous.value)
-        return Graph.record(w, [memory, key, beta, gate, shift, gamma, previous]) { g in back(g) }
-    }
-
-    /// The five kernels chained: the weighting, and a backward giving
-    /// [dM, dkey, dbeta, dgate, dshift, dgamma, dprevious].
-    static func addressKernel(_ memory: Tensor, _ key: Tensor, _ beta: Tensor, _ gate: Tensor, _ shift: Tensor,
-                              _ gamma: Tensor, _ previous: Tensor) throws -> Kernel {
-        let (similarity, similarityBack) = try cosineKernel(memory, key)
-        let (wc, focusBack) = try focusKernel(similarity, beta)
-        let (wg, interpolateBack) = try interpolateKernel(wc, previous, gate)
-        let (ws, shiftBack) = try shiftKernel(wg, shift)
-        let (w, sharpenBack) = try sharpenKernel(ws, gamma)
-        return (w, { g in
-            let dSharpen = sharpenBack(g)          // [dws, dgamma]
-            let dShift = shiftBack(dSharpen[0])     // [dwg, ds]
-            let dMix = interpolateBack(dShift[0])   // [dwc, dprevious, dg]
-            let dFocus = focusBack(dMix[0])         // [dK, dbeta]
-            let dSimilarity = similarityBack(dFocus[0])  // [dM, dk]
-            return [dSimilarity[0], dSimilarity[1], dFocus[1], dMix[2], dShift[1], dSharpen[1], dMix[1]]
-        })
+        let m = memory.value, k = key.value, s = shift.value, p = previous.value
+        let L = try Layout(memory: m)
+        let heads = try L.heads(k, last: L.width, "the key")
+        let shape = L.shape(heads: heads, last: L.slots)
+        let R = L.batch * heads.count
+        guard p.shape == shape else {
+            throw TensorError("the previous weighting should have shape \(Tensor.shapeText(shape)), got \(Tensor.shapeText(p.shape))")
+        }
+        let K = try shiftLength(s, rows: R, perRow: shape.count > 1, slots: L.slots)
+        let chain = AddressChain(memory: m, layout: L, heads: heads.count, key: k.data, beta: try perRow(beta.value, R, "beta"),
+                                 gate: try perRow(gate.value, R, "the gate g"), shift: s.data, shifts: K,
+                                 gamma: try perRow(gamma.value, R, "gamma"), previous: p)
+        return Graph.record(Tensor(shape: shape, data: chain.weighting), [memory, key, beta, gate, shift, gamma, previous]) { g in
+            var dm = [Float](repeating: 0, count: m.count), dk = [Float](repeating: 0, count: k.count), dp = [Float](repeating: 0, count: p.count)
+            var scalars = [Float](repeating: 0, count: 3 * R), ds = [Float](repeating: 0, count: s.count)
+            dm.withUnsafeMutableBufferPointer { pdm in
+                dk.withUnsafeMutableBufferPointer { pdk in
+                    dp.withUnsafeMutableBufferPointer { pdp in
+                        ds.withUnsafeMutableBufferPointer { pds in
+                            scalars.withUnsafeMutableBufferPointer { psc in
+                                let d = psc.baseAddress!
+                                chain.backward(g, memory: pdm.baseAddress!, key: pdk.baseAddress!, beta: d, gate: d + R, shift: pds.baseAddress!,
+                                               gamma: d + 2 * R, previous: pdp.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+            return [Tensor(shape: m.shape, data: dm), Tensor(shape: k.shape, data: dk),
+                    scalarGrad(Array(scalars[0..<R]), like: beta.value), scalarGrad(Array(scalars[R..<2 * R]), like: gate.value),
+                    Tensor(shape: s.shape, data: ds), scalarGrad(Array(scalars[2 * R..<3 * R]), like: gamma.value),
+                    Tensor(shape: p.shape, data: dp)]
+        }
     }
 
     /// A head's addressing from its raw parameters p [P] or [B, P] (the
@@ -386,7 +385,11 @@ public enum Addressing {
             throw TensorError("a head's parameters should be [\(W + 3 + S)] or [batch, \(W + 3 + S)] or longer (key \(W), beta, g, \(S) shifts, gamma), got \(Tensor.shapeText(pv.shape))")
         }
         let B = pv.rank == 2 ? pv.shape[0] : 1
-        let rows = pv.rank == 2 ? [B] : []
+        let L = try Layout(memory: memory.value)
+        let expected = L.batched ? [B, L.slots] : [L.slots]
+        guard L.width == W, L.batch == B, previous.value.shape == expected, S >= 1, S <= L.slots, S == L.slots || S % 2 == 1 else {
+            throw TensorError("a head's parameters of shape \(Tensor.shapeText(pv.shape)) and previous weighting of shape \(Tensor.shapeText(previous.value.shape)) do not fit a memory of shape \(Tensor.shapeText(memory.value.shape)) with \(S) shifts")
+        }
         var key = [Float](repeating: 0, count: B * W), shift = [Float](repeating: 0, count: B * S)
         var beta = [Float](repeating: 0, count: B), gate = beta, gamma = beta, betaRaw = beta, gammaRaw = beta
         for b in 0..<B {
@@ -403,25 +406,35 @@ public enum Addressing {
             gammaRaw[b] = pv.data[row + W + 2 + S]
             gamma[b] = 1 + Scalar.softplus(gammaRaw[b])
         }
-        let one = pv.rank == 2 ? [B, 1] : [1]
-        let (w, back) = try addressKernel(memory.value, Tensor(shape: rows + [W], data: key), Tensor(shape: one, data: beta),
-                                          Tensor(shape: one, data: gate), Tensor(shape: rows + [S], data: shift),
-                                          Tensor(shape: one, data: gamma), previous.value)
-        return Graph.record(w, [memory, p, previous]) { g in
-            let d = back(g)  // [dM, dkey, dbeta, dgate, dshift, dgamma, dprevious]
-            let (dKey, dBeta, dGate, dS, dGamma) = (d[1].data, d[2].data, d[3].data, d[4].data, d[5].data)
-            var dp = [Float](repeating: 0, count: pv.count)
-            for b in 0..<B {
-                let o = b * P
-                for j in 0..<W { dp[o + j] = dKey[b * W + j] }
-                dp[o + W] = dBeta[b] * Scalar.sigmoid(betaRaw[b])
-                dp[o + W + 1] = dGate[b] * gate[b] * (1 - gate[b])
-                var inner: Float = 0
-                for j in 0..<S { inner += dS[b * S + j] * shift[b * S + j] }
-                for j in 0..<S { dp[o + W + 2 + j] = shift[b * S + j] * (dS[b * S + j] - inner) }
-                dp[o + W + 2 + S] = dGamma[b] * Scalar.sigmoid(gammaRaw[b])
+        let chain = AddressChain(memory: memory.value, layout: L, heads: 1, key: key, beta: beta, gate: gate, shift: shift, shifts: S,
+                                 gamma: gamma, previous: previous.value)
+        return Graph.record(Tensor(shape: expected, data: chain.weighting), [memory, p, previous]) { g in
+            // The chain's gradients (dMemory and dPrevious as they are; dKey,
+            // dBeta, dGate, dShift, dGamma in one scratch row), then through
+            // the activations into dp.
+            var dm = [Float](repeating: 0, count: memory.value.count), dPrevious = [Float](repeating: 0, count: B * L.slots)
+            var dp = [Float](repeating: 0, count: pv.count), scratch = [Float](repeating: 0, count: B * (W + 3 + S))
+            dm.withUnsafeMutableBufferPointer { pdm in
+                dPrevious.withUnsafeMutableBufferPointer { pdw in
+                    scratch.withUnsafeMutableBufferPointer { ps in
+                        let dKey = ps.baseAddress!, dBeta = dKey + B * W, dGate = dBeta + B, dGamma = dGate + B, dS = dGamma + B
+                        chain.backward(g, memory: pdm.baseAddress!, key: dKey, beta: dBeta, gate: dGate, shift: dS, gamma: dGamma,
+                                       previous: pdw.baseAddress!)
+                        for b in 0..<B {
+                            let o = b * P
+                            for j in 0..<W { dp[o + j] = dKey[b * W + j] }
+                            dp[o + W] = dBeta[b] * Scalar.sigmoid(betaRaw[b])
+                            dp[o + W + 1] = dGate[b] * gate[b] * (1 - gate[b])
+                            var inner: Float = 0
+                            for j in 0..<S { inner += dS[b * S + j] * shift[b * S + j] }
+                            for j in 0..<S { dp[o + W + 2 + j] = shift[b * S + j] * (dS[b * S + j] - inner) }
+                            dp[o + W + 2 + S] = dGamma[b] * Scalar.sigmoid(gammaRaw[b])
+                        }
+                    }
+                }
             }
-            return [d[0], Tensor(shape: pv.shape, data: dp), d[6]]
+            return [Tensor(shape: memory.value.shape, data: dm), Tensor(shape: pv.shape, data: dp),
+                    Tensor(shape: previous.value.shape, data: dPrevious)]
         }
     }
 

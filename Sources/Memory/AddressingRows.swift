@@ -1,0 +1,285 @@
+import Foundation
+import Tensor
+
+/// The addressing primitives on one row of raw memory: one memory [N, W] of
+/// a batch, one head's key, weighting or scalars. Forward functions write
+/// their result and what their backward needs into caller-owned buffers, and
+/// backward functions write or add into caller-owned gradients, so that the
+/// separate graph ops and the fused head addressing share one definition and
+/// the fused chain keeps every intermediate in a single buffer.
+typealias Floats = UnsafePointer<Float>
+typealias MutableFloats = UnsafeMutablePointer<Float>
+
+enum AddressingRows {
+    // MARK: Cosine similarity
+
+    /// |M_i| for every row of an [N, W] memory.
+    static func rowNorms(_ m: Floats, slots N: Int, width W: Int, into norms: MutableFloats) {
+        for i in 0..<N {
+            let row = m + i * W
+            norms[i] = dot(row, row, W).squareRoot()
+        }
+    }
+
+    /// K(i) = M_i . k / (|M_i| |k| + eps), keeping the dot products; returns |k|.
+    static func cosine(_ m: Floats, rowNorms: Floats, key: Floats, slots N: Int, width W: Int,
+                       dots: MutableFloats, into out: MutableFloats) -> Float {
+        let nk = dot(key, key, W).squareRoot()
+        for i in 0..<N {
+            let d = dot(m + i * W, key, W)
+            dots[i] = d
+            out[i] = d / (rowNorms[i] * nk + Addressing.cosineEpsilon)
+        }
+        return nk
+    }
+
+    /// Adds the cosine's gradient into dm [N, W] and dk [W]. With
+    /// d = |M_i| |k| + eps and |.|' = ./|.| (zero for a zero vector):
+    /// dM_i = g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k).
+    static func cosineBackward(_ g: Floats, memory m: Floats, rowNorms: Floats, key: Floats, keyNorm nk: Float, dots: Floats,
+                               slots N: Int, width W: Int, dm: MutableFloats, dk: MutableFloats) {
+        let eps = Addressing.cosineEpsilon
+        var keyScale: Float = 0
+        for i in 0..<N {
+            let gi = g[i]
+            if gi == 0 { continue }
+            let nm = rowNorms[i], dotValue = dots[i]
+            let d = nm * nk + eps
+            let cm = nm > 0 ? dotValue * nk / (nm * d * d) : 0
+            let ck = nk > 0 ? dotValue * nm / (nk * d * d) : 0
+            keyScale -= gi * ck
+            let row = m + i * W, drow = dm + i * W
+            let toKey = gi / d, toRow = -gi * cm
+            for j in 0..<W {
+                drow[j] += toKey * key[j] + toRow * row[j]
+                dk[j] += toKey * row[j]
+            }
+        }
+        axpy(dk, keyScale, key, W)
+    }
+
+    // MARK: Focus, interpolation, shift, sharpening
+
+    /// softmax(beta * K) over N slots.
+    static func focus(_ similarity: Floats, beta: Float, slots N: Int, into out: MutableFloats) {
+        var top = -Float.infinity
+        for i in 0..<N { top = Swift.max(top, beta * similarity[i]) }
+        for i in 0..<N { out[i] = beta * similarity[i] - top }
+        VectorMath.apply(VectorMath.exp, out, out, N)
+        var z: Float = 0
+        for i in 0..<N { z += out[i] }
+        let scale = 1 / z
+        for i in 0..<N { out[i] *= scale }
+    }
+
+    /// Writes dK from the focus's output y; returns dbeta.
+    static func focusBackward(_ g: Floats, y: Floats, similarity: Floats, beta: Float, slots N: Int, dk: MutableFloats) -> Float {
+        let inner = dot(g, y, N)
+        var dbeta: Float = 0
+        for i in 0..<N {
+            let dz = y[i] * (g[i] - inner)
+            dk[i] = dz * beta
+            dbeta += dz * similarity[i]
+        }
+        return dbeta
+    }
+
+    /// g * a + (1 - g) * p.
+    static func interpolate(_ a: Floats, _ p: Floats, gate: Float, slots N: Int, into out: MutableFloats) {
+        for i in 0..<N { out[i] = gate * a[i] + (1 - gate) * p[i] }
+    }
+
+    /// Writes da and dp; returns dg.
+    static func interpolateBackward(_ g: Floats, _ a: Floats, _ p: Floats, gate: Float, slots N: Int,
+                                    da: MutableFloats, dp: MutableFloats) -> Float {
+        var dgate: Float = 0
+        for i in 0..<N {
+            da[i] = g[i] * gate
+            dp[i] = g[i] * (1 - gate)
+            dgate += g[i] * (a[i] - p[i])
+        }
+        return dgate
+    }
+
+    /// The slot a shift entry k moves weight by (see `Addressing.offset`), in 0..<N.
+    static func shiftOffset(_ k: Int, kernel K: Int, slots N: Int) -> Int {
+        ((Addressing.offset(k, kernel: K, slots: N) % N) + N) % N
+    }
+
+    /// Circular convolution: out(i) = sum_k s(k) w((i - offset_k) mod N).
+    static func shift(_ w: Floats, kernel s: Floats, length K: Int, slots N: Int, into out: MutableFloats) {
+        out.update(repeating: 0, count: N)
+        for k in 0..<K {
+            let sk = s[k], o = shiftOffset(k, kernel: K, slots: N)
+            if sk == 0 { continue }
+            // Slots i < o read from i - o + N, the rest from i - o.
+            for i in 0..<o { out[i] += sk * w[i - o + N] }
+            for i in o..<N { out[i] += sk * w[i - o] }
+        }
+    }
+
+    /// Writes dw and ds.
+    static func shiftBackward(_ g: Floats, _ w: Floats, kernel s: Floats, length K: Int, slots N: Int,
+                              dw: MutableFloats, ds: MutableFloats) {
+        dw.update(repeating: 0, count: N)
+        for k in 0..<K {
+            let sk = s[k], o = shiftOffset(k, kernel: K, slots: N)
+            var acc: Float = 0
+            for i in 0..<o {
+                dw[i - o + N] += sk * g[i]
+                acc += g[i] * w[i - o + N]
+            }
+            for i in o..<N {
+                dw[i - o] += sk * g[i]
+                acc += g[i] * w[i - o]
+            }
+            ds[k] = acc
+        }
+    }
+
+    /// w(i)^gamma / sum_j w(j)^gamma in log space, keeping log w; returns log Z
+    /// (NaN for an all-zero row, which gives the uniform weighting).
+    static func sharpen(_ w: Floats, gamma: Float, slots N: Int, logs: MutableFloats, into out: MutableFloats) -> Float {
+        for i in 0..<N { logs[i] = w[i] > 0 ? Foundation.log(w[i]) : -Float.infinity }
+        var top = -Float.infinity
+        for i in 0..<N where w[i] > 0 { top = Swift.max(top, gamma * logs[i]) }
+        if top == -.infinity {
+            for i in 0..<N { out[i] = 1 / Float(N) }
+            return .nan
+        }
+        // exp(gamma log w - top) where w > 0; exp(-inf) = 0 keeps zeros at zero.
+        for i in 0..<N { out[i] = w[i] > 0 ? gamma * logs[i] - top : -.infinity }
+        VectorMath.apply(VectorMath.exp, out, out, N)
+        var z: Float = 0
+        for i in 0..<N { z += out[i] }
+        let scale = 1 / z
+        for i in 0..<N { out[i] *= scale }
+        return top + Foundation.log(z)
+    }
+
+    /// Writes dw from the output y; returns dgamma. Where w = 0 the gradient
+    /// is w^(gamma-1)/Z: 1/Z at gamma = 1, else 0.
+    static func sharpenBackward(_ g: Floats, _ w: Floats, y: Floats, logs: Floats, gamma: Float, logZ: Float, slots N: Int,
+                                dw: MutableFloats) -> Float {
+        dw.update(repeating: 0, count: N)
+        if logZ.isNaN { return 0 }
+        var inner: Float = 0
+        for i in 0..<N { inner += g[i] * y[i] }
+        var dgamma: Float = 0
+        for i in 0..<N {
+            let centred = g[i] - inner
+            if w[i] > 0 {
+                // dy/dw = gamma (g - inner) y / w, where y / w = w^(gamma - 1) / Z.
+                dw[i] = gamma * centred * (y[i] / w[i])
+                dgamma += y[i] * centred * logs[i]
+            } else if gamma == 1 {
+                dw[i] = centred * Foundation.exp(-logZ)
+            }
+        }
+        return dgamma
+    }
+}
+
+/// NTM addressing (cosine, focus, interpolation, shift, sharpening) over R
+/// weighting rows, H heads per memory of a batch of B, keeping its inputs
+/// and every intermediate the backward pass needs in one buffer. Shapes are
+/// checked by the callers.
+final class AddressChain {
+    let memory: Tensor
+    let batch: Int, heads: Int, slots: Int, width: Int, shifts: Int
+    var rows: Int { batch * heads }
+    /// The result, [R, N] flat.
+    private(set) var weighting: [Float]
+    // One allocation: key [R, W], beta, gate, gamma [R], shift [R, K],
+    // previous [R, N], then row norms [B, N], |k| and log Z [R], and per row
+    // the dot products, similarity, focus, interpolation and shift results
+    // and the logs of the shifted weighting [R, 6, N].
+    private let storage: MutableFloats
+    private let key, beta, gate, gamma, shift, previous, norms, keyNorms, logZ, perRow: MutableFloats
+
+    init(memory: Tensor, layout L: Addressing.Layout, heads H: Int, key k: [Float], beta b: [Float], gate g: [Float],
+         shift s: [Float], shifts K: Int, gamma y: [Float], previous p: Tensor) {
+        let (B, N, W) = (L.batch, L.slots, L.width)
+        let R = B * H
+        self.memory = memory
+        (batch, heads, slots, width, shifts) = (B, H, N, W, K)
+        storage = .allocate(capacity: R * W + 3 * R + R * K + R * N + B * N + 2 * R + R * 6 * N)
+        var next = storage
+        func take(_ n: Int) -> MutableFloats { defer { next += n }; return next }
+        let key = take(R * W), beta = take(R), gate = take(R), gamma = take(R), shift = take(R * K), previous = take(R * N)
+        (self.key, self.beta, self.gate, self.gamma, self.shift, self.previous) = (key, beta, gate, gamma, shift, previous)
+        (norms, keyNorms, logZ, perRow) = (take(B * N), take(R), take(R), take(R * 6 * N))
+        key.initialize(from: k, count: R * W)
+        beta.initialize(from: b, count: R)
+        gate.initialize(from: g, count: R)
+        gamma.initialize(from: y, count: R)
+        shift.initialize(from: s, count: R * K)
+        p.data.withUnsafeBufferPointer { previous.initialize(from: $0.baseAddress!, count: R * N) }
+        weighting = [Float](repeating: 0, count: R * N)
+        forward()
+    }
+
+    deinit { storage.deallocate() }
+
+    /// The intermediates of row r: dot products, similarity, content
+    /// weighting, interpolated, shifted, and the logs of the shifted one.
+    private func saved(_ r: Int) -> (dots: MutableFloats, similarity: MutableFloats, content: MutableFloats,
+                                     interpolated: MutableFloats, shifted: MutableFloats, logs: MutableFloats) {
+        let base = perRow + r * 6 * slots, N = slots
+        return (base, base + N, base + 2 * N, base + 3 * N, base + 4 * N, base + 5 * N)
+    }
+
+    private func forward() {
+        let (N, W, K) = (slots, width, shifts)
+        memory.data.withUnsafeBufferPointer { pm in
+            weighting.withUnsafeMutableBufferPointer { pw in
+                for b in 0..<batch {
+                    let m = pm.baseAddress! + b * N * W
+                    AddressingRows.rowNorms(m, slots: N, width: W, into: norms + b * N)
+                    for h in 0..<heads {
+                        let r = b * heads + h, s = saved(r)
+                        keyNorms[r] = AddressingRows.cosine(m, rowNorms: norms + b * N, key: key + r * W, slots: N, width: W,
+                                                            dots: s.dots, into: s.similarity)
+                        AddressingRows.focus(s.similarity, beta: beta[r], slots: N, into: s.content)
+                        AddressingRows.interpolate(s.content, previous + r * N, gate: gate[r], slots: N, into: s.interpolated)
+                        AddressingRows.shift(s.interpolated, kernel: shift + r * K, length: K, slots: N, into: s.shifted)
+                        logZ[r] = AddressingRows.sharpen(s.shifted, gamma: gamma[r], slots: N, logs: s.logs, into: pw.baseAddress! + r * N)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The gradients of every input given the weighting's gradient g [R, N]:
+    /// dMemory is added into [B, N, W] (zeroed by the caller); the others are
+    /// written, per row: dKey [R, W], dBeta, dGate, dGamma [R], dShift [R, K],
+    /// dPrevious [R, N].
+    func backward(_ g: Tensor, memory dMemory: MutableFloats, key dKey: MutableFloats, beta dBeta: MutableFloats,
+                  gate dGate: MutableFloats, shift dShift: MutableFloats, gamma dGamma: MutableFloats, previous dPrevious: MutableFloats) {
+        let (N, W, K) = (slots, width, shifts)
+        let scratch = MutableFloats.allocate(capacity: 2 * N)
+        defer { scratch.deallocate() }
+        let t1 = scratch, t2 = scratch + N
+        dKey.update(repeating: 0, count: rows * W)
+        memory.data.withUnsafeBufferPointer { pm in
+            weighting.withUnsafeBufferPointer { pw in
+                g.data.withUnsafeBufferPointer { pg in
+                    for b in 0..<batch {
+                        for h in 0..<heads {
+                            let r = b * heads + h, s = saved(r)
+                            dGamma[r] = AddressingRows.sharpenBackward(pg.baseAddress! + r * N, s.shifted, y: pw.baseAddress! + r * N, logs: s.logs,
+                                                                       gamma: gamma[r], logZ: logZ[r], slots: N, dw: t1)
+                            AddressingRows.shiftBackward(t1, s.interpolated, kernel: shift + r * K, length: K, slots: N, dw: t2, ds: dShift + r * K)
+                            dGate[r] = AddressingRows.interpolateBackward(t2, s.content, previous + r * N, gate: gate[r], slots: N,
+                                                                          da: t1, dp: dPrevious + r * N)
+                            dBeta[r] = AddressingRows.focusBackward(t1, y: s.content, similarity: s.similarity, beta: beta[r], slots: N, dk: t2)
+                            AddressingRows.cosineBackward(t2, memory: pm.baseAddress! + b * N * W, rowNorms: norms + b * N, key: key + r * W,
+                                                          keyNorm: keyNorms[r], dots: s.dots, slots: N, width: W,
+                                                          dm: dMemory + b * N * W, dk: dKey + r * W)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
