@@ -130,8 +130,8 @@ extension Op {
            specs.dropLast().allSatisfy({ if case .all = $0 { return true } else { return false } }), specs.count <= a.value.rank {
             let axis = specs.count - 1
             let n = a.shape[axis]
-            let positions = Tensor.slicePositions(start, end, 1, n)
-            return try slice(a, axis: axis, start: positions.first ?? 0, end: (positions.last ?? -1) + 1)
+            let bounds = Tensor.sliceBounds(start, end, n)
+            return try slice(a, axis: axis, start: bounds.start, end: bounds.end)
         }
         // Another: one position on the first axis (a row, as a loop over a tensor takes) is one contiguous run.
         if specs.count == 1, case let .at(i) = specs[0], a.value.rank >= 1 {

@@ -106,11 +106,27 @@ extension Tensor {
         guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == shape[a] else {
             throw TensorError("split sizes \(Tensor.shapeText(sizes)) do not add up to \(shape[a]), the size of axis \(axis) of \(Tensor.shapeText(shape))")
         }
+        // The inverse of concat: each part takes its run of every outer block.
+        let (outer, n, inner) = split3(a)
+        var parts: [Tensor] = []
+        parts.reserveCapacity(sizes.count)
         var start = 0
-        return try sizes.map { size in
-            defer { start += size }
-            return try index(Array(repeating: .all, count: a) + [.range(start, start + size, 1)])
+        data.withUnsafeBufferPointer { source in
+            for size in sizes {
+                var partShape = shape
+                partShape[a] = size
+                let run = size * inner
+                let part = [Float](unsafeUninitializedCapacity: outer * run) { out, initialized in
+                    for o in 0..<outer where run > 0 {
+                        (out.baseAddress! + o * run).initialize(from: source.baseAddress! + (o * n + start) * inner, count: run)
+                    }
+                    initialized = outer * run
+                }
+                parts.append(Tensor(shape: partShape, data: part))
+                start += size
+            }
         }
+        return parts
     }
 
     // MARK: Indexing
@@ -172,12 +188,20 @@ extension Tensor {
             return (v < 0 ? v + dim : v).clamped(to: lo...hi)
         }
         if step > 0 {
-            let s = norm(start, 0, 0, dim), e = norm(end, dim, 0, dim)
+            let (s, e) = sliceBounds(start, end, dim)
             return s < e ? Array(stride(from: s, to: e, by: step)) : []
         } else {
             let s = norm(start, dim - 1, -1, dim - 1), e = norm(end, -1, -1, dim - 1)
             return s > e ? Array(stride(from: s, to: e, by: step)) : []
         }
+    }
+
+    /// The positions start..<end that a step-1 slice takes under Python's
+    /// rules (end == start when it takes none).
+    public static func sliceBounds(_ start: Int?, _ end: Int?, _ dim: Int) -> (start: Int, end: Int) {
+        let s = start.map { ($0 < 0 ? $0 + dim : $0).clamped(to: 0...dim) } ?? 0
+        let e = end.map { ($0 < 0 ? $0 + dim : $0).clamped(to: 0...dim) } ?? dim
+        return (s, Swift.max(s, e))
     }
 
     public func index(_ specs: [IndexSpec]) throws -> Tensor {
