@@ -21,12 +21,18 @@ public enum Addressing {
             case 3: (batch, slots, width, batched) = (m.shape[0], m.shape[1], m.shape[2], true)
             default: throw TensorError("a memory is [slots, width] or [batch, slots, width], got shape \(Tensor.shapeText(m.shape))")
             }
+            guard batch > 0, slots > 0, width > 0 else {
+                throw TensorError("a memory needs at least one slot of width at least 1 (and a batch of at least 1), got shape \(Tensor.shapeText(m.shape))")
+            }
         }
         init(weighting w: Tensor) throws {
             switch w.rank {
             case 1: (batch, slots, width, batched) = (1, w.shape[0], 0, false)
             case 2: (batch, slots, width, batched) = (w.shape[0], w.shape[1], 0, true)
             default: throw TensorError("a weighting is [slots] or [batch, slots], got shape \(Tensor.shapeText(w.shape))")
+            }
+            guard batch > 0, slots > 0 else {
+                throw TensorError("a weighting needs at least one slot (and a batch of at least 1), got shape \(Tensor.shapeText(w.shape))")
             }
         }
         /// How many heads an operand ending in `last` carries: [last] (or
@@ -344,30 +350,31 @@ public enum Addressing {
             throw TensorError("the previous weighting should have shape \(Tensor.shapeText(shape)), got \(Tensor.shapeText(p.shape))")
         }
         let K = try shiftLength(s, rows: R, perRow: shape.count > 1, slots: L.slots)
-        let chain = AddressChain(memory: m, layout: L, heads: heads.count, key: k.data, beta: try perRow(beta.value, R, "beta"),
-                                 gate: try perRow(gate.value, R, "the gate g"), shift: s.data, shifts: K,
-                                 gamma: try perRow(gamma.value, R, "gamma"), previous: p)
+        let (betas, gates, gammas) = (try perRow(beta.value, R, "beta"), try perRow(gate.value, R, "the gate g"), try perRow(gamma.value, R, "gamma"))
+        let chain = AddressChain(memory: m, layout: L, heads: heads.count, shifts: K, previous: p) { x in
+            copy(k.data, into: x.key)
+            copy(betas, into: x.beta)
+            copy(gates, into: x.gate)
+            copy(s.data, into: x.shift)
+            copy(gammas, into: x.gamma)
+        }
         return Graph.record(Tensor(shape: shape, data: chain.weighting), [memory, key, beta, gate, shift, gamma, previous]) { g in
-            var dm = [Float](repeating: 0, count: m.count), dk = [Float](repeating: 0, count: k.count), dp = [Float](repeating: 0, count: p.count)
-            var scalars = [Float](repeating: 0, count: 3 * R), ds = [Float](repeating: 0, count: s.count)
+            var dm = [Float](repeating: 0, count: m.count), dp = [Float](repeating: 0, count: p.count)
             dm.withUnsafeMutableBufferPointer { pdm in
-                dk.withUnsafeMutableBufferPointer { pdk in
-                    dp.withUnsafeMutableBufferPointer { pdp in
-                        ds.withUnsafeMutableBufferPointer { pds in
-                            scalars.withUnsafeMutableBufferPointer { psc in
-                                let d = psc.baseAddress!
-                                chain.backward(g, memory: pdm.baseAddress!, key: pdk.baseAddress!, beta: d, gate: d + R, shift: pds.baseAddress!,
-                                               gamma: d + 2 * R, previous: pdp.baseAddress!)
-                            }
-                        }
-                    }
-                }
+                dp.withUnsafeMutableBufferPointer { pdp in chain.backward(g, memory: pdm.baseAddress!, previous: pdp.baseAddress!) }
             }
-            return [Tensor(shape: m.shape, data: dm), Tensor(shape: k.shape, data: dk),
-                    scalarGrad(Array(scalars[0..<R]), like: beta.value), scalarGrad(Array(scalars[R..<2 * R]), like: gate.value),
-                    Tensor(shape: s.shape, data: ds), scalarGrad(Array(scalars[2 * R..<3 * R]), like: gamma.value),
+            let d = chain.gradients
+            func values(_ p: MutableFloats, _ n: Int) -> [Float] { Array(UnsafeBufferPointer(start: p, count: n)) }
+            return [Tensor(shape: m.shape, data: dm), Tensor(shape: k.shape, data: values(d.key, k.count)),
+                    scalarGrad(values(d.beta, R), like: beta.value), scalarGrad(values(d.gate, R), like: gate.value),
+                    Tensor(shape: s.shape, data: values(d.shift, s.count)), scalarGrad(values(d.gamma, R), like: gamma.value),
                     Tensor(shape: p.shape, data: dp)]
         }
+    }
+
+    /// Copies an array's values to p.
+    private static func copy(_ values: [Float], into p: MutableFloats) {
+        values.withUnsafeBufferPointer { if let base = $0.baseAddress { p.update(from: base, count: $0.count) } }
     }
 
     /// A head's addressing from its raw parameters p [P] or [B, P] (the
@@ -390,46 +397,44 @@ public enum Addressing {
         guard L.width == W, L.batch == B, previous.value.shape == expected, S >= 1, S <= L.slots, S == L.slots || S % 2 == 1 else {
             throw TensorError("a head's parameters of shape \(Tensor.shapeText(pv.shape)) and previous weighting of shape \(Tensor.shapeText(previous.value.shape)) do not fit a memory of shape \(Tensor.shapeText(memory.value.shape)) with \(S) shifts")
         }
-        var key = [Float](repeating: 0, count: B * W), shift = [Float](repeating: 0, count: B * S)
-        var beta = [Float](repeating: 0, count: B), gate = beta, gamma = beta, betaRaw = beta, gammaRaw = beta
-        for b in 0..<B {
-            let row = b * P
-            for j in 0..<W { key[b * W + j] = pv.data[row + j] }
-            betaRaw[b] = pv.data[row + W]
-            beta[b] = Scalar.softplus(betaRaw[b])
-            gate[b] = Scalar.sigmoid(pv.data[row + W + 1])
-            var top = -Float.infinity
-            for j in 0..<S { top = Swift.max(top, pv.data[row + W + 2 + j]) }
-            var total: Float = 0
-            for j in 0..<S { let e = VectorMath.exp(pv.data[row + W + 2 + j] - top); shift[b * S + j] = e; total += e }
-            for j in 0..<S { shift[b * S + j] /= total }
-            gammaRaw[b] = pv.data[row + W + 2 + S]
-            gamma[b] = 1 + Scalar.softplus(gammaRaw[b])
+        // The activations, straight into the chain's inputs.
+        let chain = AddressChain(memory: memory.value, layout: L, heads: 1, shifts: S, previous: previous.value) { x in
+            pv.data.withUnsafeBufferPointer { pp in
+                for b in 0..<B {
+                    let row = pp.baseAddress! + b * P
+                    (x.key + b * W).update(from: row, count: W)
+                    x.beta[b] = Scalar.softplus(row[W])
+                    x.gate[b] = Scalar.sigmoid(row[W + 1])
+                    let s = x.shift + b * S, logits = row + W + 2
+                    var top = -Float.infinity
+                    for j in 0..<S { top = Swift.max(top, logits[j]) }
+                    var total: Float = 0
+                    for j in 0..<S { let e = VectorMath.exp(logits[j] - top); s[j] = e; total += e }
+                    for j in 0..<S { s[j] /= total }
+                    x.gamma[b] = 1 + Scalar.softplus(row[W + 2 + S])
+                }
+            }
         }
-        let chain = AddressChain(memory: memory.value, layout: L, heads: 1, key: key, beta: beta, gate: gate, shift: shift, shifts: S,
-                                 gamma: gamma, previous: previous.value)
         return Graph.record(Tensor(shape: expected, data: chain.weighting), [memory, p, previous]) { g in
-            // The chain's gradients (dMemory and dPrevious as they are; dKey,
-            // dBeta, dGate, dShift, dGamma in one scratch row), then through
-            // the activations into dp.
+            // The chain's gradients, then through the activations into dp.
             var dm = [Float](repeating: 0, count: memory.value.count), dPrevious = [Float](repeating: 0, count: B * L.slots)
-            var dp = [Float](repeating: 0, count: pv.count), scratch = [Float](repeating: 0, count: B * (W + 3 + S))
+            var dp = [Float](repeating: 0, count: pv.count)
             dm.withUnsafeMutableBufferPointer { pdm in
-                dPrevious.withUnsafeMutableBufferPointer { pdw in
-                    scratch.withUnsafeMutableBufferPointer { ps in
-                        let dKey = ps.baseAddress!, dBeta = dKey + B * W, dGate = dBeta + B, dGamma = dGate + B, dS = dGamma + B
-                        chain.backward(g, memory: pdm.baseAddress!, key: dKey, beta: dBeta, gate: dGate, shift: dS, gamma: dGamma,
-                                       previous: pdw.baseAddress!)
-                        for b in 0..<B {
-                            let o = b * P
-                            for j in 0..<W { dp[o + j] = dKey[b * W + j] }
-                            dp[o + W] = dBeta[b] * Scalar.sigmoid(betaRaw[b])
-                            dp[o + W + 1] = dGate[b] * gate[b] * (1 - gate[b])
-                            var inner: Float = 0
-                            for j in 0..<S { inner += dS[b * S + j] * shift[b * S + j] }
-                            for j in 0..<S { dp[o + W + 2 + j] = shift[b * S + j] * (dS[b * S + j] - inner) }
-                            dp[o + W + 2 + S] = dGamma[b] * Scalar.sigmoid(gammaRaw[b])
-                        }
+                dPrevious.withUnsafeMutableBufferPointer { pdw in chain.backward(g, memory: pdm.baseAddress!, previous: pdw.baseAddress!) }
+            }
+            let (x, d) = (chain.inputs, chain.gradients)
+            pv.data.withUnsafeBufferPointer { pp in
+                dp.withUnsafeMutableBufferPointer { pd in
+                    for b in 0..<B {
+                        let row = pp.baseAddress! + b * P, out = pd.baseAddress! + b * P
+                        let s = x.shift + b * S, ds = d.shift + b * S
+                        out.update(from: d.key + b * W, count: W)
+                        out[W] = d.beta[b] * Scalar.sigmoid(row[W])
+                        out[W + 1] = d.gate[b] * x.gate[b] * (1 - x.gate[b])
+                        var inner: Float = 0
+                        for j in 0..<S { inner += ds[j] * s[j] }
+                        for j in 0..<S { out[W + 2 + j] = s[j] * (ds[j] - inner) }
+                        out[W + 2 + S] = d.gamma[b] * Scalar.sigmoid(row[W + 2 + S])
                     }
                 }
             }
@@ -511,29 +516,40 @@ public enum Addressing {
         }
         let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
         let none = [Float]()  // stands in for a missing erase vector
-        var out = m.data
-        out.withUnsafeMutableBufferPointer { po in
-            a.data.withUnsafeBufferPointer { pa in
-                (e?.data ?? none).withUnsafeBufferPointer { pe in
-                    w.data.withUnsafeBufferPointer { pw in
-                        for b in 0..<B {
-                            for i in 0..<N {
-                                let o = po.baseAddress! + (b * N + i) * W
-                                if e != nil {
-                                    for h in 0..<H {
-                                        let wi = pw[(b * H + h) * N + i], erase = pe.baseAddress! + (b * H + h) * W
-                                        if wi != 0 { for j in 0..<W { o[j] *= 1 - wi * erase[j] } }
+        // Row by row: copy M(i), apply every erase, then every add. A single
+        // erasing head does it in one pass, (M(i) * (1 - w(i) e)) + w(i) a,
+        // the same operations in the same order.
+        let out = [Float](unsafeUninitializedCapacity: m.count) { po, initialized in
+            m.data.withUnsafeBufferPointer { pm in
+                a.data.withUnsafeBufferPointer { pa in
+                    (e?.data ?? none).withUnsafeBufferPointer { pe in
+                        w.data.withUnsafeBufferPointer { pw in
+                            for b in 0..<B {
+                                for i in 0..<N {
+                                    let o = po.baseAddress! + (b * N + i) * W, source = pm.baseAddress! + (b * N + i) * W
+                                    if H == 1, e != nil, pw[b * N + i] != 0 {
+                                        let wi = pw[b * N + i], erase = pe.baseAddress! + b * W, add = pa.baseAddress! + b * W
+                                        for j in 0..<W { o[j] = source[j] * (1 - wi * erase[j]) + wi * add[j] }
+                                        continue
                                     }
-                                }
-                                for h in 0..<H {
-                                    let wi = pw[(b * H + h) * N + i]
-                                    if wi != 0 { axpy(o, wi, pa.baseAddress! + (b * H + h) * W, W) }
+                                    o.initialize(from: source, count: W)
+                                    if e != nil {
+                                        for h in 0..<H {
+                                            let wi = pw[(b * H + h) * N + i], erase = pe.baseAddress! + (b * H + h) * W
+                                            if wi != 0 { for j in 0..<W { o[j] *= 1 - wi * erase[j] } }
+                                        }
+                                    }
+                                    for h in 0..<H {
+                                        let wi = pw[(b * H + h) * N + i]
+                                        if wi != 0 { axpy(o, wi, pa.baseAddress! + (b * H + h) * W, W) }
+                                    }
                                 }
                             }
                         }
                     }
                 }
             }
+            initialized = m.count
         }
         return (Tensor(shape: m.shape, data: out), { g in
             // dM_i = g_i * keep_i with keep_i = prod_h (1 - w_h(i) e_h); da_h += w_h(i) g_i;

@@ -181,41 +181,50 @@ enum AddressingRows {
 }
 
 /// NTM addressing (cosine, focus, interpolation, shift, sharpening) over R
-/// weighting rows, H heads per memory of a batch of B, keeping its inputs
-/// and every intermediate the backward pass needs in one buffer. Shapes are
-/// checked by the callers.
+/// weighting rows, H heads per memory of a batch of B, keeping its inputs,
+/// every intermediate the backward pass needs and the per-row gradients in
+/// one buffer. Shapes are checked by the callers.
 final class AddressChain {
+    /// Per-row values, [R, W] for keys, [R, K] for shift kernels, [R] for the
+    /// scalars: the chain's inputs, which the caller fills, and later the
+    /// gradients of its loss with respect to them.
+    struct Rows {
+        let key, beta, gate, shift, gamma: MutableFloats
+    }
+
     let memory: Tensor
     let batch: Int, heads: Int, slots: Int, width: Int, shifts: Int
     var rows: Int { batch * heads }
+    let inputs: Rows, gradients: Rows
     /// The result, [R, N] flat.
     private(set) var weighting: [Float]
-    // One allocation: key [R, W], beta, gate, gamma [R], shift [R, K],
-    // previous [R, N], then row norms [B, N], |k| and log Z [R], and per row
-    // the dot products, similarity, focus, interpolation and shift results
-    // and the logs of the shifted weighting [R, 6, N].
+    // One allocation: the inputs and their gradients (each R * (W + K + 3)),
+    // the previous weighting [R, N], row norms [B, N], |k| and log Z [R],
+    // and per row the dot products, similarity, focus, interpolation and
+    // shift results and the logs of the shifted weighting [R, 6, N], and two
+    // rows of scratch for the backward pass.
     private let storage: MutableFloats
-    private let key, beta, gate, gamma, shift, previous, norms, keyNorms, logZ, perRow: MutableFloats
+    private let previous, norms, keyNorms, logZ, perRow, scratch: MutableFloats
 
-    init(memory: Tensor, layout L: Addressing.Layout, heads H: Int, key k: [Float], beta b: [Float], gate g: [Float],
-         shift s: [Float], shifts K: Int, gamma y: [Float], previous p: Tensor) {
+    /// Runs the chain forward after `fill` has written the inputs.
+    init(memory: Tensor, layout L: Addressing.Layout, heads H: Int, shifts K: Int, previous p: Tensor, fill: (Rows) -> Void) {
         let (B, N, W) = (L.batch, L.slots, L.width)
         let R = B * H
         self.memory = memory
         (batch, heads, slots, width, shifts) = (B, H, N, W, K)
-        storage = .allocate(capacity: R * W + 3 * R + R * K + R * N + B * N + 2 * R + R * 6 * N)
+        let perRows = R * (W + K + 3)
+        storage = .allocate(capacity: 2 * perRows + R * N + B * N + 2 * R + R * 6 * N + 2 * N)
         var next = storage
         func take(_ n: Int) -> MutableFloats { defer { next += n }; return next }
-        let key = take(R * W), beta = take(R), gate = take(R), gamma = take(R), shift = take(R * K), previous = take(R * N)
-        (self.key, self.beta, self.gate, self.gamma, self.shift, self.previous) = (key, beta, gate, gamma, shift, previous)
-        (norms, keyNorms, logZ, perRow) = (take(B * N), take(R), take(R), take(R * 6 * N))
-        key.initialize(from: k, count: R * W)
-        beta.initialize(from: b, count: R)
-        gate.initialize(from: g, count: R)
-        gamma.initialize(from: y, count: R)
-        shift.initialize(from: s, count: R * K)
-        p.data.withUnsafeBufferPointer { previous.initialize(from: $0.baseAddress!, count: R * N) }
+        func rows() -> Rows { Rows(key: take(R * W), beta: take(R), gate: take(R), shift: take(R * K), gamma: take(R)) }
+        inputs = rows()
+        gradients = rows()
+        (previous, norms, keyNorms, logZ, perRow, scratch) = (take(R * N), take(B * N), take(R), take(R), take(R * 6 * N), take(2 * N))
         weighting = [Float](repeating: 0, count: R * N)
+        storage.initialize(repeating: 0, count: next - storage)
+        fill(inputs)
+        let previous = self.previous
+        p.data.withUnsafeBufferPointer { previous.update(from: $0.baseAddress!, count: R * N) }
         forward()
     }
 
@@ -231,6 +240,7 @@ final class AddressChain {
 
     private func forward() {
         let (N, W, K) = (slots, width, shifts)
+        let x = inputs
         memory.data.withUnsafeBufferPointer { pm in
             weighting.withUnsafeMutableBufferPointer { pw in
                 for b in 0..<batch {
@@ -238,44 +248,41 @@ final class AddressChain {
                     AddressingRows.rowNorms(m, slots: N, width: W, into: norms + b * N)
                     for h in 0..<heads {
                         let r = b * heads + h, s = saved(r)
-                        keyNorms[r] = AddressingRows.cosine(m, rowNorms: norms + b * N, key: key + r * W, slots: N, width: W,
+                        keyNorms[r] = AddressingRows.cosine(m, rowNorms: norms + b * N, key: x.key + r * W, slots: N, width: W,
                                                             dots: s.dots, into: s.similarity)
-                        AddressingRows.focus(s.similarity, beta: beta[r], slots: N, into: s.content)
-                        AddressingRows.interpolate(s.content, previous + r * N, gate: gate[r], slots: N, into: s.interpolated)
-                        AddressingRows.shift(s.interpolated, kernel: shift + r * K, length: K, slots: N, into: s.shifted)
-                        logZ[r] = AddressingRows.sharpen(s.shifted, gamma: gamma[r], slots: N, logs: s.logs, into: pw.baseAddress! + r * N)
+                        AddressingRows.focus(s.similarity, beta: x.beta[r], slots: N, into: s.content)
+                        AddressingRows.interpolate(s.content, previous + r * N, gate: x.gate[r], slots: N, into: s.interpolated)
+                        AddressingRows.shift(s.interpolated, kernel: x.shift + r * K, length: K, slots: N, into: s.shifted)
+                        logZ[r] = AddressingRows.sharpen(s.shifted, gamma: x.gamma[r], slots: N, logs: s.logs, into: pw.baseAddress! + r * N)
                     }
                 }
             }
         }
     }
 
-    /// The gradients of every input given the weighting's gradient g [R, N]:
-    /// dMemory is added into [B, N, W] (zeroed by the caller); the others are
-    /// written, per row: dKey [R, W], dBeta, dGate, dGamma [R], dShift [R, K],
-    /// dPrevious [R, N].
-    func backward(_ g: Tensor, memory dMemory: MutableFloats, key dKey: MutableFloats, beta dBeta: MutableFloats,
-                  gate dGate: MutableFloats, shift dShift: MutableFloats, gamma dGamma: MutableFloats, previous dPrevious: MutableFloats) {
+    /// Given the weighting's gradient g [R, N], adds dMemory into [B, N, W]
+    /// (zeroed by the caller), writes dPrevious [R, N], and writes the
+    /// gradients of the other inputs into `gradients`.
+    func backward(_ g: Tensor, memory dMemory: MutableFloats, previous dPrevious: MutableFloats) {
         let (N, W, K) = (slots, width, shifts)
-        let scratch = MutableFloats.allocate(capacity: 2 * N)
-        defer { scratch.deallocate() }
+        let (x, d) = (inputs, gradients)
         let t1 = scratch, t2 = scratch + N
-        dKey.update(repeating: 0, count: rows * W)
+        d.key.update(repeating: 0, count: rows * W)
         memory.data.withUnsafeBufferPointer { pm in
             weighting.withUnsafeBufferPointer { pw in
                 g.data.withUnsafeBufferPointer { pg in
                     for b in 0..<batch {
                         for h in 0..<heads {
                             let r = b * heads + h, s = saved(r)
-                            dGamma[r] = AddressingRows.sharpenBackward(pg.baseAddress! + r * N, s.shifted, y: pw.baseAddress! + r * N, logs: s.logs,
-                                                                       gamma: gamma[r], logZ: logZ[r], slots: N, dw: t1)
-                            AddressingRows.shiftBackward(t1, s.interpolated, kernel: shift + r * K, length: K, slots: N, dw: t2, ds: dShift + r * K)
-                            dGate[r] = AddressingRows.interpolateBackward(t2, s.content, previous + r * N, gate: gate[r], slots: N,
-                                                                          da: t1, dp: dPrevious + r * N)
-                            dBeta[r] = AddressingRows.focusBackward(t1, y: s.content, similarity: s.similarity, beta: beta[r], slots: N, dk: t2)
-                            AddressingRows.cosineBackward(t2, memory: pm.baseAddress! + b * N * W, rowNorms: norms + b * N, key: key + r * W,
+                            d.gamma[r] = AddressingRows.sharpenBackward(pg.baseAddress! + r * N, s.shifted, y: pw.baseAddress! + r * N, logs: s.logs,
+                                                                        gamma: x.gamma[r], logZ: logZ[r], slots: N, dw: t1)
+                            AddressingRows.shiftBackward(t1, s.interpolated, kernel: x.shift + r * K, length: K, slots: N, dw: t2, ds: d.shift + r * K)
+                            d.gate[r] = AddressingRows.interpolateBackward(t2, s.content, previous + r * N, gate: x.gate[r], slots: N,
+                                                                           da: t1, dp: dPrevious + r * N)
+                            d.beta[r] = AddressingRows.focusBackward(t1, y: s.content, similarity: s.similarity, beta: x.beta[r], slots: N, dk: t2)
+                            AddressingRows.cosineBackward(t2, memory: pm.baseAddress! + b * N * W, rowNorms: norms + b * N, key: x.key + r * W,
                                                           keyNorm: keyNorms[r], dots: s.dots, slots: N, width: W,
-                                                          dm: dMemory + b * N * W, dk: dKey + r * W)
+                                                          dm: dMemory + b * N * W, dk: d.key + r * W)
                         }
                     }
                 }
