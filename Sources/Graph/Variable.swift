@@ -117,6 +117,21 @@ public enum Graph {
         return true
     }
 
+    /// For a VJP: runs `body` on the gradient of input `index` (zeros if it
+    /// has none yet) for it to add its contribution in place, so that a large
+    /// gradient (a memory's, which several ops feed at every step) is not
+    /// built separately and then added. The VJP returns nil for that input.
+    /// False, without running `body`, when the input needs no gradient.
+    @discardableResult
+    public static func addIntoGradient(input index: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) -> Bool {
+        guard let node = running, index < node.inputs.count, let input = node.inputs[index] else { return false }
+        let count = input.shape.reduce(1, *)
+        guard count > 0 else { return true }
+        if input.grad == nil { input.grad = Tensor(shape: input.shape, data: [Float](repeating: 0, count: count)) }
+        input.grad!.data.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+        return true
+    }
+
     /// Adds a node's pending products into its gradient.
     private static func flushProducts(_ node: Node) throws {
         let pending = node.pendingProducts

@@ -416,11 +416,15 @@ public enum Addressing {
             }
         }
         return Graph.record(Tensor(shape: expected, data: chain.weighting), [memory, p, previous]) { g in
-            // The chain's gradients, then through the activations into dp.
-            var dm = [Float](repeating: 0, count: memory.value.count), dPrevious = [Float](repeating: 0, count: B * L.slots)
-            var dp = [Float](repeating: 0, count: pv.count)
-            dm.withUnsafeMutableBufferPointer { pdm in
-                dPrevious.withUnsafeMutableBufferPointer { pdw in chain.backward(g, memory: pdm.baseAddress!, previous: pdw.baseAddress!) }
+            // The chain's gradients (the memory's added in place), then
+            // through the activations into dp.
+            var dPrevious = [Float](repeating: 0, count: B * L.slots), dp = [Float](repeating: 0, count: pv.count)
+            dPrevious.withUnsafeMutableBufferPointer { pdw in
+                let added = Graph.addIntoGradient(input: 0) { chain.backward(g, memory: $0, previous: pdw.baseAddress!) }
+                if !added {
+                    var unused = [Float](repeating: 0, count: memory.value.count)
+                    unused.withUnsafeMutableBufferPointer { chain.backward(g, memory: $0.baseAddress!, previous: pdw.baseAddress!) }
+                }
             }
             let (x, d) = (chain.inputs, chain.gradients)
             pv.data.withUnsafeBufferPointer { pp in
@@ -438,8 +442,7 @@ public enum Addressing {
                     }
                 }
             }
-            return [Tensor(shape: memory.value.shape, data: dm), Tensor(shape: pv.shape, data: dp),
-                    Tensor(shape: previous.value.shape, data: dPrevious)]
+            return [nil, Tensor(shape: pv.shape, data: dp), Tensor(shape: previous.value.shape, data: dPrevious)]
         }
     }
 
@@ -468,28 +471,42 @@ public enum Addressing {
             }
         }
         return Graph.record(Tensor(shape: L.shape(heads: heads, last: W), data: r), [memory, weighting]) { g in
-            // dM(i) = sum over heads of w(i) g; dw(i) = M(i) . g
-            var dm = [Float](repeating: 0, count: m.count), dw = [Float](repeating: 0, count: w.count)
-            dm.withUnsafeMutableBufferPointer { pd in
-                dw.withUnsafeMutableBufferPointer { pdw in
-                    m.data.withUnsafeBufferPointer { pm in
-                        g.data.withUnsafeBufferPointer { pg in
-                            w.data.withUnsafeBufferPointer { pw in
-                                for b in 0..<B {
-                                    for h in 0..<H {
-                                        let gh = pg.baseAddress! + (b * H + h) * W
-                                        for i in 0..<N {
-                                            let row = (b * N + i) * W, at = (b * H + h) * N + i
-                                            pdw[at] = dot(pm.baseAddress! + row, gh, W)
-                                            if pw[at] != 0 { axpy(pd.baseAddress! + row, pw[at], gh, W) }
-                                        }
-                                    }
+            // dw(i) = M(i) . g; dM(i) = sum over heads of w(i) g.
+            var dw = [Float](repeating: 0, count: w.count)
+            m.data.withUnsafeBufferPointer { pm in
+                g.data.withUnsafeBufferPointer { pg in
+                    dw.withUnsafeMutableBufferPointer { pdw in
+                        for b in 0..<B {
+                            for h in 0..<H {
+                                for i in 0..<N {
+                                    pdw[(b * H + h) * N + i] = dot(pm.baseAddress! + (b * N + i) * W, pg.baseAddress! + (b * H + h) * W, W)
                                 }
                             }
                         }
                     }
                 }
             }
+            func addRows(_ dm: MutableFloats) {
+                g.data.withUnsafeBufferPointer { pg in
+                    w.data.withUnsafeBufferPointer { pw in
+                        for b in 0..<B {
+                            for h in 0..<H {
+                                for i in 0..<N where pw[(b * H + h) * N + i] != 0 {
+                                    axpy(dm + (b * N + i) * W, pw[(b * H + h) * N + i], pg.baseAddress! + (b * H + h) * W, W)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            // One head adds straight into the memory's gradient; several are
+            // summed first, as the memory's other gradients are added whole.
+            if H == 1 {
+                Graph.addIntoGradient(input: 0, addRows)
+                return [nil, Tensor(shape: w.shape, data: dw)]
+            }
+            var dm = [Float](repeating: 0, count: m.count)
+            dm.withUnsafeMutableBufferPointer { addRows($0.baseAddress!) }
             return [Tensor(shape: m.shape, data: dm), Tensor(shape: w.shape, data: dw)]
         }
     }
