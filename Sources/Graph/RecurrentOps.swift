@@ -72,7 +72,8 @@ extension Op {
             let dzT = Tensor(shape: [B, 4 * H], data: dz)
             // W is shared by every step: dW = [x, h]^T dz is summed over the steps in one product.
             Graph.accumulateProduct(input: 3, xh, dzT)
-            let db = try dzT.reduce(.sum, axis: 0)
+            // One row is its own sum over the batch.
+            let db = B == 1 ? Tensor(shape: [4 * H], data: dz) : try dzT.reduce(.sum, axis: 0)
             let dxh = try Tensor.matmul(dzT, wValue, transposeA: false, transposeB: true)
             var dx = [Float](repeating: 0, count: B * I), dh = [Float](repeating: 0, count: B * H)
             for r in 0..<B {

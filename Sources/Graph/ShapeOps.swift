@@ -53,7 +53,8 @@ extension Op {
                 }
             }
         }
-        let shape = Array(xv.shape.dropLast()) + [outputs]
+        var shape = xv.shape
+        shape[shape.count - 1] = outputs
         let needX = x.requiresGrad, needB = b?.requiresGrad ?? false
         let inputsList = b.map { [x, w, $0] } ?? [x, w]
         return Graph.record(Tensor(shape: shape, data: value.data), inputsList) { g in
@@ -168,13 +169,13 @@ extension Op {
         }
         let inner = x.shape[(ax + 1)...].reduce(1, *), outer = x.shape[..<ax].reduce(1, *)
         let run = (end - start) * inner
-        var out = [Float](repeating: 0, count: outer * run)
-        x.data.withUnsafeBufferPointer { p in
-            out.withUnsafeMutableBufferPointer { po in
-                for o in 0..<outer {
-                    (po.baseAddress! + o * run).update(from: p.baseAddress! + (o * n + start) * inner, count: run)
+        let out = [Float](unsafeUninitializedCapacity: outer * run) { po, initialized in
+            x.data.withUnsafeBufferPointer { p in
+                for o in 0..<outer where run > 0 {
+                    (po.baseAddress! + o * run).initialize(from: p.baseAddress! + (o * n + start) * inner, count: run)
                 }
             }
+            initialized = outer * run
         }
         var shape = x.shape
         shape[ax] = end - start
@@ -183,7 +184,7 @@ extension Op {
             var d = [Float](repeating: 0, count: source.reduce(1, *))
             g.data.withUnsafeBufferPointer { pg in
                 d.withUnsafeMutableBufferPointer { pd in
-                    for o in 0..<outer {
+                    for o in 0..<outer where run > 0 {
                         (pd.baseAddress! + (o * n + start) * inner).update(from: pg.baseAddress! + o * run, count: run)
                     }
                 }

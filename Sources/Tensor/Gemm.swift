@@ -80,6 +80,21 @@ extension Tensor {
         let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
         let (m, k) = transposeA ? (ac, ar) : (ar, ac)
         let (k2, n) = transposeB ? (bc, br) : (br, bc)
+        // Two plain matrices, the common case, need no batch bookkeeping.
+        if a.rank == 2, b.rank == 2 {
+            guard k == k2 else { throw TensorError("matmul shapes \(shapeText(a.shape)) and \(shapeText(b.shape)) do not match") }
+            var out = [Float](repeating: 0, count: m * n)
+            if m * n > 0, k > 0 {
+                a.data.withUnsafeBufferPointer { pa in
+                    b.data.withUnsafeBufferPointer { pb in
+                        out.withUnsafeMutableBufferPointer { pc in
+                            gemm(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+                        }
+                    }
+                }
+            }
+            return Tensor(shape: [m, n], data: out)
+        }
         let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
         guard k == k2, aBatch == bBatch || aBatch.isEmpty || bBatch.isEmpty else {
             throw TensorError("matmul shapes \(shapeText(a.shape)) and \(shapeText(b.shape)) do not match")
