@@ -249,6 +249,26 @@ final class AddressingTests: XCTestCase {
                                                                   width: W, shifts: S, previous: Variable(weighting(6))))
     }
 
+    /// A memory that feeds several ops (a write head's addressing and write, a
+    /// read head's addressing and read, a plain read), some of which add their
+    /// gradient into the memory's in place, gets every contribution; and a
+    /// constant memory, which takes none, leaves the other gradients right.
+    func testMemoryGradientFromEveryUser() throws {
+        let (W, S) = (5, 3)
+        let P = W + 3 + S + 2 * W
+        let previous = Variable(weighting(6)), other = Variable(weighting(6))
+        func step(_ m0: Variable, _ pw: Variable, _ pr: Variable) throws -> Variable {
+            let ww = try Addressing.addressFromParameters(memory: m0, parameters: pw, width: W, shifts: S, previous: previous)
+            let m1 = try Addressing.writeFromParameters(memory: m0, weighting: ww, parameters: pw, shifts: S)
+            let wr = try Addressing.addressFromParameters(memory: m1, parameters: pr, width: W, shifts: S, previous: previous)
+            let reads = try Op.add(try Addressing.read(m1, wr), try Addressing.read(m0, ww))
+            return try Op.add(reads, try Addressing.read(m1, other))
+        }
+        gradcheck([randn(6, W), randn(P), randn(W + 3 + S)], step: 1e-3) { v in try step(v[0], v[1], v[2]) }
+        let constant = Variable(randn(6, W))
+        gradcheck([randn(P), randn(W + 3 + S)], step: 1e-3) { v in try step(constant, v[0], v[1]) }
+    }
+
     /// Head h of a [B, H, ...] (or [H, ...]) operand, as the single-head op takes it.
     func head(_ v: Variable, _ h: Int, batched: Bool) throws -> Variable {
         let lead = [Tensor.IndexSpec](repeating: .all, count: batched ? 1 : 0)
