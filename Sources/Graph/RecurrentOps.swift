@@ -55,18 +55,30 @@ extension Op {
         return Graph.record(Tensor(shape: batched ? [B, 2 * H] : [2 * H], data: out), [x, h, c, weights, bias]) { grad in
             var dz = [Float](repeating: 0, count: B * 4 * H)
             var dc = [Float](repeating: 0, count: B * H)
-            for r in 0..<B {
-                for j in 0..<H {
-                    let base = r * 4 * H
-                    let i = gates[base + j], f = gates[base + H + j], g = gates[base + 2 * H + j], o = gates[base + 3 * H + j]
-                    let t = tanhC[r * H + j]
-                    let gh = grad.data[r * 2 * H + j], gc = grad.data[r * 2 * H + H + j]
-                    let dc2 = gc + gh * o * (1 - t * t)
-                    dz[base + j] = dc2 * g * i * (1 - i)
-                    dz[base + H + j] = dc2 * cv[r * H + j] * f * (1 - f)
-                    dz[base + 2 * H + j] = dc2 * i * (1 - g * g)
-                    dz[base + 3 * H + j] = gh * t * o * (1 - o)
-                    dc[r * H + j] = dc2 * f
+            gates.withUnsafeBufferPointer { pz in
+                tanhC.withUnsafeBufferPointer { pt in
+                    grad.data.withUnsafeBufferPointer { pg in
+                        cv.withUnsafeBufferPointer { pc in
+                            dz.withUnsafeMutableBufferPointer { pdz in
+                                dc.withUnsafeMutableBufferPointer { pdc in
+                                    for r in 0..<B {
+                                        let z = pz.baseAddress! + r * 4 * H, d = pdz.baseAddress! + r * 4 * H
+                                        let t = pt.baseAddress! + r * H, c = pc.baseAddress! + r * H, dcr = pdc.baseAddress! + r * H
+                                        let gh = pg.baseAddress! + r * 2 * H, gc = gh + H
+                                        for j in 0..<H {
+                                            let i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j]
+                                            let dc2 = gc[j] + gh[j] * o * (1 - t[j] * t[j])
+                                            d[j] = dc2 * g * i * (1 - i)
+                                            d[H + j] = dc2 * c[j] * f * (1 - f)
+                                            d[2 * H + j] = dc2 * i * (1 - g * g)
+                                            d[3 * H + j] = gh[j] * t[j] * o * (1 - o)
+                                            dcr[j] = dc2 * f
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             let dzT = Tensor(shape: [B, 4 * H], data: dz)
@@ -75,12 +87,9 @@ extension Op {
             // One row is its own sum over the batch.
             let db = B == 1 ? Tensor(shape: [4 * H], data: dz) : try dzT.reduce(.sum, axis: 0)
             let dxh = try Tensor.matmul(dzT, wValue, transposeA: false, transposeB: true)
-            var dx = [Float](repeating: 0, count: B * I), dh = [Float](repeating: 0, count: B * H)
-            for r in 0..<B {
-                for j in 0..<I { dx[r * I + j] = dxh.data[r * (I + H) + j] }
-                for j in 0..<H { dh[r * H + j] = dxh.data[r * (I + H) + I + j] }
-            }
-            return [Tensor(shape: xShape, data: dx), Tensor(shape: hShape, data: dh), Tensor(shape: hShape, data: dc), nil, db]
+            // [dx, dh] splits back into dx and dh.
+            let parts = try dxh.split(sizes: [I, H], axis: 1)
+            return [Tensor(shape: xShape, data: parts[0].data), Tensor(shape: hShape, data: parts[1].data), Tensor(shape: hShape, data: dc), nil, db]
         }
     }
 }
