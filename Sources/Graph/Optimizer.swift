@@ -23,6 +23,9 @@ public final class Optimizer {
     /// Rescale all gradients together when their global L2 norm exceeds this.
     public var clipNorm: Float?
     public private(set) var steps = 0
+    /// The gradients' global norm at the last update (after clipping by
+    /// value, before clipping by norm); 0 before the first.
+    public private(set) var lastNorm: Float = 0
     private var slots: [[Tensor]]
 
     public init(parameters: [Variable], rule: Rule, learningRate: Float, clipValue: Float? = nil, clipNorm: Float? = nil) {
@@ -75,6 +78,7 @@ public final class Optimizer {
             }
         }
         if clipNorm == nil { total = Float(sq.squareRoot()) }
+        lastNorm = total
         return total
     }
 

@@ -178,7 +178,8 @@ enum GraphBuiltins {
     ]
 }
 
-/// An optimizer as a Mnemo value: `opt.step(loss)`, `opt.lr`, `opt.steps`.
+/// An optimizer as a Mnemo value: `opt.step(loss)`, `opt.lr`, `opt.steps`,
+/// `opt.norm` (the last update's gradient norm, to watch training).
 final class OptimizerObject: NativeObject {
     let optimizer: Optimizer
     let name: String
@@ -186,7 +187,7 @@ final class OptimizerObject: NativeObject {
     init(_ optimizer: Optimizer, name: String) { self.optimizer = optimizer; self.name = name }
 
     var kindName: String { "optimizer" }
-    var memberNames: [String] { ["lr", "steps", "params"] + methods.names }
+    var memberNames: [String] { ["lr", "steps", "norm", "params"] + methods.names }
     var methodNames: [String] { methods.names }
     var summary: String { "<\(name) optimizer: \(optimizer.parameters.count) parameters, lr \(Formatter.number(Double(optimizer.learningRate))), \(optimizer.steps) steps>" }
     var children: [Value] { optimizer.parameters.map { .tensor($0) } }
@@ -217,6 +218,7 @@ final class OptimizerObject: NativeObject {
         switch name {
         case "lr": return .number(Double(o.learningRate))
         case "steps": return .number(Double(o.steps))
+        case "norm": return .number(Double(o.lastNorm))
         case "params": return .list(ListBox(o.parameters.map { .tensor($0) }))
         default: return nil
         }
