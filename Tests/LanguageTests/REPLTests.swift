@@ -155,7 +155,7 @@ final class REPLCompletionTests: XCTestCase {
         XCTAssertEqual(repl.complete("mem.wr").candidates, ["mem.write("])
         XCTAssertTrue(repl.complete("mem.").candidates.contains("mem.slots"))
         XCTAssertEqual(repl.complete("mem.tr").candidates, ["mem.trace", "mem.trace_contents"])
-        XCTAssertEqual(repl.complete("opt.").candidates, ["opt.apply(", "opt.lr", "opt.params", "opt.step(", "opt.steps"])
+        XCTAssertEqual(repl.complete("opt.").candidates, ["opt.apply(", "opt.lr", "opt.norm", "opt.params", "opt.step(", "opt.steps"])
         XCTAssertEqual(repl.complete("cfg.d").candidates, ["cfg.depth", "cfg.dropout"])
         XCTAssertEqual(repl.complete("import mn").candidates, [])
         XCTAssertEqual(repl.complete("import ma").candidates, ["mann"])
