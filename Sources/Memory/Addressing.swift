@@ -92,46 +92,38 @@ public enum Addressing {
         let L = try Layout(memory: m)
         let heads = try L.heads(k, last: L.width, "the key")
         let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
-        // Row norms once per memory; dot products and |k| per head.
-        var out = [Float](repeating: 0, count: B * H * N)
-        var saved = [Float](repeating: 0, count: B * N + B * H * N + B * H)
-        m.data.withUnsafeBufferPointer { pm in
-            k.data.withUnsafeBufferPointer { pk in
-                out.withUnsafeMutableBufferPointer { po in
-                    saved.withUnsafeMutableBufferPointer { ps in
-                        let norms = ps.baseAddress!, dots = norms + B * N, keyNorms = dots + B * H * N
-                        for b in 0..<B {
-                            let memory = pm.baseAddress! + b * N * W
-                            AddressingRows.rowNorms(memory, slots: N, width: W, into: norms + b * N)
-                            for h in 0..<H {
-                                let r = b * H + h
-                                keyNorms[r] = AddressingRows.cosine(memory, rowNorms: norms + b * N, key: pk.baseAddress! + r * W,
-                                                                    slots: N, width: W, dots: dots + r * N, into: po.baseAddress! + r * N)
-                            }
+        // Row norms once per memory; dot products and |k| per head, kept for the backward pass.
+        var saved: [Float] = []
+        let out = filling(B * H * N) { po in
+            saved = filling(B * N + B * H * N + B * H) { norms in
+                let dots = norms + B * N, keyNorms = dots + B * H * N
+                reading(m.data, k.data) { p in
+                    let (pm, pk) = (p[0], p[1])
+                    for b in 0..<B {
+                        let memory = pm + b * N * W
+                        AddressingRows.rowNorms(memory, slots: N, width: W, into: norms + b * N)
+                        for h in 0..<H {
+                            let r = b * H + h
+                            keyNorms[r] = AddressingRows.cosine(memory, rowNorms: norms + b * N, key: pk + r * W,
+                                                                slots: N, width: W, dots: dots + r * N, into: po + r * N)
                         }
                     }
                 }
             }
         }
         return (Tensor(shape: L.shape(heads: heads, last: N), data: out), { g in
-            var dm = [Float](repeating: 0, count: m.count), dk = [Float](repeating: 0, count: k.count)
-            m.data.withUnsafeBufferPointer { pm in
-                k.data.withUnsafeBufferPointer { pk in
-                    g.data.withUnsafeBufferPointer { pg in
-                        saved.withUnsafeBufferPointer { ps in
-                            dm.withUnsafeMutableBufferPointer { pdm in
-                                dk.withUnsafeMutableBufferPointer { pdk in
-                                    let norms = ps.baseAddress!, dots = norms + B * N, keyNorms = dots + B * H * N
-                                    for b in 0..<B {
-                                        for h in 0..<H {
-                                            let r = b * H + h
-                                            AddressingRows.cosineBackward(pg.baseAddress! + r * N, memory: pm.baseAddress! + b * N * W,
-                                                                          rowNorms: norms + b * N, key: pk.baseAddress! + r * W, keyNorm: keyNorms[r],
-                                                                          dots: dots + r * N, slots: N, width: W,
-                                                                          dm: pdm.baseAddress! + b * N * W, dk: pdk.baseAddress! + r * W)
-                                        }
-                                    }
-                                }
+            var dk: [Float] = []
+            let dm = filling(m.count) { pdm in
+                dk = filling(k.count) { pdk in
+                    reading(m.data, k.data, g.data, saved) { p in
+                        let (pm, pk, pg, norms) = (p[0], p[1], p[2], p[3])
+                        let dots = norms + B * N, keyNorms = dots + B * H * N
+                        for b in 0..<B {
+                            for h in 0..<H {
+                                let r = b * H + h
+                                AddressingRows.cosineBackward(pg + r * N, memory: pm + b * N * W, rowNorms: norms + b * N, key: pk + r * W,
+                                                              keyNorm: keyNorms[r], dots: dots + r * N, slots: N, width: W,
+                                                              dm: pdm + b * N * W, dk: pdk + r * W)
                             }
                         }
                     }
@@ -156,25 +148,19 @@ public enum Addressing {
         let L = try Layout(weighting: similarity)
         let (B, N) = (L.batch, L.slots)
         let betas = try L.scalars(beta, "beta")
-        var out = [Float](repeating: 0, count: B * N)
-        similarity.data.withUnsafeBufferPointer { k in
-            out.withUnsafeMutableBufferPointer { o in
-                for b in 0..<B { AddressingRows.focus(k.baseAddress! + b * N, beta: betas[b], slots: N, into: o.baseAddress! + b * N) }
+        let out = filling(B * N) { o in
+            reading(similarity.data) { k in
+                for b in 0..<B { AddressingRows.focus(k[0] + b * N, beta: betas[b], slots: N, into: o + b * N) }
             }
         }
         let y = Tensor(shape: similarity.shape, data: out)
         return (y, { g in
-            var dk = [Float](repeating: 0, count: B * N), dbeta = [Float](repeating: 0, count: B)
-            g.data.withUnsafeBufferPointer { pg in
-                y.data.withUnsafeBufferPointer { py in
-                    similarity.data.withUnsafeBufferPointer { k in
-                        dk.withUnsafeMutableBufferPointer { pdk in
-                            for b in 0..<B {
-                                let o = b * N
-                                dbeta[b] = AddressingRows.focusBackward(pg.baseAddress! + o, y: py.baseAddress! + o, similarity: k.baseAddress! + o,
-                                                                        beta: betas[b], slots: N, dk: pdk.baseAddress! + o)
-                            }
-                        }
+            var dbeta = [Float](repeating: 0, count: B)
+            let dk = filling(B * N) { pdk in
+                reading(g.data, y.data, similarity.data) { p in
+                    for b in 0..<B {
+                        let o = b * N
+                        dbeta[b] = AddressingRows.focusBackward(p[0] + o, y: p[1] + o, similarity: p[2] + o, beta: betas[b], slots: N, dk: pdk + o)
                     }
                 }
             }
@@ -197,30 +183,19 @@ public enum Addressing {
         }
         let gs = try L.scalars(gateValue, "the gate g")
         let (B, N) = (L.batch, L.slots)
-        var out = [Float](repeating: 0, count: B * N)
-        a.data.withUnsafeBufferPointer { pa in
-            p.data.withUnsafeBufferPointer { pp in
-                out.withUnsafeMutableBufferPointer { po in
-                    for b in 0..<B {
-                        AddressingRows.interpolate(pa.baseAddress! + b * N, pp.baseAddress! + b * N, gate: gs[b], slots: N, into: po.baseAddress! + b * N)
-                    }
-                }
+        let out = filling(B * N) { po in
+            reading(a.data, p.data) { x in
+                for b in 0..<B { AddressingRows.interpolate(x[0] + b * N, x[1] + b * N, gate: gs[b], slots: N, into: po + b * N) }
             }
         }
         return (Tensor(shape: a.shape, data: out), { g in
-            var da = [Float](repeating: 0, count: B * N), dp = da
-            var dg = [Float](repeating: 0, count: B)
-            g.data.withUnsafeBufferPointer { pg in
-                a.data.withUnsafeBufferPointer { pa in
-                    p.data.withUnsafeBufferPointer { pp in
-                        da.withUnsafeMutableBufferPointer { pda in
-                            dp.withUnsafeMutableBufferPointer { pdp in
-                                for b in 0..<B {
-                                    let o = b * N
-                                    dg[b] = AddressingRows.interpolateBackward(pg.baseAddress! + o, pa.baseAddress! + o, pp.baseAddress! + o, gate: gs[b],
-                                                                               slots: N, da: pda.baseAddress! + o, dp: pdp.baseAddress! + o)
-                                }
-                            }
+            var dp: [Float] = [], dg = [Float](repeating: 0, count: B)
+            let da = filling(B * N) { pda in
+                dp = filling(B * N) { pdp in
+                    reading(g.data, a.data, p.data) { x in
+                        for b in 0..<B {
+                            let o = b * N
+                            dg[b] = AddressingRows.interpolateBackward(x[0] + o, x[1] + o, x[2] + o, gate: gs[b], slots: N, da: pda + o, dp: pdp + o)
                         }
                     }
                 }
@@ -255,28 +230,19 @@ public enum Addressing {
         let L = try Layout(weighting: w)
         let (B, N) = (L.batch, L.slots)
         let K = try shiftLength(s, rows: B, perRow: L.batched, slots: N)
-        var out = [Float](repeating: 0, count: B * N)
-        w.data.withUnsafeBufferPointer { pw in
-            s.data.withUnsafeBufferPointer { ps in
-                out.withUnsafeMutableBufferPointer { po in
-                    for b in 0..<B {
-                        AddressingRows.shift(pw.baseAddress! + b * N, kernel: ps.baseAddress! + b * K, length: K, slots: N, into: po.baseAddress! + b * N)
-                    }
-                }
+        let out = filling(B * N) { po in
+            reading(w.data, s.data) { x in
+                for b in 0..<B { AddressingRows.shift(x[0] + b * N, kernel: x[1] + b * K, length: K, slots: N, into: po + b * N) }
             }
         }
         return (Tensor(shape: w.shape, data: out), { g in
-            var dw = [Float](repeating: 0, count: B * N), ds = [Float](repeating: 0, count: s.count)
-            g.data.withUnsafeBufferPointer { pg in
-                w.data.withUnsafeBufferPointer { pw in
-                    s.data.withUnsafeBufferPointer { ps in
-                        dw.withUnsafeMutableBufferPointer { pdw in
-                            ds.withUnsafeMutableBufferPointer { pds in
-                                for b in 0..<B {
-                                    AddressingRows.shiftBackward(pg.baseAddress! + b * N, pw.baseAddress! + b * N, kernel: ps.baseAddress! + b * K,
-                                                                 length: K, slots: N, dw: pdw.baseAddress! + b * N, ds: pds.baseAddress! + b * K)
-                                }
-                            }
+            var ds: [Float] = []
+            let dw = filling(B * N) { pdw in
+                ds = filling(s.count) { pds in
+                    reading(g.data, w.data, s.data) { x in
+                        for b in 0..<B {
+                            AddressingRows.shiftBackward(x[0] + b * N, x[1] + b * N, kernel: x[2] + b * K, length: K, slots: N,
+                                                         dw: pdw + b * N, ds: pds + b * K)
                         }
                     }
                 }
@@ -299,33 +265,25 @@ public enum Addressing {
         let L = try Layout(weighting: w)
         let (B, N) = (L.batch, L.slots)
         let gs = try L.scalars(gammaValue, "gamma")
-        var out = [Float](repeating: 0, count: B * N), logs = out, logZ = [Float](repeating: 0, count: B)
-        w.data.withUnsafeBufferPointer { pw in
-            logs.withUnsafeMutableBufferPointer { pl in
-                out.withUnsafeMutableBufferPointer { po in
+        var logs: [Float] = [], logZ = [Float](repeating: 0, count: B)
+        let out = filling(B * N) { po in
+            logs = filling(B * N) { pl in
+                reading(w.data) { x in
                     for b in 0..<B {
-                        logZ[b] = AddressingRows.sharpen(pw.baseAddress! + b * N, gamma: gs[b], slots: N,
-                                                         logs: pl.baseAddress! + b * N, into: po.baseAddress! + b * N)
+                        logZ[b] = AddressingRows.sharpen(x[0] + b * N, gamma: gs[b], slots: N, logs: pl + b * N, into: po + b * N)
                     }
                 }
             }
         }
         let y = Tensor(shape: w.shape, data: out)
         return (y, { g in
-            var dw = [Float](repeating: 0, count: B * N), dgamma = [Float](repeating: 0, count: B)
-            g.data.withUnsafeBufferPointer { pg in
-                w.data.withUnsafeBufferPointer { pw in
-                    y.data.withUnsafeBufferPointer { py in
-                        logs.withUnsafeBufferPointer { pl in
-                            dw.withUnsafeMutableBufferPointer { pdw in
-                                for b in 0..<B {
-                                    let o = b * N
-                                    dgamma[b] = AddressingRows.sharpenBackward(pg.baseAddress! + o, pw.baseAddress! + o, y: py.baseAddress! + o,
-                                                                               logs: pl.baseAddress! + o, gamma: gs[b], logZ: logZ[b], slots: N,
-                                                                               dw: pdw.baseAddress! + o)
-                                }
-                            }
-                        }
+            var dgamma = [Float](repeating: 0, count: B)
+            let dw = filling(B * N) { pdw in
+                reading(g.data, w.data, y.data, logs) { x in
+                    for b in 0..<B {
+                        let o = b * N
+                        dgamma[b] = AddressingRows.sharpenBackward(x[0] + o, x[1] + o, y: x[2] + o, logs: x[3] + o, gamma: gs[b],
+                                                                   logZ: logZ[b], slots: N, dw: pdw + o)
                     }
                 }
             }
