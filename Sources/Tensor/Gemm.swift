@@ -80,28 +80,14 @@ extension Tensor {
         let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
         let (m, k) = transposeA ? (ac, ar) : (ar, ac)
         let (k2, n) = transposeB ? (bc, br) : (br, bc)
-        // Two plain matrices, the common case, need no batch bookkeeping.
-        if a.rank == 2, b.rank == 2 {
-            guard k == k2 else { throw TensorError("matmul shapes \(shapeText(a.shape)) and \(shapeText(b.shape)) do not match") }
-            var out = [Float](repeating: 0, count: m * n)
-            if m * n > 0, k > 0 {
-                a.data.withUnsafeBufferPointer { pa in
-                    b.data.withUnsafeBufferPointer { pb in
-                        out.withUnsafeMutableBufferPointer { pc in
-                            gemm(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
-                        }
-                    }
-                }
-            }
-            return Tensor(shape: [m, n], data: out)
-        }
-        let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
+        // Plain matrices (the common case) build no batch arrays: an empty literal allocates nothing.
+        let aBatch = a.rank > 2 ? Array(a.shape.dropLast(2)) : [], bBatch = b.rank > 2 ? Array(b.shape.dropLast(2)) : []
         guard k == k2, aBatch == bBatch || aBatch.isEmpty || bBatch.isEmpty else {
             throw TensorError("matmul shapes \(shapeText(a.shape)) and \(shapeText(b.shape)) do not match")
         }
         let batchShape = aBatch.isEmpty ? bBatch : aBatch
         let batches = batchShape.reduce(1, *)
-        let shape = batchShape + [m, n]
+        let shape = batchShape.isEmpty ? [m, n] : batchShape + [m, n]
         var out = [Float](repeating: 0, count: try elementCount(shape))
         let aStep = aBatch.isEmpty ? 0 : m * k, bStep = bBatch.isEmpty ? 0 : k * n
         a.data.withUnsafeBufferPointer { pa in
