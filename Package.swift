@@ -13,9 +13,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // OpenBLAS for matrix products: its kernels are chosen for the CPU at run time.
-        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        // Matrix products use a system BLAS when one is found at run time
+        // (dlopen), so nothing beyond the toolchain is needed to build.
+        // Kernels compiled for AVX, chosen at run time on CPUs that have it.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        .target(name: "Tensor", dependencies: ["CKernels"]),
         .target(name: "Graph", dependencies: ["Tensor"]),
         .target(name: "Memory", dependencies: ["Tensor", "Graph"]),
         // Frames and globals are class-held arrays read on every step of a

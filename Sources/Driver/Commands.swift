@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Language
+import Tensor
 
 /// `mnemo`: the command line. Each subcommand parses its arguments and calls
 /// into the Language layer; nothing else lives here.
@@ -12,8 +13,13 @@ public struct Mnemo: ParsableCommand {
         Run a script with `mnemo FILE [ARGS...]`, or start the REPL with `mnemo`.
         Exit codes: 0 success, 64 usage, 65 compile error, 70 runtime error, 74 I/O error.
         """,
+        version: Mnemo.versionText,
         subcommands: [Run.self, Check.self, Test.self, Bench.self],
         defaultSubcommand: Run.self)
+
+    /// Mnemo's version, and how this process computes matrix products.
+    public static let version = "0.6.0"
+    static var versionText: String { "mnemo \(version)\nmatrix products: \(MatrixBackend.description)" }
 
     public init() {}
 }
@@ -100,9 +106,17 @@ struct Test: ParsableCommand {
     @Flag(help: "Rewrite the expected output from this run.")
     var update = false
 
+    @Option(help: "Seconds a script may run before it is stopped and fails.")
+    var timeout: Double = 300
+
+    @Option(help: "Scripts run at a time (default: the number of cores).")
+    var jobs = ProcessInfo.processInfo.activeProcessorCount
+
     func run() throws {
-        let runner = SampleRunner(update: update, log: { print($0); fflush(stdout) })
-        let summary = Interpreter.onLargeStack { runner.run(paths: paths.isEmpty ? ["samples"] : paths) }
+        guard timeout > 0, jobs > 0 else { throw ValidationError("--timeout and --jobs must be positive") }
+        let runner = SampleRunner(update: update, executable: SampleRunner.currentExecutable, timeLimit: timeout, jobs: jobs,
+                                  log: { print($0); fflush(stdout) })
+        let summary = runner.run(paths: paths.isEmpty ? ["samples"] : paths)
         if summary.failed > 0 || summary.total == 0 { throw ExitCode(1) }
     }
 }

@@ -1,24 +1,58 @@
 import Foundation
 import Language
 
-/// The regression runner behind `mnemo test`: each NAME.mn runs in a fresh
-/// interpreter with MNEMO_TEST=1 (so samples can run short), and its output,
-/// including any error it ends with, must equal NAME.out beside it.
+/// The regression runner behind `mnemo test`: each NAME.mn runs as its own
+/// `mnemo` process (so a crash or a hang fails that script alone), from its
+/// own folder, with MNEMO_TEST=1 (so samples can run short), a time limit,
+/// and Mnemo's own matrix kernels (MNEMO_BLAS=none: a system BLAS picks its
+/// kernels for the CPU, so its last bits differ from machine to machine).
+/// Its standard output and error together must equal NAME.out beside it.
 public struct SampleRunner {
     public struct Summary { public var passed = 0, failed = 0; public var total: Int { passed + failed } }
 
     let update: Bool
+    let executable: String
+    let timeLimit: Double
+    let jobs: Int
     let log: (String) -> Void
 
-    public init(update: Bool, log: @escaping (String) -> Void) {
+    /// `executable` is the mnemo binary that runs each script.
+    public init(update: Bool, executable: String, timeLimit: Double = 300, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
+                log: @escaping (String) -> Void) {
         self.update = update
+        self.executable = executable
+        self.timeLimit = timeLimit
+        self.jobs = max(1, jobs)
         self.log = log
+    }
+
+    /// The running mnemo executable.
+    public static var currentExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
     public func run(paths: [String]) -> Summary {
         var summary = Summary()
-        for script in scripts(in: paths) {
-            if check(script) { summary.passed += 1 } else { summary.failed += 1 }
+        let found = scripts(in: paths)
+        // Scripts run `jobs` at a time; results are reported in order as they arrive.
+        final class Slot: @unchecked Sendable { var result: Bool?; var lines: [String] = []; let done = DispatchSemaphore(value: 0) }
+        let slots = found.map { _ in Slot() }
+        let gate = DispatchSemaphore(value: jobs)
+        DispatchQueue.global().async {
+            DispatchQueue.concurrentPerform(iterations: found.count) { i in
+                gate.wait()
+                var lines: [String] = []
+                let passed = self.check(found[i], log: { lines.append($0) })
+                gate.signal()
+                slots[i].lines = lines
+                slots[i].result = passed
+                slots[i].done.signal()
+            }
+        }
+        for slot in slots {
+            slot.done.wait()
+            slot.lines.forEach(log)
+            if slot.result == true { summary.passed += 1 } else { summary.failed += 1 }
         }
         log("\(summary.passed) passed, \(summary.failed) failed")
         return summary
@@ -43,26 +77,63 @@ public struct SampleRunner {
         return found
     }
 
-    /// The output a script produces, as the expected-output file stores it.
-    public static func output(of path: String) -> String {
-        var out = ""
-        let interpreter = Interpreter(output: { out += $0 + "\n" })
-        interpreter.environmentOverrides["MNEMO_TEST"] = "1"
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "error: cannot read \(path)\n" }
-        let name = (path as NSString).lastPathComponent
-        do {
-            try interpreter.run(SourceFile(name: name, text: text, path: path))
-        } catch {
-            out += Host.report(error).text + "\n"
+    /// What a run of one script produced: its output as the expected-output
+    /// file stores it, or why it did not finish.
+    enum Outcome { case finished(String), timedOut(String), crashed(String, signal: Int32) }
+
+    func outcome(of path: String) -> Outcome {
+        let url = URL(fileURLWithPath: path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["run", url.lastPathComponent]
+        process.currentDirectoryURL = url.deletingLastPathComponent()
+        var environment = ProcessInfo.processInfo.environment
+        environment["MNEMO_TEST"] = "1"
+        environment["MNEMO_BLAS"] = "none"
+        environment["MNEMO_HISTORY"] = ""
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
+        do { try process.run() } catch { return .finished("error: cannot run \(executable): \(error.localizedDescription)\n") }
+        final class Collected: @unchecked Sendable { var data = Data() }
+        let collected = Collected(), reading = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            collected.data = pipe.fileHandleForReading.readDataToEndOfFile()
+            reading.signal()
         }
-        return out
+        var timedOut = false
+        if exited.wait(timeout: .now() + timeLimit) == .timedOut {
+            timedOut = true
+            kill(process.processIdentifier, SIGKILL)
+            exited.wait()
+        }
+        reading.wait()
+        let text = String(decoding: collected.data, as: UTF8.self)
+        if timedOut { return .timedOut(text) }
+        if process.terminationReason == .uncaughtSignal { return .crashed(text, signal: process.terminationStatus) }
+        return .finished(text)
     }
 
-    private func check(_ path: String) -> Bool {
+    private func check(_ path: String, log: (String) -> Void) -> Bool {
         let expectedPath = (path as NSString).deletingPathExtension + ".out"
         let start = Date()
-        let actual = SampleRunner.output(of: path)
+        let result = outcome(of: path)
         let seconds = String(format: "%.1fs", Date().timeIntervalSince(start))
+        let actual: String
+        switch result {
+        case .finished(let text): actual = text
+        case .timedOut(let text):
+            log("FAIL \(path): still running after \(Int(timeLimit)) s; stopped. Its output so far:\n\(text.suffix(2000))")
+            return false
+        case .crashed(let text, let signal):
+            log("FAIL \(path) (\(seconds)): the process died of signal \(signal). Its output:\n\(text.suffix(2000))")
+            return false
+        }
         if update {
             do {
                 try actual.write(toFile: expectedPath, atomically: true, encoding: .utf8)

@@ -1,5 +1,4 @@
-import COpenBLAS
-
+import CKernels
 // Vector kernels written with explicit SIMD (8 lanes), and matrix products on
 // row-major buffers. The transposed variants let the gradient of a product
 // (G @ B^T, A^T @ G) run without copying a transpose.
@@ -34,27 +33,174 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 
 /// C[m, n] += op(A) @ op(B), where op(A) is [m, k] (A stored [k, m] when
 /// transposed) and op(B) is [k, n] (B stored [n, k] when transposed), all
-/// row-major. OpenBLAS does the work with kernels chosen for the CPU it runs
-/// on, on one thread (a model's products are small, and results stay
-/// reproducible run to run). A single row (a batch-1 step) is a
-/// matrix-vector product.
+/// row-major. A system BLAS does the work when one was found at run time
+/// (`MatrixBackend`); otherwise Mnemo's own kernels below. A single row (a
+/// batch-1 step) is a matrix-vector product.
 func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
           m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
     guard m > 0, n > 0, k > 0 else { return }
-    _ = blasOnOneThread
-    let (M, N, K) = (Int32(m), Int32(n), Int32(k))
-    if m == 1 {
-        // c = c + op(B)^T a, with a a vector whichever way it is stored.
-        if transposeB { cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1, b, K, a, 1, 1, c, 1) }
-        else { cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1, b, N, a, 1, 1, c, 1) }
+    if let blas = MatrixBackend.blas, m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) {
+        let (M, N, K) = (Int32(m), Int32(n), Int32(k))
+        let (rowMajor, noTrans, trans) = (MatrixBackend.rowMajor, MatrixBackend.noTrans, MatrixBackend.trans)
+        if m == 1 {
+            // c = c + op(B)^T a, with a a vector whichever way it is stored.
+            if transposeB { blas.sgemv(rowMajor, noTrans, N, K, 1, b, K, a, 1, 1, c, 1) }
+            else { blas.sgemv(rowMajor, trans, K, N, 1, b, N, a, 1, 1, c, 1) }
+            return
+        }
+        blas.sgemm(rowMajor, transposeA ? trans : noTrans, transposeB ? trans : noTrans,
+                   M, N, K, 1, a, transposeA ? M : K, b, transposeB ? K : N, 1, c, N)
         return
     }
-    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                M, N, K, 1, a, transposeA ? M : K, b, transposeB ? K : N, 1, c, N)
+    OwnKernels.gemm(a, b, c, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
 }
 
-/// Set once, before the first product.
-private let blasOnOneThread: Void = openblas_set_num_threads(1)
+/// Mnemo's own matrix products, used when no BLAS is loaded. They are written
+/// for the shapes of memory networks: matrix-vector products at batch 1 and
+/// thin products (a few to a few hundred rows) otherwise. Each runs eight
+/// lanes at a time, four rows of the output together so that every load of
+/// B serves four rows, and sums in a fixed order: the same inputs give the
+/// same bits on every run and every x86-64 machine.
+public enum OwnKernels {
+    /// The four-row kernel runs on AVX where the CPU has it (same bits, twice
+    /// the lanes); tests turn it off to compare the two paths.
+    nonisolated(unsafe) public static var useAVX = mnemo_has_avx() != 0
+
+    /// C[m, n] += op(A) @ op(B), as `gemm` above.
+    public static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                            m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
+        guard m > 0, n > 0, k > 0 else { return }
+        switch (transposeA, transposeB) {
+        case (_, false):
+            // B's rows are contiguous: each output row gathers rows of B, four
+            // output rows at a time. A(i, p) is a[i * k + p], or a[p * m + i]
+            // when A is stored transposed. The last n % 8 columns go through
+            // the same kernel on zero-padded copies (B's once, C's per block).
+            let (rowStride, columnStride) = transposeA ? (1, m) : (k, 1)
+            let n8 = n - n % 8, tail = n - n8
+            var bTail: UnsafeMutablePointer<Float>? = nil
+            if tail > 0 && m >= 4 {
+                let padded = UnsafeMutablePointer<Float>.allocate(capacity: k * 8 + 32)
+                padded.initialize(repeating: 0, count: k * 8 + 32)
+                for p in 0..<k { for j in 0..<tail { padded[p * 8 + j] = b[p * n + n8 + j] } }
+                bTail = padded
+            }
+            defer { bTail?.deallocate() }
+            var i = 0
+            while i + 4 <= m {
+                let ai = a + i * rowStride, ci = c + i * n
+                fourRows(ai, rowStride, columnStride, b, ldb: n, ci, ldc: n, columns: n8, k: k)
+                if let bTail {
+                    let cTail = bTail + k * 8
+                    for r in 0..<4 { for j in 0..<8 { cTail[r * 8 + j] = j < tail ? ci[r * n + n8 + j] : 0 } }
+                    fourRows(ai, rowStride, columnStride, bTail, ldb: 8, cTail, ldc: 8, columns: 8, k: k)
+                    for r in 0..<4 { for j in 0..<tail { ci[r * n + n8 + j] = cTail[r * 8 + j] } }
+                }
+                i += 4
+            }
+            while i < m { oneRow(a + i * rowStride, columnStride, b, c + i * n, n: n, k: k); i += 1 }
+        case (false, true) where m < 4:
+            // Both operands' rows are contiguous: each output is a dot product.
+            for i in 0..<m { rowDotRows(a + i * k, b, c + i * n, n: n, k: k) }
+        case (false, true):
+            // Several rows: B transposed once into [k, n] serves the kernel above.
+            let columnsOfB = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+            defer { columnsOfB.deallocate() }
+            transpose(b, rows: n, columns: k, into: columnsOfB)
+            gemm(a, columnsOfB, c, m: m, n: n, k: k, transposeA: false, transposeB: false)
+        case (true, true):
+            // Rare: copy A back to [m, k] and take the case above.
+            let rowsOfA = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
+            defer { rowsOfA.deallocate() }
+            transpose(a, rows: k, columns: m, into: rowsOfA)
+            for i in 0..<m { rowDotRows(rowsOfA + i * k, b, c + i * n, n: n, k: k) }
+        }
+    }
+
+    /// out[j, i] = x[i, j] for x [rows, columns], in tiles that stay in cache.
+    static func transpose(_ x: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+        let tile = 32
+        for i0 in stride(from: 0, to: rows, by: tile) {
+            for j0 in stride(from: 0, to: columns, by: tile) {
+                for i in i0..<min(i0 + tile, rows) {
+                    for j in j0..<min(j0 + tile, columns) { out[j * rows + i] = x[i * columns + j] }
+                }
+            }
+        }
+    }
+
+    /// c[r * ldc + j] += sum over p of A(r, p) * b[p * ldb + j] for four
+    /// rows r and the first `columns` (a multiple of 8) columns, where
+    /// A(r, p) = a[r * rowStride + p * columnStride]. Each output adds its
+    /// products in the order of p, so the AVX kernel gives the same bits.
+    @inline(__always)
+    static func fourRows(_ a: UnsafePointer<Float>, _ rowStride: Int, _ columnStride: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                         _ c: UnsafeMutablePointer<Float>, ldc: Int, columns: Int, k: Int) {
+        if OwnKernels.useAVX {
+            mnemo_four_rows_times_b_avx(a, rowStride, columnStride, b, ldb, c, ldc, columns, k)
+            return
+        }
+        var j = 0
+        while j + 8 <= columns {
+            var c0 = load8(c + j), c1 = load8(c + ldc + j), c2 = load8(c + 2 * ldc + j), c3 = load8(c + 3 * ldc + j)
+            for p in 0..<k {
+                let bv = load8(b + p * ldb + j)
+                let ap = a + p * columnStride
+                c0 += ap[0] * bv
+                c1 += ap[rowStride] * bv
+                c2 += ap[2 * rowStride] * bv
+                c3 += ap[3 * rowStride] * bv
+            }
+            store8(c0, c + j); store8(c1, c + ldc + j); store8(c2, c + 2 * ldc + j); store8(c3, c + 3 * ldc + j)
+            j += 8
+        }
+    }
+
+    /// c[:] += sum over p of a[p * columnStride] * b[p, :] for one row, b [k, n]:
+    /// four rows of b at a time, so c is loaded and stored once per four.
+    @inline(__always)
+    static func oneRow(_ a: UnsafePointer<Float>, _ columnStride: Int, _ b: UnsafePointer<Float>,
+                       _ c: UnsafeMutablePointer<Float>, n: Int, k: Int) {
+        var p = 0
+        while p + 4 <= k {
+            let (a0, a1, a2, a3) = (a[p * columnStride], a[(p + 1) * columnStride], a[(p + 2) * columnStride], a[(p + 3) * columnStride])
+            let (b0, b1, b2, b3) = (b + p * n, b + (p + 1) * n, b + (p + 2) * n, b + (p + 3) * n)
+            var j = 0
+            while j + 8 <= n {
+                store8(load8(c + j) + ((a0 * load8(b0 + j) + a1 * load8(b1 + j)) + (a2 * load8(b2 + j) + a3 * load8(b3 + j))), c + j)
+                j += 8
+            }
+            while j < n { c[j] += (a0 * b0[j] + a1 * b1[j]) + (a2 * b2[j] + a3 * b3[j]); j += 1 }
+            p += 4
+        }
+        while p < k { axpy(c, a[p * columnStride], b + p * n, n); p += 1 }
+    }
+
+    /// c[j] += dot(a, b[j, :]) for the n rows of b ([n, k]), four rows at a time.
+    @inline(__always)
+    static func rowDotRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, n: Int, k: Int) {
+        var j = 0
+        while j + 4 <= n {
+            let (b0, b1, b2, b3) = (b + j * k, b + (j + 1) * k, b + (j + 2) * k, b + (j + 3) * k)
+            var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+            var p = 0
+            while p + 8 <= k {
+                let av = load8(a + p)
+                s0 += av * load8(b0 + p); s1 += av * load8(b1 + p); s2 += av * load8(b2 + p); s3 += av * load8(b3 + p)
+                p += 8
+            }
+            var (t0, t1, t2, t3) = (s0.sum(), s1.sum(), s2.sum(), s3.sum())
+            while p < k { t0 += a[p] * b0[p]; t1 += a[p] * b1[p]; t2 += a[p] * b2[p]; t3 += a[p] * b3[p]; p += 1 }
+            c[j] += t0; c[j + 1] += t1; c[j + 2] += t2; c[j + 3] += t3
+            j += 4
+        }
+        while j < n { c[j] += dot(a, b + j * k, k); j += 1 }
+    }
+
+    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+    @inline(__always) static func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+    @inline(__always) static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
+}
 
 extension Tensor {
     /// c += op(a) @ op(b) for matrices, into a buffer the caller owns (a

@@ -21,11 +21,12 @@ final class SampleSuiteTests: XCTestCase {
     /// Every sample, language test and bad input reproduces its expected output.
     func testSamplesLanguageTestsAndBadInputs() {
         var log: [String] = []
-        let runner = SampleRunner(update: false, log: { log.append($0) })
+        guard FileManager.default.fileExists(atPath: mnemoExecutable) else { return XCTFail("the mnemo executable was not built beside the tests") }
+        let runner = SampleRunner(update: false, executable: mnemoExecutable, timeLimit: 300, log: { log.append($0) })
         let previous = FileManager.default.currentDirectoryPath
         FileManager.default.changeCurrentDirectoryPath(packageRoot)
         defer { FileManager.default.changeCurrentDirectoryPath(previous) }
-        let summary = Interpreter.onLargeStack { runner.run(paths: ["samples", "Tests/lang", "Tests/bad"]) }
+        let summary = runner.run(paths: ["samples", "Tests/lang", "Tests/bad"])
         XCTAssertGreaterThan(summary.total, 30)
         XCTAssertEqual(summary.failed, 0, log.filter { !$0.hasPrefix("PASS") }.joined(separator: "\n"))
     }
@@ -204,6 +205,18 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try run(["--no-such-flag"]).status, 64)
         XCTAssertEqual(try run(["check", try temporaryScript("let x = (")]).status, 65)
         XCTAssertEqual(try run(["check", try temporaryScript("print(1 / 0)")]).status, 0)
+    }
+
+    /// `--version` names the matrix backend; MNEMO_BLAS=none forces the own kernels.
+    func testVersionSaysWhichMatrixKernelsRun() throws {
+        let forced = try run(["--version"], environment: ["MNEMO_BLAS": "none"])
+        XCTAssertEqual(forced.status, 0)
+        XCTAssertTrue(forced.output.hasPrefix("mnemo "), forced.output)
+        XCTAssertTrue(forced.output.contains("matrix products: own kernels"), forced.output)
+        let missing = try run(["--version"], environment: ["MNEMO_BLAS": "libno-such-blas.so"])
+        XCTAssertTrue(missing.output.contains("own kernels (MNEMO_BLAS=libno-such-blas.so could not be loaded)"), missing.output)
+        let found = try run(["--version"], environment: ["MNEMO_BLAS": ""])
+        XCTAssertTrue(found.output.contains("matrix products: "), found.output)
     }
 
     func testScriptSeesArgumentsAndEnvironment() throws {

@@ -71,6 +71,49 @@ final class TensorTests: XCTestCase {
         }
     }
 
+    /// Mnemo's own kernels against the definition (whatever backend
+    /// `Tensor.matmul` uses in this run), their AVX and portable paths against
+    /// each other bit for bit, and, when a system BLAS was loaded, the two
+    /// backends against each other.
+    func testOwnKernelsAgreeWithBLASAndDefinition() throws {
+        let rng = RandomGenerator(seed: 9)
+        let shapes = [(1, 1, 1), (1, 129, 400), (1, 400, 129), (2, 5, 3), (4, 8, 8), (5, 31, 33), (16, 57, 70), (17, 8, 100), (33, 64, 7)]
+        for (m, k, n) in shapes {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    let a = try Tensor.randn(transposeA ? [k, m] : [m, k], rng), b = try Tensor.randn(transposeB ? [n, k] : [k, n], rng)
+                    let start = try Tensor.randn([m, n], rng).data
+                    func own(avx: Bool) -> [Float] {
+                        let saved = OwnKernels.useAVX
+                        OwnKernels.useAVX = avx && saved
+                        defer { OwnKernels.useAVX = saved }
+                        var c = start
+                        c.withUnsafeMutableBufferPointer { pc in
+                            OwnKernels.gemm(a.data, b.data, pc.baseAddress!, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+                        }
+                        return c
+                    }
+                    let ownResult = own(avx: true)
+                    let label = "m \(m) k \(k) n \(n) transposes \(transposeA) \(transposeB)"
+                    XCTAssertEqual(ownResult, own(avx: false), "AVX and portable kernels differ: " + label)
+                    let product = try Tensor.matmul(a, b, transposeA: transposeA, transposeB: transposeB).data
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var exact = Double(start[i * n + j])
+                            for p in 0..<k {
+                                exact += Double(transposeA ? a.data[p * m + i] : a.data[i * k + p]) * Double(transposeB ? b.data[j * k + p] : b.data[p * n + j])
+                            }
+                            let tolerance = 1e-5 * Double(k).squareRoot() * 4 + 1e-5
+                            XCTAssertEqual(Double(ownResult[i * n + j]), exact, accuracy: tolerance, "own kernels: " + label)
+                            XCTAssertEqual(Double(product[i * n + j] + start[i * n + j]), exact, accuracy: tolerance, "\(MatrixBackend.description): " + label)
+                        }
+                    }
+                }
+            }
+        }
+        if !MatrixBackend.usesBLAS { print("note: no system BLAS was loaded; only Mnemo's own kernels were checked") }
+    }
+
     /// The eight-lane exp, sigmoid and tanh against double-precision libm:
     /// within a few float ulps everywhere, exact limits, NaN kept.
     func testVectorMathIsAccurate() {

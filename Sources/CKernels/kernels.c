@@ -1,0 +1,62 @@
+// Matrix kernels that need a wider instruction set than the build's baseline,
+// compiled for AVX and chosen at run time only on CPUs that have it.
+#include "ckernels.h"
+#include <immintrin.h>
+
+int mnemo_has_avx(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx");
+#else
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx")))
+void mnemo_four_rows_times_b_avx(const float *a, long row_stride, long column_stride,
+                                 const float *b, long ldb, float *c, long ldc, long n8, long k) {
+    for (long j = 0; j < n8; j += 16) {
+        if (j + 16 <= n8) {
+            // Two chunks of eight columns: eight accumulators, each B load serving four rows.
+            __m256 c0 = _mm256_loadu_ps(c + j), c1 = _mm256_loadu_ps(c + ldc + j);
+            __m256 c2 = _mm256_loadu_ps(c + 2 * ldc + j), c3 = _mm256_loadu_ps(c + 3 * ldc + j);
+            __m256 d0 = _mm256_loadu_ps(c + j + 8), d1 = _mm256_loadu_ps(c + ldc + j + 8);
+            __m256 d2 = _mm256_loadu_ps(c + 2 * ldc + j + 8), d3 = _mm256_loadu_ps(c + 3 * ldc + j + 8);
+            for (long p = 0; p < k; p++) {
+                const float *bp = b + p * ldb + j;
+                const float *ap = a + p * column_stride;
+                __m256 bv = _mm256_loadu_ps(bp), bw = _mm256_loadu_ps(bp + 8);
+                __m256 a0 = _mm256_set1_ps(ap[0]), a1 = _mm256_set1_ps(ap[row_stride]);
+                __m256 a2 = _mm256_set1_ps(ap[2 * row_stride]), a3 = _mm256_set1_ps(ap[3 * row_stride]);
+                c0 = _mm256_add_ps(c0, _mm256_mul_ps(a0, bv)); d0 = _mm256_add_ps(d0, _mm256_mul_ps(a0, bw));
+                c1 = _mm256_add_ps(c1, _mm256_mul_ps(a1, bv)); d1 = _mm256_add_ps(d1, _mm256_mul_ps(a1, bw));
+                c2 = _mm256_add_ps(c2, _mm256_mul_ps(a2, bv)); d2 = _mm256_add_ps(d2, _mm256_mul_ps(a2, bw));
+                c3 = _mm256_add_ps(c3, _mm256_mul_ps(a3, bv)); d3 = _mm256_add_ps(d3, _mm256_mul_ps(a3, bw));
+            }
+            _mm256_storeu_ps(c + j, c0); _mm256_storeu_ps(c + ldc + j, c1);
+            _mm256_storeu_ps(c + 2 * ldc + j, c2); _mm256_storeu_ps(c + 3 * ldc + j, c3);
+            _mm256_storeu_ps(c + j + 8, d0); _mm256_storeu_ps(c + ldc + j + 8, d1);
+            _mm256_storeu_ps(c + 2 * ldc + j + 8, d2); _mm256_storeu_ps(c + 3 * ldc + j + 8, d3);
+        } else {
+            __m256 c0 = _mm256_loadu_ps(c + j), c1 = _mm256_loadu_ps(c + ldc + j);
+            __m256 c2 = _mm256_loadu_ps(c + 2 * ldc + j), c3 = _mm256_loadu_ps(c + 3 * ldc + j);
+            for (long p = 0; p < k; p++) {
+                const float *ap = a + p * column_stride;
+                __m256 bv = _mm256_loadu_ps(b + p * ldb + j);
+                c0 = _mm256_add_ps(c0, _mm256_mul_ps(_mm256_set1_ps(ap[0]), bv));
+                c1 = _mm256_add_ps(c1, _mm256_mul_ps(_mm256_set1_ps(ap[row_stride]), bv));
+                c2 = _mm256_add_ps(c2, _mm256_mul_ps(_mm256_set1_ps(ap[2 * row_stride]), bv));
+                c3 = _mm256_add_ps(c3, _mm256_mul_ps(_mm256_set1_ps(ap[3 * row_stride]), bv));
+            }
+            _mm256_storeu_ps(c + j, c0); _mm256_storeu_ps(c + ldc + j, c1);
+            _mm256_storeu_ps(c + 2 * ldc + j, c2); _mm256_storeu_ps(c + 3 * ldc + j, c3);
+        }
+    }
+}
+#else
+void mnemo_four_rows_times_b_avx(const float *a, long row_stride, long column_stride,
+                                 const float *b, long ldb, float *c, long ldc, long n8, long k) {
+    (void)a; (void)row_stride; (void)column_stride; (void)b; (void)ldb; (void)c; (void)ldc; (void)n8; (void)k;
+}
+#endif
