@@ -16,8 +16,8 @@ let package = Package(
         // Matrix products use a system BLAS when one is found at run time
         // (dlopen), so nothing beyond the toolchain is needed to build.
         // Kernels compiled for AVX, chosen at run time on CPUs that have it.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
-        .target(name: "Tensor", dependencies: ["CKernels"]),
+        .target(name: "CSupport", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        .target(name: "Tensor", dependencies: ["CSupport"]),
         .target(name: "Graph", dependencies: ["Tensor"]),
         .target(name: "Memory", dependencies: ["Tensor", "Graph"]),
         // Frames and globals are class-held arrays read on every step of a

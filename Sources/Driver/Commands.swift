@@ -30,6 +30,9 @@ struct Run: ParsableCommand {
     @Flag(name: .customShort("i"), help: "Open the REPL after the script has run, with its names defined.")
     var interactive = false
 
+    @Option(help: "The memory a script's values may hold, e.g. 8G or 500M (default: half the machine's memory; also MNEMO_MAX_MEMORY).")
+    var maxMemory: String?
+
     @Argument(help: "The script to run.")
     var file: String?
 
@@ -37,6 +40,10 @@ struct Run: ParsableCommand {
     var scriptArguments: [String] = []
 
     func run() throws {
+        if let maxMemory {
+            guard let bytes = MemoryBudget.parseSize(maxMemory) else { throw ValidationError("--max-memory takes a size such as 8G, 500M or 100000000, not '\(maxMemory)'") }
+            MemoryBudget.limit = bytes
+        }
         let arguments = scriptArguments
         let makeInterpreter = { () -> Interpreter in
             let interpreter = Interpreter(output: { line in print(line) })

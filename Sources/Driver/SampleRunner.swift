@@ -90,6 +90,8 @@ public struct SampleRunner {
         var environment = ProcessInfo.processInfo.environment
         environment["MNEMO_TEST"] = "1"
         environment["MNEMO_BLAS"] = "none"
+        // A small budget, so that scripts that exhaust it (Tests/bad) end quickly.
+        if environment["MNEMO_MAX_MEMORY"] == nil { environment["MNEMO_MAX_MEMORY"] = "2G" }
         environment["MNEMO_HISTORY"] = ""
         environment["SWIFT_BACKTRACE"] = "enable=no"
         process.environment = environment

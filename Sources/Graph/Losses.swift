@@ -8,6 +8,7 @@ extension Op {
     public static func mse(_ prediction: Variable, _ target: Variable) throws -> Variable {
         try checkSameShape("mse", prediction, target)
         let diff = try prediction.value - target.value
+        try checkNotEmpty("mse", diff.count, sum: false)
         let n = Float(max(diff.count, 1))
         let value = Tensor(diff.data.reduce(0) { $0 + $1 * $1 } / n)
         return Graph.record(value, [prediction, target]) { g in
@@ -19,6 +20,7 @@ extension Op {
     /// Binary cross-entropy from logits: max(x, 0) - x t + log(1 + exp(-|x|)).
     public static func bceWithLogits(_ logits: Variable, _ target: Variable, sum: Bool = false) throws -> Variable {
         try checkSameShape("bce", logits, target)
+        try checkNotEmpty("bce", logits.value.count, sum: sum)
         let (x, t) = (logits.value, target.value)
         var total: Double = 0
         for i in 0..<x.count {
@@ -36,6 +38,7 @@ extension Op {
     /// Binary cross-entropy from probabilities, clamped away from 0 and 1.
     public static func bceWithProbabilities(_ p: Variable, _ target: Variable, sum: Bool = false) throws -> Variable {
         try checkSameShape("bce", p, target)
+        try checkNotEmpty("bce", p.value.count, sum: sum)
         let eps: Float = 1e-7
         let (x, t) = (p.value.map { Swift.min(Swift.max($0, eps), 1 - eps) }, target.value)
         var total: Double = 0
@@ -67,6 +70,8 @@ extension Op {
         } else {
             throw TensorError("crossentropy: target of shape \(Tensor.shapeText(target.shape)) fits neither logits of shape \(Tensor.shapeText(x.shape)) (probabilities) nor \(Tensor.shapeText(Array(x.shape.dropLast()))) (class indices)")
         }
+        try checkNotEmpty("crossentropy", rows, sum: false)
+        guard classes > 0 else { throw TensorError("crossentropy needs at least one class, got logits of shape \(Tensor.shapeText(x.shape))") }
         let lse = try x.logsumexp(axis: -1, keepdims: true)
         let logp = try x - lse
         let total = try (probabilities * logp).data.reduce(0, +)
@@ -79,6 +84,11 @@ extension Op {
             let dx = try (try soft * rowMass) - probabilities
             return [dx * k, targetIsData ? logp * (-k) : nil]
         }
+    }
+
+    /// A mean over no elements has no value: an empty batch is an error, as `mean` of an empty tensor is.
+    static func checkNotEmpty(_ name: String, _ count: Int, sum: Bool) throws {
+        if count == 0 && !sum { throw TensorError("\(name) of an empty batch: the mean of no elements has no value") }
     }
 
     static func checkSameShape(_ name: String, _ a: Variable, _ b: Variable) throws {

@@ -238,6 +238,6 @@ enum Convert {
         else if depth > shape.count || shape[depth] != items.count { throw RuntimeError("ragged nested list: cannot make a tensor") }
         for item in items { try flatten(item, depth: depth + 1, shape: &shape, data: &data) }
         if items.isEmpty && depth + 1 == shape.count { return }
-        _ = try Tensor.elementCount(shape)
+        _ = try Tensor.allocationCount(shape)
     }
 }

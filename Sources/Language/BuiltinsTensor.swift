@@ -190,7 +190,7 @@ enum TensorBuiltins {
         Builtin("chunk", "x, n, axis = 0", "Cuts a tensor along an axis into n equal pieces.") { a in
             let t = try a.tensor(0), n = try a.int(1)
             let ax = try t.value.axis(try a.int(2))
-            guard n > 0, t.value.rank > 0, t.shape[ax] % n == 0 else {
+            guard n > 0, t.value.rank > 0, t.shape[ax] % n == 0, n <= max(t.shape[ax], 1) else {
                 throw RuntimeError("chunk: cannot cut an axis of size \(t.value.rank > 0 ? t.shape[ax] : 0) into \(n) equal pieces")
             }
             let sizes = [Int](repeating: t.shape[ax] / n, count: n)

@@ -112,7 +112,7 @@ struct Compiler {
             let range = s.range
             return { f in
                 while try condition(f) {
-                    if Interpreter.interruptRequested { throw interpreter.interruption(at: range) }
+                    try interpreter.loopCheck(at: range)
                     let flow = try body(f)
                     if case .breakLoop = flow { break }
                     if case .returned = flow { return flow }
@@ -175,7 +175,7 @@ struct Compiler {
                 var i = try lower(f)
                 let end = try upper(f) + (inclusive ? 1 : 0)
                 while i < end {
-                    if Interpreter.interruptRequested { throw interpreter.interruption(at: range) }
+                    try interpreter.loopCheck(at: range)
                     try store(f, .number(Double(i)))
                     let flow = try body(f)
                     if case .breakLoop = flow { break }
@@ -192,7 +192,7 @@ struct Compiler {
             let items = try sequence(f)
             do {
                 try Operators.iterate(items) { item in
-                    if Interpreter.interruptRequested { throw interpreter.interruption(at: range) }
+                    try interpreter.loopCheck(at: range)
                     try store(f, item)
                     let flow = try body(f)
                     if case .breakLoop = flow { return false }

@@ -21,26 +21,69 @@ public enum Formatter {
     }
 
     /// The text for a value shown as a value (REPL results, inside containers).
-    public static func repr(_ v: Value, depth: Int = 0) -> String {
-        if depth > 8 { return "..." }
+    /// Containers show at most `maxItems` items each and nest at most 8
+    /// deep; a list or record met again inside itself shows as `[...]` or
+    /// `{...}`; the whole text stops near `maxCharacters`.
+    public static func repr(_ v: Value) -> String {
+        var state = ReprState()
+        var out = ""
+        repr(v, depth: 0, into: &out, &state)
+        return out
+    }
+
+    static let maxItems = 1000, maxCharacters = 100_000
+
+    struct ReprState {
+        var open: Set<ObjectIdentifier> = []
+    }
+
+    private static func repr(_ v: Value, depth: Int, into out: inout String, _ state: inout ReprState) {
+        if depth > 8 || out.utf8.count > maxCharacters { out += "..."; return }
+        func items(_ values: [Value], _ open: String, _ close: String, name: (Int) -> String = { _ in "" }) {
+            out += open
+            for (i, item) in values.enumerated() {
+                if i > 0 { out += ", " }
+                if i >= maxItems || out.utf8.count > maxCharacters { out += "... (\(values.count - i) more)"; break }
+                out += name(i)
+                repr(item, depth: depth + 1, into: &out, &state)
+            }
+            out += close
+        }
+        switch v {
+        case .tensor(let t): out += depth == 0 ? t.value.description : t.value.summary
+        case .list(let l):
+            let id = ObjectIdentifier(l)
+            if state.open.contains(id) { out += "[...]"; return }
+            state.open.insert(id)
+            items(l.items, "[", "]")
+            state.open.remove(id)
+        case .tuple(let t): items(t, "(", t.count == 1 ? ",)" : ")")
+        case .record(let r):
+            let id = ObjectIdentifier(r)
+            if state.open.contains(id) { out += "{...}"; return }
+            state.open.insert(id)
+            items(r.values, "{", "}", name: { "\(r.names[$0]): " })
+            state.open.remove(id)
+        case .cell(let b): repr(b.value, depth: depth, into: &out, &state)
+        default: out += scalarText(v)
+        }
+    }
+
+    /// The text of a value that holds no other values.
+    private static func scalarText(_ v: Value) -> String {
         switch v {
         case .nil: return "nil"
         case .number(let d): return number(d)
         case .bool(let b): return b ? "true" : "false"
         case .string(let s): return quote(s)
-        case .tensor(let t): return depth == 0 ? t.value.description : t.value.summary
-        case .list(let l): return "[" + l.items.map { repr($0, depth: depth + 1) }.joined(separator: ", ") + "]"
-        case .tuple(let t): return "(" + t.map { repr($0, depth: depth + 1) }.joined(separator: ", ") + (t.count == 1 ? ",)" : ")")
-        case .record(let r):
-            return "{" + zip(r.names, r.values).map { "\($0): \(repr($1, depth: depth + 1))" }.joined(separator: ", ") + "}"
         case .function(let c):
             return "<fn \(c.name)(\(c.function.parameterNames.joined(separator: ", ")))>"
         case .builtin(let b): return "<builtin \(b.signature)>"
         case .module(let m): return "<module \(m.name)>"
         case .range(let lo, let hi): return "\(lo)..<\(hi)"
         case .object(let o): return o.summary
-        case .cell(let b): return repr(b.value, depth: depth)
         case .uninitialized: return "<undefined>"
+        case .tensor, .list, .tuple, .record, .cell: return ""
         }
     }
 
@@ -52,7 +95,13 @@ public enum Formatter {
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
             case "\t": out += "\\t"
-            default: out.append(c)
+            default:
+                // Other control characters (an escape sequence) are shown, not obeyed by the terminal.
+                if c.unicodeScalars.count == 1, let u = c.unicodeScalars.first, u.value < 0x20 || (0x7f...0x9f).contains(u.value) {
+                    out += "\\u{\(String(u.value, radix: 16))}"
+                } else {
+                    out.append(c)
+                }
             }
         }
         return out + "\""

@@ -102,6 +102,17 @@ public final class Interpreter {
         }
     }
 
+    /// Loops call this on every iteration: Ctrl-C, and now and then the memory budget.
+    @inline(__always)
+    func loopCheck(at range: SourceRange) throws {
+        if Interpreter.interruptRequested { throw interruption(at: range) }
+        Interpreter.loopTicks &+= 1
+        if Interpreter.loopTicks & 1023 == 0 {
+            do { try MemoryBudget.check(adding: 0, for: "this loop") } catch let e as TensorError { throw Diagnostic(.runtime, e.message, at: range) }
+        }
+    }
+    nonisolated(unsafe) static var loopTicks = 0
+
     func interruption(at range: SourceRange) -> Diagnostic {
         Interpreter.interruptRequested = false
         return Diagnostic(.runtime, "interrupted", at: range)
@@ -148,6 +159,10 @@ public final class Interpreter {
         }
         if callDepth > Interpreter.maxCallDepth {
             throw fail("recursion too deep: more than \(Interpreter.maxCallDepth) nested calls (in '\(fn.name)')")
+        }
+        // The call count is not the stack: deep bodies use more per call.
+        if !StackGuard.hasMargin {
+            throw fail("recursion too deep: the stack is nearly exhausted (in '\(fn.name)')")
         }
         if Interpreter.interruptRequested, let range { throw interruption(at: range) }
         let frame = Frame(slotCount: fn.slotCount, captures: c.captures)

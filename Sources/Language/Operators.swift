@@ -22,7 +22,9 @@ enum Operators {
             return .tensor(try tensors(op, x, y, a, b))
         case let (.string(x), .string(y)):
             switch op {
-            case .add: return .string(x + y)
+            case .add:
+                try MemoryBudget.reserve(x.utf8.count + y.utf8.count, for: "a string of \(x.utf8.count + y.utf8.count) bytes")
+                return .string(x + y)
             case .equal: return .bool(x == y)
             case .notEqual: return .bool(x != y)
             case .less: return .bool(x < y)
@@ -32,20 +34,27 @@ enum Operators {
             default: break
             }
         case let (.list(x), .list(y)) where op == .add:
+            try reserveList(x.items.count + y.items.count)
             return .list(ListBox(x.items + y.items))
         case let (.list(x), .number(n)) where op == .multiply:
             guard let count = Arguments.exactInt(n), count >= 0, count.multipliedReportingOverflow(by: max(x.items.count, 1)).partialValue <= Tensor.maxElements else {
                 throw RuntimeError("a list can be repeated a whole, non-negative, reasonable number of times, got \(Formatter.number(n))")
             }
+            try reserveList(count * x.items.count)
             return .list(ListBox(Array([[Value]](repeating: x.items, count: count).joined())))
         case let (.tuple(x), .tuple(y)) where op == .add:
             return .tuple(x + y)
         default:
             break
         }
-        if op == .equal { return .bool(equal(a, b)) }
-        if op == .notEqual { return .bool(!equal(a, b)) }
+        if op == .equal { return .bool(try equal(a, b)) }
+        if op == .notEqual { return .bool(!(try equal(a, b))) }
         throw RuntimeError("cannot apply '\(op.rawValue)' to \(a.kindName) and \(b.kindName)")
+    }
+
+    /// A list of `count` items must fit the memory budget.
+    static func reserveList(_ count: Int) throws {
+        try MemoryBudget.reserve(count * MemoryLayout<Value>.stride, for: "a list of \(count) items")
     }
 
     @inline(__always)
@@ -95,14 +104,23 @@ enum Operators {
         }
     }
 
-    static func equal(_ a: Value, _ b: Value) -> Bool {
+    /// Structural equality of lists and tuples, identity of the rest. A list
+    /// that contains itself compares equal to itself; two such lists that are
+    /// not the same one nest without end, and the stack guard stops them.
+    static func equal(_ a: Value, _ b: Value) throws -> Bool {
+        if !StackGuard.hasMargin { throw RuntimeError("comparison nested too deeply (a list that contains itself?)") }
+        func all(_ x: [Value], _ y: [Value]) throws -> Bool {
+            guard x.count == y.count else { return false }
+            for i in x.indices where !(try equal(x[i], y[i])) { return false }
+            return true
+        }
         switch (a, b) {
         case (.nil, .nil): return true
         case let (.number(x), .number(y)): return x == y
         case let (.bool(x), .bool(y)): return x == y
         case let (.string(x), .string(y)): return x == y
-        case let (.list(x), .list(y)): return x === y || (x.items.count == y.items.count && zip(x.items, y.items).allSatisfy(equal))
-        case let (.tuple(x), .tuple(y)): return x.count == y.count && zip(x, y).allSatisfy(equal)
+        case let (.list(x), .list(y)): return try x === y || all(x.items, y.items)
+        case let (.tuple(x), .tuple(y)): return try all(x, y)
         case let (.record(x), .record(y)): return x === y
         case let (.function(x), .function(y)): return x === y
         case let (.builtin(x), .builtin(y)): return x === y

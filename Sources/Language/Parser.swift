@@ -1,3 +1,5 @@
+import Tensor
+
 /// Recursive descent with one function per precedence level. On a syntax
 /// error it records a diagnostic and skips to the next statement (panic mode),
 /// so one run reports several errors.
@@ -10,6 +12,11 @@ struct Parser {
     private(set) var endedEarly = false
     private var depth = 0
     static let maxDepth = 200
+    /// Operators, calls and `else if`s chained one after another, counted
+    /// along the path from the root: each link is one more level of the tree
+    /// that every later pass (and its release) walks recursively.
+    private var chain = 0
+    static let maxChain = 10_000
     static let maxErrors = 20
 
     private struct Abort: Error {}
@@ -205,12 +212,23 @@ struct Parser {
         if tokens[look].kind == .kElse {
             p = look
             advance()
-            if at(.kIf) { otherwise = [try ifStatement()] } else { otherwise = try block() }
+            if at(.kIf) {
+                let chainAtStart = chain
+                defer { chain = chainAtStart }
+                try link()
+                otherwise = [try ifStatement()]
+            } else {
+                otherwise = try block()
+            }
         }
         return IfStmt(condition, then, otherwise, range(start).to(previousRange))
     }
 
     private mutating func block() throws -> [Stmt] {
+        try nested { try $0.blockBody() }
+    }
+
+    private mutating func blockBody() throws -> [Stmt] {
         try expect(.leftBrace, "'{' to start a block")
         var statements: [Stmt] = []
         skipNewlines()
@@ -277,21 +295,28 @@ struct Parser {
     // MARK: Expressions, lowest precedence first
 
     mutating func expression() throws -> Expr {
-        depth += 1
-        defer { depth -= 1 }
-        if depth > Parser.maxDepth { throw fail("expression nested too deeply (more than \(Parser.maxDepth) levels)") }
-        return try orExpr()
+        try nested { try $0.orExpr() }
+    }
+
+    /// One more link of a chain (see `chain`); the caller restores the count when its chain ends.
+    private mutating func link() throws {
+        chain += 1
+        if chain > Parser.maxChain { throw fail("expression too long: more than \(Parser.maxChain) operations in a row") }
     }
 
     private mutating func orExpr() throws -> Expr {
+        let chainAtStart = chain
+        defer { chain = chainAtStart }
         var e = try andExpr()
-        while match(.kOr) { skipNewlines(); e = LogicalExpr(isAnd: false, e, try andExpr()) }
+        while match(.kOr) { try link(); skipNewlines(); e = LogicalExpr(isAnd: false, e, try andExpr()) }
         return e
     }
 
     private mutating func andExpr() throws -> Expr {
+        let chainAtStart = chain
+        defer { chain = chainAtStart }
         var e = try notExpr()
-        while match(.kAnd) { skipNewlines(); e = LogicalExpr(isAnd: true, e, try notExpr()) }
+        while match(.kAnd) { try link(); skipNewlines(); e = LogicalExpr(isAnd: true, e, try notExpr()) }
         return e
     }
 
@@ -305,10 +330,13 @@ struct Parser {
     }
 
     private mutating func comparison() throws -> Expr {
+        let chainAtStart = chain
+        defer { chain = chainAtStart }
         let ops: [TokenKind: BinaryOp] = [.equal: .equal, .notEqual: .notEqual, .less: .less,
                                           .lessEqual: .lessEqual, .greater: .greater, .greaterEqual: .greaterEqual]
         var e = try rangeExpr()
         while let op = ops[peek.kind] {
+            try link()
             let t = advance(); skipNewlines()
             e = BinaryExpr(op, e, try rangeExpr(), opRange: range(t))
         }
@@ -326,8 +354,11 @@ struct Parser {
     }
 
     private mutating func additive() throws -> Expr {
+        let chainAtStart = chain
+        defer { chain = chainAtStart }
         var e = try multiplicative()
         while at(.plus) || at(.minus) {
+            try link()
             let t = advance(); skipNewlines()
             e = BinaryExpr(t.kind == .plus ? .add : .subtract, e, try multiplicative(), opRange: range(t))
         }
@@ -335,9 +366,12 @@ struct Parser {
     }
 
     private mutating func multiplicative() throws -> Expr {
+        let chainAtStart = chain
+        defer { chain = chainAtStart }
         let ops: [TokenKind: BinaryOp] = [.star: .multiply, .slash: .divide, .percent: .modulo, .at: .matmul]
         var e = try unary()
         while let op = ops[peek.kind] {
+            try link()
             let t = advance(); skipNewlines()
             e = BinaryExpr(op, e, try unary(), opRange: range(t))
         }
@@ -364,16 +398,20 @@ struct Parser {
         return base
     }
 
-    private mutating func nested(_ body: (inout Parser) throws -> Expr) throws -> Expr {
+    private mutating func nested<T>(_ body: (inout Parser) throws -> T) throws -> T {
         depth += 1
         defer { depth -= 1 }
         if depth > Parser.maxDepth { throw fail("expression nested too deeply (more than \(Parser.maxDepth) levels)") }
+        if !StackGuard.hasMargin { throw fail("expression nested too deeply for the stack") }
         return try body(&self)
     }
 
     private mutating func postfix() throws -> Expr {
+        let chainAtStart = chain
+        defer { chain = chainAtStart }
         var e = try primary()
         while true {
+            if at(.leftParen) || at(.leftBracket) || at(.dot) { try link() }
             if at(.leftParen) {
                 advance()
                 var arguments: [Argument] = []

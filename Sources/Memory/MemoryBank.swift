@@ -36,7 +36,7 @@ public final class MemoryBank {
     public init(slots: Int, width: Int, batch: Int?, initialisation: Initialisation, tracing: Bool = true, random: RandomGenerator) throws {
         guard slots >= 1, width >= 1 else { throw TensorError("a memory needs at least one slot and width 1, got \(slots) x \(width)") }
         if let b = batch, b < 1 { throw TensorError("batch must be at least 1, got \(b)") }
-        _ = try Tensor.elementCount([batch ?? 1, slots, width])
+        _ = try Tensor.allocationCount([batch ?? 1, slots, width])
         if case .learned(let v) = initialisation, v.shape != [slots, width] {
             throw TensorError("a learned initial memory must have shape \(Tensor.shapeText([slots, width])), got \(Tensor.shapeText(v.shape))")
         }

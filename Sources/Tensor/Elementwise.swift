@@ -50,7 +50,9 @@ extension Tensor {
             return Tensor(shape: a.shape, data: out)
         }
         let shape = try broadcastShape(a.shape, b.shape)
-        let total = try elementCount(shape)
+        let total = try allocationCount(shape)
+        // An empty result (a zero-sized axis on either side) has nothing to compute.
+        if total == 0 { return Tensor(shape: shape, data: []) }
         var out = [Float](repeating: 0, count: total)
         if m == 1 {
             let s = b.data[0]
@@ -135,6 +137,8 @@ extension Tensor {
         if shape == target { return self }
         let total = target.reduce(1, *)
         var out = [Float](repeating: 0, count: total)
+        // Nothing to sum into, or nothing to sum: zeros of the target's shape.
+        if total == 0 || count == 0 { return Tensor(shape: target, data: out) }
         if total == 1 {
             var s: Float = 0
             for v in data { s += v }
@@ -171,7 +175,7 @@ extension Tensor {
     /// Repeats this tensor along broadcast dimensions to fill `target`.
     public func broadcast(to target: [Int]) throws -> Tensor {
         if shape == target { return self }
-        let base = Tensor(shape: target, data: [Float](repeating: 0, count: try Tensor.elementCount(target)))
+        let base = Tensor(shape: target, data: [Float](repeating: 0, count: try Tensor.allocationCount(target)))
         let out = try Tensor.zip(base, self) { _, v in v }
         guard out.shape == target else {
             throw TensorError("cannot broadcast shape \(Tensor.shapeText(shape)) to \(Tensor.shapeText(target))")

@@ -1,4 +1,4 @@
-import CKernels
+import CSupport
 // Vector kernels written with explicit SIMD (8 lanes), and matrix products on
 // row-major buffers. The transposed variants let the gradient of a product
 // (G @ B^T, A^T @ G) run without copying a transpose.
@@ -234,7 +234,7 @@ extension Tensor {
         let batchShape = aBatch.isEmpty ? bBatch : aBatch
         let batches = batchShape.reduce(1, *)
         let shape = batchShape.isEmpty ? [m, n] : batchShape + [m, n]
-        var out = [Float](repeating: 0, count: try elementCount(shape))
+        var out = [Float](repeating: 0, count: try allocationCount(shape))
         let aStep = aBatch.isEmpty ? 0 : m * k, bStep = bBatch.isEmpty ? 0 : k * n
         a.data.withUnsafeBufferPointer { pa in
             b.data.withUnsafeBufferPointer { pb in

@@ -43,7 +43,7 @@ public enum NPY {
             shape.append(v)
         }
         let count: Int
-        do { count = try Tensor.elementCount(shape) } catch { throw bad("\(error)") }
+        do { count = try Tensor.allocationCount(shape) } catch { throw bad("\(error)") }
         guard let type = ElementType(descr) else { throw bad("unsupported dtype '\(descr)' (float32, float64, integer and bool arrays are supported)") }
         let dataStart = start + headerLength
         guard b.count - dataStart >= count * type.size else {

@@ -61,12 +61,12 @@ public final class RandomGenerator {
 
 extension Tensor {
     public static func randn(_ shape: [Int], _ rng: RandomGenerator, mean: Double = 0, std: Double = 1) throws -> Tensor {
-        let n = try elementCount(shape)
+        let n = try allocationCount(shape)
         return Tensor(shape: shape, data: (0..<n).map { _ in Float(mean + std * rng.normal()) })
     }
 
     public static func uniform(_ shape: [Int], _ rng: RandomGenerator, low: Double = 0, high: Double = 1) throws -> Tensor {
-        let n = try elementCount(shape)
+        let n = try allocationCount(shape)
         return Tensor(shape: shape, data: (0..<n).map { _ in Float(low + (high - low) * rng.uniform()) })
     }
 

@@ -76,7 +76,7 @@ extension Tensor {
         }
         var shape = first.shape
         shape[a] = total
-        let count = try elementCount(shape)
+        let count = try allocationCount(shape)
         let (outer, _, inner) = first.split3(a)
         var out = [Float](); out.reserveCapacity(count)
         for o in 0..<outer {
@@ -237,7 +237,7 @@ extension Tensor {
             picks.append(i < 0 ? i + n : i)
         }
         let shape = Array(self.shape[..<a]) + indices.shape + Array(self.shape[(a + 1)...])
-        _ = try Tensor.elementCount(shape)
+        _ = try Tensor.allocationCount(shape)
         var offsets = [Int](); offsets.reserveCapacity(outer * picks.count * inner)
         for o in 0..<outer { for p in picks { for i in 0..<inner { offsets.append((o * n + p) * inner + i) } } }
         return (shape, offsets)

@@ -33,8 +33,13 @@ public struct Tensor {
     /// The single value of a one-element tensor.
     public var scalar: Float { data[0] }
 
-    /// Checks a shape a user asked for: no negative sizes, no absurd totals.
+    /// The most axes a tensor may have (NumPy's limit too).
+    public static let maxRank = 64
+
+    /// Checks a shape a user asked for: no negative sizes, no absurd totals,
+    /// at most `maxRank` axes.
     public static func elementCount(_ shape: [Int]) throws -> Int {
+        if shape.count > maxRank { throw TensorError("a shape of \(shape.count) axes has too many (limit \(maxRank))") }
         var total = 1
         for dim in shape {
             if dim < 0 { throw TensorError("negative dimension \(dim) in shape \(shapeText(shape))") }
@@ -47,8 +52,15 @@ public struct Tensor {
         return total
     }
 
+    /// `elementCount`, for a tensor about to be allocated: also within the memory budget.
+    public static func allocationCount(_ shape: [Int]) throws -> Int {
+        let count = try elementCount(shape)
+        try MemoryBudget.reserve(count * MemoryLayout<Float>.stride, for: "a tensor of shape \(shapeText(shape))")
+        return count
+    }
+
     public static func filled(_ shape: [Int], _ value: Float) throws -> Tensor {
-        Tensor(shape: shape, data: [Float](repeating: value, count: try elementCount(shape)))
+        Tensor(shape: shape, data: [Float](repeating: value, count: try allocationCount(shape)))
     }
 
     public static func zeros(_ shape: [Int]) throws -> Tensor { try filled(shape, 0) }
@@ -69,7 +81,7 @@ public struct Tensor {
             throw TensorError("arange needs finite bounds and a nonzero step")
         }
         let n = max(0, Int(((stop - start) / step).rounded(.up).clamped(to: -1...Double(maxElements + 1))))
-        _ = try elementCount([n])
+        _ = try allocationCount([n])
         return Tensor(shape: [n], data: (0..<n).map { Float(start + Double($0) * step) })
     }
 

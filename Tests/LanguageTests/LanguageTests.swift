@@ -219,6 +219,22 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(found.output.contains("matrix products: "), found.output)
     }
 
+    /// A deep body times a deep recursion: the call count stays under its
+    /// limit, and the stack guard ends it with an error instead of a crash.
+    func testStackGuardStopsDeepBodiesInDeepRecursion() throws {
+        let chain = String(repeating: " + 0", count: 5000)
+        let script = try temporaryScript("fn f(n) {\n  if n == 0 { return 0 }\n  f(n - 1)\(chain)\n}\nprint(f(1900))\n")
+        let result = try run([script])
+        XCTAssertEqual(result.status, 70, result.error)
+        XCTAssertTrue(result.error.contains("error: recursion too deep: the stack is nearly exhausted (in 'f')"), result.error)
+        // The same in `mnemo check`: a chain too long for the tree is refused before anything runs.
+        let long = try temporaryScript("print(" + String(repeating: "1+", count: 200_000) + "1)\n")
+        let checked = try run(["check", long])
+        XCTAssertEqual(checked.status, 65, checked.error)
+        XCTAssertTrue(checked.error.contains("expression too long"), checked.error)
+        XCTAssertLessThan(checked.error.count, 2000, "a long line is shown as a window around the caret")
+    }
+
     func testScriptSeesArgumentsAndEnvironment() throws {
         let script = try temporaryScript("print(args(), env(\"MNEMO_PROBE\"), env(\"MNEMO_UNSET\", \"default\"))")
         let result = try run(["run", script, "a", "--flag"], environment: ["MNEMO_PROBE": "yes"])

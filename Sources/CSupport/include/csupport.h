@@ -1,5 +1,5 @@
-#ifndef MNEMO_CKERNELS_H
-#define MNEMO_CKERNELS_H
+#ifndef MNEMO_CSUPPORT_H
+#define MNEMO_CSUPPORT_H
 
 /// Whether this CPU (and its operating system) can run the AVX kernels.
 int mnemo_has_avx(void);
@@ -11,5 +11,17 @@ int mnemo_has_avx(void);
 /// eight-lane Swift kernel it replaces on CPUs with AVX.
 void mnemo_four_rows_times_b_avx(const float *a, long row_stride, long column_stride,
                                  const float *b, long ldb, float *c, long ldc, long n8, long k);
+
+/// Bytes of stack left below the caller on the calling thread (its stack's
+/// bounds are read once per thread). Deep recursion checks it to end in an
+/// error instead of a crash; a large value when the bounds are unknown.
+long mnemo_stack_remaining(void);
+
+/// The calling thread's whole stack, in bytes.
+long mnemo_stack_size(void);
+
+/// Bytes the C allocator has handed out and not taken back (heap and mapped
+/// blocks): the memory a script's values hold, read by the memory budget.
+long mnemo_heap_in_use(void);
 
 #endif

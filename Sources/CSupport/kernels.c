@@ -1,7 +1,51 @@
-// Matrix kernels that need a wider instruction set than the build's baseline,
-// compiled for AVX and chosen at run time only on CPUs that have it.
-#include "ckernels.h"
+// Small pieces that Swift cannot express: matrix kernels compiled for a wider
+// instruction set than the build's baseline (AVX, chosen at run time only on
+// CPUs that have it), the calling thread's stack bounds, and the allocator's
+// count of bytes in use.
+#define _GNU_SOURCE
+#include "csupport.h"
 #include <immintrin.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+
+static __thread uintptr_t stack_low = 0;
+static __thread size_t stack_size = 0;
+static __thread int stack_known = 0;
+
+static void read_stack_bounds(void) {
+    {
+        stack_known = 1;
+        pthread_attr_t attr;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            void *address = 0;
+            size_t size = 0;
+            if (pthread_attr_getstack(&attr, &address, &size) == 0) { stack_low = (uintptr_t)address; stack_size = size; }
+            pthread_attr_destroy(&attr);
+        }
+    }
+}
+
+long mnemo_stack_size(void) {
+    if (!stack_known) read_stack_bounds();
+    return stack_low == 0 ? (1L << 40) : (long)stack_size;
+}
+
+long mnemo_stack_remaining(void) {
+    char probe;
+    if (!stack_known) read_stack_bounds();
+    if (stack_low == 0) return 1L << 40;
+    return (long)((uintptr_t)&probe - stack_low);
+}
+
+long mnemo_heap_in_use(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 info = mallinfo2();
+    return (long)(info.uordblks + info.hblkhd);
+#else
+    return 0;
+#endif
+}
 
 int mnemo_has_avx(void) {
 #if defined(__x86_64__)
