@@ -39,6 +39,8 @@ public final class Node {
     /// Creation order; a node's inputs always have smaller ids, so sorting by
     /// id gives a topological order without a recursive walk.
     let id: Int
+    /// The `nograd` scope the node was recorded in (0: none); see `Graph.detached`.
+    let scope: Int
     fileprivate(set) var inputs: [Node?]
     let shape: [Int]
     let vjp: VJP
@@ -51,6 +53,7 @@ public final class Node {
     init(inputs: [Node?], shape: [Int], vjp: @escaping VJP) {
         Graph.nodeCount += 1
         self.id = Graph.nodeCount
+        self.scope = Graph.currentScope
         self.inputs = inputs
         self.shape = shape
         self.vjp = vjp
@@ -83,6 +86,23 @@ public enum Graph {
     static var nodeCount = 0
     static var visitEpoch = 0
 
+    /// The open `nograd` scopes, innermost last (0 is the top level).
+    nonisolated(unsafe) static var openScopes = [0]
+    nonisolated(unsafe) static var scopeCount = 0
+    static var currentScope: Int { openScopes[openScopes.count - 1] }
+
+    /// `nograd { }`: inside, operations record as usual, so that `grad` works
+    /// there (an evaluation that reads a support set by its gradients); once
+    /// the block has ended, what it recorded is a constant to every gradient
+    /// taken outside it, as if each value had been detached on leaving.
+    public static func detached<T>(_ body: () throws -> T) rethrows -> T {
+        scopeCount += 1
+        openScopes.append(scopeCount)
+        defer { openScopes.removeLast() }
+        return try body()
+    }
+
+    /// Computes values only, recording nothing (finite differences in gradcheck).
     public static func withoutRecording<T>(_ body: () throws -> T) rethrows -> T {
         let saved = isRecording
         isRecording = false
@@ -112,7 +132,7 @@ public enum Graph {
     /// that input. False when the input needs no gradient.
     @discardableResult
     public static func accumulateProduct(input index: Int, _ a: Tensor, _ b: Tensor) -> Bool {
-        guard let node = running, index < node.inputs.count, let input = node.inputs[index] else { return false }
+        guard let node = running, index < node.inputs.count, let input = node.inputs[index], input.visit == visitEpoch else { return false }
         input.pendingProducts.append((a, b))
         return true
     }
@@ -124,7 +144,7 @@ public enum Graph {
     /// False, without running `body`, when the input needs no gradient.
     @discardableResult
     public static func addIntoGradient(input index: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) -> Bool {
-        guard let node = running, index < node.inputs.count, let input = node.inputs[index] else { return false }
+        guard let node = running, index < node.inputs.count, let input = node.inputs[index], input.visit == visitEpoch else { return false }
         let count = input.shape.reduce(1, *)
         guard count > 0 else { return true }
         if input.grad == nil { input.grad = Tensor(shape: input.shape, data: [Float](repeating: 0, count: count)) }
@@ -169,13 +189,31 @@ public enum Graph {
         }
     }
 
+    /// Why a gradient cannot be taken; the builtins add the place.
+    public struct GradientError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+
     /// d loss / d x for each x in `wrt`, without changing anything; the results
     /// are constants, so this works inside a computation that is being recorded.
-    public static func gradients(of loss: Variable, wrt: [Variable], seed: Tensor? = nil) throws -> [Tensor] {
+    /// A `wrt` that the loss does not depend on (nothing recorded a path from
+    /// it to the loss) is an error naming its position, unless `allowUnused`,
+    /// when its gradient is zeros: a gradient is never silently zero.
+    public static func gradients(of loss: Variable, wrt: [Variable], seed: Tensor? = nil, allowUnused: Bool = false) throws -> [Tensor] {
         if seed == nil && loss.value.count != 1 {
             throw TensorError("the loss must be a scalar, got a tensor of shape \(Tensor.shapeText(loss.shape))")
         }
-        guard let root = loss.node else { return wrt.map { Tensor.zeros(like: $0.value) } }
+        // Nodes recorded in a nograd block that has ended are constants here.
+        let active = openScopes
+        func isActive(_ node: Node) -> Bool { node.scope == 0 || active.contains(node.scope) }
+        guard let root = loss.node, isActive(root) else {
+            if allowUnused || wrt.isEmpty { return wrt.map { Tensor.zeros(like: $0.value) } }
+            throw GradientError(message: "the loss is a constant: nothing recorded how it depends on \(wrt.count == 1 ? "the tensor" : "any of the \(wrt.count) tensors") asked for (is it computed from parameters made with param, outside nograd and detach?)")
+        }
+        for (i, v) in wrt.enumerated() where v.node == nil && !allowUnused {
+            throw GradientError(message: "\(wrt.count == 1 ? "the tensor asked for" : "tensor \(i + 1) of the \(wrt.count) asked for") is a constant, not a parameter (make it with param) or a value computed from one, so the loss cannot depend on it")
+        }
         // Collect the nodes reachable from the loss, then order them newest first.
         visitEpoch += 1
         let epoch = visitEpoch
@@ -184,9 +222,14 @@ public enum Graph {
         root.visit = epoch
         while let node = stack.popLast() {
             order.append(node)
-            for case let input? in node.inputs where input.visit != epoch {
+            for case let input? in node.inputs where input.visit != epoch && isActive(input) {
                 input.visit = epoch
                 stack.append(input)
+            }
+        }
+        if !allowUnused {
+            for (i, v) in wrt.enumerated() where v.node?.visit != epoch {
+                throw GradientError(message: "the loss does not depend on \(wrt.count == 1 ? "the tensor asked for" : "tensor \(i + 1) of the \(wrt.count) asked for") (pass allow_unused: true for zeros)")
             }
         }
         order.sort { $0.id > $1.id }
@@ -203,7 +246,7 @@ public enum Graph {
             running = node
             let inputGrads = try node.vjp(g)
             for (input, ig) in zip(node.inputs, inputGrads) {
-                guard let input, let ig else { continue }
+                guard let input, let ig, input.visit == epoch else { continue }
                 guard ig.count == input.shape.reduce(1, *) else {
                     throw TensorError("internal: gradient of shape \(Tensor.shapeText(ig.shape)) for a value of shape \(Tensor.shapeText(input.shape))")
                 }
@@ -213,5 +256,17 @@ public enum Graph {
             if !targets.contains(ObjectIdentifier(node)) { node.grad = nil }
         }
         return wrt.map { v in v.node?.grad ?? Tensor.zeros(like: v.value) }
+    }
+
+    /// A gradient returned while recording, as a value that later ops may
+    /// use: its own gradient is not computed (the VJPs do not record
+    /// themselves), so differentiating through it is an error that says so,
+    /// never a zero. `detach` makes it plain data.
+    public static func firstOrderResult(_ gradient: Tensor, of loss: Variable, place: String) -> Variable {
+        guard isRecording, let root = loss.node else { return Variable(gradient) }
+        let node = Node(inputs: [root], shape: gradient.shape) { _ in
+            throw GradientError(message: "a gradient of a gradient is needed here, through the result of grad at \(place); Mnemo computes first-order gradients only (wrap that grad in detach() to use its result as data)")
+        }
+        return Variable(gradient, node: node)
     }
 }

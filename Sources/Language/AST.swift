@@ -160,10 +160,12 @@ final class FunctionExpr: Expr {
     init(_ function: FunctionDecl) { self.function = function; super.init(function.range) }
 }
 
-/// `if` used for its value: the last statement of a block or function body.
-final class IfExpr: Expr {
-    let statement: IfStmt
-    init(_ statement: IfStmt) { self.statement = statement; super.init(statement.range) }
+/// `if` or `nograd` used for its value (`let y = nograd { f(x) }`, or the
+/// last statement of a block or function body): the value of its block's last
+/// expression.
+final class StatementExpr: Expr {
+    let statement: Stmt
+    init(_ statement: Stmt) { self.statement = statement; super.init(statement.range) }
 }
 
 // MARK: Functions

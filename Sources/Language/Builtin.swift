@@ -104,6 +104,15 @@ public struct Arguments {
     public let values: [Value]
     public let builtin: Builtin
     public unowned let interpreter: Interpreter
+    /// Where the call is in the source, when known.
+    public var callRange: SourceRange? = nil
+
+    /// "file.mn:3:7", for messages that must point back at this call later.
+    public var place: String {
+        guard let r = callRange else { return "an earlier call of \(builtin.name)" }
+        let (line, column) = r.file.location(of: r.start)
+        return "\(r.file.name):\(line):\(column)"
+    }
 
     public subscript(i: Int) -> Value { values[i] }
 

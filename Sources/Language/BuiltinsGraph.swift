@@ -97,17 +97,24 @@ enum GraphBuiltins {
         Builtin("params", "value", "The parameters reachable from a record, list, tuple, function closure or object.") { a in
             .list(ListBox(parameters(in: a[0]).map { .tensor($0) }))
         },
-        Builtin("grad", "loss, wrt", "Gradients of a scalar loss with respect to a tensor, or a list or record of tensors (same structure back). Changes nothing.") { a in
+        Builtin("grad", "loss, wrt, allow_unused = false", "Gradients of a scalar loss with respect to a tensor, or a list or record of tensors (same structure back). Changes nothing. A tensor the loss does not depend on is an error, or zeros with allow_unused: true. The result is first-order: differentiating through it again is an error (detach it to use it as data).") { a in
+            guard case .tensor = a[0] else { throw a.wrong(0, "a scalar tensor (a loss computed from parameters)") }
             let loss = try scalarLoss(a, 0)
             var targets: [Variable?] = []
             try leaves(a[1], into: &targets)
+            // Non-tensor fields of a record stay nil in the result; but a wrt with no tensor at all is a mistake.
+            guard targets.contains(where: { $0 != nil }) else {
+                throw a.wrong(1, "a tensor, or a list, tuple or record holding tensors")
+            }
             let present = targets.compactMap { $0 }
-            let grads = try Graph.gradients(of: loss, wrt: present)
+            let allowUnused = try a.bool(2)
+            let grads = try Graph.gradients(of: loss, wrt: present, allowUnused: allowUnused)
             var k = 0
+            let place = a.place
             let values: [Value] = targets.map { t in
                 guard t != nil else { return .nil }
                 defer { k += 1 }
-                return .tensor(Variable(grads[k]))
+                return .tensor(Graph.firstOrderResult(grads[k], of: loss, place: place))
             }
             var it = values.makeIterator()
             return rebuild(a[1], &it)

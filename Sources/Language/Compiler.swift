@@ -145,7 +145,7 @@ struct Compiler {
             }
         case let s as NogradStmt:
             let body = block(s.body, tail: tail)
-            return { f in try Graph.withoutRecording { try body(f) } }
+            return { f in try Graph.detached { try body(f) } }
         default:
             return { _ in .normal }
         }
@@ -447,7 +447,7 @@ struct Compiler {
         case let e as FunctionExpr:
             let make = closureMaker(e.function)
             return { f in .function(make(f)) }
-        case let e as IfExpr:
+        case let e as StatementExpr:
             let exec = statement(e.statement, tail: true)
             return { f in
                 let saved = f.result
@@ -591,7 +591,7 @@ struct Compiler {
                 } else {
                     for k in 0..<args.count { values[plan[k]] = try args[k](f) }
                 }
-                do { return try b.implementation(Arguments(values: values, builtin: b, interpreter: interpreter)) }
+                do { return try b.implementation(Arguments(values: values, builtin: b, interpreter: interpreter, callRange: range)) }
                 catch { throw locate(error, range) }
             }
         }

@@ -137,7 +137,7 @@ public final class Interpreter {
         case .builtin(let b):
             do {
                 let values = try b.bind(args, labels: labels)
-                return try b.implementation(Arguments(values: values, builtin: b, interpreter: self))
+                return try b.implementation(Arguments(values: values, builtin: b, interpreter: self, callRange: range))
             } catch {
                 guard let range else { throw error }
                 throw locate(error, range)

@@ -196,7 +196,7 @@ struct Parser {
                 let value = try expression()
                 return AssignStmt(op, target, value, opRange: range(opToken))
             }
-            if let ifExpr = target as? IfExpr { return ifExpr.statement }
+            if let e = target as? StatementExpr { return e.statement }
             return ExprStmt(target)
         }
     }
@@ -503,7 +503,11 @@ struct Parser {
             advance()
             return FunctionExpr(try functionRest(name: "<anonymous>", start: t))
         case .kIf:
-            return IfExpr(try ifStatement())
+            return StatementExpr(try ifStatement())
+        case .kNograd:
+            advance()
+            let body = try block()
+            return StatementExpr(NogradStmt(body, range(t).to(previousRange)))
         default:
             // After a trailing operator the error belongs to the operator's line.
             var back = p - 1

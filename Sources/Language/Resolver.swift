@@ -345,7 +345,7 @@ final class Resolver {
             }
         case let e as FunctionExpr:
             function(e.function)
-        case let e as IfExpr:
+        case let e as StatementExpr:
             current.valueIfDepth += 1
             let savedFloor = current.valueIfLoopFloor
             current.valueIfLoopFloor = current.loops
