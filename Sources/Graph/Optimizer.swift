@@ -16,6 +16,8 @@ public final class Optimizer {
     }
 
     public let parameters: [Variable]
+    /// What each parameter is called in messages ("controller.W", or "parameter 3").
+    public let names: [String]
     public let rule: Rule
     public var learningRate: Float
     /// Clamp each gradient element into [-clipValue, clipValue].
@@ -28,28 +30,42 @@ public final class Optimizer {
     public private(set) var lastNorm: Float = 0
     private var slots: [[Tensor]]
 
-    public init(parameters: [Variable], rule: Rule, learningRate: Float, clipValue: Float? = nil, clipNorm: Float? = nil) {
-        self.parameters = parameters
+    /// A parameter listed twice is kept once (it would otherwise be updated twice).
+    public init(parameters: [Variable], names: [String]? = nil, rule: Rule, learningRate: Float, clipValue: Float? = nil, clipNorm: Float? = nil) {
+        var seen = Set<ObjectIdentifier>()
+        var kept: [Variable] = [], keptNames: [String] = []
+        for (i, p) in parameters.enumerated() where seen.insert(ObjectIdentifier(p)).inserted {
+            kept.append(p)
+            keptNames.append(names.flatMap { i < $0.count ? $0[i] : nil } ?? "parameter \(i + 1)")
+        }
+        self.parameters = kept
+        self.names = keptNames
         self.rule = rule
         self.learningRate = learningRate
         self.clipValue = clipValue
         self.clipNorm = clipNorm
         // Up to three state buffers per parameter (the rules use one to three).
-        slots = parameters.map { p in Array(repeating: Tensor.zeros(like: p.value), count: 3) }
+        slots = kept.map { p in Array(repeating: Tensor.zeros(like: p.value), count: 3) }
     }
 
     /// Backward, clip, update. Returns the gradients' global norm (after
     /// clipping by value, before clipping by norm).
     @discardableResult
     public func step(loss: Variable) throws -> Float {
-        try apply(Graph.gradients(of: loss, wrt: parameters))
+        try apply(Graph.gradients(of: loss, wrt: parameters, unused: .zerosIfAnyUsed))
     }
 
     /// Clips the gradients as configured and updates every parameter in
     /// place, in one pass over each (two when clipping by norm, which needs
     /// the norm first). Returns the global norm, as `step` does.
+    /// A gradient with NaN or infinite values is refused before anything
+    /// changes: an update would write them into the parameters silently.
     @discardableResult
-    public func apply(_ grads: [Tensor]) -> Float {
+    public func apply(_ grads: [Tensor]) throws -> Float {
+        for (i, g) in grads.enumerated() where !VectorMath.allFinite(g.data) {
+            throw TensorError("the gradient of \(names[i]) (shape \(Tensor.shapeText(parameters[i].shape))) has NaN or infinite values; "
+                              + "no parameter was changed (debug_nans(true) finds the op where they start)")
+        }
         steps += 1
         let limit = clipValue ?? .infinity
         var scale: Float = 1

@@ -7,6 +7,8 @@ public final class Variable {
     public var value: Tensor
     public let node: Node?
     public let isParameter: Bool
+    /// A parameter's path in the model it was first found in ("controller.W"), for messages.
+    public var label: String?
 
     /// A constant: no gradient flows into it.
     public init(_ value: Tensor) {
@@ -200,7 +202,19 @@ public enum Graph {
     /// A `wrt` that the loss does not depend on (nothing recorded a path from
     /// it to the loss) is an error naming its position, unless `allowUnused`,
     /// when its gradient is zeros: a gradient is never silently zero.
-    public static func gradients(of loss: Variable, wrt: [Variable], seed: Tensor? = nil, allowUnused: Bool = false) throws -> [Tensor] {
+    /// What to do with a `wrt` the loss does not depend on.
+    public enum Unused {
+        /// An error naming it (`grad`'s default).
+        case error
+        /// Zeros (`grad(..., allow_unused: true)`).
+        case zeros
+        /// Zeros, as long as the loss depends on at least one (an optimizer's
+        /// parameters: a model may have parts a loss does not use).
+        case zerosIfAnyUsed
+    }
+
+    public static func gradients(of loss: Variable, wrt: [Variable], seed: Tensor? = nil, unused: Unused = .error) throws -> [Tensor] {
+        let allowUnused = unused == .zeros
         if seed == nil && loss.value.count != 1 {
             throw TensorError("the loss must be a scalar, got a tensor of shape \(Tensor.shapeText(loss.shape))")
         }
@@ -209,9 +223,10 @@ public enum Graph {
         func isActive(_ node: Node) -> Bool { node.scope == 0 || active.contains(node.scope) }
         guard let root = loss.node, isActive(root) else {
             if allowUnused || wrt.isEmpty { return wrt.map { Tensor.zeros(like: $0.value) } }
+            if unused == .zerosIfAnyUsed { throw GradientError(message: "the loss is a constant: nothing recorded how it depends on the parameters (is it computed from them, outside nograd and detach?)") }
             throw GradientError(message: "the loss is a constant: nothing recorded how it depends on \(wrt.count == 1 ? "the tensor" : "any of the \(wrt.count) tensors") asked for (is it computed from parameters made with param, outside nograd and detach?)")
         }
-        for (i, v) in wrt.enumerated() where v.node == nil && !allowUnused {
+        for (i, v) in wrt.enumerated() where v.node == nil && unused == .error {
             throw GradientError(message: "\(wrt.count == 1 ? "the tensor asked for" : "tensor \(i + 1) of the \(wrt.count) asked for") is a constant, not a parameter (make it with param) or a value computed from one, so the loss cannot depend on it")
         }
         // Collect the nodes reachable from the loss, then order them newest first.
@@ -227,7 +242,10 @@ public enum Graph {
                 stack.append(input)
             }
         }
-        if !allowUnused {
+        if unused == .zerosIfAnyUsed && !wrt.isEmpty && !wrt.contains(where: { $0.node?.visit == epoch }) {
+            throw GradientError(message: "the loss does not depend on any of the \(wrt.count) parameters being trained")
+        }
+        if unused == .error {
             for (i, v) in wrt.enumerated() where v.node?.visit != epoch {
                 throw GradientError(message: "the loss does not depend on \(wrt.count == 1 ? "the tensor asked for" : "tensor \(i + 1) of the \(wrt.count) asked for") (pass allow_unused: true for zeros)")
             }

@@ -64,6 +64,48 @@ enum GraphBuiltins {
         return loss
     }
 
+    /// A rule's settings must make sense: rates in [0, 1), a positive epsilon.
+    static func checkRule(_ rule: Optimizer.Rule, _ name: String) throws {
+        func fraction(_ label: String, _ v: Float) throws {
+            guard v.isFinite, v >= 0, v < 1 else { throw RuntimeError("\(name): \(label) must be in [0, 1), got \(Formatter.number(Double(v)))") }
+        }
+        func positive(_ label: String, _ v: Float) throws {
+            guard v.isFinite, v > 0 else { throw RuntimeError("\(name): \(label) must be a finite positive number, got \(Formatter.number(Double(v)))") }
+        }
+        switch rule {
+        case .sgd(let momentum): try fraction("momentum", momentum)
+        case .adam(let b1, let b2, let eps): try fraction("beta1", b1); try fraction("beta2", b2); try positive("eps", eps)
+        case .rmsprop(let decay, let eps, let momentum, _): try fraction("decay", decay); try positive("eps", eps); try fraction("momentum", momentum)
+        case .rmspropGraves(let decay, let eps, let momentum): try fraction("decay", decay); try positive("eps", eps); try fraction("momentum", momentum)
+        }
+    }
+
+    /// Names for the parameters found in `root`: their paths through records
+    /// and lists ("controller.W", "layers[1].b"), where there is one.
+    static func parameterNames(in root: Value, _ ps: [Variable]) -> [String] {
+        var paths: [ObjectIdentifier: String] = [:]
+        var pending: [(Value, String)] = [(root, "")]
+        var visited = Set<ObjectIdentifier>()
+        while let (v, path) = pending.popLast() {
+            switch v {
+            case .tensor(let t):
+                if paths[ObjectIdentifier(t)] == nil, !path.isEmpty { paths[ObjectIdentifier(t)] = path }
+            case .list(let l):
+                // A list at the root (sgd([W, b])) names nothing: its items are "parameter i".
+                if visited.insert(ObjectIdentifier(l)).inserted { for (i, item) in l.items.enumerated().reversed() { pending.append((item, path.isEmpty ? "" : "\(path)[\(i)]")) } }
+            case .tuple(let items):
+                for (i, item) in items.enumerated().reversed() { pending.append((item, path.isEmpty ? "" : "\(path)[\(i)]")) }
+            case .record(let r):
+                if visited.insert(ObjectIdentifier(r)).inserted {
+                    for (name, item) in zip(r.names, r.values).reversed() { pending.append((item, path.isEmpty ? name : "\(path).\(name)")) }
+                }
+            case .cell(let b): pending.append((b.value, path))
+            default: break
+            }
+        }
+        return ps.enumerated().map { i, p in paths[ObjectIdentifier(p)] ?? p.label ?? "parameter \(i + 1)" }
+    }
+
     static func optimizer(_ a: Arguments, _ rule: Optimizer.Rule, lr: Int, clip: Int, clipnorm: Int) throws -> Value {
         let ps: [Variable]
         if case .list(let l) = a[0], l.items.allSatisfy({ if case .tensor = $0 { return true } else { return false } }) {
@@ -75,9 +117,18 @@ enum GraphBuiltins {
             ps = parameters(in: a[0])
         }
         guard !ps.isEmpty else { throw RuntimeError("\(a.builtin.name): no parameters found (make them with param)") }
-        let o = Optimizer(parameters: ps, rule: rule, learningRate: try a.float(lr),
-                          clipValue: a.isAbsent(clip) ? nil : try a.float(clip),
-                          clipNorm: a.isAbsent(clipnorm) ? nil : try a.float(clipnorm))
+        let names = parameterNames(in: a[0], ps)
+        func setting(_ i: Int, positive: Bool) throws -> Float? {
+            if a.isAbsent(i) { return nil }
+            let v = try a.float(i)
+            guard v.isFinite, positive ? v > 0 : v >= 0 else {
+                throw RuntimeError("\(a.builtin.name): \(a.builtin.parameters[i].name) must be a finite \(positive ? "positive" : "non-negative") number, got \(Formatter.number(Double(v)))")
+            }
+            return v
+        }
+        try checkRule(rule, a.builtin.name)
+        let o = Optimizer(parameters: ps, names: names, rule: rule, learningRate: try setting(lr, positive: false) ?? 0,
+                          clipValue: try setting(clip, positive: true), clipNorm: try setting(clipnorm, positive: true))
         return .object(OptimizerObject(o, name: a.builtin.name))
     }
 
@@ -95,7 +146,10 @@ enum GraphBuiltins {
             return .nil
         },
         Builtin("params", "value", "The parameters reachable from a record, list, tuple, function closure or object.") { a in
-            .list(ListBox(parameters(in: a[0]).map { .tensor($0) }))
+            let found = parameters(in: a[0])
+            // Their paths name them in later messages (an optimizer's refused step).
+            for (p, name) in zip(found, parameterNames(in: a[0], found)) where p.label == nil && !name.hasPrefix("parameter ") { p.label = name }
+            return .list(ListBox(found.map { .tensor($0) }))
         },
         Builtin("grad", "loss, wrt, allow_unused = false", "Gradients of a scalar loss with respect to a tensor, or a list or record of tensors (same structure back). Changes nothing. A tensor the loss does not depend on is an error, or zeros with allow_unused: true. The result is first-order: differentiating through it again is an error (detach it to use it as data).") { a in
             guard case .tensor = a[0] else { throw a.wrong(0, "a scalar tensor (a loss computed from parameters)") }
@@ -108,7 +162,7 @@ enum GraphBuiltins {
             }
             let present = targets.compactMap { $0 }
             let allowUnused = try a.bool(2)
-            let grads = try Graph.gradients(of: loss, wrt: present, allowUnused: allowUnused)
+            let grads = try Graph.gradients(of: loss, wrt: present, unused: allowUnused ? .zeros : .error)
             var k = 0
             let place = a.place
             let values: [Value] = targets.map { t in
@@ -196,7 +250,7 @@ final class OptimizerObject: NativeObject {
     var kindName: String { "optimizer" }
     var memberNames: [String] { ["lr", "steps", "norm", "params"] + methods.names }
     var methodNames: [String] { methods.names }
-    var summary: String { "<\(name) optimizer: \(optimizer.parameters.count) parameters, lr \(Formatter.number(Double(optimizer.learningRate))), \(optimizer.steps) steps>" }
+    var summary: String { "<\(name) optimizer: \(optimizer.parameters.count) parameters, lr \(Formatter.number(Double("\(optimizer.learningRate)") ?? 0)), \(optimizer.steps) steps>" }
     var children: [Value] { optimizer.parameters.map { .tensor($0) } }
 
     private lazy var methods: Methods = {
@@ -213,7 +267,7 @@ final class OptimizerObject: NativeObject {
                 guard grads.count == o.parameters.count, zip(grads, o.parameters).allSatisfy({ $0.shape == $1.shape }) else {
                     throw RuntimeError("apply needs one gradient per parameter, of the parameter's shape")
                 }
-                o.apply(grads)
+                try o.apply(grads)
                 return .nil
             },
         ])
@@ -223,7 +277,7 @@ final class OptimizerObject: NativeObject {
         if let method = methods[name] { return .builtin(method) }
         let o = optimizer
         switch name {
-        case "lr": return .number(Double(o.learningRate))
+        case "lr": return .number(Double("\(o.learningRate)") ?? Double(o.learningRate))
         case "steps": return .number(Double(o.steps))
         case "norm": return .number(Double(o.lastNorm))
         case "params": return .list(ListBox(o.parameters.map { .tensor($0) }))

@@ -17,8 +17,13 @@ enum TensorBuiltins {
                               list: @escaping ([Value]) throws -> Value) -> Builtin {
         Builtin(name, "x, axis = nil, keepdims = false", doc) { a in
             switch a[0] {
-            case .list, .tuple: return try list(try a.items(0))
-            case .number(let d): return .number(d)
+            case .list, .tuple:
+                guard a.isAbsent(1) else { throw RuntimeError("\(name) of a list takes no axis") }
+                return try list(try a.items(0))
+            case .number(let d):
+                // min(9, 3) reads 3 as an axis: say so rather than answer 9.
+                guard a.isAbsent(1) else { throw RuntimeError("\(name): a number has no axis \(Formatter.repr(a[1])); to compare numbers, pass a list: \(name)([a, b])") }
+                return .number(d)
             default: return .tensor(try op(try a.tensor(0), try a.optionalInt(1), try a.bool(2)))
             }
         }

@@ -342,6 +342,12 @@ struct Compiler {
                         guard let v = Operators.tensorOperand(value) else {
                             throw RuntimeError("cannot store a \(value.kindName) into a tensor")
                         }
+                        if t.isParameter {
+                            // A parameter's elements change in place, as assign() changes all of
+                            // them: it stays the parameter its optimizer and model hold.
+                            t.value = try Op.setIndex(Variable(t.value), try Operators.tensorSpecs(positions), Variable(v.value)).value
+                            return
+                        }
                         guard let writeBack else { throw RuntimeError("cannot assign into a temporary tensor") }
                         let updated = try Op.setIndex(t, try Operators.tensorSpecs(positions), v)
                         try writeBack(f, .tensor(updated))

@@ -724,18 +724,22 @@ public enum Addressing {
             let s = gates[row], base = row * N, luBase = (row / perLU) * N
             for i in 0..<N { out[base + i] = s * r.data[base + i] + (1 - s) * lu.data[luBase + i] }
         }
-        return Graph.record(Tensor(shape: r.shape, data: out), [alpha, readPrevious]) { g in
+        // lu takes its gradient too (a variant with soft least-used weights
+        // learns through it); heads sharing one lu row add their shares.
+        return Graph.record(Tensor(shape: r.shape, data: out), [alpha, readPrevious, leastUsedPrevious]) { g in
             var dr = [Float](repeating: 0, count: r.count), da = [Float](repeating: 0, count: a.count)
+            var dlu = [Float](repeating: 0, count: lu.count)
             for row in 0..<rows {
                 let s = gates[row], base = row * N, luBase = (row / perLU) * N
                 var ds: Float = 0
                 for i in 0..<N {
                     dr[base + i] = s * g.data[base + i]
+                    dlu[luBase + i] += (1 - s) * g.data[base + i]
                     ds += g.data[base + i] * (r.data[base + i] - lu.data[luBase + i])
                 }
                 da[a.count == 1 ? 0 : row] += ds * s * (1 - s)
             }
-            return [Tensor(shape: a.shape, data: da), Tensor(shape: r.shape, data: dr)]
+            return [Tensor(shape: a.shape, data: da), Tensor(shape: r.shape, data: dr), Tensor(shape: lu.shape, data: dlu)]
         }
     }
 

@@ -195,64 +195,78 @@ final class OptimizerTests: XCTestCase {
     func testSGDMomentum() throws {
         let p = param(1)
         let o = Optimizer(parameters: [p], rule: .sgd(momentum: 0.9), learningRate: 0.1)
-        o.apply([Tensor(vector: [2])])
+        try o.apply([Tensor(vector: [2])])
         XCTAssertEqual(p.value.data[0], 0.8, accuracy: 1e-6)
-        o.apply([Tensor(vector: [2])])  // buffer 0.9 * 2 + 2 = 3.8
+        try o.apply([Tensor(vector: [2])])  // buffer 0.9 * 2 + 2 = 3.8
         XCTAssertEqual(p.value.data[0], 0.8 - 0.38, accuracy: 1e-6)
     }
 
-    func testAdamFirstStepIsLearningRateSized() {
+    func testAdamFirstStepIsLearningRateSized() throws {
         let p = param(1)
-        Optimizer(parameters: [p], rule: .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8), learningRate: 0.01).apply([Tensor(vector: [5])])
+        try Optimizer(parameters: [p], rule: .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8), learningRate: 0.01).apply([Tensor(vector: [5])])
         XCTAssertEqual(p.value.data[0], 0.99, accuracy: 1e-6)
     }
 
-    func testRMSPropPyTorchForm() {
+    func testRMSPropPyTorchForm() throws {
         let p = param(1)
-        Optimizer(parameters: [p], rule: .rmsprop(decay: 0.99, epsilon: 1e-8, momentum: 0, centered: false), learningRate: 0.01)
+        try Optimizer(parameters: [p], rule: .rmsprop(decay: 0.99, epsilon: 1e-8, momentum: 0, centered: false), learningRate: 0.01)
             .apply([Tensor(vector: [2])])
         // v = 0.01 * 4 = 0.04; step = 0.01 * 2 / 0.2 = 0.1
         XCTAssertEqual(p.value.data[0], 0.9, accuracy: 1e-5)
     }
 
-    func testRMSPropGravesForm() {
+    func testRMSPropGravesForm() throws {
         let p = param(1)
         let o = Optimizer(parameters: [p], rule: .rmspropGraves(decay: 0.95, epsilon: 1e-4, momentum: 0.9), learningRate: 1e-4)
-        o.apply([Tensor(vector: [2])])
+        try o.apply([Tensor(vector: [2])])
         // n = 0.05 * 4 = 0.2, gbar = 0.1, delta = -1e-4 * 2 / sqrt(0.2 - 0.01 + 1e-4)
         let delta1 = -1e-4 * 2 / (0.19 + 1e-4).squareRoot()
         XCTAssertEqual(Double(p.value.data[0]), 1 + delta1, accuracy: 1e-6)
-        o.apply([Tensor(vector: [2])])
+        try o.apply([Tensor(vector: [2])])
         // n = 0.95 * 0.2 + 0.2 = 0.39, gbar = 0.95 * 0.1 + 0.1 = 0.195
         let delta2 = 0.9 * delta1 - 1e-4 * 2 / (0.39 - 0.195 * 0.195 + 1e-4).squareRoot()
         XCTAssertEqual(Double(p.value.data[0]), 1 + delta1 + delta2, accuracy: 1e-6)
     }
 
     /// Plain SGD with rate 1 moves each parameter by minus its clipped gradient.
-    func testClipping() {
+    func testClipping() throws {
         let (p, q) = (Variable.parameter(Tensor(vector: [0, 0])), Variable.parameter(Tensor(vector: [0])))
         let byValue = Optimizer(parameters: [p, q], rule: .sgd(momentum: 0), learningRate: 1, clipValue: 10)
-        XCTAssertEqual(byValue.apply([Tensor(vector: [30, -4]), Tensor(vector: [3])]), Float(125).squareRoot(), accuracy: 1e-5)  // |[10, -4, 3]|
+        XCTAssertEqual(try byValue.apply([Tensor(vector: [30, -4]), Tensor(vector: [3])]), Float(125).squareRoot(), accuracy: 1e-5)  // |[10, -4, 3]|
         XCTAssertEqual(p.value.data, [-10, 4])
         XCTAssertEqual(q.value.data, [-3])
         let r = Variable.parameter(Tensor(vector: [0, 0]))
         let byNorm = Optimizer(parameters: [r], rule: .sgd(momentum: 0), learningRate: 1, clipNorm: 1)
-        XCTAssertEqual(byNorm.apply([Tensor(vector: [3, 4])]), 5)
+        XCTAssertEqual(try byNorm.apply([Tensor(vector: [3, 4])]), 5)
         XCTAssertEqual(r.value.data[0], -0.6, accuracy: 1e-6)
         XCTAssertEqual(r.value.data[1], -0.8, accuracy: 1e-6)
         // Both: values clipped first, then the norm of what is left.
         let s = Variable.parameter(Tensor(vector: [0, 0]))
         let both = Optimizer(parameters: [s], rule: .sgd(momentum: 0), learningRate: 1, clipValue: 3, clipNorm: 1)
-        XCTAssertEqual(both.apply([Tensor(vector: [4, -30])]), Float(18).squareRoot(), accuracy: 1e-5)
+        XCTAssertEqual(try both.apply([Tensor(vector: [4, -30])]), Float(18).squareRoot(), accuracy: 1e-5)
         XCTAssertEqual(s.value.data[0], -Float(0.5).squareRoot(), accuracy: 1e-6)
         XCTAssertEqual(s.value.data[1], Float(0.5).squareRoot(), accuracy: 1e-6)
     }
 
+    /// A gradient with NaN or infinity is refused, and nothing changes.
+    func testNonFiniteGradientChangesNothing() throws {
+        let p = param(1), q = param(2)
+        let o = Optimizer(parameters: [p, q], names: ["a", "b"], rule: .sgd(momentum: 0), learningRate: 0.1)
+        XCTAssertThrowsError(try o.apply([Tensor(vector: [1]), Tensor(vector: [.nan])])) { error in
+            XCTAssertTrue("\(error)".contains("the gradient of b"), "\(error)")
+        }
+        XCTAssertEqual(p.value.data, [1])
+        XCTAssertEqual(q.value.data, [2])
+        XCTAssertEqual(o.steps, 0)
+        XCTAssertFalse(VectorMath.allFinite([Float](repeating: 1, count: 17) + [.infinity]))
+        XCTAssertTrue(VectorMath.allFinite([Float](repeating: 1, count: 17)))
+    }
+
     /// A parameter whose size is not a multiple of eight takes the same update on its tail.
-    func testUpdatesCoverEveryElement() {
+    func testUpdatesCoverEveryElement() throws {
         let values = (0..<19).map { Float($0) }
         let p = Variable.parameter(Tensor(vector: values))
-        Optimizer(parameters: [p], rule: .rmspropGraves(decay: 0.95, epsilon: 1e-4, momentum: 0.9), learningRate: 1e-4)
+        try Optimizer(parameters: [p], rule: .rmspropGraves(decay: 0.95, epsilon: 1e-4, momentum: 0.9), learningRate: 1e-4)
             .apply([Tensor(vector: [Float](repeating: 2, count: 19))])
         let delta = Float(-1e-4 * 2 / (0.19 + 1e-4).squareRoot())
         for i in 0..<19 { XCTAssertEqual(p.value.data[i], values[i] + delta, accuracy: 1e-6) }

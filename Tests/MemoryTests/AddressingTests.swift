@@ -334,6 +334,11 @@ final class AddressingTests: XCTestCase {
         gradcheck([randn(1), weighting(3, 5)]) { v in
             try Addressing.lruaWeights(v[0], readPrevious: v[1], leastUsedPrevious: Variable(try Addressing.leastUsed(Tensor(vector: [3, 1, 2, 0, 5]), n: 2)))
         }
+        // Soft least-used weights (a research variant) learn through wlu, shared by several heads.
+        gradcheck([randn(2, 3), weighting(2, 3, 5), weighting(2, 5)]) { v in
+            try Addressing.lruaWeights(v[0], readPrevious: v[1], leastUsedPrevious: v[2])
+        }
+        gradcheck([randn(1), weighting(5), weighting(5)]) { v in try Addressing.lruaWeights(v[0], readPrevious: v[1], leastUsedPrevious: v[2]) }
     }
 
     /// A memory traces each head of a several-head access on its own.
