@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Graph
 import Language
 import Tensor
 
@@ -30,6 +31,9 @@ struct Run: ParsableCommand {
     @Flag(name: .customShort("i"), help: "Open the REPL after the script has run, with its names defined.")
     var interactive = false
 
+    @Flag(help: "Stop at the first op whose output or gradient is NaN or infinite (as debug_nans(true)).")
+    var debugNans = false
+
     @Option(help: "The memory a script's values may hold, e.g. 8G or 500M (default: half the machine's memory; also MNEMO_MAX_MEMORY).")
     var maxMemory: String?
 
@@ -44,6 +48,7 @@ struct Run: ParsableCommand {
             guard let bytes = MemoryBudget.parseSize(maxMemory) else { throw ValidationError("--max-memory takes a size such as 8G, 500M or 100000000, not '\(maxMemory)'") }
             MemoryBudget.limit = bytes
         }
+        if debugNans { Graph.debugNonFinite = true }
         let arguments = scriptArguments
         let makeInterpreter = { () -> Interpreter in
             let interpreter = Interpreter(output: { line in print(line) })

@@ -1,4 +1,5 @@
 import Foundation
+import Graph
 import Language
 
 /// A REPL command (`:load file`). The table below is the one place that
@@ -51,6 +52,12 @@ enum REPLCommands {
                         guard let n = UInt64(arg) else { return repl.error("error: :seed takes a non-negative integer, as in :seed 42") }
                         repl.interpreter.random.reseed(n)
                         repl.transcript.append(REPL.Entry(text: "seed(\(n))"))
+                    }),
+        REPLCommand(name: "nanbreak", argument: .none, usage: "",
+                    help: "Toggle debug_nans: stop at the first op whose output or gradient is NaN or infinite.", action: { repl, _ in
+                        Graph.debugNonFinite.toggle()
+                        repl.write("debug_nans is \(Graph.debugNonFinite ? "on: every op's output and gradient is checked" : "off")")
+                        repl.transcript.append(REPL.Entry(text: "debug_nans(\(Graph.debugNonFinite))"))
                     }),
         REPLCommand(name: "quit", argument: .none, usage: "", help: "Leave the REPL (Ctrl-D does too).", action: { repl, _ in
                         repl.quitRequested = true

@@ -46,6 +46,9 @@ public final class Node {
     fileprivate(set) var inputs: [Node?]
     let shape: [Int]
     let vjp: VJP
+    /// What recorded the node and where ("'sqrt' at model.mn:3:14"), kept
+    /// only while non-finite values are being hunted (`Graph.debugNonFinite`).
+    var origin: String?
     /// Scratch space used only during one backward walk.
     var grad: Tensor?
     var visit = 0
@@ -57,6 +60,7 @@ public final class Node {
         self.id = Graph.nodeCount
         self.scope = Graph.currentScope
         self.inputs = inputs
+        if Graph.debugNonFinite { origin = Graph.origin }
         self.shape = shape
         self.vjp = vjp
     }
@@ -87,6 +91,13 @@ public enum Graph {
     public static var isRecording = true
     static var nodeCount = 0
     static var visitEpoch = 0
+
+    /// `debug_nans(true)`: every op's output (checked by the language, which
+    /// names the op and its line in `origin`) and every gradient in a backward
+    /// walk is checked, and the first NaN or infinity is an error naming where
+    /// it started. Off by default: it costs a pass over each value.
+    nonisolated(unsafe) public static var debugNonFinite = false
+    nonisolated(unsafe) public static var origin: String?
 
     /// The open `nograd` scopes, innermost last (0 is the top level).
     nonisolated(unsafe) static var openScopes = [0]
@@ -261,8 +272,16 @@ public enum Graph {
             if !node.pendingProducts.isEmpty { try flushProducts(node) }
             guard let g = node.grad else { continue }
             if node.inputs.isEmpty { continue }
+            if debugNonFinite && !VectorMath.allFinite(g.data) {
+                throw GradientError(message: "debug_nans: the gradient reaching the output of \(node.origin ?? "an op") is NaN or infinite")
+            }
             running = node
             let inputGrads = try node.vjp(g)
+            if debugNonFinite {
+                for (k, ig) in inputGrads.enumerated() where ig.map({ !VectorMath.allFinite($0.data) }) ?? false {
+                    throw GradientError(message: "debug_nans: the backward of \(node.origin ?? "an op") made a NaN or infinite gradient for its input \(k + 1), from a finite gradient of its output")
+                }
+            }
             for (input, ig) in zip(node.inputs, inputGrads) {
                 guard let input, let ig, input.visit == epoch else { continue }
                 guard ig.count == input.shape.reduce(1, *) else {

@@ -109,9 +109,7 @@ public struct Arguments {
 
     /// "file.mn:3:7", for messages that must point back at this call later.
     public var place: String {
-        guard let r = callRange else { return "an earlier call of \(builtin.name)" }
-        let (line, column) = r.file.location(of: r.start)
-        return "\(r.file.name):\(line):\(column)"
+        callRange?.place ?? "an earlier call of \(builtin.name)"
     }
 
     public subscript(i: Int) -> Value { values[i] }

@@ -173,6 +173,11 @@ enum GraphBuiltins {
             var it = values.makeIterator()
             return rebuild(a[1], &it)
         },
+        Builtin("debug_nans", "on = true", "Checks every op's output, and every gradient in a backward walk, for NaN and infinity; the first stops the run with an error naming the op and its line. Off by default (it costs a pass over each value); returns the previous setting.") { a in
+            let previous = Graph.debugNonFinite
+            Graph.debugNonFinite = try a.bool(0)
+            return .bool(previous)
+        },
         Builtin("detach", "x", "The same value with no gradient flowing back through it.") { a in
             .tensor(Op.detach(try a.tensor(0)))
         },

@@ -523,11 +523,21 @@ struct Compiler {
         let range = e.opRange
         let op = e.op
         // Number arithmetic, the scalar loop's hot path, is inlined per operator.
+        let interpreter = self.interpreter
+        // Operators on tensors, checked for NaN when debug_nans is on.
+        func general(_ a: Value, _ b: Value) throws -> Value {
+            do {
+                if Graph.debugNonFinite {
+                    return try interpreter.checkingNonFinite(op.rawValue, range, inputs: [a, b]) { try Operators.binary(op, a, b) }
+                }
+                return try Operators.binary(op, a, b)
+            } catch { throw locate(error, range) }
+        }
         func numeric(_ f: @escaping (Double, Double) -> Value) -> Code {
             return { frame in
                 let a = try left(frame), b = try right(frame)
                 if case .number(let x) = a, case .number(let y) = b { return f(x, y) }
-                do { return try Operators.binary(op, a, b) } catch { throw locate(error, range) }
+                return try general(a, b)
             }
         }
         switch op {
@@ -541,10 +551,7 @@ struct Compiler {
         case .equal: return numeric { .bool($0 == $1) }
         case .notEqual: return numeric { .bool($0 != $1) }
         default:
-            return { frame in
-                let a = try left(frame), b = try right(frame)
-                do { return try Operators.binary(op, a, b) } catch { throw locate(error, range) }
-            }
+            return { frame in try general(try left(frame), try right(frame)) }
         }
     }
 
@@ -597,8 +604,14 @@ struct Compiler {
                 } else {
                     for k in 0..<args.count { values[plan[k]] = try args[k](f) }
                 }
-                do { return try b.implementation(Arguments(values: values, builtin: b, interpreter: interpreter, callRange: range)) }
-                catch { throw locate(error, range) }
+                do {
+                    if Graph.debugNonFinite {
+                        return try interpreter.checkingNonFinite(b.name, range, inputs: values) {
+                            try b.implementation(Arguments(values: values, builtin: b, interpreter: interpreter, callRange: range))
+                        }
+                    }
+                    return try b.implementation(Arguments(values: values, builtin: b, interpreter: interpreter, callRange: range))
+                } catch { throw locate(error, range) }
             }
         }
         let callee = expression(e.callee)

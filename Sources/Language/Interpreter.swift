@@ -102,6 +102,34 @@ public final class Interpreter {
         }
     }
 
+    /// With `debug_nans(true)`: runs one op (a builtin or an operator on
+    /// tensors), naming it for the nodes it records, and stops at the first
+    /// NaN or infinity in its result.
+    @inline(never)
+    func checkingNonFinite(_ name: String, _ range: SourceRange, inputs: [Value], _ body: () throws -> Value) throws -> Value {
+        let saved = Graph.origin
+        Graph.origin = "'\(name)' at \(range.place)"
+        defer { Graph.origin = saved }
+        let result = try body()
+        if Interpreter.hasNonFinite(result) {
+            let cause = inputs.contains(where: Interpreter.hasNonFinite)
+                ? "; an input already had them (from outside the graph: a file, a constant)" : " from finite inputs"
+            throw Diagnostic(.runtime, "debug_nans: '\(name)' produced NaN or infinite values\(cause)", at: range)
+        }
+        return result
+    }
+
+    /// A tensor or number with a NaN or infinity, directly or as an item of a list or tuple.
+    static func hasNonFinite(_ v: Value) -> Bool {
+        switch v {
+        case .number(let d): return !d.isFinite
+        case .tensor(let t): return !VectorMath.allFinite(t.value.data)
+        case .list(let l): return l.items.contains { if case .tensor(let t) = $0 { return !VectorMath.allFinite(t.value.data) } else { return false } }
+        case .tuple(let items): return items.contains { if case .tensor(let t) = $0 { return !VectorMath.allFinite(t.value.data) } else { return false } }
+        default: return false
+        }
+    }
+
     /// Loops call this on every iteration: Ctrl-C, and now and then the memory budget.
     @inline(__always)
     func loopCheck(at range: SourceRange) throws {
@@ -137,6 +165,11 @@ public final class Interpreter {
         case .builtin(let b):
             do {
                 let values = try b.bind(args, labels: labels)
+                if Graph.debugNonFinite, let range {
+                    return try checkingNonFinite(b.name, range, inputs: values) {
+                        try b.implementation(Arguments(values: values, builtin: b, interpreter: self, callRange: range))
+                    }
+                }
                 return try b.implementation(Arguments(values: values, builtin: b, interpreter: self, callRange: range))
             } catch {
                 guard let range else { throw error }

@@ -58,6 +58,12 @@ public struct SourceRange {
 
     public func to(_ other: SourceRange) -> SourceRange { SourceRange(file, start, max(end, other.end)) }
 
+    /// "file.mn:3:7", where the range starts.
+    public var place: String {
+        let (line, column) = file.location(of: start)
+        return "\(file.name):\(line):\(column)"
+    }
+
     /// The source text the range covers.
     public var text: String { String(decoding: file.bytes[min(start, file.bytes.count)..<min(end, file.bytes.count)], as: UTF8.self) }
 
