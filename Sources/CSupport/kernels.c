@@ -31,6 +31,18 @@ long mnemo_stack_size(void) {
     return stack_low == 0 ? (1L << 40) : (long)stack_size;
 }
 
+int mnemo_stack_has_margin(void) {
+    char probe;
+    static __thread long margin = 0;
+    if (!stack_known) read_stack_bounds();
+    if (stack_low == 0) return 1;
+    if (margin == 0) {
+        long sixteenth = (long)(stack_size / 16);
+        margin = sixteenth < (256L << 10) ? (256L << 10) : sixteenth > (16L << 20) ? (16L << 20) : sixteenth;
+    }
+    return (long)((uintptr_t)&probe - stack_low) > margin;
+}
+
 long mnemo_stack_remaining(void) {
     char probe;
     if (!stack_known) read_stack_bounds();

@@ -1,6 +1,7 @@
 import CReadline
 import Foundation
 import Language
+import Tensor
 
 /// What reading one line gave.
 public enum LineInput: Equatable {
@@ -92,7 +93,18 @@ struct HistoryFile {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map { HistoryFile.unescape(String($0)) }
     }
 
-    func save(_ entries: [String]) {
+    /// Adds one entry at the end of the file, as readline's append_history
+    /// does: cheap enough for every input of a paste, and two sessions sharing
+    /// the file keep each other's entries.
+    func append(_ entry: String) {
+        try? SafeFile.append(Array((HistoryFile.escape(entry) + "\n").utf8), to: path)
+    }
+
+    /// At the end of a session: the file cut to the newest `capacity` entries
+    /// (its own and those other sessions appended), written atomically.
+    func trim() {
+        let entries = load()
+        guard entries.count > HistoryFile.capacity else { return }
         let text = entries.suffix(HistoryFile.capacity).map(HistoryFile.escape).joined(separator: "\n") + "\n"
         try? REPLCommands.writeAtomically(text, to: path)
     }
@@ -189,8 +201,10 @@ final class ReadlineEditor: LineEditor {
         entries.append(entry)
         add_history(entry)
         if entries.count > 2 * HistoryFile.capacity { entries.removeFirst(entries.count - HistoryFile.capacity) }
-        historyFile?.save(entries)
+        historyFile?.append(entry)
     }
+
+    deinit { historyFile?.trim() }
 
 
     /// Readline's matches for the word at `start`: the completer's candidates,

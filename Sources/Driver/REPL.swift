@@ -11,7 +11,7 @@ public final class REPL {
     let editor: LineEditor
     /// Where results and messages go (stdout); errors go to `error`.
     let write: (String) -> Void
-    let error: (String) -> Void
+    private let writeError: (String) -> Void
     /// An input that ran without error, for `:save`; `keptAsLast` when its value became `_`.
     struct Entry {
         let text: String
@@ -22,6 +22,8 @@ public final class REPL {
     /// The file `:reload` runs again.
     var lastLoaded: String?
     var quitRequested = false
+    /// The status of the last input that failed, if any.
+    var lastFailure: ExitStatus?
 
     static let prompt = "mnemo> "
     static let continuationPrompt = "   ... "
@@ -33,7 +35,7 @@ public final class REPL {
         self.interpreter = makeInterpreter()
         self.editor = editor
         self.write = write
-        self.error = error
+        self.writeError = error
     }
 
     /// The REPL on this process's terminal (readline), or on piped input
@@ -54,6 +56,8 @@ public final class REPL {
         while !quitRequested {
             switch editor.read(prompt: lines.isEmpty ? REPL.prompt : REPL.continuationPrompt) {
             case .end:
+                // Piped input that had a failing input exits with that failure's status, as a script would.
+                if editor is PlainLineEditor, let lastFailure { return lastFailure }
                 return .ok
             case .interrupt:
                 lines = []
@@ -69,6 +73,7 @@ public final class REPL {
                 handle(input)
             }
         }
+        if editor is PlainLineEditor, let lastFailure { return lastFailure }
         return .ok
     }
 
@@ -127,7 +132,15 @@ public final class REPL {
     }
 
     func report(_ e: Error) {
-        error(Host.report(e).text)
+        let (text, status) = Host.report(e)
+        error(text)
+        lastFailure = status
+    }
+
+    /// Shows an error; on piped input, the session then ends with a failure status.
+    func error(_ text: String) {
+        lastFailure = .failure
+        writeError(text)
     }
 
     /// Runs a script file into the session (`:load`, `mnemo -i FILE`): its

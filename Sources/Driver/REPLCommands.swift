@@ -1,6 +1,7 @@
 import Foundation
 import Graph
 import Language
+import Tensor
 
 /// A REPL command (`:load file`). The table below is the one place that
 /// names a command, its argument and its help; `:help` and completion read it.
@@ -185,6 +186,6 @@ enum REPLCommands {
 
     /// Writes through a temporary file and a rename, so a failure never leaves half a file.
     static func writeAtomically(_ text: String, to path: String) throws {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try SafeFile.write(Array(text.utf8), to: path)
     }
 }

@@ -102,7 +102,8 @@ public enum Graph {
     /// The open `nograd` scopes, innermost last (0 is the top level).
     nonisolated(unsafe) static var openScopes = [0]
     nonisolated(unsafe) static var scopeCount = 0
-    static var currentScope: Int { openScopes[openScopes.count - 1] }
+    /// The innermost open scope (the last of `openScopes`), read by every new node.
+    nonisolated(unsafe) static var currentScope = 0
 
     /// `nograd { }`: inside, operations record as usual, so that `grad` works
     /// there (an evaluation that reads a support set by its gradients); once
@@ -111,7 +112,8 @@ public enum Graph {
     public static func detached<T>(_ body: () throws -> T) rethrows -> T {
         scopeCount += 1
         openScopes.append(scopeCount)
-        defer { openScopes.removeLast() }
+        currentScope = scopeCount
+        defer { openScopes.removeLast(); currentScope = openScopes[openScopes.count - 1] }
         return try body()
     }
 

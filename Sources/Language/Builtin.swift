@@ -104,8 +104,22 @@ public struct Arguments {
     public let values: [Value]
     public let builtin: Builtin
     public unowned let interpreter: Interpreter
-    /// Where the call is in the source, when known.
-    public var callRange: SourceRange? = nil
+    // Where the call is in the source, when known: kept without reference
+    // counting (the source outlives every call made from it), as every
+    // builtin call builds one of these.
+    private unowned(unsafe) let callFile: SourceFile?
+    private let callStart: Int, callEnd: Int
+
+    public init(values: [Value], builtin: Builtin, interpreter: Interpreter, callRange: SourceRange? = nil) {
+        self.values = values
+        self.builtin = builtin
+        self.interpreter = interpreter
+        callFile = callRange?.file
+        callStart = callRange?.start ?? 0
+        callEnd = callRange?.end ?? 0
+    }
+
+    public var callRange: SourceRange? { callFile.map { SourceRange($0, callStart, callEnd) } }
 
     /// "file.mn:3:7", for messages that must point back at this call later.
     public var place: String {

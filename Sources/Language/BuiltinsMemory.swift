@@ -115,8 +115,8 @@ final class MemoryObject: NativeObject {
             },
             Builtin("save_trace", "path", "Writes the trace as a CSV table (kind, step, head, row, slot0...), atomically.") { a in
                 let path = try a.string(0)
-                do { try bank.traceTable().write(toFile: path, atomically: true, encoding: .utf8) }
-                catch { throw RuntimeError("cannot write '\(path)': \(error.localizedDescription)") }
+                do { try SafeFile.write(Array(bank.traceTable().utf8), to: path) }
+                catch { throw RuntimeError("\(error)") }
                 return .nil
             },
         ])

@@ -26,6 +26,7 @@ final class Resolver {
     /// The REPL may redefine a name; a script may not.
     private let allowRedefinition: Bool
     private var current: FunctionScope
+    /// Globals given a value by this script so far.
     private var definedGlobals = Set<Int>()
     private(set) var diagnostics: [Diagnostic] = []
 
@@ -36,10 +37,15 @@ final class Resolver {
         self.file = file
         self.allowRedefinition = allowRedefinition
         self.current = FunctionScope(decl: nil, enclosing: nil)
-        for i in globals.names.indices {
-            if case .uninitialized = globals.values[i] { continue }
-            definedGlobals.insert(i)
-        }
+    }
+
+    /// A global that has a value already (from an earlier REPL input), or is
+    /// defined above in this script. (Asked per use, not collected up front,
+    /// so that a REPL input costs what it uses, however many names exist.)
+    private func isDefined(_ i: Int) -> Bool {
+        if definedGlobals.contains(i) { return true }
+        if i < globals.values.count, case .uninitialized = globals.values[i] { return false }
+        return i < globals.values.count
     }
 
     /// Resolves a whole script; returns the number of frame slots its top level needs.
@@ -268,7 +274,7 @@ final class Resolver {
         for table in current.scopes.reversed() { if let v = table[name] { return .local(v) } }
         if let i = capture(name, in: current) { return .upvalue(i) }
         if let i = globals.index(of: name) {
-            if current.decl == nil && !definedGlobals.contains(i) {
+            if current.decl == nil && !isDefined(i) {
                 if let b = builtins[name] { return .builtin(b) }
                 error("'\(name)' is used before its definition", range)
                 return nil

@@ -142,6 +142,7 @@ public final class Globals {
 
     func declare(_ name: String, mutable: Bool, at range: SourceRange?) -> Int {
         if let i = indexByName[name] {
+            undoLog.append((i, self.mutable[i], declarations[i], functions[i], modules[i]))
             self.mutable[i] = mutable
             declarations[i] = range
             functions[i] = nil
@@ -174,17 +175,21 @@ public final class Globals {
         values[i] = value
     }
 
-    /// What `restore` needs to undo the declarations of one REPL input.
+    /// What `restore` needs to undo the declarations of one REPL input: the
+    /// count of names before it, and where its entries in the undo log begin
+    /// (a log of redeclared slots, so that an input costs what it declares,
+    /// not a copy of every name: a long paste stays linear).
     struct Checkpoint {
         let count: Int
-        let mutable: [Bool]
-        let declarations: [SourceRange?]
-        let functions: [Int: FunctionDecl]
-        let modules: [Int: Module]
+        let logStart: Int
     }
 
+    /// Each redeclaration's previous state, oldest first.
+    private var undoLog: [(index: Int, mutable: Bool, declaration: SourceRange?, function: FunctionDecl?, module: Module?)] = []
+
     func checkpoint() -> Checkpoint {
-        Checkpoint(count: names.count, mutable: mutable, declarations: declarations, functions: functions, modules: modules)
+        undoLog.removeAll(keepingCapacity: true)
+        return Checkpoint(count: names.count, logStart: 0)
     }
 
     /// After an input failed: names it added that never got a value are
@@ -196,11 +201,11 @@ public final class Globals {
             if case .uninitialized = values[i] { indexByName[names[i]] = nil }
         }
         guard !compiled else { return }
-        for i in 0..<c.count {
-            mutable[i] = c.mutable[i]
-            declarations[i] = c.declarations[i]
-            functions[i] = c.functions[i]
-            modules[i] = c.modules[i]
+        for entry in undoLog[c.logStart...].reversed() where entry.index < c.count {
+            mutable[entry.index] = entry.mutable
+            declarations[entry.index] = entry.declaration
+            functions[entry.index] = entry.function
+            modules[entry.index] = entry.module
         }
     }
 }

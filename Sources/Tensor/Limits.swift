@@ -14,7 +14,7 @@ public enum StackGuard {
     /// Whether a sixteenth of this thread's stack (at most 16 MiB, at least
     /// 256 KiB) is still free: the margin a recursive pass keeps so that the
     /// work between two of its checks always fits.
-    @inline(__always) public static var hasMargin: Bool { mnemo_stack_remaining() > margin }
+    @inline(__always) public static var hasMargin: Bool { mnemo_stack_has_margin() != 0 }
 
     public static var margin: Int { max(256 << 10, min(16 << 20, mnemo_stack_size() / 16)) }
 }

@@ -58,7 +58,7 @@ public enum NPY {
         return t
     }
 
-    /// Writes float32, atomically: a reader never sees half a file.
+    /// Writes float32, atomically (see SafeFile): a reader never sees half a file.
     public static func write(_ t: Tensor, path: String) throws {
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': ("
         header += t.shape.map(String.init).joined(separator: ", ") + (t.rank == 1 ? ",), }" : "), }")
@@ -68,8 +68,7 @@ public enum NPY {
         out += Array(header.utf8)
         out.reserveCapacity(out.count + 4 * t.count)
         for v in t.data { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
-        do { try Data(out).write(to: URL(fileURLWithPath: path), options: .atomic) }
-        catch { throw NPYError.io("cannot write '\(path)': \(error.localizedDescription)") }
+        do { try SafeFile.write(out, to: path) } catch { throw NPYError.io("\(error)") }
     }
 
     /// The text after `'key':` up to the next top-level comma.

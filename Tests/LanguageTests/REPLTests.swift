@@ -6,6 +6,16 @@ import XCTest
 /// The REPL on piped input: no prompts, results on stdout, errors on stderr,
 /// and the session survives every error.
 final class REPLPipedTests: XCTestCase {
+    /// Piped input without errors exits 0; a pasted thousands-line session is read in linear time.
+    func testPipedSessionStatusAndLongPaste() throws {
+        XCTAssertEqual(try runMnemoProcess([], input: "let x = 1\nx + 1\n").status, 0)
+        let paste = (0..<6000).map { "let x\($0) = \($0)" }.joined(separator: "\n") + "\nx5999\n"
+        let start = Date()
+        let result = try runMnemoProcess([], input: paste)
+        XCTAssertEqual(result.output, "5999\n")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20, "6,000 inputs should take well under a second")
+    }
+
     func testResultsPrintWithoutPromptsAndErrorsKeepTheSession() throws {
         let input = """
         let x = 20
@@ -27,7 +37,8 @@ final class REPLPipedTests: XCTestCase {
         x - 1
         """
         let result = try runMnemoProcess([], input: input + "\n")
-        XCTAssertEqual(result.status, 0)
+        // The session survives every error, and ends with the last failure's status (the unclosed '[').
+        XCTAssertEqual(result.status, 65)
         XCTAssertEqual(result.output, """
         21
         42
@@ -76,7 +87,8 @@ final class REPLPipedTests: XCTestCase {
         print("not reached")
         """
         let result = try runMnemoProcess([], input: input + "\n")
-        XCTAssertEqual(result.status, 0)
+        // `loaded` after :reset is an unknown name: piped input ends with that failure's status.
+        XCTAssertEqual(result.status, 65)
         let lines = result.output.components(separatedBy: "\n")
         // :help shows the builtin's own declaration.
         let tanh = Interpreter().builtins["tanh"]!

@@ -271,3 +271,77 @@ final class NPYTests: XCTestCase {
         XCTAssertEqual(t.data, [0, 0.5, 1, 1.5, 2, 2.5])
     }
 }
+
+/// Saving never damages what is at the target path.
+final class SafeFileTests: XCTestCase {
+    var folder = ""
+
+    override func setUp() {
+        folder = NSTemporaryDirectory() + "mnemo-safefile-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+
+    func mode(_ path: String) -> mode_t {
+        var info = stat()
+        stat(path, &info)
+        return info.st_mode
+    }
+
+    func testReplacesRegularFileKeepingItsMode() throws {
+        let path = folder + "/weights.npy"
+        FileManager.default.createFile(atPath: path, contents: Data("old".utf8))
+        chmod(path, 0o600)
+        try SafeFile.write(Array("new".utf8), to: path)
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "new")
+        XCTAssertEqual(mode(path) & 0o777, 0o600)
+        // Nothing is left beside it.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["weights.npy"])
+    }
+
+    func testFollowsSymbolicLinksAndKeepsHardLinks() throws {
+        let real = folder + "/real.csv", symbolic = folder + "/link.csv", hard = folder + "/hard.csv"
+        FileManager.default.createFile(atPath: real, contents: Data("a".utf8))
+        try FileManager.default.createSymbolicLink(atPath: symbolic, withDestinationPath: "real.csv")
+        try SafeFile.write(Array("b".utf8), to: symbolic)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: symbolic), "real.csv", "the link stays a link")
+        XCTAssertEqual(try String(contentsOfFile: real, encoding: .utf8), "b")
+        XCTAssertEqual(link(real, hard), 0)
+        try SafeFile.write(Array("c".utf8), to: hard)
+        XCTAssertEqual(try String(contentsOfFile: real, encoding: .utf8), "c", "both names still share the file")
+    }
+
+    func testWritesThroughDevicesAndFIFOs() throws {
+        try SafeFile.write(Array("discarded".utf8), to: "/dev/null")
+        XCTAssertEqual(mode("/dev/null") & S_IFMT, S_IFCHR, "/dev/null is still a device")
+        let fifo = folder + "/pipe"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        final class Received: @unchecked Sendable { var data = Data() }
+        let received = Received()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            received.data = FileHandle(forReadingAtPath: fifo)?.readDataToEndOfFile() ?? Data()
+            done.signal()
+        }
+        try SafeFile.write(Array("through".utf8), to: fifo)
+        done.wait()
+        XCTAssertEqual(String(decoding: received.data, as: UTF8.self), "through")
+        XCTAssertEqual(mode(fifo) & S_IFMT, S_IFIFO)
+        // A device that refuses the bytes is an error, and stays a device.
+        if FileManager.default.fileExists(atPath: "/dev/full") {
+            XCTAssertThrowsError(try SafeFile.write(Array("x".utf8), to: "/dev/full"))
+            XCTAssertEqual(mode("/dev/full") & S_IFMT, S_IFCHR)
+        }
+    }
+
+    func testNextSaveRemovesATemporaryLeftByAKilledOne() throws {
+        let path = folder + "/model.npy"
+        // A process id that cannot be running.
+        let stale = folder + "/.model.npy.2147483600.mnemo-tmp"
+        FileManager.default.createFile(atPath: stale, contents: Data(repeating: 0, count: 1000))
+        try SafeFile.write([1, 2, 3], to: path)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale))
+        XCTAssertEqual(FileManager.default.contents(atPath: path), Data([1, 2, 3]))
+    }
+}

@@ -17,6 +17,10 @@ void mnemo_four_rows_times_b_avx(const float *a, long row_stride, long column_st
 /// error instead of a crash; a large value when the bounds are unknown.
 long mnemo_stack_remaining(void);
 
+/// Whether a sixteenth of the calling thread's stack (at most 16 MiB, at
+/// least 256 KiB) is still free; see StackGuard.hasMargin.
+int mnemo_stack_has_margin(void);
+
 /// The calling thread's whole stack, in bytes.
 long mnemo_stack_size(void);
 
