@@ -17,9 +17,12 @@ let package = Package(
         // (dlopen), so nothing beyond the toolchain is needed to build.
         // Kernels compiled for AVX, chosen at run time on CPUs that have it.
         .target(name: "CSupport", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
-        .target(name: "Tensor", dependencies: ["CSupport"]),
-        .target(name: "Graph", dependencies: ["Tensor"]),
-        .target(name: "Memory", dependencies: ["Tensor", "Graph"]),
+        // Settings read on every op (recording, nograd scopes, debug_nans, the
+        // memory budget) are static variables: dynamic exclusivity checks on
+        // them would cost more than the ops' bookkeeping.
+        .target(name: "Tensor", dependencies: ["CSupport"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        .target(name: "Graph", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        .target(name: "Memory", dependencies: ["Tensor", "Graph"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Frames and globals are class-held arrays read on every step of a
         // script; dynamic exclusivity checks on them cost a third of a loop.
         .target(name: "Language", dependencies: ["Tensor", "Graph", "Memory"],

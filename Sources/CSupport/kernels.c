@@ -9,9 +9,13 @@
 #include <pthread.h>
 #include <stdint.h>
 
-static __thread uintptr_t stack_low = 0;
-static __thread size_t stack_size = 0;
-static __thread int stack_known = 0;
+// Initial-exec: read straight from the thread pointer (the stack check runs on
+// every Mnemo function call), not through __tls_get_addr.
+#define THREAD_LOCAL static __thread __attribute__((tls_model("initial-exec")))
+THREAD_LOCAL uintptr_t stack_low = 0;
+THREAD_LOCAL size_t stack_size = 0;
+THREAD_LOCAL int stack_known = 0;
+THREAD_LOCAL long stack_margin = 0;
 
 static void read_stack_bounds(void) {
     {
@@ -33,14 +37,13 @@ long mnemo_stack_size(void) {
 
 int mnemo_stack_has_margin(void) {
     char probe;
-    static __thread long margin = 0;
     if (!stack_known) read_stack_bounds();
     if (stack_low == 0) return 1;
-    if (margin == 0) {
+    if (stack_margin == 0) {
         long sixteenth = (long)(stack_size / 16);
-        margin = sixteenth < (256L << 10) ? (256L << 10) : sixteenth > (16L << 20) ? (16L << 20) : sixteenth;
+        stack_margin = sixteenth < (256L << 10) ? (256L << 10) : sixteenth > (16L << 20) ? (16L << 20) : sixteenth;
     }
-    return (long)((uintptr_t)&probe - stack_low) > margin;
+    return (long)((uintptr_t)&probe - stack_low) > stack_margin;
 }
 
 long mnemo_stack_remaining(void) {
