@@ -1,4 +1,5 @@
 // swift-tools-version:5.9
+import Foundation
 import PackageDescription
 
 // Layers, each importing only the ones below it:
@@ -40,3 +41,11 @@ let package = Package(
         .testTarget(name: "LanguageTests", dependencies: ["Language", "Driver"]),
     ]
 )
+
+// The fuzz target, outside the normal build: `MNEMO_FUZZ=1 swift build
+// --product mnemo-fuzz ...` (Fuzz/README.md gives the whole command).
+if ProcessInfo.processInfo.environment["MNEMO_FUZZ"] != nil {
+    package.targets.append(.executableTarget(name: "mnemo-fuzz", dependencies: ["Driver"],
+                                             path: "Fuzz/Sources/mnemo-fuzz"))
+    package.products.append(.executable(name: "mnemo-fuzz", targets: ["mnemo-fuzz"]))
+}

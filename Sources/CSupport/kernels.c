@@ -35,25 +35,31 @@ long mnemo_stack_size(void) {
     return stack_low == 0 ? (1L << 40) : (long)stack_size;
 }
 
+// The frame address, not a local's: under AddressSanitizer locals may live
+// on a separate "fake stack" in the heap.
+#define STACK_POINTER ((uintptr_t)__builtin_frame_address(0))
+
 int mnemo_stack_has_margin(void) {
-    char probe;
     if (!stack_known) read_stack_bounds();
     if (stack_low == 0) return 1;
     if (stack_margin == 0) {
         long sixteenth = (long)(stack_size / 16);
         stack_margin = sixteenth < (256L << 10) ? (256L << 10) : sixteenth > (16L << 20) ? (16L << 20) : sixteenth;
     }
-    return (long)((uintptr_t)&probe - stack_low) > stack_margin;
+    return (long)(STACK_POINTER - stack_low) > stack_margin;
 }
 
 long mnemo_stack_remaining(void) {
-    char probe;
     if (!stack_known) read_stack_bounds();
     if (stack_low == 0) return 1L << 40;
-    return (long)((uintptr_t)&probe - stack_low);
+    return (long)(STACK_POINTER - stack_low);
 }
 
+// Under AddressSanitizer (the fuzzer's build) the allocator is the sanitizer's.
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+
 long mnemo_heap_in_use(void) {
+    if (__sanitizer_get_current_allocated_bytes) return (long)__sanitizer_get_current_allocated_bytes();
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
     struct mallinfo2 info = mallinfo2();
     return (long)(info.uordblks + info.hblkhd);

@@ -26,7 +26,17 @@ public final class Interpreter {
     private var callDepth = 0
 
     /// Set from a signal handler (Ctrl-C); loops and calls check it.
-    nonisolated(unsafe) public static var interruptRequested = false
+    /// Ctrl-C was pressed: loops, calls and long kernels stop at their next check.
+    public static var interruptRequested: Bool {
+        get { Interrupt.requested }
+        set { Interrupt.requested = newValue }
+    }
+
+    /// For fuzzing and tests: a run stops with an error after this many loop
+    /// iterations and calls, or after this many seconds (nil: no limit).
+    nonisolated(unsafe) public static var workLimit: Int? = nil
+    nonisolated(unsafe) public static var timeLimit: Double? = nil
+    nonisolated(unsafe) static var deadline: UInt64 = .max
 
     public init(stdlibDirectory: String? = ModuleLoader.findStdlib(), output: @escaping (String) -> Void = { print($0) }) {
         self.output = output
@@ -83,6 +93,8 @@ public final class Interpreter {
     private func execute(_ script: CompiledScript) throws -> Value {
         Interpreter.interruptRequested = false
         callDepth = 0
+        workStart = Interpreter.loopTicks
+        Interpreter.deadline = Interpreter.timeLimit.map { DispatchTime.now().uptimeNanoseconds + UInt64($0 * 1e9) } ?? .max
         let frame = Frame(slotCount: script.slotCount, captures: [])
         _ = try script.body(frame)
         return frame.result
@@ -135,11 +147,22 @@ public final class Interpreter {
     func loopCheck(at range: SourceRange) throws {
         if Interpreter.interruptRequested { throw interruption(at: range) }
         Interpreter.loopTicks &+= 1
-        if Interpreter.loopTicks & 1023 == 0 {
-            do { try MemoryBudget.check(adding: 0, for: "this loop") } catch let e as TensorError { throw Diagnostic(.runtime, e.message, at: range) }
-        }
+        if Interpreter.loopTicks & 1023 == 0 { try periodicCheck(at: range) }
     }
     nonisolated(unsafe) static var loopTicks = 0
+
+    /// Every 1024 iterations and calls: the memory budget, and the work and time limits if set.
+    @inline(never)
+    func periodicCheck(at range: SourceRange) throws {
+        do { try MemoryBudget.check(adding: 0, for: "the values this script holds") } catch let e as TensorError { throw Diagnostic(.runtime, e.message, at: range) }
+        if let limit = Interpreter.workLimit, Interpreter.loopTicks - workStart > limit {
+            throw Diagnostic(.runtime, "work limit reached: more than \(limit) loop iterations and calls", at: range)
+        }
+        if Interpreter.deadline != .max && DispatchTime.now().uptimeNanoseconds > Interpreter.deadline {
+            throw Diagnostic(.runtime, "time limit reached", at: range)
+        }
+    }
+    private var workStart = 0
 
     func interruption(at range: SourceRange) -> Diagnostic {
         Interpreter.interruptRequested = false
@@ -197,7 +220,7 @@ public final class Interpreter {
         if !StackGuard.hasMargin {
             throw fail("recursion too deep: the stack is nearly exhausted (in '\(fn.name)')")
         }
-        if Interpreter.interruptRequested, let range { throw interruption(at: range) }
+        if let range { try loopCheck(at: range) }
         let frame = Frame(slotCount: fn.slotCount, captures: c.captures)
         let n = fn.parameterNames.count
         if labels == nil && args.count == n {

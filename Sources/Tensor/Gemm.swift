@@ -87,7 +87,8 @@ public enum OwnKernels {
             }
             defer { bTail?.deallocate() }
             var i = 0
-            while i + 4 <= m {
+            // A long product stops between blocks of rows at Ctrl-C (the caller reports it).
+            while i + 4 <= m && !Interrupt.requested {
                 let ai = a + i * rowStride, ci = c + i * n
                 fourRows(ai, rowStride, columnStride, b, ldb: n, ci, ldc: n, columns: n8, k: k)
                 if let bTail {
@@ -98,6 +99,7 @@ public enum OwnKernels {
                 }
                 i += 4
             }
+            if Interrupt.requested { return }
             while i < m { oneRow(a + i * rowStride, columnStride, b, c + i * n, n: n, k: k); i += 1 }
         case (false, true) where m < 4:
             // Both operands' rows are contiguous: each output is a dot product.
@@ -239,13 +241,14 @@ extension Tensor {
         a.data.withUnsafeBufferPointer { pa in
             b.data.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
-                    for batch in 0..<batches {
+                    for batch in 0..<batches where !Interrupt.requested {
                         gemm(pa.baseAddress! + batch * aStep, pb.baseAddress! + batch * bStep, pc.baseAddress! + batch * m * n,
                              m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
                     }
                 }
             }
         }
+        if Interrupt.requested { throw TensorError("interrupted") }
         return Tensor(shape: shape, data: out)
     }
 }

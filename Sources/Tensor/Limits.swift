@@ -19,6 +19,13 @@ public enum StackGuard {
     public static var margin: Int { max(256 << 10, min(16 << 20, mnemo_stack_size() / 16)) }
 }
 
+/// Ctrl-C, as a flag that long loops check: the interpreter's loops and
+/// calls, and long kernels (a large matrix product stops between blocks of
+/// rows). The REPL's signal handler sets it.
+public enum Interrupt {
+    nonisolated(unsafe) public static var requested = false
+}
+
 /// A budget on the memory a script's values hold (tensors, lists, strings),
 /// checked before large allocations and as loops run. The allocator's own
 /// count of bytes in use is the measure, so every kind of storage counts.

@@ -22,7 +22,11 @@ public enum SafeFile {
         public let description: String
     }
 
+    /// False while fuzzing: generated scripts must not write anywhere.
+    nonisolated(unsafe) public static var writesAllowed = true
+
     public static func write(_ bytes: [UInt8], to path: String) throws {
+        guard writesAllowed else { throw Failure(description: "cannot write '\(path)': writing files is turned off") }
         let target = resolvedPath(path)
         var info = stat()
         let exists = stat(target, &info) == 0
@@ -53,6 +57,7 @@ public enum SafeFile {
 
     /// Appends one piece of text (the REPL's history, an input at a time).
     public static func append(_ bytes: [UInt8], to path: String) throws {
+        guard writesAllowed else { throw Failure(description: "cannot write '\(path)': writing files is turned off") }
         let fd = open(resolvedPath(path), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw failure(path, errno) }
         defer { close(fd) }
