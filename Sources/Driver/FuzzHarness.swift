@@ -56,6 +56,7 @@ public enum FuzzHarness {
     ]
 
     static let builtinNames = BuiltinRegistry.standard().names.sorted()
+    static let echo = ProcessInfo.processInfo.environment["MNEMO_FUZZ_ECHO"] != nil
 
     /// Builtin calls with arguments picked by the payload, each on its own
     /// (an error ends that call, not the others), in one interpreter.
@@ -70,7 +71,10 @@ public enum FuzzHarness {
             let count = Int(payload[k + 1]) % 5
             var arguments: [String] = []
             for j in 0..<count where k + 2 + j < payload.count { arguments.append(awkward[Int(payload[k + 2 + j]) % awkward.count]) }
-            _ = try? interpreter.evaluate(SourceFile(name: "fuzz.mn", text: "\(name)(\(arguments.joined(separator: ", ")))"))
+            let call = "\(name)(\(arguments.joined(separator: ", ")))"
+            // MNEMO_FUZZ_ECHO=1 shows each call, to turn a finding into a script.
+            if echo { FileHandle.standardError.write(Data((call + "\n").utf8)) }
+            _ = try? interpreter.evaluate(SourceFile(name: "fuzz.mn", text: call))
             k += 2 + count
         }
     }

@@ -109,7 +109,8 @@ public struct Tensor {
     public func axis(_ axis: Int, rankPlus extra: Int = 0) throws -> Int {
         let r = rank + extra
         let a = axis < 0 ? axis + r : axis
-        guard a >= 0, a < max(r, 1) || (r == 0 && a == 0) else {
+        // A scalar has no axes (as in NumPy): every axis of one is out of range.
+        guard a >= 0, a < r else {
             throw TensorError("axis \(axis) is out of range for a tensor of shape \(Tensor.shapeText(shape))")
         }
         return a
