@@ -28,6 +28,26 @@ public final class Builtin {
     public let doc: String
     let implementation: Implementation
 
+    /// How the builtin's gradients are checked, declared with it: the test
+    /// suite runs a finite-difference check of every example, so no builtin
+    /// can drop a gradient unnoticed (`Tests/LanguageTests/GradientTableTests`).
+    public enum Gradients {
+        /// Not yet declared: the suite fails for a tensor builtin left so.
+        case undeclared
+        /// Mnemo calls in which each `$(expr)` is an input whose gradient is
+        /// checked at the value of `expr`; other arguments are held constant
+        /// (not differentiable in them, or not a tensor).
+        case checked([String])
+        /// No gradient flows through it (an index, a random draw, a file), and why.
+        case none(String)
+    }
+    public private(set) var gradients = Gradients.undeclared
+
+    /// Declares the examples its gradient is checked at.
+    public func checked(_ examples: String...) -> Builtin { gradients = .checked(examples); return self }
+    /// Declares that no gradient flows through it, and why.
+    public func notDifferentiable(_ why: String) -> Builtin { gradients = .none(why); return self }
+
     /// `signature` is written as in Mnemo: "x, axis = -1, keepdims = false" or "*shape".
     public init(_ name: String, _ signature: String, _ doc: String, _ implementation: @escaping Implementation) {
         self.name = name

@@ -135,7 +135,7 @@ enum GraphBuiltins {
     static let all: [Builtin] = [
         Builtin("param", "x", "A trainable tensor: optimizers update it, `params` finds it.") { a in
             .tensor(Variable.parameter(try a.tensor(0).value))
-        },
+        }.notDifferentiable("makes a leaf"),
         Builtin("assign", "param, value", "Sets a parameter's value in place (same shape), e.g. to load saved weights.") { a in
             guard case .tensor(let p) = a[0], p.isParameter else { throw a.wrong(0, "a parameter (made with param)") }
             let v = try a.tensor(1).value
@@ -144,13 +144,13 @@ enum GraphBuiltins {
             }
             p.value = v
             return .nil
-        },
+        }.notDifferentiable("sets a value"),
         Builtin("params", "value", "The parameters reachable from a record, list, tuple, function closure or object.") { a in
             let found = parameters(in: a[0])
             // Their paths name them in later messages (an optimizer's refused step).
             for (p, name) in zip(found, parameterNames(in: a[0], found)) where p.label == nil && !name.hasPrefix("parameter ") { p.label = name }
             return .list(ListBox(found.map { .tensor($0) }))
-        },
+        }.notDifferentiable("finds parameters"),
         Builtin("grad", "loss, wrt, allow_unused = false", "Gradients of a scalar loss with respect to a tensor, or a list or record of tensors (same structure back). Changes nothing. A tensor the loss does not depend on is an error, or zeros with allow_unused: true. The result is first-order: differentiating through it again is an error (detach it to use it as data).") { a in
             guard case .tensor = a[0] else { throw a.wrong(0, "a scalar tensor (a loss computed from parameters)") }
             let loss = try scalarLoss(a, 0)
@@ -172,15 +172,15 @@ enum GraphBuiltins {
             }
             var it = values.makeIterator()
             return rebuild(a[1], &it)
-        },
+        }.notDifferentiable("first-order: differentiating its result again is an error"),
         Builtin("debug_nans", "on = true", "Checks every op's output, and every gradient in a backward walk, for NaN and infinity; the first stops the run with an error naming the op and its line. Off by default (it costs a pass over each value); returns the previous setting.") { a in
             let previous = Graph.debugNonFinite
             Graph.debugNonFinite = try a.bool(0)
             return .bool(previous)
-        },
+        }.notDifferentiable("a setting"),
         Builtin("detach", "x", "The same value with no gradient flowing back through it.") { a in
             .tensor(Op.detach(try a.tensor(0)))
-        },
+        }.notDifferentiable("stops the gradient by definition"),
         Builtin("gradcheck", "f, inputs, quiet = false", "Compares f's gradients with central finite differences for each input tensor; prints OK or MISMATCH per input and returns true when all agree.") { a in
             let f = try a.function(0)
             let inputs: [Tensor]
@@ -202,13 +202,13 @@ enum GraphBuiltins {
                 }
             }
             return .bool(results.allSatisfy(\.ok))
-        },
+        }.notDifferentiable("a check"),
         Builtin("sgd", "params, lr = 0.01, momentum = 0, clip = nil, clipnorm = nil", "Stochastic gradient descent with momentum. `clip` clamps each gradient element; `clipnorm` rescales by global norm.") { a in
             try optimizer(a, .sgd(momentum: try a.float(2)), lr: 1, clip: 3, clipnorm: 4)
-        },
+        }.notDifferentiable("an optimizer"),
         Builtin("adam", "params, lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, clip = nil, clipnorm = nil", "Adam (Kingma & Ba 2015) with bias correction.") { a in
             try optimizer(a, .adam(beta1: try a.float(2), beta2: try a.float(3), epsilon: try a.float(4)), lr: 1, clip: 5, clipnorm: 6)
-        },
+        }.notDifferentiable("an optimizer"),
         Builtin("rmsprop", "params, lr = 0.01, momentum = 0, decay = nil, eps = nil, centered = false, form = \"pytorch\", clip = nil, clipnorm = nil",
                 "RMSProp. form \"pytorch\": decay 0.99, eps 1e-8 added to the root; form \"graves\" (Graves 2013, centered): decay 0.95, eps 1e-4 inside the root.") { a in
             let form = try a.string(6)
@@ -224,23 +224,23 @@ enum GraphBuiltins {
                 throw RuntimeError("rmsprop: form must be \"pytorch\" or \"graves\", got \"\(form)\"")
             }
             return try optimizer(a, rule, lr: 1, clip: 7, clipnorm: 8)
-        },
+        }.notDifferentiable("an optimizer"),
         Builtin("lstm_cell", "x, h, c, W, b", "One LSTM step as a single graph node: z = [x, h] @ W + b gives the input, forget, candidate and output gates in that order; returns [h', c'] joined on the last axis.") { a in
             .tensor(try Op.lstmCell(x: try a.tensor(0), h: try a.tensor(1), c: try a.tensor(2), weights: try a.tensor(3), bias: try a.tensor(4)))
-        },
+        }.checked("lstm_cell($(randn(2, 3)), $(randn(2, 4)), $(randn(2, 4)), $(randn(7, 16)), $(randn(16)))", "lstm_cell($(randn(3)), $(randn(4)), $(randn(4)), $(randn(7, 16)), $(randn(16)))"),
         Builtin("mse", "prediction, target", "Mean squared error.") { a in
             .tensor(try Op.mse(try a.tensor(0), try a.tensor(1)))
-        },
+        }.checked("mse($(randn(3, 4)), $(randn(3, 4)))"),
         Builtin("bce", "x, target, logits = true, reduce = \"mean\"", "Binary cross-entropy, stable: from logits (default) or from probabilities (logits: false). reduce: \"mean\" or \"sum\".") { a in
             let reduce = try a.string(3)
             guard reduce == "mean" || reduce == "sum" else { throw RuntimeError("bce: reduce must be \"mean\" or \"sum\"") }
             let x = try a.tensor(0), t = try a.tensor(1)
             if try a.bool(2) { return .tensor(try Op.bceWithLogits(x, t, sum: reduce == "sum")) }
             return .tensor(try Op.bceWithProbabilities(x, t, sum: reduce == "sum"))
-        },
+        }.checked("bce($(randn(3, 4)), $(uniform(3, 4)))", "bce($(uniform(3, 4, low: 0.1, high: 0.9)), $(uniform(3, 4)), logits: false)", "bce($(randn(3)), tensor([0, 1, 1]), reduce: \"sum\")"),
         Builtin("crossentropy", "logits, target", "Cross-entropy from logits over the last axis; target is class indices or probabilities. Mean over rows.") { a in
             .tensor(try Op.crossEntropy(try a.tensor(0), try a.tensor(1)))
-        },
+        }.checked("crossentropy($(randn(4, 5)), tensor([0, 3, 4, 1]))", "crossentropy($(randn(4, 5)), $(softmax(randn(4, 5))))"),
     ]
 }
 

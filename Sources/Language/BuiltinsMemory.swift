@@ -9,42 +9,42 @@ enum MemoryBuiltins {
     static let all: [Builtin] = [
         Builtin("cosine", "memory, key", "Cosine similarity of a key with every memory row: [N] (or [B, N] for a batch); keys of several heads, [H, W] (or [B, H, W]), give [H, N] (or [B, H, N]). A zero row or key gives 0.") { a in
             .tensor(try Addressing.cosine(try a.tensor(0), try a.tensor(1)))
-        },
+        }.checked("cosine($(randn(6, 4)), $(randn(4)))", "cosine($(randn(2, 6, 4)), $(randn(2, 3, 4)))"),
         Builtin("address", "memory, key, beta", "Content addressing: softmax(beta * cosine(memory, key)) over the slots.") { a in
             .tensor(try Addressing.content(try a.tensor(0), try a.tensor(1), try a.tensor(2)))
-        },
+        }.checked("address($(randn(6, 4)), $(randn(4)), $(tensor(2.5)))", "address($(randn(2, 6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))"),
         Builtin("interpolate", "wc, wprev, g", "Location gate: g * wc + (1 - g) * wprev (g: one value or one per batch row).") { a in
             .tensor(try Addressing.interpolate(try a.tensor(0), try a.tensor(1), try a.tensor(2)))
-        },
+        }.checked("interpolate($(softmax(randn(6))), $(softmax(randn(6))), $(tensor(0.3)))", "interpolate($(softmax(randn(2, 6), 1)), $(softmax(randn(2, 6), 1)), $(tensor([0.2, 0.9])))"),
         Builtin("shift", "w, s", "Circular convolution of a weighting with a shift kernel. A kernel of odd length K < N is centred: for K = 3, s[0], s[1], s[2] are offsets -1, 0, +1, and s[2] moves the focus forward (slot i to i + 1). A kernel of length N holds offsets 0..N-1.") { a in
             .tensor(try Addressing.shift(try a.tensor(0), try a.tensor(1)))
-        },
+        }.checked("shift($(softmax(randn(6))), $(softmax(randn(3))))", "shift($(softmax(randn(2, 5), 1)), $(softmax(randn(2, 5), 1)))"),
         Builtin("sharpen", "w, gamma", "w^gamma / sum(w^gamma), computed in log space; zeros stay zero.") { a in
             .tensor(try Addressing.sharpen(try a.tensor(0), try a.tensor(1)))
-        },
+        }.checked("sharpen($(softmax(randn(6))), $(tensor(2.5)))", "sharpen($(softmax(randn(2, 6), 1)), $(tensor([1.2, 6])))"),
         Builtin("read", "memory, w", "The read vector sum_i w(i) M(i): [W] (or [B, W]); weightings of several heads, [H, N] (or [B, H, N]), read [H, W] (or [B, H, W]).") { a in
             .tensor(try Addressing.read(try a.tensor(0), try a.tensor(1)))
-        },
+        }.checked("read($(randn(6, 4)), $(softmax(randn(6))))", "read($(randn(2, 6, 4)), $(softmax(randn(2, 3, 6), 2)))"),
         Builtin("write", "memory, w, erase, add", "Erase then add: M(i) * (1 - w(i) erase) + w(i) add; erase may be nil. Several heads (w [H, N], erase and add [H, W], batch first if any): every erase, then every add. Returns the new memory.") { a in
             .tensor(try Addressing.write(try a.tensor(0), try a.tensor(1), erase: a.isAbsent(2) ? nil : try a.tensor(2), add: try a.tensor(3)))
-        },
+        }.checked("write($(randn(6, 4)), $(softmax(randn(6))), $(uniform(4)), $(randn(4)))", "write($(randn(6, 4)), $(softmax(randn(2, 6), 1)), $(uniform(2, 4)), $(randn(2, 4)))", "write($(randn(6, 4)), $(softmax(randn(6))), nil, $(randn(4)))"),
         Builtin("usage", "previous, reads, writes, decay = 0.95", "LRUA usage: decay * previous + reads + writes (several heads, [H, N] or [B, H, N], are summed).") { a in
             .tensor(try Addressing.usage(try a.tensor(0), reads: try a.tensor(1), write: try a.tensor(2), decay: try a.float(3)))
-        },
+        }.checked("usage($(uniform(6)), $(softmax(randn(2, 6), 1)), $(softmax(randn(6))))"),
         Builtin("leastused", "usage, n", "1 at the n least-used slots (per batch row; exactly n, ties to the lower slot), else 0. Not differentiable.") { a in
             .tensor(Variable(try Addressing.leastUsed(try a.tensor(0).value, n: try a.int(1))))
-        },
+        }.notDifferentiable("an indicator of the least-used slots"),
         Builtin("lruaweights", "alpha, wr_prev, wlu_prev", "LRUA write weights: sigmoid(alpha) * wr_prev + (1 - sigmoid(alpha)) * wlu_prev; for several heads, wr_prev [H, N] (or [B, H, N]) and alpha [H] (or [B, H]).") { a in
             .tensor(try Addressing.lruaWeights(try a.tensor(0), readPrevious: try a.tensor(1), leastUsedPrevious: try a.tensor(2)))
-        },
+        }.checked("lruaweights($(randn(1)), $(softmax(randn(6))), $(softmax(randn(6))))", "lruaweights($(randn(2, 3)), $(softmax(randn(2, 3, 5), 2)), $(softmax(randn(2, 5), 1)))"),
         Builtin("zeroleastused", "memory, usage", "The memory with its least-used slot (by usage) set to zero.") { a in
             .tensor(try Addressing.zeroLeastUsed(try a.tensor(0), usage: try a.tensor(1).value))
-        },
+        }.checked("zeroleastused($(randn(6, 4)), tensor([0.5, 0.1, 0.9, 0.3, 0.7, 0.8]))"),
         Builtin("lruawrite", "memory, key, alpha, wr_prev, usage_prev, n", "One LRUA write: zero the least-used slot, then add key with the LRUA weights (least used taken as the n smallest). Returns (memory, write weights).") { a in
             let (m, w) = try Addressing.lruaWrite(try a.tensor(0), key: try a.tensor(1), alpha: try a.tensor(2), readPrevious: try a.tensor(3),
                                                   usagePrevious: try a.tensor(4).value, reads: try a.int(5))
             return .tuple([.tensor(m), .tensor(w)])
-        },
+        }.checked("lruawrite($(randn(6, 4)), $(randn(4)), $(randn(1)), $(softmax(randn(6))), tensor([0.5, 0.1, 0.9, 0.3, 0.7, 0.8]), 1)[0]"),
         Builtin("memory", "slots, width, init = 1e-6, batch = nil, trace = true", "An external memory of slots x width (a batch of them with batch: B). init: a number (constant), \"random\" (N(0, 0.1) at each reset) or \"learned\" (a parameter). Methods: read, write, lrua_write, reset, set; fields: contents, trace.") { a in
             let slots = try a.int(0), width = try a.int(1)
             let initialisation: MemoryBank.Initialisation
@@ -57,11 +57,11 @@ enum MemoryBuiltins {
             let bank = try MemoryBank(slots: slots, width: width, batch: try a.optionalInt(3), initialisation: initialisation,
                                       tracing: try a.bool(4), random: a.interpreter.random)
             return .object(MemoryObject(bank))
-        },
+        }.notDifferentiable("makes a memory object"),
         Builtin("head", "memory, shifts = 3, index = 0", "An NTM head on a memory: it keeps its previous weighting (focused on slot 0 at the start of each sequence) and its shift range (a kernel of `shifts` offsets). h.address(key, beta, g, s, gamma) runs content, interpolation, shift and sharpening.") { a in
             guard case .object(let o) = a[0], let m = o as? MemoryObject else { throw a.wrong(0, "a memory") }
             return .object(HeadObject(try Head(memory: m.bank, shiftKernel: try a.int(1), index: try a.int(2))))
-        },
+        }.notDifferentiable("makes a head object"),
     ]
 }
 

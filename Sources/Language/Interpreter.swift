@@ -285,7 +285,11 @@ public final class BuiltinRegistry {
 
     public static func standard() -> BuiltinRegistry {
         let r = BuiltinRegistry()
-        r.add(CoreBuiltins.all)
+        // The core builtins work on numbers, strings and lists, not tensors.
+        r.add(CoreBuiltins.all.map { b in
+            if case .undeclared = b.gradients { return b.notDifferentiable("not a tensor operation") }
+            return b
+        })
         r.add(TensorBuiltins.all)
         r.add(GraphBuiltins.all)
         r.add(MemoryBuiltins.all)
