@@ -45,6 +45,7 @@ enum CoreBuiltins {
             guard step != 0 else { throw RuntimeError("range step cannot be zero") }
             let count = step > 0 ? max(0, (stop! - start + step - 1) / step) : max(0, (start - stop! - step - 1) / -step)
             guard count <= Tensor.maxElements else { throw RuntimeError("range of \(count) items is too large") }
+            try Operators.reserveList(count)
             return .list(ListBox(Swift.stride(from: start, to: stop!, by: step).map { .number(Double($0)) }))
         },
         Builtin("enumerate", "values", "A list of (index, item) pairs.") { a in

@@ -273,8 +273,17 @@ enum Operators {
     static func iterate(_ v: Value, _ body: (Value) throws -> Bool) throws {
         switch v {
         case .range(let lo, let hi):
+            // A range can be long enough to matter: Ctrl-C and the memory budget
+            // are checked as it goes (list(0..<2**40) must not run to the end).
             var i = lo
-            while i < hi { if try !body(.number(Double(i))) { return }; i += 1 }
+            while i < hi {
+                if try !body(.number(Double(i))) { return }
+                i += 1
+                if i & 0xffff == 0 {
+                    if Interrupt.requested { throw RuntimeError("interrupted") }
+                    try MemoryBudget.check(adding: 0, for: "the values this loop builds")
+                }
+            }
         case .list(let l):
             for item in l.items { if try !body(item) { return } }
         case .tuple(let t):

@@ -89,7 +89,7 @@ public enum MemoryBudget {
         let used = inUse
         let (total, overflow) = used.addingReportingOverflow(bytes)
         if overflow || total > limit {
-            let request = bytes > 0 ? "\(what()) (\(format(bytes))) does not fit in" : "\(what()) has filled"
+            let request = bytes > 0 ? "\(what()) (\(format(bytes))) does not fit in" : "\(what()) filled"
             throw TensorError("out of memory: \(request) the memory budget of \(format(limit)) (raise it with --max-memory or MNEMO_MAX_MEMORY)")
         }
     }
