@@ -15,12 +15,14 @@ public struct Mnemo: ParsableCommand {
         Exit codes: 0 success, 64 usage, 65 compile error, 70 runtime error, 74 I/O error.
         """,
         version: Mnemo.versionText,
-        subcommands: [Run.self, Check.self, Test.self, Bench.self],
+        subcommands: [Run.self, Check.self, Test.self, Bench.self, Install.self],
         defaultSubcommand: Run.self)
 
     /// Mnemo's version, and how this process computes matrix products.
     public static let version = "0.6.0"
-    static var versionText: String { "mnemo \(version)\nmatrix products: \(MatrixBackend.description)" }
+    static var versionText: String {
+        "mnemo \(version)\nmatrix products: \(MatrixBackend.description)\nstdlib: \(ModuleLoader.findStdlib() ?? "not found (set MNEMO_STDLIB)")"
+    }
 
     public init() {}
 }
@@ -142,5 +144,34 @@ struct Bench: ParsableCommand {
     func run() throws {
         guard iterations > 0, iterations <= 100_000_000 else { throw ValidationError("iterations must be between 1 and 100000000") }
         Interpreter.onLargeStack { Benchmarks(iterations: iterations).run() }
+    }
+}
+
+struct Install: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy this mnemo to PREFIX/bin and its standard library to PREFIX/share/mnemo/stdlib, where the installed mnemo finds it.")
+
+    @Argument(help: "The folder to install into, e.g. /usr/local or ~/.local.")
+    var prefix: String
+
+    func run() throws {
+        let fm = FileManager.default
+        guard let stdlib = ModuleLoader.findStdlib() else { throw ValidationError("the standard library was not found (set MNEMO_STDLIB)") }
+        let bin = prefix + "/bin", share = prefix + "/share/mnemo/stdlib"
+        do {
+            try fm.createDirectory(atPath: bin, withIntermediateDirectories: true)
+            try fm.createDirectory(atPath: share, withIntermediateDirectories: true)
+            let binary = [UInt8](fm.contents(atPath: SampleRunner.currentExecutable) ?? Data())
+            guard !binary.isEmpty else { throw SafeFile.Failure(description: "cannot read the running mnemo") }
+            try SafeFile.write(binary, to: bin + "/mnemo")
+            chmod(bin + "/mnemo", 0o755)
+            for name in try fm.contentsOfDirectory(atPath: stdlib).sorted() where name.hasSuffix(".mn") {
+                try SafeFile.write([UInt8](fm.contents(atPath: stdlib + "/" + name) ?? Data()), to: share + "/" + name)
+            }
+        } catch {
+            Host.writeError("error: \(error)")
+            throw ExitCode(ExitStatus.ioError.rawValue)
+        }
+        print("installed \(bin)/mnemo and its standard library in \(share)")
     }
 }

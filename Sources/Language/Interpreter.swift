@@ -38,6 +38,12 @@ public final class Interpreter {
     nonisolated(unsafe) public static var timeLimit: Double? = nil
     nonisolated(unsafe) static var deadline: UInt64 = .max
 
+    /// Notes that are not errors (a module shadowing the standard library's), on standard error.
+    public var warn: (String) -> Void = { text in
+        fflush(stdout)
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
     public init(stdlibDirectory: String? = ModuleLoader.findStdlib(), output: @escaping (String) -> Void = { print($0) }) {
         self.output = output
         self.builtins = BuiltinRegistry.standard()
@@ -307,12 +313,19 @@ public final class ModuleLoader {
 
     init(stdlibDirectory: String?) { self.stdlibDirectory = stdlibDirectory }
 
+    /// The folders of $MNEMO_PATH, in order.
+    static var searchPath: [String] {
+        (ProcessInfo.processInfo.environment["MNEMO_PATH"] ?? "").split(separator: ":").map(String.init).filter { !$0.isEmpty }
+    }
+
     /// The stdlib: $MNEMO_STDLIB, else a `stdlib` folder found by walking up
-    /// from the executable (a build tree or an install), else the source tree.
+    /// from the executable (a build tree, or an install made by `mnemo
+    /// install PREFIX`: PREFIX/share/mnemo/stdlib), else the source tree.
     public static func findStdlib() -> String? {
         let fm = FileManager.default
         if let env = ProcessInfo.processInfo.environment["MNEMO_STDLIB"], fm.fileExists(atPath: env) { return env }
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        let executable = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first ?? "."
+        var dir = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<6 {
             for candidate in ["stdlib", "share/mnemo/stdlib"] {
                 let path = dir.appendingPathComponent(candidate).path
@@ -331,6 +344,8 @@ public final class ModuleLoader {
         let importerDirectory = importer.path.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? fm.currentDirectoryPath
         let displayDirectory = (importer.name as NSString).deletingLastPathComponent
         candidates.append((importerDirectory + "/\(name).mn", displayDirectory.isEmpty ? "\(name).mn" : displayDirectory + "/\(name).mn"))
+        // MNEMO_PATH: more folders of modules, colon-separated, searched before the stdlib.
+        for folder in ModuleLoader.searchPath { candidates.append((folder + "/\(name).mn", folder + "/\(name).mn")) }
         if let stdlib = stdlibDirectory { candidates.append((stdlib + "/\(name).mn", "stdlib/\(name).mn")) }
         guard let found = candidates.first(where: { fm.fileExists(atPath: $0.path) }) else {
             var message = "no module named '\(name)'"
@@ -341,6 +356,12 @@ public final class ModuleLoader {
         }
         let key = URL(fileURLWithPath: found.path).standardizedFileURL.path
         if let m = modules[key] { return m }
+        // A module of the script's own (an nn.mn beside it) hiding the standard one is said once.
+        if let stdlib = stdlibDirectory, URL(fileURLWithPath: stdlib + "/\(name).mn").standardizedFileURL.path != key,
+           fm.fileExists(atPath: stdlib + "/\(name).mn"),
+           !loading.contains(key), let interpreter {
+            interpreter.warn("note: 'import \(name)' uses \(found.display), which shadows the standard library's \(name)")
+        }
         if loading.contains(key) {
             var notes: [String] = []
             // A script named like a stdlib module finds itself first.

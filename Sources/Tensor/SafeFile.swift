@@ -20,6 +20,7 @@ import Darwin
 public enum SafeFile {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// False while fuzzing: generated scripts must not write anywhere.

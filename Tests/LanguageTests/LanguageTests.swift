@@ -159,10 +159,11 @@ var mnemoExecutable: String {
 }
 
 /// Runs the mnemo executable from the package root with `input` on its standard input.
-func runMnemoProcess(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
-    guard FileManager.default.fileExists(atPath: mnemoExecutable) else { throw XCTSkip("the mnemo executable was not built beside the tests") }
+func runMnemoProcess(_ arguments: [String], input: String = "", environment: [String: String] = [:],
+                     executable: String = mnemoExecutable) throws -> (status: Int32, output: String, error: String) {
+    guard FileManager.default.fileExists(atPath: executable) else { throw XCTSkip("the mnemo executable was not built beside the tests") }
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: mnemoExecutable)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -233,6 +234,26 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(checked.status, 65, checked.error)
         XCTAssertTrue(checked.error.contains("expression too long"), checked.error)
         XCTAssertLessThan(checked.error.count, 2000, "a long line is shown as a window around the caret")
+    }
+
+    /// `mnemo install PREFIX` puts the stdlib where the installed binary finds
+    /// it; a module beside a script that hides a stdlib one is noted; MNEMO_PATH adds folders.
+    func testInstallShadowingAndModulePath() throws {
+        let prefix = NSTemporaryDirectory() + "mnemo-install-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: prefix) }
+        XCTAssertEqual(try run(["install", prefix]).status, 0)
+        let installed = try runMnemoProcess(["--version"], environment: [:], executable: prefix + "/bin/mnemo")
+        XCTAssertTrue(installed.output.contains("stdlib: \(prefix)/share/mnemo/stdlib"), installed.output)
+        let folder = NSTemporaryDirectory() + "mnemo-shadow-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/lib", withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: folder) }
+        try "fn hello() { 7 }\n".write(toFile: folder + "/nn.mn", atomically: true, encoding: .utf8)
+        try "fn twice(x) { 2 * x }\n".write(toFile: folder + "/lib/helpers.mn", atomically: true, encoding: .utf8)
+        try "import nn\nimport helpers\nprint(helpers.twice(nn.hello()))\n".write(toFile: folder + "/main.mn", atomically: true, encoding: .utf8)
+        let result = try run([folder + "/main.mn"], environment: ["MNEMO_PATH": folder + "/lib"])
+        XCTAssertEqual(result.output, "14\n")
+        XCTAssertTrue(result.error.contains("note: 'import nn' uses"), result.error)
+        XCTAssertTrue(result.error.contains("which shadows the standard library's nn"), result.error)
     }
 
     func testScriptSeesArgumentsAndEnvironment() throws {
