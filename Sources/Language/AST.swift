@@ -33,6 +33,10 @@ final class LocalVariable {
     var boxed = false
     /// Set when bound by `fn`, so calls can be checked.
     var function: FunctionDecl?
+    /// The fields of the record a `let` binds, when the resolver can tell
+    /// (a record literal, or a call of a function that returns one), so that
+    /// a misspelt field is reported before the script runs.
+    var fields: [String]?
     init(name: String, slot: Int, mutable: Bool, range: SourceRange) {
         self.name = name; self.slot = slot; self.mutable = mutable; self.range = range
     }

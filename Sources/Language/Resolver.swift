@@ -134,6 +134,13 @@ final class Resolver {
             if !s.mutable, let f = s.value as? FunctionExpr, s.target.bindings.count == 1 {
                 remember(function: f.function, for: s.target.bindings[0])
             }
+            if !s.mutable, s.target.bindings.count == 1, let value = s.value, let fields = recordFields(of: value) {
+                switch s.target.bindings[0] {
+                case .local(let v): v.fields = fields
+                case let .global(g, i): g.fields[i] = fields
+                default: break
+                }
+            }
         case let s as FnStmt:
             let binding = declare(s.function.name, s.nameRange, mutable: false)
             s.binding = binding
@@ -201,6 +208,40 @@ final class Resolver {
         current.loops += 1
         body()
         current.loops -= 1
+    }
+
+    /// The fields of the record an expression makes, when that is certain: a
+    /// record literal, or a call of a known function whose body ends in one
+    /// and has no `return` (a constructor such as ntm.NTM).
+    private func recordFields(of e: Expr) -> [String]? {
+        if let r = e as? RecordExpr { return r.fields.map(\.name) }
+        guard let call = e as? CallExpr else { return nil }
+        let decl: FunctionDecl?
+        if let member = call.callee as? MemberExpr, let (g, i) = member.moduleSlot { decl = g.functions[i] }
+        else if let name = call.callee as? NameExpr, let binding = name.binding {
+            switch binding {
+            case .local(let v) where !v.mutable: decl = v.function
+            case let .global(g, i) where !g.mutable[i]: decl = g.functions[i]
+            default: decl = nil
+            }
+        } else { decl = nil }
+        guard let decl, let last = decl.body.last as? ExprStmt, let record = last.expr as? RecordExpr,
+              !decl.body.contains(where: containsReturn) else { return nil }
+        return record.fields.map(\.name)
+    }
+
+    /// Whether a statement (outside nested functions) can return early.
+    private func containsReturn(_ s: Stmt) -> Bool {
+        switch s {
+        case is ReturnStmt: return true
+        case let s as IfStmt: return s.then.contains(where: containsReturn) || (s.otherwise?.contains(where: containsReturn) ?? false)
+        case let s as WhileStmt: return s.body.contains(where: containsReturn)
+        case let s as ForStmt: return s.body.contains(where: containsReturn)
+        case let s as NogradStmt: return s.body.contains(where: containsReturn)
+        case let s as ExprStmt: return (s.expr as? StatementExpr).map { containsReturn($0.statement) } ?? false
+        case let s as LetStmt: return (s.value as? StatementExpr).map { containsReturn($0.statement) } ?? false
+        default: return false
+        }
     }
 
     private func remember(function decl: FunctionDecl, for binding: Binding) {
@@ -340,6 +381,19 @@ final class Resolver {
             indexItems(e.items)
         case let e as MemberExpr:
             expression(e.base)
+            if let base = e.base as? NameExpr, let binding = base.binding {
+                var known: [String]?
+                switch binding {
+                case .local(let v): known = v.fields
+                case let .global(g, i): known = g.fields[i]
+                default: break
+                }
+                if let known, !known.contains(e.name) {
+                    var message = "'\(base.name)' has no field '\(e.name)'"
+                    if let s = Suggest.closest(to: e.name, among: known) { message += "; did you mean '\(s)'?" }
+                    error(message, e.nameRange, notes: ["its fields: " + known.joined(separator: ", ")])
+                }
+            }
             if let base = e.base as? NameExpr, case let .global(g, i)? = base.binding, let module = g.modules[i] {
                 if let j = module.globals.index(of: e.name) {
                     e.moduleSlot = (module.globals, j)
@@ -443,16 +497,21 @@ enum Suggest {
         return best?.0
     }
 
+    /// Edits between two names, a swap of neighbouring letters counting as one
+    /// (the commonest typo: `rnu` for `run`).
     static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
+        var twoBack = [Int](repeating: 0, count: b.count + 1)
         var previous = Array(0...b.count)
         for i in 1...a.count {
             var row = [i] + [Int](repeating: 0, count: b.count)
             for j in 1...b.count {
                 row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { row[j] = min(row[j], twoBack[j - 2] + 1) }
             }
+            twoBack = previous
             previous = row
         }
         return previous[b.count]

@@ -133,6 +133,8 @@ public final class Globals {
     var declarations: [SourceRange?] = []
     /// For names bound by `fn` (constant), the declaration: calls are checked against it.
     var functions: [Int: FunctionDecl] = [:]
+    /// For constants bound to records of known fields (see LocalVariable.fields).
+    var fields: [Int: [String]] = [:]
     /// For names bound by `import`, the module.
     var modules: [Int: Module] = [:]
 
@@ -142,11 +144,12 @@ public final class Globals {
 
     func declare(_ name: String, mutable: Bool, at range: SourceRange?) -> Int {
         if let i = indexByName[name] {
-            undoLog.append((i, self.mutable[i], declarations[i], functions[i], modules[i]))
+            undoLog.append((i, self.mutable[i], declarations[i], functions[i], modules[i], fields[i]))
             self.mutable[i] = mutable
             declarations[i] = range
             functions[i] = nil
             modules[i] = nil
+            fields[i] = nil
             return i
         }
         indexByName[name] = names.count
@@ -185,7 +188,7 @@ public final class Globals {
     }
 
     /// Each redeclaration's previous state, oldest first.
-    private var undoLog: [(index: Int, mutable: Bool, declaration: SourceRange?, function: FunctionDecl?, module: Module?)] = []
+    private var undoLog: [(index: Int, mutable: Bool, declaration: SourceRange?, function: FunctionDecl?, module: Module?, fields: [String]?)] = []
 
     func checkpoint() -> Checkpoint {
         undoLog.removeAll(keepingCapacity: true)
@@ -206,6 +209,7 @@ public final class Globals {
             declarations[entry.index] = entry.declaration
             functions[entry.index] = entry.function
             modules[entry.index] = entry.module
+            fields[entry.index] = entry.fields
         }
     }
 }
