@@ -11,30 +11,56 @@ extension Op {
 
     public static func add(_ a: Variable, _ b: Variable) throws -> Variable {
         let (sa, sb) = (a.shape, b.shape)
-        return Graph.record(try a.value + b.value, [a, b]) { g in [g.sum(toShape: sa), g.sum(toShape: sb)] }
+        return Graph.record(try a.value + b.value, [a, b], { g in [g.sum(toShape: sa), g.sum(toShape: sb)] },
+                            graph: { g, _ in [try sum(g, toShape: sa), try sum(g, toShape: sb)] })
     }
 
     public static func sub(_ a: Variable, _ b: Variable) throws -> Variable {
         let (sa, sb) = (a.shape, b.shape)
-        return Graph.record(try a.value - b.value, [a, b]) { g in [g.sum(toShape: sa), (-g).sum(toShape: sb)] }
+        return Graph.record(try a.value - b.value, [a, b], { g in [g.sum(toShape: sa), (-g).sum(toShape: sb)] },
+                            graph: { g, _ in [try sum(g, toShape: sa), try sum(neg(g), toShape: sb)] })
     }
 
     public static func mul(_ a: Variable, _ b: Variable) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(try x * y, [a, b]) { g in
+        return Graph.record(try x * y, [a, b], { g in
             [needA ? try (g * y).sum(toShape: x.shape) : nil,
              needB ? try (g * x).sum(toShape: y.shape) : nil]
-        }
+        }, graph: { g, nodes in
+            let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
+            return [needA ? try sum(try mul(g, b), toShape: x.shape) : nil, needB ? try sum(try mul(g, a), toShape: y.shape) : nil]
+        })
     }
 
     public static func div(_ a: Variable, _ b: Variable) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(try x / y, [a, b]) { g in
+        return Graph.record(try x / y, [a, b], { g in
             [needA ? try (g / y).sum(toShape: x.shape) : nil,
              needB ? try Tensor.zip(try g * x, y) { gx, yv in -gx / (yv * yv) }.sum(toShape: y.shape) : nil]
-        }
+        }, graph: { g, nodes in
+            let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
+            return [needA ? try sum(try div(g, b), toShape: x.shape) : nil,
+                    needB ? try sum(neg(try div(try mul(g, a), try mul(b, b))), toShape: y.shape) : nil]
+        })
+    }
+
+    /// A gradient summed back to the shape of an input that was broadcast,
+    /// as an op (its own gradient broadcasts again): the second-order walk needs it.
+    public static func sum(_ a: Variable, toShape shape: [Int]) throws -> Variable {
+        if a.shape == shape { return a }
+        let original = a.shape
+        return Graph.record(a.value.sum(toShape: shape), [a], { g in [try g.broadcast(to: original)] },
+                            graph: { g, _ in [try broadcast(g, to: original)] })
+    }
+
+    /// A value repeated along broadcast axes to `shape`, as an op.
+    public static func broadcast(_ a: Variable, to shape: [Int]) throws -> Variable {
+        if a.shape == shape { return a }
+        let original = a.shape
+        return Graph.record(try a.value.broadcast(to: shape), [a], { g in [g.sum(toShape: original)] },
+                            graph: { g, _ in [try sum(g, toShape: original)] })
     }
 
     /// x ** p; the gradient with respect to p uses log(x) and is zero where x <= 0.
@@ -42,11 +68,16 @@ extension Op {
         let (x, p) = (a.value, b.value)
         let y = try Tensor.zip(x, p) { Foundation.pow($0, $1) }
         let needB = b.requiresGrad
-        return Graph.record(y, [a, b]) { g in
+        return Graph.record(y, [a, b], { g in
             let dx = try Tensor.zip(x, p) { xv, pv in pv == 0 ? 0 : pv * Foundation.pow(xv, pv - 1) }
             let dp = needB ? try Tensor.zip(y, x) { yv, xv in xv > 0 ? yv * Foundation.log(xv) : 0 } : nil
             return [try (g * dx).sum(toShape: x.shape), try dp.map { try (g * $0).sum(toShape: p.shape) }]
-        }
+        }, graph: needB ? nil : { g, nodes in
+            // d/dx x^p = p x^(p - 1), with p a constant (a learned exponent is first-order only).
+            let a = Graph.input(x, nodes[0])
+            let dx = try mul(Variable(p), try pow(a, Variable(try p - Tensor(1))))
+            return [try sum(try mul(g, dx), toShape: x.shape), nil]
+        })
     }
 
     /// Elementwise maximum; ties send the gradient to the first argument.
@@ -62,9 +93,11 @@ extension Op {
         let (x, y) = (a.value, b.value)
         let mask = try Tensor.zip(x, y) { takeFirst($0, $1) ? 1 : 0 }
         let value = try Tensor.zip(x, y) { takeFirst($0, $1) ? $0 : $1 }
-        return Graph.record(value, [a, b]) { g in
+        return Graph.record(value, [a, b], { g in
             [try (g * mask).sum(toShape: x.shape), try (g * mask.map { 1 - $0 }).sum(toShape: y.shape)]
-        }
+        }, graph: { g, _ in
+            [try sum(try mul(g, Variable(mask)), toShape: x.shape), try sum(try mul(g, Variable(mask.map { 1 - $0 })), toShape: y.shape)]
+        })
     }
 
     // MARK: Comparisons (not differentiable: 1 where true, 0 where false)
@@ -86,46 +119,74 @@ extension Op {
 
     // MARK: Unary functions
 
+    /// The derivative of a unary function written with ops on its input (for
+    /// the second-order walk): d/dx f at x.
+    typealias Derivative = (Variable) throws -> Variable
+
     /// A unary op whose derivative is written in terms of the input x and output y.
     @inline(__always)
-    static func unary(_ a: Variable, _ f: (Float) -> Float, _ derivative: @escaping (Float, Float) -> Float) -> Variable {
-        unary(a, value: a.value.map(f), derivative)
+    static func unary(_ a: Variable, _ f: (Float) -> Float, _ derivative: @escaping (Float, Float) -> Float,
+                      graph: Derivative? = nil) -> Variable {
+        unary(a, value: a.value.map(f), derivative, graph: graph)
     }
 
     /// The same for a function computed eight lanes at a time.
     @inline(__always)
-    static func unary(_ a: Variable, lanes f: (VectorMath.Lanes) -> VectorMath.Lanes, _ derivative: @escaping (Float, Float) -> Float) -> Variable {
-        unary(a, value: a.value.mapLanes(f), derivative)
+    static func unary(_ a: Variable, lanes f: (VectorMath.Lanes) -> VectorMath.Lanes, _ derivative: @escaping (Float, Float) -> Float,
+                      graph: Derivative? = nil) -> Variable {
+        unary(a, value: a.value.mapLanes(f), derivative, graph: graph)
     }
 
     @inline(__always)
-    static func unary(_ a: Variable, value y: Tensor, _ derivative: @escaping (Float, Float) -> Float) -> Variable {
+    static func unary(_ a: Variable, value y: Tensor, _ derivative: @escaping (Float, Float) -> Float, graph: Derivative?) -> Variable {
         let x = a.value
-        return Graph.record(y, [a]) { g in
+        return Graph.record(y, [a], { g in
             var out = [Float](repeating: 0, count: g.count)
             for i in 0..<g.count { out[i] = g.data[i] * derivative(x.data[i], y.data[i]) }
             return [Tensor(shape: g.shape, data: out)]
-        }
+        }, graph: graph.map { d in { g, nodes in [try mul(g, try d(Graph.input(x, nodes[0])))] } })
     }
 
-    public static func neg(_ a: Variable) -> Variable { unary(a, { -$0 }) { _, _ in -1 } }
-    public static func exp(_ a: Variable) -> Variable { unary(a, lanes: VectorMath.exp) { _, y in y } }
-    public static func log(_ a: Variable) -> Variable { unary(a, Foundation.log) { x, _ in 1 / x } }
-    public static func sqrt(_ a: Variable) -> Variable { unary(a, Foundation.sqrt) { _, y in 0.5 / y } }
-    public static func abs(_ a: Variable) -> Variable { unary(a, Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
-    public static func tanh(_ a: Variable) -> Variable { unary(a, lanes: VectorMath.tanh) { _, y in 1 - y * y } }
-    public static func sigmoid(_ a: Variable) -> Variable { unary(a, lanes: VectorMath.sigmoid) { _, y in y * (1 - y) } }
-    public static func relu(_ a: Variable) -> Variable { unary(a, { Swift.max($0, 0) }) { x, _ in x > 0 ? 1 : 0 } }
-    public static func softplus(_ a: Variable) -> Variable { unary(a, Scalar.softplus) { x, _ in Scalar.sigmoid(x) } }
-    public static func square(_ a: Variable) -> Variable { unary(a, { $0 * $0 }) { x, _ in 2 * x } }
+    /// A derivative that is constant where it exists (relu, abs, clip): its own
+    /// derivative is zero, so it enters the second-order walk as a constant.
+    static func constantDerivative(_ f: @escaping (Float) -> Float) -> Derivative { { x in Variable(x.value.map(f)) } }
+
+    public static func neg(_ a: Variable) -> Variable { unary(a, { -$0 }, { _, _ in -1 }, graph: constantDerivative { _ in -1 }) }
+    public static func exp(_ a: Variable) -> Variable { unary(a, lanes: VectorMath.exp, { _, y in y }, graph: { exp($0) }) }
+    public static func log(_ a: Variable) -> Variable {
+        unary(a, Foundation.log, { x, _ in 1 / x }, graph: { try div(Variable(Tensor(1)), $0) })
+    }
+    public static func sqrt(_ a: Variable) -> Variable {
+        unary(a, Foundation.sqrt, { _, y in 0.5 / y }, graph: { try div(Variable(Tensor(0.5)), sqrt($0)) })
+    }
+    public static func abs(_ a: Variable) -> Variable {
+        unary(a, Swift.abs, { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }, graph: constantDerivative { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
+    }
+    public static func tanh(_ a: Variable) -> Variable {
+        unary(a, lanes: VectorMath.tanh, { _, y in 1 - y * y }, graph: { x in try sub(Variable(Tensor(1)), square(tanh(x))) })
+    }
+    public static func sigmoid(_ a: Variable) -> Variable {
+        unary(a, lanes: VectorMath.sigmoid, { _, y in y * (1 - y) }, graph: { x in
+            let s = sigmoid(x)
+            return try mul(s, try sub(Variable(Tensor(1)), s))
+        })
+    }
+    public static func relu(_ a: Variable) -> Variable {
+        unary(a, { Swift.max($0, 0) }, { x, _ in x > 0 ? 1 : 0 }, graph: constantDerivative { $0 > 0 ? 1 : 0 })
+    }
+    public static func softplus(_ a: Variable) -> Variable { unary(a, Scalar.softplus, { x, _ in Scalar.sigmoid(x) }, graph: { sigmoid($0) }) }
+    public static func square(_ a: Variable) -> Variable { unary(a, { $0 * $0 }, { x, _ in 2 * x }, graph: { scale($0, 2) }) }
 
     /// Clamps into [lo, hi]; the gradient passes only where the value was inside.
     public static func clip(_ a: Variable, _ lo: Float, _ hi: Float) -> Variable {
-        unary(a, { Swift.min(Swift.max($0, lo), hi) }) { x, _ in x >= lo && x <= hi ? 1 : 0 }
+        unary(a, { Swift.min(Swift.max($0, lo), hi) }, { x, _ in x >= lo && x <= hi ? 1 : 0 },
+              graph: constantDerivative { $0 >= lo && $0 <= hi ? 1 : 0 })
     }
 
     /// Multiplies by a constant (cheaper than `mul` with a scalar tensor).
-    public static func scale(_ a: Variable, _ s: Float) -> Variable { unary(a, { $0 * s }) { _, _ in s } }
+    public static func scale(_ a: Variable, _ s: Float) -> Variable {
+        unary(a, { $0 * s }, { _, _ in s }, graph: constantDerivative { _ in s })
+    }
 
     /// Stops gradients: the same value, as a constant.
     public static func detach(_ a: Variable) -> Variable { Variable(a.value) }

@@ -7,9 +7,11 @@ extension Op {
         let shape = a.shape
         let normalized = try axis.map { try a.value.axis($0) }
         let y = try a.value.reduce(.sum, axis: axis, keepdims: keepdims)
-        return Graph.record(y, [a]) { g in
+        return Graph.record(y, [a], { g in
             [try g.keepingAxis(normalized, of: shape).broadcast(to: shape)]
-        }
+        }, graph: { g, _ in
+            [try broadcast(try reshape(g, g.value.keepingAxis(normalized, of: shape).shape), to: shape)]
+        })
     }
 
     public static func mean(_ a: Variable, axis: Int?, keepdims: Bool = false) throws -> Variable {

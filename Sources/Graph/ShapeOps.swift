@@ -5,7 +5,7 @@ extension Op {
         let (x, y) = (a.value, b.value)
         let value = try Tensor.matmul(x, y)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(value, [a, b]) { g in
+        return Graph.record(value, [a, b], { g in
             // Work with 1-d operands promoted to matrices, as the forward did.
             let xm = x.rank == 1 ? Tensor(shape: [1, x.count], data: x.data) : x
             let ym = y.rank == 1 ? Tensor(shape: [y.count, 1], data: y.data) : y
@@ -25,7 +25,11 @@ extension Op {
                 dy = Tensor(shape: y.shape, data: d.data)
             }
             return [dx, dy]
-        }
+        }, graph: x.rank == 2 && y.rank == 2 ? { g, nodes in
+            // Plain matrices: the same products, as ops.
+            let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
+            return [needA ? try matmul(g, try permute(b, [1, 0])) : nil, needB ? try matmul(try permute(a, [1, 0]), g) : nil]
+        } : nil)
     }
 
     /// A dense layer as one node: x @ W + b for x [..., in] (any leading axes,
@@ -83,19 +87,35 @@ extension Op {
         let value = try a.value.permuted(perm)
         var inverse = perm
         for (i, p) in perm.enumerated() { inverse[p] = i }
-        return Graph.record(value, [a]) { g in [try g.permuted(inverse)] }
+        return Graph.record(value, [a], { g in [try g.permuted(inverse)] }, graph: { g, _ in [try permute(g, inverse)] })
     }
 
     public static func reshape(_ a: Variable, _ shape: [Int]) throws -> Variable {
         let original = a.shape
-        return Graph.record(try a.value.reshaped(shape), [a]) { g in [Tensor(shape: original, data: g.data)] }
+        return Graph.record(try a.value.reshaped(shape), [a], { g in [Tensor(shape: original, data: g.data)] },
+                            graph: { g, _ in [try reshape(g, original)] })
     }
 
     public static func concat(_ parts: [Variable], axis: Int) throws -> Variable {
         let value = try Tensor.concat(parts.map { $0.value }, axis: axis)
         let ax = try parts[0].value.axis(axis)
         let sizes = parts.map { $0.shape[ax] }
-        return Graph.record(value, parts) { g in try g.split(sizes: sizes, axis: ax) }
+        return Graph.record(value, parts, { g in try g.split(sizes: sizes, axis: ax) }, graph: { g, _ in
+            var start = 0
+            return try sizes.map { size in
+                defer { start += size }
+                return try slice(g, axis: ax, start: start, end: start + size)
+            }
+        })
+    }
+
+    /// g placed at start..<start + g's size along `axis` of zeros shaped like
+    /// `source`: the gradient of a slice, as an op (for the second-order walk).
+    static func padded(_ g: Variable, axis: Int, start: Int, into source: [Int]) throws -> Variable {
+        var before = source, after = source
+        before[axis] = start
+        after[axis] = source[axis] - start - g.shape[axis]
+        return try concat([Variable(try Tensor.zeros(before)), g, Variable(try Tensor.zeros(after))], axis: axis)
     }
 
     public static func stack(_ parts: [Variable], axis: Int) throws -> Variable {
@@ -152,11 +172,11 @@ extension Op {
         let source = a.shape
         let size = source.dropFirst().reduce(1, *)
         let value = Tensor(shape: Array(source.dropFirst()), data: Array(a.value.data[(j * size)..<((j + 1) * size)]))
-        return Graph.record(value, [a]) { g in
+        return Graph.record(value, [a], { g in
             var d = [Float](repeating: 0, count: source.reduce(1, *))
             d.replaceSubrange((j * size)..<((j + 1) * size), with: g.data)
             return [Tensor(shape: source, data: d)]
-        }
+        }, graph: { g, _ in [try padded(try reshape(g, [1] + Array(source.dropFirst())), axis: 0, start: j, into: source)] })
     }
 
     /// Elements start..<end along one axis (bounds already within the axis).
@@ -180,7 +200,7 @@ extension Op {
         var shape = x.shape
         shape[ax] = end - start
         let source = x.shape
-        return Graph.record(Tensor(shape: shape, data: out), [a]) { g in
+        return Graph.record(Tensor(shape: shape, data: out), [a], { g in
             var d = [Float](repeating: 0, count: source.reduce(1, *))
             g.data.withUnsafeBufferPointer { pg in
                 d.withUnsafeMutableBufferPointer { pd in
@@ -190,7 +210,7 @@ extension Op {
                 }
             }
             return [Tensor(shape: source, data: d)]
-        }
+        }, graph: { g, _ in [try padded(g, axis: ax, start: start, into: source)] })
     }
 
     /// Picks entries along `axis` by integer indices (any shape).

@@ -37,6 +37,12 @@ public final class Variable {
 /// output to the gradients of the inputs, in order.
 public final class Node {
     public typealias VJP = (Tensor) throws -> [Tensor?]
+    /// The same product written with ops, so that it records itself when
+    /// asked (`grad(..., create_graph: true)`): the gradient of a gradient.
+    /// It is given the output's gradient and the inputs' nodes; it captures
+    /// the input values, never Variables (so that releasing a graph stays
+    /// iterative). Nil for an op that cannot be differentiated twice.
+    public typealias GraphVJP = (Variable, [Node?]) throws -> [Variable?]
 
     /// Creation order; a node's inputs always have smaller ids, so sorting by
     /// id gives a topological order without a recursive walk.
@@ -46,6 +52,7 @@ public final class Node {
     fileprivate(set) var inputs: [Node?]
     let shape: [Int]
     let vjp: VJP
+    let graphVJP: GraphVJP?
     /// What recorded the node and where ("'sqrt' at model.mn:3:14"), kept
     /// only while non-finite values are being hunted (`Graph.debugNonFinite`).
     var origin: String?
@@ -55,7 +62,8 @@ public final class Node {
     /// Products a^T b still to be added to `grad` (see Graph.accumulateProduct).
     var pendingProducts: [(a: Tensor, b: Tensor)] = []
 
-    init(inputs: [Node?], shape: [Int], vjp: @escaping VJP) {
+    init(inputs: [Node?], shape: [Int], vjp: @escaping VJP, graphVJP: GraphVJP? = nil) {
+        self.graphVJP = graphVJP
         Graph.nodeCount += 1
         self.id = Graph.nodeCount
         self.scope = Graph.currentScope
@@ -127,12 +135,55 @@ public enum Graph {
 
     /// Records `value` as computed from `inputs` when any of them needs a gradient.
     @inline(__always)
-    public static func record(_ value: Tensor, _ inputs: [Variable], _ vjp: @escaping Node.VJP) -> Variable {
+    public static func record(_ value: Tensor, _ inputs: [Variable], _ vjp: @escaping Node.VJP,
+                              graph graphVJP: Node.GraphVJP? = nil) -> Variable {
         guard isRecording else { return Variable(value) }
         var any = false
         for v in inputs where v.node != nil { any = true; break }
         guard any else { return Variable(value) }
-        return Variable(value, node: Node(inputs: inputs.map { $0.node }, shape: value.shape, vjp: vjp))
+        return Variable(value, node: Node(inputs: inputs.map { $0.node }, shape: value.shape, vjp: vjp, graphVJP: graphVJP))
+    }
+
+    /// An input of a node again as a Variable (its value, captured by the op, and its node).
+    public static func input(_ value: Tensor, _ node: Node?) -> Variable { Variable(value, node: node) }
+
+    /// `grad(..., create_graph: true)`: the gradients as recorded values, each
+    /// op's product computed by its `graphVJP` with ops, so that they can be
+    /// differentiated again (a Hessian-vector product, MAML's second-order
+    /// term). An op without one is an error naming it, never a zero.
+    public static func recordedGradients(of loss: Variable, wrt: [Variable], unused: Unused = .error) throws -> [Variable] {
+        // Reuse the first-order walk's checks (constant loss, unused inputs) on a cheap run.
+        _ = try gradients(of: loss, wrt: wrt, unused: unused)
+        guard let root = loss.node else { return wrt.map { Variable(Tensor.zeros(like: $0.value)) } }
+        let active = openScopes
+        func isActive(_ node: Node) -> Bool { node.scope == 0 || active.contains(node.scope) }
+        visitEpoch += 1
+        let epoch = visitEpoch
+        var order: [Node] = []
+        var stack = [root]
+        root.visit = epoch
+        while let node = stack.popLast() {
+            order.append(node)
+            for case let input? in node.inputs where input.visit != epoch && isActive(input) {
+                input.visit = epoch
+                stack.append(input)
+            }
+        }
+        order.sort { $0.id > $1.id }
+        var grads: [ObjectIdentifier: Variable] = [ObjectIdentifier(root): Variable(Tensor(shape: loss.shape, data: [1]))]
+        for node in order {
+            guard let g = grads[ObjectIdentifier(node)], !node.inputs.isEmpty else { continue }
+            guard let graphVJP = node.graphVJP else {
+                throw GradientError(message: "\(node.origin ?? "an op on the path") cannot be differentiated twice yet: create_graph: true works through elementwise arithmetic and functions, sums and means, reshapes, transposes, slices, concatenation and plain matrix products, not yet through softmax, the losses, linear, lstm_cell or the memory ops")
+            }
+            let inputGrads = try graphVJP(g, node.inputs)
+            for (input, ig) in zip(node.inputs, inputGrads) {
+                guard let input, let ig, input.visit == epoch else { continue }
+                let key = ObjectIdentifier(input)
+                grads[key] = try grads[key].map { try Op.add($0, ig) } ?? ig
+            }
+        }
+        return wrt.map { v in v.node.flatMap { grads[ObjectIdentifier($0)] } ?? Variable(Tensor.zeros(like: v.value)) }
     }
 
     /// The node whose vector-Jacobian product is running, during a backward walk.
@@ -304,7 +355,7 @@ public enum Graph {
     public static func firstOrderResult(_ gradient: Tensor, of loss: Variable, place: String) -> Variable {
         guard isRecording, let root = loss.node else { return Variable(gradient) }
         let node = Node(inputs: [root], shape: gradient.shape) { _ in
-            throw GradientError(message: "a gradient of a gradient is needed here, through the result of grad at \(place); Mnemo computes first-order gradients only (wrap that grad in detach() to use its result as data)")
+            throw GradientError(message: "a gradient of a gradient is needed here, through the result of grad at \(place), which was not recorded: pass create_graph: true to that grad to differentiate it again, or wrap it in detach() to use it as data")
         }
         return Variable(gradient, node: node)
     }

@@ -151,7 +151,7 @@ enum GraphBuiltins {
             for (p, name) in zip(found, parameterNames(in: a[0], found)) where p.label == nil && !name.hasPrefix("parameter ") { p.label = name }
             return .list(ListBox(found.map { .tensor($0) }))
         }.notDifferentiable("finds parameters"),
-        Builtin("grad", "loss, wrt, allow_unused = false", "Gradients of a scalar loss with respect to a tensor, or a list or record of tensors (same structure back). Changes nothing. A tensor the loss does not depend on is an error, or zeros with allow_unused: true. The result is first-order: differentiating through it again is an error (detach it to use it as data).") { a in
+        Builtin("grad", "loss, wrt, allow_unused = false, create_graph = false", "Gradients of a scalar loss with respect to a tensor, or a list or record of tensors (same structure back). Changes nothing. A tensor the loss does not depend on is an error, or zeros with allow_unused: true. With create_graph: true the gradients are recorded, so they can be differentiated again (second derivatives, Hessian-vector products, MAML); otherwise differentiating through them is an error (detach them to use them as data).") { a in
             guard case .tensor = a[0] else { throw a.wrong(0, "a scalar tensor (a loss computed from parameters)") }
             let loss = try scalarLoss(a, 0)
             var targets: [Variable?] = []
@@ -161,14 +161,19 @@ enum GraphBuiltins {
                 throw a.wrong(1, "a tensor, or a list, tuple or record holding tensors")
             }
             let present = targets.compactMap { $0 }
-            let allowUnused = try a.bool(2)
-            let grads = try Graph.gradients(of: loss, wrt: present, unused: allowUnused ? .zeros : .error)
+            let unused: Graph.Unused = try a.bool(2) ? .zeros : .error
+            let results: [Variable]
+            if try a.bool(3) {
+                results = try Graph.recordedGradients(of: loss, wrt: present, unused: unused)
+            } else {
+                let place = a.place
+                results = try Graph.gradients(of: loss, wrt: present, unused: unused).map { Graph.firstOrderResult($0, of: loss, place: place) }
+            }
             var k = 0
-            let place = a.place
             let values: [Value] = targets.map { t in
                 guard t != nil else { return .nil }
                 defer { k += 1 }
-                return .tensor(Graph.firstOrderResult(grads[k], of: loss, place: place))
+                return .tensor(results[k])
             }
             var it = values.makeIterator()
             return rebuild(a[1], &it)
