@@ -26,9 +26,10 @@ public enum MatrixBackend {
     public static var usesBLAS: Bool { blas != nil }
 
     /// The libraries tried, in order, when MNEMO_BLAS is unset: OpenBLAS's
-    /// names, then BLIS's, then the reference CBLAS of Debian and others.
+    /// names, BLIS's, MKL's, then the generic names (used only when they lead
+    /// to one of those, as Debian's libblas.so.3 alternative may).
     static let searchList = ["libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", "libblis.so.4",
-                             "libblis.so", "libcblas.so.3", "libcblas.so", "libblas.so.3", "libblas.so"]
+                             "libblis.so", "libmkl_rt.so.2", "libmkl_rt.so", "libcblas.so.3", "libblas.so.3", "libblas.so"]
 
     typealias SgemmFunction = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Float,
                                               UnsafePointer<Float>, Int32, UnsafePointer<Float>, Int32,
@@ -52,11 +53,14 @@ public enum MatrixBackend {
         let choice = requested
         switch choice.lowercased() {
         case "none", "own", "0", "off": return nil
-        case "": return searchList.lazy.compactMap(load).first
+        // Searching, only an optimized BLAS will do: the reference CBLAS (what
+        // a bare libblas.so.3 often is) is slower than the own kernels.
+        case "": return searchList.lazy.compactMap { load($0) }.first { $0.vendor != "CBLAS" }
         default: return load(choice)
         }
     }()
 
+    /// Loads a CBLAS; its vendor is told by a symbol only that vendor has.
     private static func load(_ name: String) -> Library? {
         guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { return nil }
         guard let gemm = dlsym(handle, "cblas_sgemm"), let gemv = dlsym(handle, "cblas_sgemv") else {
@@ -71,6 +75,9 @@ public enum MatrixBackend {
         } else if let setThreads = dlsym(handle, "bli_thread_set_num_threads") {
             unsafeBitCast(setThreads, to: (@convention(c) (Int) -> Void).self)(1)
             vendor = "BLIS"
+        } else if let setThreads = dlsym(handle, "MKL_Set_Num_Threads") {
+            unsafeBitCast(setThreads, to: (@convention(c) (Int32) -> Void).self)(1)
+            vendor = "MKL"
         }
         return Library(library: name, vendor: vendor, sgemm: unsafeBitCast(gemm, to: SgemmFunction.self),
                        sgemv: unsafeBitCast(gemv, to: SgemvFunction.self))
