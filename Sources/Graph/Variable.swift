@@ -155,21 +155,7 @@ public enum Graph {
         // Reuse the first-order walk's checks (constant loss, unused inputs) on a cheap run.
         _ = try gradients(of: loss, wrt: wrt, unused: unused)
         guard let root = loss.node else { return wrt.map { Variable(Tensor.zeros(like: $0.value)) } }
-        let active = openScopes
-        func isActive(_ node: Node) -> Bool { node.scope == 0 || active.contains(node.scope) }
-        visitEpoch += 1
-        let epoch = visitEpoch
-        var order: [Node] = []
-        var stack = [root]
-        root.visit = epoch
-        while let node = stack.popLast() {
-            order.append(node)
-            for case let input? in node.inputs where input.visit != epoch && isActive(input) {
-                input.visit = epoch
-                stack.append(input)
-            }
-        }
-        order.sort { $0.id > $1.id }
+        let (order, epoch) = reachable(from: root)
         var grads: [ObjectIdentifier: Variable] = [ObjectIdentifier(root): Variable(Tensor(shape: loss.shape, data: [1]))]
         for node in order {
             guard let g = grads[ObjectIdentifier(node)], !node.inputs.isEmpty else { continue }
@@ -255,6 +241,29 @@ public enum Graph {
         }
     }
 
+    /// The nodes reachable from `root` through nodes of open scopes (what a
+    /// nograd block that has ended recorded is a constant), newest first, each
+    /// marked with the walk's epoch.
+    static func reachable(from root: Node) -> (order: [Node], epoch: Int) {
+        let active = openScopes
+        func isActive(_ node: Node) -> Bool { node.scope == 0 || active.contains(node.scope) }
+        visitEpoch += 1
+        let epoch = visitEpoch
+        var order: [Node] = []
+        var stack = [root]
+        root.visit = epoch
+        while let node = stack.popLast() {
+            order.append(node)
+            for case let input? in node.inputs where input.visit != epoch && isActive(input) {
+                input.visit = epoch
+                stack.append(input)
+            }
+        }
+        // Every user of a node was created after it: by id, newest first, is a topological order.
+        order.sort { $0.id > $1.id }
+        return (order, epoch)
+    }
+
     /// Why a gradient cannot be taken; the builtins add the place.
     public struct GradientError: Error, CustomStringConvertible {
         public let message: String
@@ -293,19 +302,7 @@ public enum Graph {
         for (i, v) in wrt.enumerated() where v.node == nil && unused == .error {
             throw GradientError(message: "\(wrt.count == 1 ? "the tensor asked for" : "tensor \(i + 1) of the \(wrt.count) asked for") is a constant, not a parameter (make it with param) or a value computed from one, so the loss cannot depend on it")
         }
-        // Collect the nodes reachable from the loss, then order them newest first.
-        visitEpoch += 1
-        let epoch = visitEpoch
-        var order: [Node] = []
-        var stack = [root]
-        root.visit = epoch
-        while let node = stack.popLast() {
-            order.append(node)
-            for case let input? in node.inputs where input.visit != epoch && isActive(input) {
-                input.visit = epoch
-                stack.append(input)
-            }
-        }
+        let (order, epoch) = reachable(from: root)
         if unused == .zerosIfAnyUsed && !wrt.isEmpty && !wrt.contains(where: { $0.node?.visit == epoch }) {
             throw GradientError(message: "the loss does not depend on any of the \(wrt.count) parameters being trained")
         }
@@ -314,7 +311,6 @@ public enum Graph {
                 throw GradientError(message: "the loss does not depend on \(wrt.count == 1 ? "the tensor asked for" : "tensor \(i + 1) of the \(wrt.count) asked for") (pass allow_unused: true for zeros)")
             }
         }
-        order.sort { $0.id > $1.id }
         let targets = Set(wrt.compactMap { $0.node.map(ObjectIdentifier.init) })
         defer { for node in order { node.grad = nil; node.pendingProducts = [] } }
         root.grad = seed ?? Tensor(shape: loss.shape, data: [1])
