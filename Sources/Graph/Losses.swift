@@ -11,10 +11,14 @@ extension Op {
         try checkNotEmpty("mse", diff.count, sum: false)
         let n = Float(max(diff.count, 1))
         let value = Tensor(diff.data.reduce(0) { $0 + $1 * $1 } / n)
-        return Graph.record(value, [prediction, target]) { g in
+        let (pv, tv) = (prediction.value, target.value)
+        return Graph.record(value, [prediction, target], { g in
             let d = diff * (2 * g.scalar / n)
             return [d, -d]
-        }
+        }, graph: { g, nodes in
+            let d = scale(try mul(g, try sub(Graph.input(pv, nodes[0]), Graph.input(tv, nodes[1]))), 2 / n)
+            return [d, neg(d)]
+        })
     }
 
     /// Binary cross-entropy from logits: max(x, 0) - x t + log(1 + exp(-|x|)).
@@ -28,11 +32,15 @@ extension Op {
             total += Double(Swift.max(v, 0) - v * t.data[i] + Foundation.log1p(Foundation.exp(-Swift.abs(v))))
         }
         let n = Float(sum ? 1 : max(x.count, 1))
-        return Graph.record(Tensor(Float(total) / n), [logits, target]) { g in
+        return Graph.record(Tensor(Float(total) / n), [logits, target], { g in
             let k = g.scalar / n
             let dx = try Tensor.zip(x, t) { v, tv in (Scalar.sigmoid(v) - tv) * k }
             return [dx, x.map { -$0 * k }]
-        }
+        }, graph: { g, nodes in
+            let (xv, tv) = (Graph.input(x, nodes[0]), Graph.input(t, nodes[1]))
+            let k = scale(g, 1 / n)
+            return [try mul(k, try sub(sigmoid(xv), tv)), try mul(k, neg(xv))]
+        })
     }
 
     /// Binary cross-entropy from probabilities, clamped away from 0 and 1.
@@ -78,12 +86,21 @@ extension Op {
         let n = Float(max(rows, 1))
         let soft = try x.softmax(axis: -1)
         let targetIsData = target.shape == x.shape
-        return Graph.record(Tensor(-total / n), [logits, target]) { g in
+        return Graph.record(Tensor(-total / n), [logits, target], { g in
             let k = g.scalar / n
             let rowMass = try probabilities.reduce(.sum, axis: -1, keepdims: true)
             let dx = try (try soft * rowMass) - probabilities
             return [dx * k, targetIsData ? logp * (-k) : nil]
-        }
+        }, graph: { g, nodes in
+            // d/dx = (softmax(x) sum(P) - P) g / n, d/dP = -log softmax(x) g / n, as ops.
+            let xv = Graph.input(x, nodes[0])
+            let p = targetIsData ? Graph.input(probabilities, nodes[1]) : Variable(probabilities)
+            let k = scale(g, 1 / n)
+            let rowMass = try sum(p, axis: -1, keepdims: true)
+            let dx = try mul(k, try sub(try mul(try softmax(xv, axis: -1), rowMass), p))
+            let logSoftmax = try sub(xv, try logsumexp(xv, axis: -1, keepdims: true))
+            return [dx, targetIsData ? try mul(k, neg(logSoftmax)) : nil]
+        })
     }
 
     /// A mean over no elements has no value: an empty batch is an error, as `mean` of an empty tensor is.

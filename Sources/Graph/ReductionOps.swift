@@ -35,20 +35,29 @@ extension Op {
     }
 
     public static func softmax(_ a: Variable, axis: Int) throws -> Variable {
-        let y = try a.value.softmax(axis: axis)
+        let xv = a.value
+        let y = try xv.softmax(axis: axis)
         let ax = try a.value.axis(axis)
-        return Graph.record(y, [a]) { g in
+        return Graph.record(y, [a], { g in
             let dot = try (g * y).reduce(.sum, axis: ax, keepdims: true)
             return [try y * (try g - dot)]
-        }
+        }, graph: { g, nodes in
+            // y (g - sum(g y)), with y = softmax(x) recomputed as an op.
+            let yv = try softmax(Graph.input(xv, nodes[0]), axis: ax)
+            let dot = try sum(try mul(g, yv), axis: ax, keepdims: true)
+            return [try mul(yv, try sub(g, dot))]
+        })
     }
 
     public static func logsumexp(_ a: Variable, axis: Int, keepdims: Bool = false) throws -> Variable {
         let x = a.value
         let ax = try x.axis(axis)
         let y = try x.logsumexp(axis: ax, keepdims: keepdims)
-        return Graph.record(y, [a]) { g in
+        return Graph.record(y, [a], { g in
             [try x.softmax(axis: ax) * g.keepingAxis(ax, of: x.shape)]
-        }
+        }, graph: { g, nodes in
+            let yv = try softmax(Graph.input(x, nodes[0]), axis: ax)
+            return [try mul(yv, try reshape(g, g.value.keepingAxis(ax, of: x.shape).shape))]
+        })
     }
 }

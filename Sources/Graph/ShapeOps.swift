@@ -61,7 +61,7 @@ extension Op {
         shape[shape.count - 1] = outputs
         let needX = x.requiresGrad, needB = b?.requiresGrad ?? false
         let inputsList = b.map { [x, w, $0] } ?? [x, w]
-        return Graph.record(Tensor(shape: shape, data: value.data), inputsList) { g in
+        return Graph.record(Tensor(shape: shape, data: value.data), inputsList, { g in
             let g2 = Tensor(shape: [rows, outputs], data: g.data)
             let dx = needX ? Tensor(shape: xv.shape, data: try Tensor.matmul(g2, wv, transposeA: false, transposeB: true).data) : nil
             // Weights are shared across the steps of a sequence: dW = x^T g is summed over them in one product.
@@ -79,7 +79,15 @@ extension Op {
                 grads.append(needB ? Tensor(shape: [outputs], data: db) : nil)
             }
             return grads
-        }
+        }, graph: { g, nodes in
+            // The same products as ops, on the inputs' rows: dx = g W^T, dW = x^T g, db = the sum of g's rows.
+            let xRows = try reshape(Graph.input(xv, nodes[0]), [rows, inputs]), wVar = Graph.input(wv, nodes[1])
+            let gRows = try reshape(g, [rows, outputs])
+            var grads: [Variable?] = [try reshape(try matmul(gRows, try permute(wVar, [1, 0])), xv.shape),
+                                      try matmul(try permute(xRows, [1, 0]), gRows)]
+            if nodes.count > 2 { grads.append(try sum(gRows, axis: 0)) }
+            return grads
+        })
     }
 
     /// Reorders axes; `perm[i]` is the source axis of result axis i.
