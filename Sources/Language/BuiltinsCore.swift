@@ -5,6 +5,12 @@ import Tensor
 /// Builtins for plain values: printing, lists, strings, numbers, randomness,
 /// the environment.
 enum CoreBuiltins {
+    /// A list about to be built from a range has a known length: one larger
+    /// than the memory budget is refused at once, not after filling memory.
+    static func reserve(for source: Value) throws {
+        if case let .range(lo, hi) = source, hi > lo { try Operators.reserveList(hi - lo) }
+    }
+
     static let all: [Builtin] = [
         Builtin("print", "*values, sep = \" \"", "Prints the values separated by `sep`, then a newline.") { a in
             let sep = try a.string(1)
@@ -34,6 +40,7 @@ enum CoreBuiltins {
             return .nil
         },
         Builtin("list", "values", "A new list with the items of a list, tuple, range, string or tensor rows.") { a in
+            try reserve(for: a[0])
             var items: [Value] = []
             try Operators.iterate(a[0]) { items.append($0); return true }
             return .list(ListBox(items))
@@ -49,11 +56,14 @@ enum CoreBuiltins {
             return .list(ListBox(Swift.stride(from: start, to: stop!, by: step).map { .number(Double($0)) }))
         },
         Builtin("enumerate", "values", "A list of (index, item) pairs.") { a in
+            try reserve(for: a[0])
             var items: [Value] = []
             try Operators.iterate(a[0]) { items.append(.tuple([.number(Double(items.count)), $0])); return true }
             return .list(ListBox(items))
         },
         Builtin("zip", "a, b", "A list of (a item, b item) pairs, as long as the shorter.") { a in
+            try reserve(for: a[0])
+            try reserve(for: a[1])
             var xs: [Value] = [], ys: [Value] = []
             try Operators.iterate(a[0]) { xs.append($0); return true }
             try Operators.iterate(a[1]) { ys.append($0); return true }
