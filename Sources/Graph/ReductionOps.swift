@@ -25,13 +25,16 @@ extension Op {
         let x = a.value
         let normalized = try axis.map { try x.axis($0) }
         let y = try x.reduce(isMax ? .max : .min, axis: axis, keepdims: keepdims)
-        return Graph.record(y, [a]) { g in
-            let yk = y.keepingAxis(normalized, of: x.shape)
-            let mask = try Tensor.zip(x, yk) { $0 == $1 ? 1 : 0 }
-            let ties = try mask.reduce(.sum, axis: normalized, keepdims: true)
-            let share = try g.keepingAxis(normalized, of: x.shape) / ties
-            return [try mask * share]
+        // The gradient goes to the extreme elements, shared among ties: a constant weighting.
+        func weights() throws -> Tensor {
+            let mask = try Tensor.zip(x, y.keepingAxis(normalized, of: x.shape)) { $0 == $1 ? 1 : 0 }
+            return try mask / (try mask.reduce(.sum, axis: normalized, keepdims: true))
         }
+        return Graph.record(y, [a], { g in
+            [try weights() * g.keepingAxis(normalized, of: x.shape)]
+        }, graph: { g, _ in
+            [try mul(Variable(try weights()), try reshape(g, g.value.keepingAxis(normalized, of: x.shape).shape))]
+        })
     }
 
     public static func softmax(_ a: Variable, axis: Int) throws -> Variable {

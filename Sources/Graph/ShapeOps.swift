@@ -229,11 +229,21 @@ extension Op {
 
     static func gatherOffsets(_ a: Variable, _ offsets: [Int], _ shape: [Int]) -> Variable {
         let source = a.shape
-        return Graph.record(a.value.gathering(offsets: offsets, shape: shape), [a]) { g in
+        return Graph.record(a.value.gathering(offsets: offsets, shape: shape), [a], { g in
             var d = Tensor(shape: source, data: [Float](repeating: 0, count: source.reduce(1, *)))
             d.scatterAdd(offsets: offsets, values: g)
             return [d]
-        }
+        }, graph: { g, _ in [scatterOffsets(g, offsets, source)] })
+    }
+
+    /// Zeros of `shape` with `a`'s elements added at `offsets`: the gradient
+    /// of a gather, as an op (its own gradient gathers again).
+    static func scatterOffsets(_ a: Variable, _ offsets: [Int], _ shape: [Int]) -> Variable {
+        let part = a.shape
+        var value = Tensor(shape: shape, data: [Float](repeating: 0, count: shape.reduce(1, *)))
+        value.scatterAdd(offsets: offsets, values: a.value)
+        return Graph.record(value, [a], { g in [g.gathering(offsets: offsets, shape: part)] },
+                            graph: { g, _ in [gatherOffsets(g, offsets, part)] })
     }
 
     /// `a` with the selected part replaced by `v` (broadcast to the part's shape).

@@ -73,6 +73,7 @@ final class HigherOrderGradientTests: XCTestCase {
         "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "pow", "maximum", "minimum", "clip",
         "sum", "mean", "matmul", "transpose", "reshape", "flatten", "unsqueeze", "squeeze", "outer",
         "linear", "softmax", "logsumexp", "mse", "crossentropy", "concat", "stack", "split", "chunk", "slice",
+        "max", "min", "gather",
     ]
 
     func script(_ example: String, order: Int) -> String {
