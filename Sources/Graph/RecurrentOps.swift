@@ -52,7 +52,16 @@ extension Op {
         }
         let xShape = x.shape, hShape = h.shape
         let wValue = weights.value
-        return Graph.record(Tensor(shape: batched ? [B, 2 * H] : [2 * H], data: out), [x, h, c, weights, bias]) { grad in
+        let second = Graph.recomposed([x.value, h.value, c.value, wValue, bias.value]) { v in
+            // The cell's equation with ops: gates from [x, h] W + b, then c' and h', joined as [h', c'].
+            let z = try linear(try concat([v[0], v[1]], axis: v[0].value.rank - 1), v[3], v[4])
+            let last = z.value.rank - 1
+            func gate(_ k: Int) throws -> Variable { try slice(z, axis: last, start: k * H, end: (k + 1) * H) }
+            let c2 = try add(try mul(sigmoid(try gate(1)), v[2]), try mul(sigmoid(try gate(0)), tanh(try gate(2))))
+            let h2 = try mul(sigmoid(try gate(3)), tanh(c2))
+            return try concat([h2, c2], axis: last)
+        }
+        return Graph.record(Tensor(shape: batched ? [B, 2 * H] : [2 * H], data: out), [x, h, c, weights, bias], { grad in
             var dz = [Float](repeating: 0, count: B * 4 * H)
             var dc = [Float](repeating: 0, count: B * H)
             gates.withUnsafeBufferPointer { pz in
@@ -90,6 +99,6 @@ extension Op {
             // [dx, dh] splits back into dx and dh.
             let parts = try dxh.split(sizes: [I, H], axis: 1)
             return [Tensor(shape: xShape, data: parts[0].data), Tensor(shape: hShape, data: parts[1].data), Tensor(shape: hShape, data: dc), nil, db]
-        }
+        }, graph: second)
     }
 }

@@ -144,6 +144,23 @@ public enum Graph {
         return Variable(value, node: Node(inputs: inputs.map { $0.node }, shape: value.shape, vjp: vjp, graphVJP: graphVJP))
     }
 
+    /// A fused op's second-order product from its equation written with ops
+    /// (`compose`, given the inputs as Variables): the recorded gradient of
+    /// sum(compose(inputs) * g), walked only down to the inputs. The fused
+    /// op keeps its fast first-order kernel; its derivatives of higher order
+    /// come from the equation, which the tests show it equals.
+    public static func recomposed(_ values: [Tensor], _ compose: @escaping ([Variable]) throws -> Variable) -> Node.GraphVJP {
+        { g, nodes in
+            let inputs = zip(values, nodes).map { Variable($0, node: $1) }
+            let out = try compose(inputs)
+            let loss = try Op.sum(try Op.mul(out, g), axis: nil)
+            var boundary = Set(nodes.compactMap { $0.map(ObjectIdentifier.init) })
+            if let gNode = g.node { boundary.insert(ObjectIdentifier(gNode)) }
+            let grads = try recordedWalk(from: loss, wrt: inputs, boundary: boundary)
+            return zip(inputs, grads).map { input, grad in input.node == nil ? nil : grad }
+        }
+    }
+
     /// An input of a node again as a Variable (its value, captured by the op, and its node).
     public static func input(_ value: Tensor, _ node: Node?) -> Variable { Variable(value, node: node) }
 
@@ -154,17 +171,25 @@ public enum Graph {
     public static func recordedGradients(of loss: Variable, wrt: [Variable], unused: Unused = .error) throws -> [Variable] {
         // Reuse the first-order walk's checks (constant loss, unused inputs) on a cheap run.
         _ = try gradients(of: loss, wrt: wrt, unused: unused)
+        return try recordedWalk(from: loss, wrt: wrt, boundary: [])
+    }
+
+    /// The walk of `recordedGradients`, not going past the nodes in `boundary`
+    /// (a fused op's second derivative by recomposition stops at its inputs).
+    static func recordedWalk(from loss: Variable, wrt: [Variable], boundary: Set<ObjectIdentifier>) throws -> [Variable] {
         guard let root = loss.node else { return wrt.map { Variable(Tensor.zeros(like: $0.value)) } }
-        let (order, epoch) = reachable(from: root)
+        let (order, _) = reachable(from: root, boundary: boundary)
+        let inWalk = Set(order.map(ObjectIdentifier.init))
         var grads: [ObjectIdentifier: Variable] = [ObjectIdentifier(root): Variable(Tensor(shape: loss.shape, data: [1]))]
         for node in order {
-            guard let g = grads[ObjectIdentifier(node)], !node.inputs.isEmpty else { continue }
+            guard let g = grads[ObjectIdentifier(node)], !node.inputs.isEmpty, !boundary.contains(ObjectIdentifier(node)) else { continue }
             guard let graphVJP = node.graphVJP else {
-                throw GradientError(message: "\(node.origin ?? "an op on the path (debug_nans(true) names it)") cannot be differentiated twice yet: create_graph: true works through elementwise arithmetic and functions, sums and means, reshapes, transposes, slices and rows, concatenation, plain matrix products, max and min, gather and indexing, linear, softmax, logsumexp, mse, bce from logits and crossentropy; not yet through lstm_cell, the memory ops, bce from probabilities or a learned exponent")
+                throw GradientError(message: "\(node.origin ?? "an op on the path (debug_nans(true) names it)") cannot be differentiated twice yet: create_graph: true works through elementwise arithmetic and functions, sums and means, reshapes, transposes, slices and rows, concatenation, plain matrix products, max and min, gather and indexing, linear, softmax, logsumexp, mse, bce from logits, crossentropy and lstm_cell; not yet through the memory ops, bce from probabilities or a learned exponent")
             }
             let inputGrads = try graphVJP(g, node.inputs)
             for (input, ig) in zip(node.inputs, inputGrads) {
-                guard let input, let ig, input.visit == epoch else { continue }
+                // Membership by set, not by `visit`: a graphVJP may run a walk of its own (recomposed).
+                guard let input, let ig, inWalk.contains(ObjectIdentifier(input)) else { continue }
                 let key = ObjectIdentifier(input)
                 grads[key] = try grads[key].map { try Op.add($0, ig) } ?? ig
             }
@@ -244,7 +269,7 @@ public enum Graph {
     /// The nodes reachable from `root` through nodes of open scopes (what a
     /// nograd block that has ended recorded is a constant), newest first, each
     /// marked with the walk's epoch.
-    static func reachable(from root: Node) -> (order: [Node], epoch: Int) {
+    static func reachable(from root: Node, boundary: Set<ObjectIdentifier> = []) -> (order: [Node], epoch: Int) {
         let active = openScopes
         func isActive(_ node: Node) -> Bool { node.scope == 0 || active.contains(node.scope) }
         visitEpoch += 1
@@ -254,6 +279,7 @@ public enum Graph {
         root.visit = epoch
         while let node = stack.popLast() {
             order.append(node)
+            if !boundary.isEmpty && boundary.contains(ObjectIdentifier(node)) { continue }
             for case let input? in node.inputs where input.visit != epoch && isActive(input) {
                 input.visit = epoch
                 stack.append(input)

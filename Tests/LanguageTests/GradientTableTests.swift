@@ -73,7 +73,7 @@ final class HigherOrderGradientTests: XCTestCase {
         "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "pow", "maximum", "minimum", "clip",
         "sum", "mean", "matmul", "transpose", "reshape", "flatten", "unsqueeze", "squeeze", "outer",
         "linear", "softmax", "logsumexp", "mse", "crossentropy", "concat", "stack", "split", "chunk", "slice",
-        "max", "min", "gather",
+        "max", "min", "gather", "lstm_cell",
     ]
 
     func script(_ example: String, order: Int) -> String {
@@ -94,8 +94,13 @@ final class HigherOrderGradientTests: XCTestCase {
         // allow_unused: the derivative of a linear op does not depend on its input at all.
         s += "let recorded = fn(\(names)) => concat(map_flat(grad(\(body), [\(names)], allow_unused: true, create_graph: true)))\n"
         s += "let plain = fn(\(names)) => concat(map_flat(grad(\(body), [\(names)], allow_unused: true)))\n"
-        // The recorded gradient has the values of the first-order one (which the table checks)...
+        // The recorded gradient has the values of the first-order one (which the table checks),
+        // at the first level (each op's second-order product, recomposed or not, gives the same
+        // gradient as its kernel) and at this order...
         let parameters = inputs.indices.map { "param(input\($0))" }.joined(separator: ", ")
+        s += "let first_recorded = fn(\(names)) => concat(map_flat(grad(sum((\(call)) * w), [\(names)], allow_unused: true, create_graph: true)))\n"
+        s += "let first_plain = fn(\(names)) => concat(map_flat(grad(sum((\(call)) * w), [\(names)], allow_unused: true)))\n"
+        s += "assert allclose(first_recorded(\(parameters)), first_plain(\(parameters)), rtol: 1e-4, atol: 1e-5), \"recorded first derivative differs from the kernel's\"\n"
         s += "assert allclose(recorded(\(parameters)), plain(\(parameters)), rtol: 1e-4, atol: 1e-5), \"recorded gradient differs from the first-order one\"\n"
         // ...and its own gradient matches finite differences of it.
         s += "gradcheck(recorded, [\(all)])\n"
