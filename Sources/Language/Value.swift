@@ -45,6 +45,45 @@ public enum Value {
     }
 }
 
+extension Value {
+    /// Releases the values a list or record held without recursion: a list
+    /// nested ten million deep (`l = [l]` in a loop) would otherwise free
+    /// itself one nested call per level and overflow the stack. Containers
+    /// only this one holds are emptied onto a work list instead, as the
+    /// graph's nodes are (Node.deinit).
+    static func releaseIteratively(_ values: inout [Value]) {
+        guard values.contains(where: { if case .list = $0 { return true }; if case .record = $0 { return true }; if case .tuple = $0 { return true }; return false }) else { return }
+        var pending = values
+        values = []
+        while !pending.isEmpty {
+            // The value is consumed into its payload, so the loop holds the only extra reference.
+            switch Container(pending.removeLast()) {
+            case .list(var list):
+                if isKnownUniquelyReferenced(&list) { pending.append(contentsOf: list.items); list.items = [] }
+            case .record(var record):
+                if isKnownUniquelyReferenced(&record) { pending.append(contentsOf: record.values); record.values = [] }
+            case .tuple(let items):
+                pending.append(contentsOf: items)
+            case .other:
+                break
+            }
+        }
+    }
+
+    /// A value's container payload, taken out of the value.
+    private enum Container {
+        case list(ListBox), record(Record), tuple([Value]), other
+        init(_ value: consuming Value) {
+            switch consume value {
+            case .list(let l): self = .list(l)
+            case .record(let r): self = .record(r)
+            case .tuple(let t): self = .tuple(t)
+            default: self = .other
+            }
+        }
+    }
+}
+
 public final class Box {
     public var value: Value
     public init(_ value: Value) { self.value = value }
@@ -53,6 +92,7 @@ public final class Box {
 public final class ListBox {
     public var items: [Value]
     public init(_ items: [Value]) { self.items = items }
+    deinit { Value.releaseIteratively(&items) }
 }
 
 /// A record: named fields in declaration order. Its set of fields is fixed at
@@ -75,6 +115,8 @@ public final class Record {
     public subscript(name: String) -> Value? {
         index(of: name).map { values[$0] }
     }
+
+    deinit { Value.releaseIteratively(&values) }
 }
 
 /// Host objects with members: optimizers, memories and heads.

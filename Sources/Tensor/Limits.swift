@@ -27,8 +27,8 @@ public enum Interrupt {
 }
 
 /// A budget on the memory a script's values hold (tensors, lists, strings),
-/// checked before large allocations and as loops run. The allocator's own
-/// count of bytes in use is the measure, so every kind of storage counts.
+/// checked before large allocations and as loops run. The process's resident
+/// memory is the measure, so every kind of storage counts.
 /// Default: half the machine's (or the container's, or ulimit's) memory;
 /// `MNEMO_MAX_MEMORY` or `--max-memory` set it (`8G`, `500M`, bytes).
 public enum MemoryBudget {

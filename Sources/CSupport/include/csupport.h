@@ -24,8 +24,8 @@ int mnemo_stack_has_margin(void);
 /// The calling thread's whole stack, in bytes.
 long mnemo_stack_size(void);
 
-/// Bytes the C allocator has handed out and not taken back (heap and mapped
-/// blocks): the memory a script's values hold, read by the memory budget.
+/// The memory the process holds, for the memory budget: its resident set
+/// (or, under AddressSanitizer, the sanitizer's count of allocated bytes).
 long mnemo_heap_in_use(void);
 
 #endif
