@@ -135,13 +135,15 @@ public enum Graph {
 
     /// Records `value` as computed from `inputs` when any of them needs a gradient.
     @inline(__always)
+    /// `graph` is an autoclosure so that an op that records nothing (no input
+    /// needs a gradient) does not build its second-order closure at all.
     public static func record(_ value: Tensor, _ inputs: [Variable], _ vjp: @escaping Node.VJP,
-                              graph graphVJP: Node.GraphVJP? = nil) -> Variable {
+                              graph graphVJP: @autoclosure () -> Node.GraphVJP? = nil) -> Variable {
         guard isRecording else { return Variable(value) }
         var any = false
         for v in inputs where v.node != nil { any = true; break }
         guard any else { return Variable(value) }
-        return Variable(value, node: Node(inputs: inputs.map { $0.node }, shape: value.shape, vjp: vjp, graphVJP: graphVJP))
+        return Variable(value, node: Node(inputs: inputs.map { $0.node }, shape: value.shape, vjp: vjp, graphVJP: graphVJP()))
     }
 
     /// A fused op's second-order product from its equation written with ops

@@ -157,10 +157,14 @@ public final class Interpreter {
     }
     nonisolated(unsafe) static var loopTicks = 0
 
-    /// Every 1024 iterations and calls: the memory budget, and the work and time limits if set.
+    /// Every 1024 iterations and calls: the work and time limits if set, and
+    /// every 64th time the memory budget (a look costs a few system calls;
+    /// what a loop appends in 65,536 iterations is small).
     @inline(never)
     func periodicCheck(at range: SourceRange) throws {
-        do { try MemoryBudget.check(adding: 0, for: "the values this script holds") } catch let e as TensorError { throw Diagnostic(.runtime, e.message, at: range) }
+        if Interpreter.loopTicks & 0xffff == 0 {
+            do { try MemoryBudget.check(adding: 0, for: "the values this script holds") } catch let e as TensorError { throw Diagnostic(.runtime, e.message, at: range) }
+        }
         if let limit = Interpreter.workLimit, Interpreter.loopTicks - workStart > limit {
             throw Diagnostic(.runtime, "work limit reached: more than \(limit) loop iterations and calls", at: range)
         }

@@ -34,8 +34,9 @@ public enum Interrupt {
 public enum MemoryBudget {
     nonisolated(unsafe) public static var limit: Int = defaultLimit
 
-    /// Allocations below this size are not checked one by one (loops check the total).
-    public static let checkedSize = 1 << 20
+    /// Allocations below this size are not checked one by one, only each time
+    /// such allocations add up to it (and loops check now and then).
+    public static let checkedSize = 16 << 20
 
     public static var defaultLimit: Int {
         if let text = ProcessInfo.processInfo.environment["MNEMO_MAX_MEMORY"], let bytes = parseSize(text) { return bytes }
@@ -76,11 +77,17 @@ public enum MemoryBudget {
     /// Bytes in use now.
     public static var inUse: Int { mnemo_heap_in_use() }
 
+    /// Bytes asked for through `reserve` since the last look at the process.
+    nonisolated(unsafe) static var sinceCheck = 0
+
     /// Throws if `bytes` more would take the process past the budget; `what`
-    /// says what they were for. Small requests pass without a look.
+    /// says what they were for. Small requests pass without a look until
+    /// they add up to `checkedSize` (a look costs a few system calls).
     @inline(__always)
     public static func reserve(_ bytes: Int, for what: @autoclosure () -> String) throws {
-        if bytes < checkedSize { return }
+        sinceCheck &+= bytes
+        if bytes < checkedSize && sinceCheck < checkedSize { return }
+        sinceCheck = 0
         try check(adding: bytes, for: what())
     }
 

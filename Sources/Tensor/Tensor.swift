@@ -55,9 +55,7 @@ public struct Tensor {
     /// `elementCount`, for a tensor about to be allocated: also within the memory budget.
     public static func allocationCount(_ shape: [Int]) throws -> Int {
         let count = try elementCount(shape)
-        if count * MemoryLayout<Float>.stride >= MemoryBudget.checkedSize {
-            try MemoryBudget.check(adding: count * MemoryLayout<Float>.stride, for: "a tensor of shape \(shapeText(shape))")
-        }
+        try MemoryBudget.reserve(count * MemoryLayout<Float>.stride, for: "a tensor of shape \(shapeText(shape))")
         return count
     }
 
