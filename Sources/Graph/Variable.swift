@@ -171,8 +171,7 @@ public enum Graph {
     /// differentiated again (a Hessian-vector product, MAML's second-order
     /// term). An op without one is an error naming it, never a zero.
     public static func recordedGradients(of loss: Variable, wrt: [Variable], unused: Unused = .error) throws -> [Variable] {
-        // Reuse the first-order walk's checks (constant loss, unused inputs) on a cheap run.
-        _ = try gradients(of: loss, wrt: wrt, unused: unused)
+        guard try walk(of: loss, wrt: wrt, unused: unused) != nil else { return wrt.map { Variable(Tensor.zeros(like: $0.value)) } }
         return try recordedWalk(from: loss, wrt: wrt, boundary: [])
     }
 
@@ -273,7 +272,6 @@ public enum Graph {
     /// marked with the walk's epoch.
     static func reachable(from root: Node, boundary: Set<ObjectIdentifier> = []) -> (order: [Node], epoch: Int) {
         let active = openScopes
-        func isActive(_ node: Node) -> Bool { node.scope == 0 || active.contains(node.scope) }
         visitEpoch += 1
         let epoch = visitEpoch
         var order: [Node] = []
@@ -282,7 +280,7 @@ public enum Graph {
         while let node = stack.popLast() {
             order.append(node)
             if !boundary.isEmpty && boundary.contains(ObjectIdentifier(node)) { continue }
-            for case let input? in node.inputs where input.visit != epoch && isActive(input) {
+            for case let input? in node.inputs where input.visit != epoch && isActive(input, active) {
                 input.visit = epoch
                 stack.append(input)
             }
@@ -298,32 +296,13 @@ public enum Graph {
         public var description: String { message }
     }
 
-    /// d loss / d x for each x in `wrt`, without changing anything; the results
-    /// are constants, so this works inside a computation that is being recorded.
-    /// A `wrt` that the loss does not depend on (nothing recorded a path from
-    /// it to the loss) is an error naming its position, unless `allowUnused`,
-    /// when its gradient is zeros: a gradient is never silently zero.
-    /// What to do with a `wrt` the loss does not depend on.
-    public enum Unused {
-        /// An error naming it (`grad`'s default).
-        case error
-        /// Zeros (`grad(..., allow_unused: true)`).
-        case zeros
-        /// Zeros, as long as the loss depends on at least one (an optimizer's
-        /// parameters: a model may have parts a loss does not use).
-        case zerosIfAnyUsed
-    }
-
-    public static func gradients(of loss: Variable, wrt: [Variable], seed: Tensor? = nil, unused: Unused = .error) throws -> [Tensor] {
-        let allowUnused = unused == .zeros
-        if seed == nil && loss.value.count != 1 {
-            throw TensorError("the loss must be a scalar, got a tensor of shape \(Tensor.shapeText(loss.shape))")
-        }
-        // Nodes recorded in a nograd block that has ended are constants here.
+    /// The nodes a gradient walk from `loss` visits (newest first), after the
+    /// checks every gradient makes: a constant loss, a constant or unused
+    /// `wrt`, each an error unless `unused` allows zeros (then nil: all zeros).
+    static func walk(of loss: Variable, wrt: [Variable], unused: Unused) throws -> (root: Node, order: [Node], epoch: Int)? {
         let active = openScopes
-        func isActive(_ node: Node) -> Bool { node.scope == 0 || active.contains(node.scope) }
-        guard let root = loss.node, isActive(root) else {
-            if allowUnused || wrt.isEmpty { return wrt.map { Tensor.zeros(like: $0.value) } }
+        guard let root = loss.node, isActive(root, active) else {
+            if unused == .zeros || wrt.isEmpty { return nil }
             if unused == .zerosIfAnyUsed { throw GradientError(message: "the loss is a constant: nothing recorded how it depends on the parameters (is it computed from them, outside nograd and detach?)") }
             throw GradientError(message: "the loss is a constant: nothing recorded how it depends on \(wrt.count == 1 ? "the tensor" : "any of the \(wrt.count) tensors") asked for (is it computed from parameters made with param, outside nograd and detach?)")
         }
@@ -339,6 +318,34 @@ public enum Graph {
                 throw GradientError(message: "the loss does not depend on \(wrt.count == 1 ? "the tensor asked for" : "tensor \(i + 1) of the \(wrt.count) asked for") (pass allow_unused: true for zeros)")
             }
         }
+        return (root, order, epoch)
+    }
+
+    /// Nodes recorded in a nograd block that has ended are constants to a walk.
+    @inline(__always)
+    static func isActive(_ node: Node, _ active: [Int]) -> Bool { node.scope == 0 || active.contains(node.scope) }
+
+    /// What to do with a `wrt` the loss does not depend on.
+    public enum Unused {
+        /// An error naming it (`grad`'s default).
+        case error
+        /// Zeros (`grad(..., allow_unused: true)`).
+        case zeros
+        /// Zeros, as long as the loss depends on at least one (an optimizer's
+        /// parameters: a model may have parts a loss does not use).
+        case zerosIfAnyUsed
+    }
+
+    /// d loss / d x for each x in `wrt`, without changing anything; the results
+    /// are constants, so this works inside a computation that is being recorded.
+    /// A `wrt` that the loss does not depend on (nothing recorded a path from
+    /// it to the loss) is an error naming its position, unless `unused`
+    /// allows zeros: a gradient is never silently zero.
+    public static func gradients(of loss: Variable, wrt: [Variable], seed: Tensor? = nil, unused: Unused = .error) throws -> [Tensor] {
+        if seed == nil && loss.value.count != 1 {
+            throw TensorError("the loss must be a scalar, got a tensor of shape \(Tensor.shapeText(loss.shape))")
+        }
+        guard let (root, order, epoch) = try walk(of: loss, wrt: wrt, unused: unused) else { return wrt.map { Tensor.zeros(like: $0.value) } }
         let targets = Set(wrt.compactMap { $0.node.map(ObjectIdentifier.init) })
         defer { for node in order { node.grad = nil; node.pendingProducts = [] } }
         root.grad = seed ?? Tensor(shape: loss.shape, data: [1])
