@@ -4,7 +4,8 @@ import PackageDescription
 
 // Layers, each importing only the ones below it:
 // Tensor <- Graph <- Memory <- Language <- Driver <- mnemo (executable);
-// Driver also links the system's GNU readline (CReadline).
+// Figure (pictures of tensors) sits on Tensor, beside Graph, below Language.
+// Driver also links the system's GNU readline (CReadline); Figure, zlib (CZlib) for PNG.
 let package = Package(
     name: "Mnemo",
     products: [
@@ -26,7 +27,10 @@ let package = Package(
         .target(name: "Memory", dependencies: ["Tensor", "Graph"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Frames and globals are class-held arrays read on every step of a
         // script; dynamic exclusivity checks on them cost a third of a loop.
-        .target(name: "Language", dependencies: ["Tensor", "Graph", "Memory"],
+        // zlib compresses PNG images (deflate and CRC-32).
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Figure", dependencies: ["Tensor", "CZlib"]),
+        .target(name: "Language", dependencies: ["Tensor", "Graph", "Memory", "Figure"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // GNU readline for the REPL's line editing, history and completion.
         .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
@@ -38,6 +42,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "Tensor"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory", "Graph", "Tensor"]),
+        .testTarget(name: "FigureTests", dependencies: ["Figure", "Tensor", "CZlib"]),
         .testTarget(name: "LanguageTests", dependencies: ["Language", "Driver"]),
     ]
 )

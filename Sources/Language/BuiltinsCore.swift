@@ -14,8 +14,22 @@ enum CoreBuiltins {
     static let all: [Builtin] = [
         Builtin("print", "*values, sep = \" \"", "Prints the values separated by `sep`, then a newline.") { a in
             let sep = try a.string(1)
-            let text = try a.items(0).map(Formatter.describe).joined(separator: sep)
-            a.interpreter.output(text)
+            let values = try a.items(0)
+            // A host that keeps figures as pictures gets each one in its place among the text.
+            if a.interpreter.figureOutput != nil, values.contains(where: { if case .object(let o) = $0 { return o is FigureObject }; return false }) {
+                var text: [String] = []
+                for v in values {
+                    if case .object(let f as FigureObject) = v {
+                        if !text.isEmpty { a.interpreter.output(text.joined(separator: sep)); text = [] }
+                        a.interpreter.emit(f)
+                    } else {
+                        text.append(Formatter.describe(v))
+                    }
+                }
+                if !text.isEmpty { a.interpreter.output(text.joined(separator: sep)) }
+                return .nil
+            }
+            a.interpreter.output(values.map(Formatter.describe).joined(separator: sep))
             return .nil
         },
         Builtin("str", "value", "The text `print` would show for a value.") { a in .string(Formatter.describe(a[0])) },

@@ -216,8 +216,13 @@ enum TensorBuiltins {
             let path = try a.string(0)
             return .tensor(Variable(try NPY.read(path: a.interpreter.resolvePath(path), name: path)))
         }.notDifferentiable("read from a file"),
-        Builtin("save", "path, x", "Writes a tensor as a NumPy .npy file (float32), atomically.") { a in
-            try NPY.write(try a.tensor(1).value, path: try a.string(0))
+        Builtin("save", "path, x", "Writes a tensor as a NumPy .npy file (float32), or a figure as .png, .svg or .txt (as the terminal shows it without colour), by the path's extension; atomically (a reader never sees half a file).") { a in
+            let path = try a.string(0)
+            if case .object(let f as FigureObject) = a[1] {
+                try FigureBuiltins.save(f.figure, path: path)
+                return .nil
+            }
+            try NPY.write(try a.tensor(1).value, path: path)
             return .nil
         }.notDifferentiable("writes a file"),
     ]

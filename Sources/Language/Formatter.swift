@@ -16,6 +16,7 @@ public enum Formatter {
         switch v {
         case .string(let s): return s
         case .tensor(let t): return t.value.rank == 0 ? Tensor.formatScalar(t.value.scalar) : t.value.description
+        case .object(let o): return o.display ?? o.summary
         default: return repr(v)
         }
     }

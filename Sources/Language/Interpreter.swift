@@ -1,3 +1,4 @@
+import Figure
 import Foundation
 import Graph
 import Tensor
@@ -8,6 +9,9 @@ import Tensor
 public final class Interpreter {
     /// Where `print` writes.
     public var output: (String) -> Void
+    /// Where printed figures go when the host keeps them as pictures (a
+    /// report); nil draws them as text through `output`.
+    public var figureOutput: ((Figure) -> Void)?
     /// The script's command-line arguments (`args()`).
     public var arguments: [String] = []
     /// The folder of the script being run: `load` falls back to it for relative paths.
@@ -49,6 +53,11 @@ public final class Interpreter {
         self.builtins = BuiltinRegistry.standard()
         self.loader = ModuleLoader(stdlibDirectory: stdlibDirectory)
         loader.interpreter = self
+    }
+
+    /// Shows a figure: kept as a picture by a host that takes them, else drawn as text.
+    func emit(_ figure: FigureObject) {
+        if let keep = figureOutput { keep(figure.figure) } else { output(figure.display ?? figure.summary) }
     }
 
     // MARK: Running source
@@ -303,6 +312,7 @@ public final class BuiltinRegistry {
         r.add(TensorBuiltins.all)
         r.add(GraphBuiltins.all)
         r.add(MemoryBuiltins.all)
+        r.add(FigureBuiltins.all)
         return r
     }
 }

@@ -130,12 +130,15 @@ public protocol NativeObject: AnyObject {
     /// Values inside it that may hold parameters (for `params`).
     var children: [Value] { get }
     var summary: String { get }
+    /// What `print` shows, when more than the summary (a figure draws itself).
+    var display: String? { get }
 }
 
 extension NativeObject {
     public func setMember(_ name: String, _ value: Value) throws -> Bool { false }
     public var children: [Value] { [] }
     public var methodNames: [String] { [] }
+    public var display: String? { nil }
 }
 
 /// A host object's methods, made once per object: a method called in a

@@ -1,3 +1,4 @@
+import Foundation
 import Graph
 import Tensor
 
@@ -14,11 +15,16 @@ public final class MemoryBank {
         case learned(Variable)
     }
 
-    /// One recorded access: which head, read or write, and its weighting.
+    /// One recorded access: which head, read or write, its weighting, and
+    /// the vector it moved (the add vector of a write, the vector a read
+    /// returned), which the NTM paper's figures show beside the weightings;
+    /// an LRUA write also keeps the usage it chose its slot by.
     public struct Access {
         public let isWrite: Bool
         public let head: Int
         public let weighting: Tensor
+        public var vector: Tensor? = nil
+        public var usage: Tensor? = nil
     }
 
     public let slots: Int, width: Int
@@ -76,36 +82,48 @@ public final class MemoryBank {
     /// [B, H, N], traced as heads head, head + 1, ...).
     public func read(_ weighting: Variable, head: Int = 0) throws -> Variable {
         let r = try Addressing.read(contents, weighting)
-        record(weighting.value, isWrite: false, head: head)
+        record(weighting.value, isWrite: false, head: head, vector: r.value)
         return r
     }
 
     public func write(_ weighting: Variable, erase: Variable?, add: Variable, head: Int = 0) throws {
         let updated = try Addressing.write(contents, weighting, erase: erase, add: add)
-        record(weighting.value, isWrite: true, head: head)
+        record(weighting.value, isWrite: true, head: head, vector: add.value)
         try set(updated)
     }
 
     /// A write head's erase and add from its raw parameters (see `Addressing.writeFromParameters`).
     public func writeFromParameters(_ weighting: Variable, _ p: Variable, shifts: Int, head: Int = 0) throws {
         let updated = try Addressing.writeFromParameters(memory: contents, weighting: weighting, parameters: p, shifts: shifts)
-        record(weighting.value, isWrite: true, head: head)
+        if tracing {
+            // The add vector is tanh of the W values after the addressing's and the erase's (as Addressing lays p out).
+            let start = width + shifts + 3 + width, rows = p.value.count / max(1, p.shape.last ?? 1)
+            var add = [Float](repeating: 0, count: rows * width)
+            for r in 0..<rows { for j in 0..<width { add[r * width + j] = Foundation.tanh(p.value.data[r * p.shape.last! + start + j]) } }
+            record(weighting.value, isWrite: true, head: head, vector: Tensor(shape: Array(p.shape.dropLast()) + [width], data: add))
+        }
         try set(updated)
     }
 
-    /// Keeps one access per head: a weighting with a head axis is split.
-    private func record(_ w: Tensor, isWrite: Bool, head: Int) {
+    /// Keeps one access per head: a weighting with a head axis is split,
+    /// and its vector with it.
+    private func record(_ w: Tensor, isWrite: Bool, head: Int, vector: Tensor? = nil, usage: Tensor? = nil) {
         guard tracing else { return }
         let rowShape = batch.map { [$0, slots] } ?? [slots]
         guard w.rank == rowShape.count + 1 else {
-            accesses.append(Access(isWrite: isWrite, head: head, weighting: w))
+            accesses.append(Access(isWrite: isWrite, head: head, weighting: w, vector: vector, usage: usage))
             return
         }
         let heads = w.shape[w.rank - 2], rows = batch ?? 1
+        func part(_ t: Tensor, _ h: Int, _ n: Int) -> Tensor {
+            var data = [Float](repeating: 0, count: rows * n)
+            for r in 0..<rows { for i in 0..<n { data[r * n + i] = t.data[(r * heads + h) * n + i] } }
+            return Tensor(shape: batch.map { [$0, n] } ?? [n], data: data)
+        }
+        let vectorWidth = vector.flatMap { $0.rank == w.rank && $0.count == rows * heads * ($0.shape.last ?? 0) ? $0.shape.last : nil }
         for h in 0..<heads {
-            var data = [Float](repeating: 0, count: rows * slots)
-            for r in 0..<rows { for i in 0..<slots { data[r * slots + i] = w.data[(r * heads + h) * slots + i] } }
-            accesses.append(Access(isWrite: isWrite, head: head + h, weighting: Tensor(shape: rowShape, data: data)))
+            accesses.append(Access(isWrite: isWrite, head: head + h, weighting: part(w, h, slots),
+                                   vector: vectorWidth.map { part(vector!, h, $0) }, usage: usage))
         }
     }
 
@@ -113,7 +131,7 @@ public final class MemoryBank {
     public func lruaWrite(key: Variable, alpha: Variable, readPrevious: Variable, usagePrevious: Tensor, reads: Int, head: Int = 0) throws -> Variable {
         let (updated, weights) = try Addressing.lruaWrite(contents, key: key, alpha: alpha, readPrevious: readPrevious,
                                                           usagePrevious: usagePrevious, reads: reads)
-        record(weights.value, isWrite: true, head: head)
+        record(weights.value, isWrite: true, head: head, vector: key.value, usage: usagePrevious)
         try set(updated)
         return weights
     }

@@ -1,0 +1,131 @@
+import CZlib
+import Foundation
+
+/// An RGB image drawn from a scene, and its PNG encoding (zlib's deflate
+/// and CRC; the chunk layout is the PNG specification's, RFC 2083).
+public struct Raster {
+    public let width: Int
+    public let height: Int
+    /// Row-major RGB triples.
+    public private(set) var pixels: [UInt8]
+
+    public init(_ scene: Scene) {
+        width = max(1, scene.width)
+        height = max(1, scene.height)
+        pixels = [UInt8](repeating: 255, count: width * height * 3)
+        for shape in scene.shapes { draw(shape) }
+    }
+
+    public func pixel(_ x: Int, _ y: Int) -> RGB {
+        let i = (y * width + x) * 3
+        return RGB(pixels[i], pixels[i + 1], pixels[i + 2])
+    }
+
+    mutating func set(_ x: Int, _ y: Int, _ c: RGB) {
+        guard x >= 0, y >= 0, x < width, y < height else { return }
+        let i = (y * width + x) * 3
+        pixels[i] = c.r; pixels[i + 1] = c.g; pixels[i + 2] = c.b
+    }
+
+    mutating func draw(_ shape: Scene.Shape) {
+        switch shape {
+        case let .rect(x, y, w, h, color):
+            // A pixel belongs to the rectangle holding its top-left corner, so
+            // cells that share an edge neither overlap nor leave a gap.
+            let x0 = max(0, Int(x.rounded())), x1 = min(width, Int((x + w).rounded()))
+            let y0 = max(0, Int(y.rounded())), y1 = min(height, Int((y + h).rounded()))
+            guard x0 < x1, y0 < y1 else { return }
+            for py in y0..<y1 { for px in x0..<x1 { set(px, py, color) } }
+        case let .line(points, color, width):
+            for run in SVG.runs(points) {
+                for (a, b) in zip(run, run.dropFirst()) { segment(a, b, color, Int(width.rounded())) }
+            }
+        case let .text(s, x, y, scale, anchor, color, vertical):
+            text(s, x, y, scale, anchor, color, vertical)
+        }
+    }
+
+    /// A straight segment with a square pen `thickness` pixels wide.
+    mutating func segment(_ a: (Double, Double), _ b: (Double, Double), _ color: RGB, _ thickness: Int) {
+        // Lines along pixel edges (frames, grids) land on the pixels just inside them.
+        let ax = a.0.rounded(.down), ay = a.1.rounded(.down), bx = b.0.rounded(.down), by = b.1.rounded(.down)
+        let steps = Int(max(abs(bx - ax), abs(by - ay)).rounded(.up))
+        guard steps < 1 << 16, ax.isFinite, ay.isFinite, bx.isFinite, by.isFinite else { return }
+        let lo = -(max(1, thickness) - 1) / 2, hi = lo + max(1, thickness) - 1
+        for i in 0...steps {
+            let t = steps == 0 ? 0 : Double(i) / Double(steps)
+            let px = Int((ax + (bx - ax) * t).rounded()), py = Int((ay + (by - ay) * t).rounded())
+            for dy in lo...hi { for dx in lo...hi { set(px + dx, py + dy, color) } }
+        }
+    }
+
+    mutating func text(_ s: String, _ x: Double, _ y: Double, _ scale: Int, _ anchor: Scene.Anchor, _ color: RGB, _ vertical: Bool) {
+        let length = Scene.textWidth(s, scale: scale)
+        let offset = anchor == .start ? 0 : anchor == .middle ? -length / 2 : -length
+        let top = Int(y.rounded()) - Int(Scene.glyphHeight) * scale
+        for (k, ch) in s.unicodeScalars.enumerated() {
+            let rows = PixelFont.rows(ch)
+            let along = Int((offset + Double(k) * Scene.glyphAdvance * Double(scale)).rounded())
+            for (r, bits) in rows.enumerated() {
+                for c in 0..<5 where bits & (0x10 >> UInt8(c)) != 0 {
+                    for sy in 0..<scale {
+                        for sx in 0..<scale {
+                            let u = along + c * scale + sx, v = r * scale + sy
+                            if vertical {
+                                // Turned a quarter left about (x, y): along the text is up the page.
+                                set(Int(x.rounded()) + v - Int(Scene.glyphHeight) * scale, Int(y.rounded()) - u, color)
+                            } else {
+                                set(Int(x.rounded()) + u, top + v, color)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+public enum PNG {
+    public static func encode(_ figure: Figure) throws -> [UInt8] { try encode(Raster(Scene(figure))) }
+
+    public static func encode(_ image: Raster) throws -> [UInt8] {
+        // Each row starts with its filter type (0, none); deflate does the rest.
+        var raw = [UInt8]()
+        raw.reserveCapacity((image.width * 3 + 1) * image.height)
+        for y in 0..<image.height {
+            raw.append(0)
+            raw += image.pixels[(y * image.width * 3)..<((y + 1) * image.width * 3)]
+        }
+        var bound = compressBound(uLong(raw.count))
+        var packed = [UInt8](repeating: 0, count: Int(bound))
+        let status = raw.withUnsafeBufferPointer { src in
+            packed.withUnsafeMutableBufferPointer { dst in
+                compress2(dst.baseAddress, &bound, src.baseAddress, uLong(src.count), 6)
+            }
+        }
+        guard status == Z_OK else { throw FigureError("PNG compression failed (zlib status \(status))") }
+        packed.removeSubrange(Int(bound)...)
+
+        var out: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        var header = bigEndian(UInt32(image.width)) + bigEndian(UInt32(image.height))
+        header += [8, 2, 0, 0, 0]  // 8 bits per channel, RGB, deflate, adaptive filtering, no interlace
+        chunk("IHDR", header, into: &out)
+        chunk("IDAT", packed, into: &out)
+        chunk("IEND", [], into: &out)
+        return out
+    }
+
+    static func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+
+    static func chunk(_ type: String, _ data: [UInt8], into out: inout [UInt8]) {
+        let body = Array(type.utf8) + data
+        out += bigEndian(UInt32(data.count)) + body
+        let crc = body.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
+        out += bigEndian(UInt32(crc))
+    }
+}
+
+public struct FigureError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,204 @@
+import Figure
+import Foundation
+import Graph
+import Memory
+import Tensor
+
+/// A figure as a Mnemo value: printing it draws it in the terminal,
+/// `save("f.png", fig)` or `save("f.svg", fig)` writes it.
+final class FigureObject: NativeObject {
+    let figure: Figure
+    init(_ figure: Figure) { self.figure = figure }
+
+    var kindName: String { "figure" }
+    var memberNames: [String] { ["title", "panels"] }
+    var summary: String {
+        let kinds = figure.panels.map { p -> String in
+            switch p.content {
+            case .heatmap(let h): return "heat map \(h.rows) x \(h.columns)"
+            case .curves(let c): return c.series.count == 1 ? "1 curve" : "\(c.series.count) curves"
+            }
+        }
+        return "<figure\(figure.title.map { " \"\($0)\"" } ?? ""): \(kinds.joined(separator: ", "))>"
+    }
+
+    /// Drawn for the terminal standard output is (plain text when it is not one, or NO_COLOR is set).
+    var display: String? { TerminalRenderer(style: .detect(), columns: TerminalStyle.columns()).render(figure) }
+
+    func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
+        switch name {
+        case "title": return figure.title.map { .string($0) } ?? .nil
+        case "panels": return .number(Double(figure.panels.count))
+        default: return nil
+        }
+    }
+}
+
+enum FigureBuiltins {
+    static func optionalString(_ a: Arguments, _ i: Int) throws -> String? {
+        if a.isAbsent(i) { return nil }
+        if case .string(let s) = a[i] { return s }
+        return Formatter.describe(a[i])
+    }
+
+    static func colormap(_ a: Arguments, _ i: Int) throws -> Colormap? {
+        guard let name = try optionalString(a, i) else { return nil }
+        guard let map = Colormap(rawValue: name) else {
+            throw RuntimeError("unknown colormap \"\(name)\"; one of: \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return map
+    }
+
+    /// Numbers from a list of numbers or one-element tensors, or a tensor's elements.
+    static func numbers(_ v: Value, _ what: String) throws -> [Double] {
+        switch v {
+        case .tensor(let t): return t.value.data.map(Double.init)
+        case .list, .tuple, .range:
+            var out: [Double] = []
+            try Operators.iterate(v) { item in
+                switch item {
+                case .number(let d): out.append(d)
+                case .bool(let b): out.append(b ? 1 : 0)
+                case .tensor(let t) where t.value.count == 1: out.append(Double(t.value.scalar))
+                case .nil: out.append(.nan)
+                default: throw RuntimeError("\(what) must hold numbers, got a \(item.kindName)")
+                }
+                return true
+            }
+            return out
+        default: throw RuntimeError("\(what) must be a list of numbers or a tensor, got a \(v.kindName)")
+        }
+    }
+
+    /// The curves a `plot` argument describes: numbers (one curve), a tensor
+    /// [T] or [S, T], a list of curves, or a record of named curves.
+    static func curves(_ v: Value) throws -> [(String?, [Double])] {
+        switch v {
+        case .record(let r):
+            return try zip(r.names, r.values).map { ($0, try numbers($1, "curve '\($0)'")) }
+        case .tensor(let t) where t.value.rank == 2:
+            let n = t.shape[1]
+            return (0..<t.shape[0]).map { i in (nil, t.value.data[(i * n)..<((i + 1) * n)].map(Double.init)) }
+        case .tensor(let t) where t.value.rank > 2:
+            throw RuntimeError("plot takes a tensor of one curve [T] or several [S, T]; got shape \(Tensor.shapeText(t.shape))")
+        case .list(let l) where l.items.contains(where: { if case .list = $0 { return true }; if case .tensor(let t) = $0 { return t.value.count != 1 }; return false }):
+            return try l.items.enumerated().map { (nil, try numbers($1, "curve \($0 + 1)")) }
+        default:
+            return [(nil, try numbers(v, "the values to plot"))]
+        }
+    }
+
+    static let all: [Builtin] = [
+        Builtin("heatmap", "x, title = nil, xlabel = nil, ylabel = nil, colormap = nil, low = nil, high = nil",
+                "A figure of a matrix (a vector is one row), row 0 at the top. colormap: \"viridis\" (default for values of one sign), \"diverging\" (default for both signs, white at 0) or \"gray\"; low/high fix the values at its ends. Print it to see it in the terminal; save(\"f.png\", fig) or .svg writes it.") { a in
+            let t = try a.tensor(0).value
+            let h = try Heatmap(matrix: t, colormap: try colormap(a, 4),
+                                low: try a.optionalNumber(5).map(Float.init), high: try a.optionalNumber(6).map(Float.init))
+            return .object(FigureObject(Figure(panels: [Panel(title: try optionalString(a, 1), xLabel: try optionalString(a, 2),
+                                                              yLabel: try optionalString(a, 3), content: .heatmap(h))])))
+        }.notDifferentiable("draws a picture"),
+        Builtin("plot", "y, x = nil, title = nil, xlabel = nil, ylabel = nil, labels = nil, smooth = 0, log = false",
+                "A figure of curves: y is a list of numbers or a tensor (one curve), a tensor [S, T] or a list of lists (several), or a record of named curves ({loss: l, acc: a}). x: shared x values (default 0, 1, ...). labels: names for the legend. smooth: 0 to 1, an exponential moving average (as TensorBoard's). log: a log-scale y axis.") { a in
+            var series = try curves(a[0])
+            guard !series.isEmpty else { throw RuntimeError("plot needs at least one curve") }
+            if !a.isAbsent(5) {
+                let names = try a.items(5).map(Formatter.describe)
+                guard names.count == series.count else { throw RuntimeError("plot: \(names.count) labels for \(series.count) curves") }
+                series = zip(names, series).map { ($0, $1.1) }
+            }
+            let xs = a.isAbsent(1) ? nil : try numbers(a[1], "x")
+            let made = try series.map { name, y -> Curves.Series in
+                let x = xs ?? y.indices.map(Double.init)
+                guard x.count == y.count else { throw RuntimeError("plot: \(x.count) x values for a curve of \(y.count) points") }
+                return Curves.Series(name: name, x: x, y: y)
+            }
+            let c = try Curves(series: made, logY: try a.bool(7), smoothing: try a.number(6))
+            return .object(FigureObject(Figure(panels: [Panel(title: try optionalString(a, 2), xLabel: try optionalString(a, 3),
+                                                              yLabel: try optionalString(a, 4), content: .curves(c))])))
+        }.notDifferentiable("draws a picture"),
+        Builtin("figure", "*items, title = nil, columns = nil",
+                "One figure from several: figures (their panels), tensors (heat maps), memories (their memory view, as show draws it), or lists of these; columns: panels per row (default one column).") { a in
+            var panels: [Panel] = []
+            try collectPanels(a[0], into: &panels, a.interpreter)
+            guard !panels.isEmpty else { throw RuntimeError("figure needs at least one figure, tensor or memory") }
+            let columns = try a.optionalInt(2)
+            if let c = columns, c < 1 { throw RuntimeError("columns must be at least 1, got \(c)") }
+            return .object(FigureObject(Figure(title: try optionalString(a, 1), panels: panels, columns: columns)))
+        }.notDifferentiable("draws a picture"),
+        Builtin("show", "*items, title = nil, columns = nil",
+                "Prints figure(items...): for a memory, the NTM paper's view of what its heads did (write and read weightings over time, the vectors added and read, the contents; an LRUA memory's usage).") { a in
+            var panels: [Panel] = []
+            try collectPanels(a[0], into: &panels, a.interpreter)
+            guard !panels.isEmpty else { throw RuntimeError("show needs at least one figure, tensor or memory") }
+            let figure = Figure(title: try optionalString(a, 1), panels: panels, columns: try a.optionalInt(2))
+            a.interpreter.emit(FigureObject(figure))
+            return .nil
+        }.notDifferentiable("draws a picture"),
+    ]
+
+    /// Writes a figure in the format its extension names.
+    static func save(_ figure: Figure, path: String) throws {
+        let bytes: [UInt8]
+        switch (path as NSString).pathExtension.lowercased() {
+        case "png": bytes = try PNG.encode(figure)
+        case "svg": bytes = Array(SVG.document(figure).utf8)
+        case "txt": bytes = Array((TerminalRenderer(style: .plain, columns: 100).render(figure) + "\n").utf8)
+        default: throw RuntimeError("save: a figure is written as .png, .svg or .txt; '\(path)' has none of these extensions")
+        }
+        do { try SafeFile.write(bytes, to: path) } catch { throw RuntimeError("\(error)") }
+    }
+
+    static func collectPanels(_ v: Value, into panels: inout [Panel], _ interpreter: Interpreter) throws {
+        switch v {
+        case .object(let o as FigureObject): panels += o.figure.panels
+        case .object(let o as MemoryObject): panels += try memoryView(o.bank)
+        case .tensor(let t): panels.append(Panel(content: .heatmap(try Heatmap(matrix: t.value))))
+        case .list(let l): for item in l.items { try collectPanels(item, into: &panels, interpreter) }
+        case .tuple(let items): for item in items { try collectPanels(item, into: &panels, interpreter) }
+        default: throw RuntimeError("cannot draw a \(v.kindName); give figures, tensors or memories")
+        }
+    }
+
+    /// The NTM paper's picture of a run (Graves et al. 2014, figs. 6 and 9):
+    /// per head, the weightings over time (location down, time across) and
+    /// the vectors added or read; then the contents, and an LRUA memory's usage.
+    static func memoryView(_ bank: MemoryBank, row: Int = 0) throws -> [Panel] {
+        var panels: [Panel] = []
+        let heads = Set(bank.accesses.map(\.head)).sorted()
+        func rowOf(_ t: Tensor, _ n: Int) -> [Float] {
+            let r = t.count / n > row ? row : 0
+            return Array(t.data[(r * n)..<((r + 1) * n)])
+        }
+        /// Steps as columns: a [n x T] matrix.
+        func overTime(_ columns: [[Float]], _ n: Int) -> Tensor {
+            var data = [Float](repeating: 0, count: n * columns.count)
+            for (t, col) in columns.enumerated() { for i in 0..<n { data[i * columns.count + t] = col[i] } }
+            return Tensor(shape: [n, columns.count], data: data)
+        }
+        let suffix = { (h: Int) in heads.count > 1 ? ", head \(h)" : "" }
+        for writes in [true, false] {
+            for h in heads {
+                let chosen = bank.accesses.filter { $0.isWrite == writes && $0.head == h }
+                guard !chosen.isEmpty else { continue }
+                let w = overTime(chosen.map { rowOf($0.weighting, bank.slots) }, bank.slots)
+                panels.append(Panel(title: (writes ? "write weightings" : "read weightings") + suffix(h), xLabel: "time", yLabel: "location",
+                                    content: .heatmap(try Heatmap(matrix: w, colormap: .gray, low: 0, high: 1))))
+                let vectors = chosen.compactMap(\.vector).filter { $0.count % bank.width == 0 }
+                if vectors.count == chosen.count {
+                    let v = overTime(vectors.map { rowOf($0, bank.width) }, bank.width)
+                    panels.append(Panel(title: (writes ? "adds" : "reads") + suffix(h), xLabel: "time", yLabel: "element",
+                                        content: .heatmap(try Heatmap(matrix: v))))
+                }
+            }
+        }
+        let usages = bank.accesses.compactMap(\.usage)
+        if !usages.isEmpty {
+            panels.append(Panel(title: "usage before each write", xLabel: "write", yLabel: "location",
+                                content: .heatmap(try Heatmap(matrix: overTime(usages.map { rowOf($0, bank.slots) }, bank.slots), colormap: .viridis))))
+        }
+        let contents = bank.contents.value
+        let matrix = contents.rank == 3 ? Tensor(shape: [bank.slots, bank.width], data: rowOf(contents, bank.slots * bank.width)) : contents
+        panels.append(Panel(title: "contents", xLabel: "element", yLabel: "location", content: .heatmap(try Heatmap(matrix: matrix))))
+        return panels
+    }
+}
