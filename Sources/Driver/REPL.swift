@@ -128,7 +128,9 @@ public final class REPL {
     func show(_ value: Value, quiet: Bool) {
         if case .nil = value { return }
         interpreter.globals.set("_", value)
-        if !quiet { write(Formatter.repr(value)) }
+        guard !quiet else { return }
+        // A figure draws itself; other values show as values.
+        if case .object(let o) = value, let picture = o.display { write(picture) } else { write(Formatter.repr(value)) }
     }
 
     func report(_ e: Error) {

@@ -42,6 +42,9 @@ public struct Panel {
 
 /// A matrix drawn cell by cell: row 0 at the top, column 0 at the left.
 public struct Heatmap {
+    /// A matrix and the index of its first row (a crop of a larger one).
+    public typealias Matrix = (Tensor, Int)
+
     public let rows: Int
     public let columns: Int
     /// Row-major, rows x columns.
@@ -50,6 +53,8 @@ public struct Heatmap {
     /// The values mapped to the colormap's two ends (NaN cells are drawn grey).
     public let low: Float
     public let high: Float
+    /// The index the first row is labelled with (a crop of a larger matrix).
+    public var firstRow = 0
 
     /// `low`/`high` default to the data's range; the diverging map centres
     /// it on zero so that white means 0.

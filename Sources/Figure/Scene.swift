@@ -92,13 +92,13 @@ public struct Scene {
         }
         frame(x, y, width, height)
         // Index ticks: first, last and a few round ones between.
-        for c in Scene.indexTicks(h.columns) {
+        for c in Scene.indexTicks(h.columns, spacing: cw) {
             let cx = x + (Double(c) + 0.5) * cw
             shapes.append(.line(points: [(cx, y + height), (cx, y + height + 4)], color: Scene.axis, width: 1))
             text(String(c), cx, y + height + 20, scale: 1)
         }
-        for r in Scene.indexTicks(h.rows) {
-            let cy = y + (Double(r) + 0.5) * ch
+        for r in Scene.indexTicks(h.rows, spacing: ch, first: h.firstRow) {
+            let cy = y + (Double(r - h.firstRow) + 0.5) * ch
             shapes.append(.line(points: [(x - 4, cy), (x, cy)], color: Scene.axis, width: 1))
             text(String(r), x - 7, cy + 3.5, anchor: .end, scale: 1)
         }
@@ -117,12 +117,21 @@ public struct Scene {
         }
     }
 
-    static func indexTicks(_ n: Int) -> [Int] {
-        if n <= 1 { return [0] }
-        let step = Ticks.values(0, Double(n - 1), count: 4).dropFirst().first.map { max(1, Int($0)) } ?? 1
-        var out = Array(stride(from: 0, to: n - 1, by: step))
-        if let last = out.last, Double(n - 1 - last) < Double(step) * 0.5, out.count > 1 { out.removeLast() }
-        return out + [n - 1]
+    /// Indices to label along an axis of n cells `spacing` pixels apart,
+    /// numbered from `first`: round steps at least 28 pixels apart, and the last.
+    static func indexTicks(_ n: Int, spacing: Double, first: Int = 0) -> [Int] {
+        if n <= 1 { return [first] }
+        let minimum = max(1, Int((28 / max(spacing, 0.1)).rounded(.up)))
+        let step = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000].first { $0 >= minimum } ?? minimum
+        let last = first + n - 1
+        var out = Array(stride(from: (first + step - 1) / step * step, through: last, by: step))
+        if out.first != first { out.insert(first, at: 0) }
+        if out.count > 1, Double(out[1] - out[0]) < Double(step) * 0.6 { out.remove(at: 1) }
+        if let end = out.last, end != last {
+            if Double(last - end) < Double(step) * 0.6, out.count > 1 { out.removeLast() }
+            out.append(last)
+        }
+        return out
     }
 
     mutating func frame(_ x: Double, _ y: Double, _ w: Double, _ h: Double) {

@@ -102,7 +102,7 @@ public struct TerminalRenderer {
     }
 
     func heatmap(_ h: Heatmap, _ panel: Panel) -> [String] {
-        let labelWidth = String(h.rows - 1).count + 1
+        let labelWidth = String(h.firstRow + h.rows - 1).count + 1
         let available = columns - labelWidth - 2
         let shownColumns = min(h.columns, available)
         // A half block is a square cell; a plain character is half as wide as
@@ -120,7 +120,7 @@ public struct TerminalRenderer {
         let step = style == .plain ? 1 : 2
         var labelled = -4
         for r in stride(from: 0, to: cells.count, by: step) {
-            let first = (r / k) * h.rows / shownRows
+            let first = h.firstRow + (r / k) * h.rows / shownRows
             var label = ""
             if r / k - labelled >= 4, r % k == 0 || step > 1 { label = String(first); labelled = r / k }
             var line = String(repeating: " ", count: labelWidth - label.count - 1) + label + " |"
@@ -143,6 +143,7 @@ public struct TerminalRenderer {
         let width = shownColumns * repeatColumns
         var axis = String(repeating: " ", count: labelWidth) + "+" + String(repeating: "-", count: width)
         axis += " \(panel.xLabel.map { "\($0) " } ?? "")0..\(h.columns - 1)"
+        if h.firstRow > 0 { axis += ", rows \(h.firstRow)..\(h.firstRow + h.rows - 1)" }
         lines.append(axis)
         var note = String(repeating: " ", count: labelWidth + 1)
         if h.rows != shownRows || h.columns != shownColumns {

@@ -160,45 +160,58 @@ enum FigureBuiltins {
     }
 
     /// The NTM paper's picture of a run (Graves et al. 2014, figs. 6 and 9):
-    /// per head, the weightings over time (location down, time across) and
-    /// the vectors added or read; then the contents, and an LRUA memory's usage.
+    /// the write and read weightings over time (location down, time across),
+    /// then the vectors added and read, per head; an LRUA memory's usage; the
+    /// contents. Locations are cropped to the ones the heads used (weight
+    /// above 0.01 at some step), as the paper's figures are. `row`: which
+    /// sequence of a batched memory.
     static func memoryView(_ bank: MemoryBank, row: Int = 0) throws -> [Panel] {
-        var panels: [Panel] = []
         let heads = Set(bank.accesses.map(\.head)).sorted()
         func rowOf(_ t: Tensor, _ n: Int) -> [Float] {
             let r = t.count / n > row ? row : 0
             return Array(t.data[(r * n)..<((r + 1) * n)])
         }
-        /// Steps as columns: a [n x T] matrix.
-        func overTime(_ columns: [[Float]], _ n: Int) -> Tensor {
-            var data = [Float](repeating: 0, count: n * columns.count)
-            for (t, col) in columns.enumerated() { for i in 0..<n { data[i * columns.count + t] = col[i] } }
-            return Tensor(shape: [n, columns.count], data: data)
+        var used = [Bool](repeating: false, count: bank.slots)
+        for a in bank.accesses { for (i, w) in rowOf(a.weighting, bank.slots).enumerated() where w > 0.01 { used[i] = true } }
+        let first = max(0, (used.firstIndex(of: true) ?? 0) - 2)
+        let last = min(bank.slots - 1, (used.lastIndex(of: true) ?? bank.slots - 1) + 2)
+        /// Steps as columns, [n x T]; for locations, the used rows only.
+        func overTime(_ columns: [[Float]], _ n: Int, locations: Bool) throws -> Heatmap.Matrix {
+            let rows = locations ? Array(first...last) : Array(0..<n)
+            var data = [Float](repeating: 0, count: rows.count * columns.count)
+            for (t, col) in columns.enumerated() { for (i, r) in rows.enumerated() { data[i * columns.count + t] = col[r] } }
+            return (Tensor(shape: [rows.count, columns.count], data: data), locations ? first : 0)
+        }
+        func panel(_ title: String, _ m: Heatmap.Matrix, xLabel: String, yLabel: String, colormap: Colormap? = nil, range: ClosedRange<Float>? = nil) throws -> Panel {
+            var h = try Heatmap(matrix: m.0, colormap: colormap, low: range?.lowerBound, high: range?.upperBound)
+            h.firstRow = m.1
+            return Panel(title: title, xLabel: xLabel, yLabel: yLabel, content: .heatmap(h))
         }
         let suffix = { (h: Int) in heads.count > 1 ? ", head \(h)" : "" }
+        var weightings: [Panel] = [], vectors: [Panel] = []
         for writes in [true, false] {
             for h in heads {
                 let chosen = bank.accesses.filter { $0.isWrite == writes && $0.head == h }
                 guard !chosen.isEmpty else { continue }
-                let w = overTime(chosen.map { rowOf($0.weighting, bank.slots) }, bank.slots)
-                panels.append(Panel(title: (writes ? "write weightings" : "read weightings") + suffix(h), xLabel: "time", yLabel: "location",
-                                    content: .heatmap(try Heatmap(matrix: w, colormap: .gray, low: 0, high: 1))))
-                let vectors = chosen.compactMap(\.vector).filter { $0.count % bank.width == 0 }
-                if vectors.count == chosen.count {
-                    let v = overTime(vectors.map { rowOf($0, bank.width) }, bank.width)
-                    panels.append(Panel(title: (writes ? "adds" : "reads") + suffix(h), xLabel: "time", yLabel: "element",
-                                        content: .heatmap(try Heatmap(matrix: v))))
+                let w = try overTime(chosen.map { rowOf($0.weighting, bank.slots) }, bank.slots, locations: true)
+                weightings.append(try panel((writes ? "write weightings" : "read weightings") + suffix(h), w, xLabel: "time", yLabel: "location",
+                                            colormap: .gray, range: 0...1))
+                let moved = chosen.compactMap(\.vector).filter { $0.count % bank.width == 0 }
+                if moved.count == chosen.count {
+                    let v = try overTime(moved.map { rowOf($0, bank.width) }, bank.width, locations: false)
+                    vectors.append(try panel((writes ? "adds" : "reads") + suffix(h), v, xLabel: "time", yLabel: "element"))
                 }
             }
         }
+        var panels = weightings + vectors
         let usages = bank.accesses.compactMap(\.usage)
         if !usages.isEmpty {
-            panels.append(Panel(title: "usage before each write", xLabel: "write", yLabel: "location",
-                                content: .heatmap(try Heatmap(matrix: overTime(usages.map { rowOf($0, bank.slots) }, bank.slots), colormap: .viridis))))
+            panels.append(try panel("usage before each write", try overTime(usages.map { rowOf($0, bank.slots) }, bank.slots, locations: true),
+                                    xLabel: "write", yLabel: "location", colormap: .viridis))
         }
-        let contents = bank.contents.value
-        let matrix = contents.rank == 3 ? Tensor(shape: [bank.slots, bank.width], data: rowOf(contents, bank.slots * bank.width)) : contents
-        panels.append(Panel(title: "contents", xLabel: "element", yLabel: "location", content: .heatmap(try Heatmap(matrix: matrix))))
+        let contents = rowOf(bank.contents.value, bank.slots * bank.width)
+        let shown = Array(contents[(first * bank.width)..<((last + 1) * bank.width)])
+        panels.append(try panel("contents", (Tensor(shape: [last - first + 1, bank.width], data: shown), first), xLabel: "element", yLabel: "location"))
         return panels
     }
 }
