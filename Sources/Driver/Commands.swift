@@ -19,7 +19,7 @@ public struct Mnemo: ParsableCommand {
         defaultSubcommand: Run.self)
 
     /// Mnemo's version, and how this process computes matrix products.
-    public static let version = "0.6.0"
+    public static var version: String { Interpreter.version }
     static var versionText: String {
         "mnemo \(version)\nmatrix products: \(MatrixBackend.description)\nstdlib: \(ModuleLoader.findStdlib() ?? "not found (set MNEMO_STDLIB)")"
     }

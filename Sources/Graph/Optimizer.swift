@@ -48,6 +48,40 @@ public final class Optimizer {
         slots = kept.map { p in Array(repeating: Tensor.zeros(like: p.value), count: 3) }
     }
 
+    /// The names of the rule's state buffers, in slot order (PyTorch's where it has them).
+    public var stateNames: [String] {
+        switch rule {
+        case .sgd: return ["momentum_buffer"]
+        case .adam: return ["exp_avg", "exp_avg_sq"]
+        case .rmsprop: return ["square_avg", "grad_avg", "momentum_buffer"]
+        case .rmspropGraves: return ["square_avg", "grad_avg", "delta"]
+        }
+    }
+
+    /// Each parameter's state buffers, named as `stateNames`.
+    public var state: [[Tensor]] { slots.map { Array($0.prefix(stateNames.count)) } }
+
+    /// Puts back what `state`, `steps`, `learningRate` and `lastNorm` were,
+    /// so that the next update is the one the saved optimizer would have made.
+    /// Every buffer is checked before anything changes.
+    public func restore(state: [[Tensor]], steps: Int, learningRate: Float, lastNorm: Float) throws {
+        guard state.count == parameters.count, steps >= 0 else {
+            throw TensorError("optimizer state for \(state.count) parameters, this optimizer has \(parameters.count)")
+        }
+        for (i, buffers) in state.enumerated() {
+            guard buffers.count == stateNames.count else {
+                throw TensorError("optimizer state of \(names[i]) has \(buffers.count) buffers, this rule keeps \(stateNames.count)")
+            }
+            for b in buffers where b.shape != parameters[i].shape {
+                throw TensorError("optimizer state of \(names[i]) has shape \(Tensor.shapeText(b.shape)), the parameter \(Tensor.shapeText(parameters[i].shape))")
+            }
+        }
+        for (i, buffers) in state.enumerated() { for (k, b) in buffers.enumerated() { slots[i][k] = b } }
+        self.steps = steps
+        self.learningRate = learningRate
+        self.lastNorm = lastNorm
+    }
+
     /// Backward, clip, update. Returns the gradients' global norm (after
     /// clipping by value, before clipping by norm).
     @discardableResult

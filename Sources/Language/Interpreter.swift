@@ -18,6 +18,8 @@ public final class Interpreter {
     public var scriptDirectory: String?
     /// Variables that `env(name)` sees before the process environment.
     public var environmentOverrides: [String: String] = [:]
+    /// Mnemo's version (the command line and checkpoints name it).
+    public static let version = "0.7.0"
     public let random = RandomGenerator(seed: Interpreter.defaultSeed)
     public static let defaultSeed: UInt64 = 0
     public let builtins: BuiltinRegistry
@@ -313,6 +315,7 @@ public final class BuiltinRegistry {
         r.add(GraphBuiltins.all)
         r.add(MemoryBuiltins.all)
         r.add(FigureBuiltins.all)
+        r.add(CheckpointBuiltins.all)
         return r
     }
 }

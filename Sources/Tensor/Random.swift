@@ -21,6 +21,21 @@ public final class RandomGenerator {
         spareNormal = nil
     }
 
+    /// The whole state, so that a resumed run draws the same numbers: the
+    /// four words of the generator, then the spare normal's bits (or 0 and
+    /// a flag of 0 when there is none).
+    public var state: [UInt64] {
+        get { [s.0, s.1, s.2, s.3, spareNormal?.bitPattern ?? 0, spareNormal == nil ? 0 : 1] }
+    }
+
+    public func restore(_ words: [UInt64]) throws {
+        guard words.count == 6, words[0] | words[1] | words[2] | words[3] != 0 else {
+            throw TensorError("a random generator state is six words, not all of the first four zero")
+        }
+        s = (words[0], words[1], words[2], words[3])
+        spareNormal = words[5] != 0 ? Double(bitPattern: words[4]) : nil
+    }
+
     public func next() -> UInt64 {
         let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
         let t = s.1 << 17

@@ -109,7 +109,11 @@ public enum SafeFile {
         defer { closedir(dir) }
         let prefix = "." + name + ".", suffix = ".mnemo-tmp"
         while let entry = readdir(dir) {
-            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            // The name is read in place: a record is only as long as its name, so
+            // copying the whole 256-byte d_name field can run off the end of
+            // the directory buffer's last page.
+            let namePointer = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+            let entryName = String(cString: namePointer.assumingMemoryBound(to: CChar.self))
             guard entryName.hasPrefix(prefix), entryName.hasSuffix(suffix) else { continue }
             let middle = entryName.dropFirst(prefix.count).dropLast(suffix.count)
             guard let pid = Int32(middle), pid != getpid() else { continue }
