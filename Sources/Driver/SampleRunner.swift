@@ -136,7 +136,13 @@ public struct SampleRunner {
             log("FAIL \(path) (\(seconds)): the process died of signal \(signal). Its output:\n\(text.suffix(2000))")
             return false
         }
+        let expected = try? String(contentsOfFile: expectedPath, encoding: .utf8)
         if update {
+            // Expected output that still matches (its timing placeholders included) is kept as written.
+            if let expected, ExpectedOutput.matches(expected, actual) {
+                log("PASS \(path) (\(seconds)), unchanged")
+                return true
+            }
             do {
                 try actual.write(toFile: expectedPath, atomically: true, encoding: .utf8)
                 log("UPDATED \(path) (\(seconds))")
@@ -146,17 +152,52 @@ public struct SampleRunner {
                 return false
             }
         }
-        guard let expected = try? String(contentsOfFile: expectedPath, encoding: .utf8) else {
+        guard let expected else {
             log("FAIL \(path): no expected output \(expectedPath) (run `mnemo test --update \(path)` to record it)")
             return false
         }
-        if expected == actual {
+        if ExpectedOutput.matches(expected, actual) {
             log("PASS \(path) (\(seconds))")
             return true
         }
         log("FAIL \(path) (\(seconds)): output differs from \(expectedPath)")
         log(LineDiff.unified(expected: expected, actual: actual))
         return false
+    }
+}
+
+/// How output is compared with an expected-output file: exactly, except
+/// that two placeholders stand for what differs from run to run. `[time]`
+/// matches a number as durations and rates print it (12, 0.25, 00:03,
+/// 1:02:03, 1.5e-3); `[any]` matches any text within the line. So a sample
+/// may print how long it took: `done in [time] s ([any])`.
+public enum ExpectedOutput {
+    public static func matches(_ expected: String, _ actual: String) -> Bool {
+        if expected == actual { return true }
+        guard expected.contains("[time]") || expected.contains("[any]") else { return false }
+        let e = expected.components(separatedBy: "\n"), a = actual.components(separatedBy: "\n")
+        guard e.count == a.count else { return false }
+        return zip(e, a).allSatisfy { lineMatches($0, $1) }
+    }
+
+    static func lineMatches(_ expected: String, _ actual: String) -> Bool {
+        guard expected.contains("[time]") || expected.contains("[any]") else { return expected == actual }
+        var pattern = "^"
+        var rest = Substring(expected)
+        while !rest.isEmpty {
+            if rest.hasPrefix("[time]") {
+                pattern += "[0-9]+(?:[:.][0-9]+)*(?:e[-+]?[0-9]+)?"
+                rest = rest.dropFirst(6)
+            } else if rest.hasPrefix("[any]") {
+                pattern += ".*?"
+                rest = rest.dropFirst(5)
+            } else {
+                pattern += NSRegularExpression.escapedPattern(for: String(rest.first!))
+                rest = rest.dropFirst()
+            }
+        }
+        pattern += "$"
+        return actual.range(of: pattern, options: .regularExpression) != nil
     }
 }
 

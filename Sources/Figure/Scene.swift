@@ -16,6 +16,8 @@ public struct Scene {
     public var width: Int
     public var height: Int
     public var shapes: [Shape] = []
+    /// Each panel's plotting area (a heat map's cells, a plot's axes box), in pixels.
+    public private(set) var plotAreas: [(x: Double, y: Double, width: Double, height: Double)] = []
 
     /// Text is drawn in a 5 x 7 pixel font on a 6 x 9 grid, times `scale`.
     public static let glyphAdvance = 6.0, glyphHeight = 7.0
@@ -74,6 +76,7 @@ public struct Scene {
     }
 
     mutating func layOut(_ panel: Panel, x: Double, y: Double, width: Double, height: Double) {
+        plotAreas.append((x, y, width, height))
         if let t = panel.title { text(t, x + width / 2, y - 10) }
         if let l = panel.xLabel { text(l, x + width / 2, y + height + 40) }
         if let l = panel.yLabel { text(l, x - 46, y + height / 2, vertical: true) }

@@ -161,12 +161,17 @@ public struct TerminalRenderer {
 
     func curves(_ c: Curves, _ panel: Panel) -> [String] {
         let b = c.bounds
-        let yLabels = [b.y1, (b.y0 + b.y1) / 2, b.y0].map { Ticks.label(c.logY ? pow(10, $0) : $0) }
-        let labelWidth = (yLabels.map(\.count).max() ?? 1) + 1
-        let width = max(10, columns - labelWidth - 2), height = plotHeight
+        let height = plotHeight
         // Dots per character: 2 x 4 in Braille, 1 x 1 with plain markers.
         let (dx, dy) = style == .plain ? (1, 1) : (2, 4)
-        let gw = width * dx, gh = height * dy
+        let gh = height * dy
+        // The top and bottom rows hold the extremes; the middle row is labelled with the value at its centre.
+        let middleDot = Double((height / 2) * dy) + Double(dy - 1) / 2
+        let middle = b.y1 - middleDot / Double(gh - 1) * (b.y1 - b.y0)
+        let yLabels = [b.y1, middle, b.y0].map { Ticks.label(c.logY ? pow(10, $0) : $0) }
+        let labelWidth = (yLabels.map(\.count).max() ?? 1) + 1
+        let width = max(10, columns - labelWidth - 2)
+        let gw = width * dx
         var dots = [Int](repeating: -1, count: gw * gh)  // the series that set each dot
         func point(_ x: Double, _ y: Double) -> (Int, Int) {
             (Int(((x - b.x0) / (b.x1 - b.x0) * Double(gw - 1)).rounded()), Int(((b.y1 - y) / (b.y1 - b.y0) * Double(gh - 1)).rounded()))

@@ -15,6 +15,9 @@ public struct BuiltinParameter {
     public let defaultValue: Value?
     /// Collects the remaining positional arguments as a tuple (`*shape`).
     public let variadic: Bool
+    /// Collects labelled arguments no other parameter takes, as a record
+    /// (`**values`: `bar.set(loss: l, bits: b)`).
+    public var collectsLabels = false
 }
 
 /// A function implemented in Swift. Its name, signature and help text are
@@ -59,16 +62,23 @@ public final class Builtin {
     public var signature: String {
         "\(name)(" + parameters.map { p in
             if p.variadic { return "*" + p.name }
+            if p.collectsLabels { return "**" + p.name }
             guard let d = p.defaultValue else { return p.name }
             return "\(p.name) = \(Formatter.repr(d))"
         }.joined(separator: ", ") + ")"
     }
 
     var variadicIndex: Int? { parameters.firstIndex { $0.variadic } }
+    var labelCollectorIndex: Int? { parameters.firstIndex { $0.collectsLabels } }
 
     static func parse(_ signature: String) -> [BuiltinParameter] {
         signature.split(separator: ",").map { part in
             let piece = part.trimmingCharacters(in: .whitespaces)
+            if piece.hasPrefix("**") {
+                var p = BuiltinParameter(name: String(piece.dropFirst(2)), defaultValue: .nil, variadic: false)
+                p.collectsLabels = true
+                return p
+            }
             if piece.hasPrefix("*") { return BuiltinParameter(name: String(piece.dropFirst()), defaultValue: nil, variadic: true) }
             let sides = piece.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard sides.count == 2 else { return BuiltinParameter(name: piece, defaultValue: nil, variadic: false) }
@@ -80,7 +90,10 @@ public final class Builtin {
             case "false": value = .bool(false)
             default:
                 if let d = Double(text) { value = .number(d) }
-                else { value = .string(text.trimmingCharacters(in: CharacterSet(charactersIn: "\""))) }
+                else {
+                    let inner = text.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                    value = .string(inner.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\t", with: "\t"))
+                }
             }
             return BuiltinParameter(name: sides[0], defaultValue: value, variadic: false)
         }
@@ -93,9 +106,17 @@ public final class Builtin {
         let variadic = variadicIndex
         var rest: [Value] = []
         var next = 0
+        let collector = labelCollectorIndex
+        var collectedNames: [String] = [], collectedValues: [Value] = []
         for (k, arg) in args.enumerated() {
             if let label = labels?[k] {
-                guard let i = parameters.firstIndex(where: { $0.name == label && !$0.variadic }) else {
+                guard let i = parameters.firstIndex(where: { $0.name == label && !$0.variadic && !$0.collectsLabels }) else {
+                    if collector != nil {
+                        if collectedNames.contains(label) { throw RuntimeError("argument '\(label)' of \(name) is given twice") }
+                        collectedNames.append(label)
+                        collectedValues.append(arg)
+                        continue
+                    }
                     throw RuntimeError("\(name) has no parameter named '\(label)'")
                 }
                 if out[i] != nil { throw RuntimeError("argument '\(label)' of \(name) is given twice") }
@@ -103,13 +124,15 @@ public final class Builtin {
                 continue
             }
             if let v = variadic, next >= v { rest.append(arg); continue }
-            guard next < parameters.count else {
+            if next == collector { next += 1 }
+            guard next < parameters.count, next != collector else {
                 throw RuntimeError("too many arguments to \(name): it takes \(parameters.count), got \(args.count)")
             }
             out[next] = arg
             next += 1
         }
         if let v = variadic { out[v] = .tuple(rest) }
+        if let c = collector { out[c] = .record(Record(names: collectedNames, values: collectedValues)) }
         return try out.enumerated().map { i, v in
             if let v { return v }
             if let d = parameters[i].defaultValue { return d }

@@ -12,24 +12,24 @@ enum CoreBuiltins {
     }
 
     static let all: [Builtin] = [
-        Builtin("print", "*values, sep = \" \"", "Prints the values separated by `sep`, then a newline.") { a in
-            let sep = try a.string(1)
+        Builtin("print", "*values, sep = \" \", end = \"\\n\"", "Prints the values separated by `sep`, then `end` (a newline unless given: end: \"\" continues the line, end: \"\\r\" returns to its start).") { a in
+            let sep = try a.string(1), end = try a.string(2)
             let values = try a.items(0)
             // A host that keeps figures as pictures gets each one in its place among the text.
             if a.interpreter.figureOutput != nil, values.contains(where: { if case .object(let o) = $0 { return o is FigureObject }; return false }) {
                 var text: [String] = []
                 for v in values {
                     if case .object(let f as FigureObject) = v {
-                        if !text.isEmpty { a.interpreter.output(text.joined(separator: sep)); text = [] }
+                        if !text.isEmpty { a.interpreter.write(text.joined(separator: sep)); text = [] }
                         a.interpreter.emit(f)
                     } else {
                         text.append(Formatter.describe(v))
                     }
                 }
-                if !text.isEmpty { a.interpreter.output(text.joined(separator: sep)) }
+                if !text.isEmpty { a.interpreter.write(text.joined(separator: sep), end: end) }
                 return .nil
             }
-            a.interpreter.output(values.map(Formatter.describe).joined(separator: sep))
+            a.interpreter.write(values.map(Formatter.describe).joined(separator: sep), end: end)
             return .nil
         },
         Builtin("str", "value", "The text `print` would show for a value.") { a in .string(Formatter.describe(a[0])) },

@@ -628,6 +628,7 @@ struct Compiler {
     /// For each call-site argument, its parameter index (nil if the call is malformed;
     /// the resolver has reported it already).
     private func argumentPlan(_ b: Builtin, _ arguments: [Argument]) -> [Int]? {
+        if b.labelCollectorIndex != nil { return nil }  // bound at the call, by Builtin.bind
         var plan: [Int] = []
         var position = 0
         let variadic = b.variadicIndex

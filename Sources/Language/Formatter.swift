@@ -96,6 +96,7 @@ public enum Formatter {
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
             case "\t": out += "\\t"
+            case "\r": out += "\\r"
             default:
                 // Other control characters (an escape sequence) are shown, not obeyed by the terminal.
                 if c.unicodeScalars.count == 1, let u = c.unicodeScalars.first, u.value < 0x20 || (0x7f...0x9f).contains(u.value) {

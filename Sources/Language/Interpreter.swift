@@ -12,6 +12,38 @@ public final class Interpreter {
     /// Where printed figures go when the host keeps them as pictures (a
     /// report); nil draws them as text through `output`.
     public var figureOutput: ((Figure) -> Void)?
+    /// Where text that does not end a line goes at once (print with an `end:`
+    /// other than "\n"); nil keeps it until the line ends and gives the
+    /// whole line to `output`.
+    public var outputPartial: ((String) -> Void)?
+    private var pendingLine = ""
+    /// The progress bar drawn on the terminal, if any: printed lines clear it
+    /// first and it is drawn again below them.
+    var activeProgress: ProgressObject?
+
+    /// Writes text followed by `end` (print's one way out).
+    func write(_ text: String, end: String = "\n") {
+        activeProgress?.clearLine()
+        if end == "\n" {
+            output(pendingLine + text)
+            pendingLine = ""
+        } else if let partial = outputPartial {
+            partial(text + end)
+        } else {
+            pendingLine += text + end
+            // A line end inside the text still ends lines for a host that takes whole lines.
+            while let newline = pendingLine.firstIndex(of: "\n") {
+                output(String(pendingLine[..<newline]))
+                pendingLine = String(pendingLine[pendingLine.index(after: newline)...])
+            }
+        }
+        activeProgress?.draw(force: true)
+    }
+
+    /// Text printed without a line end that is still waiting, given out as a line.
+    func finishLine() {
+        if !pendingLine.isEmpty { output(pendingLine); pendingLine = "" }
+    }
     /// The script's command-line arguments (`args()`).
     public var arguments: [String] = []
     /// The folder of the script being run: `load` falls back to it for relative paths.
@@ -50,8 +82,10 @@ public final class Interpreter {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    public init(stdlibDirectory: String? = ModuleLoader.findStdlib(), output: @escaping (String) -> Void = { print($0) }) {
-        self.output = output
+    /// Without `output`, printing goes to standard output, partial lines at once.
+    public init(stdlibDirectory: String? = ModuleLoader.findStdlib(), output: ((String) -> Void)? = nil) {
+        self.output = output ?? { print($0) }
+        if output == nil { outputPartial = { text in fputs(text, stdout); fflush(stdout) } }
         self.builtins = BuiltinRegistry.standard()
         self.loader = ModuleLoader(stdlibDirectory: stdlibDirectory)
         loader.interpreter = self
@@ -59,7 +93,7 @@ public final class Interpreter {
 
     /// Shows a figure: kept as a picture by a host that takes them, else drawn as text.
     func emit(_ figure: FigureObject) {
-        if let keep = figureOutput { keep(figure.figure) } else { output(figure.display ?? figure.summary) }
+        if let keep = figureOutput { finishLine(); keep(figure.figure) } else { write(figure.display ?? figure.summary) }
     }
 
     // MARK: Running source
@@ -113,6 +147,7 @@ public final class Interpreter {
         workStart = Interpreter.loopTicks
         Interpreter.deadline = Interpreter.timeLimit.map { DispatchTime.now().uptimeNanoseconds + UInt64($0 * 1e9) } ?? .max
         let frame = Frame(slotCount: script.slotCount, captures: [])
+        defer { finishLine(); activeProgress?.finish(); activeProgress = nil }
         _ = try script.body(frame)
         return frame.result
     }
@@ -316,6 +351,7 @@ public final class BuiltinRegistry {
         r.add(MemoryBuiltins.all)
         r.add(FigureBuiltins.all)
         r.add(CheckpointBuiltins.all)
+        r.add(ProgressBuiltins.all)
         return r
     }
 }

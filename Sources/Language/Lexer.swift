@@ -220,6 +220,22 @@ struct Lexer {
                 switch e {
                 case UInt8(ascii: "n"): text.append(UInt8(ascii: "\n")); i += 2
                 case UInt8(ascii: "t"): text.append(UInt8(ascii: "\t")); i += 2
+                case UInt8(ascii: "r"): text.append(UInt8(ascii: "\r")); i += 2
+                case UInt8(ascii: "0"): text.append(0); i += 2
+                case UInt8(ascii: "u"):
+                    // \u{1F600}: one to eight hex digits naming a Unicode scalar.
+                    guard peek(2) == UInt8(ascii: "{") else { return error(i, 2, "'\\u' must be followed by {hex digits}, as in \\u{2588}") }
+                    var j = i + 3
+                    while j < end, j - (i + 3) <= 8, b[j] != UInt8(ascii: "}"), b[j] != UInt8(ascii: "\""), b[j] != UInt8(ascii: "\n") { j += 1 }
+                    let digits = String(decoding: b[(i + 3)..<min(j, end)], as: UTF8.self)
+                    guard j < end, b[j] == UInt8(ascii: "}"), (1...8).contains(digits.count), let value = UInt32(digits, radix: 16) else {
+                        return error(i, max(2, min(j, end) - i), "'\\u{...}' needs one to eight hex digits and a closing brace")
+                    }
+                    guard let scalar = Unicode.Scalar(value) else {
+                        return error(i, j + 1 - i, "'\\u{\(digits)}' is not a Unicode scalar value")
+                    }
+                    text += Array(String(Character(scalar)).utf8)
+                    i = j + 1
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"): text.append(e); i += 2
                 case UInt8(ascii: "("):
                     if !text.isEmpty { pieces.append(.text(String(decoding: text, as: UTF8.self))); text = [] }

@@ -440,6 +440,7 @@ final class Resolver {
         guard let name = callee as? NameExpr, let binding = name.binding else { return nil }
         switch binding {
         case .builtin(let b):
+            if b.labelCollectorIndex != nil { return nil }  // any label is taken
             return Signature(name: b.name, parameters: b.parameters.map { ($0.name, $0.defaultValue == nil && !$0.variadic, $0.variadic) })
         case .local(let v) where !v.mutable:
             return v.function.map { f in Signature(name: f.name, parameters: f.parameters.map { ($0.name, $0.defaultValue == nil, false) }) }

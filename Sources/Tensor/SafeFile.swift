@@ -56,10 +56,12 @@ public enum SafeFile {
         }
     }
 
-    /// Appends one piece of text (the REPL's history, an input at a time).
-    public static func append(_ bytes: [UInt8], to path: String) throws {
+    /// Appends one piece of text (the REPL's history, an input at a time; a
+    /// log, a record at a time) in one write, so lines from one writer never mix.
+    /// `mode` is for a new file (the history is private: 0o600).
+    public static func append(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws {
         guard writesAllowed else { throw Failure(description: "cannot write '\(path)': writing files is turned off") }
-        let fd = open(resolvedPath(path), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        let fd = open(resolvedPath(path), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode)
         guard fd >= 0 else { throw failure(path, errno) }
         defer { close(fd) }
         guard writeAll(fd, bytes) else { throw failure(path, errno) }

@@ -1,0 +1,42 @@
+import Driver
+import Foundation
+import Language
+import XCTest
+
+/// Metric logs are read by other tools: every JSON line parses, a CSV has
+/// one header, and `mnemo test`'s placeholders match only what they say.
+final class LogTests: XCTestCase {
+    func testJSONLinesAndCSVAreReadable() throws {
+        let base = NSTemporaryDirectory() + "/mnemo-log-\(UUID().uuidString)"
+        defer { for ext in ["jsonl", "csv"] { try? FileManager.default.removeItem(atPath: "\(base).\(ext)") } }
+        let r = runMnemo("""
+        for step in 1...3 {
+          log_metrics("\(base).jsonl", {step: step, loss: 1 / step, tag: "x\\"y", ok: step > 1, bad: if step == 3 { number("nan") } else { 1 }})
+          log_metrics("\(base).csv", {step: step, loss: tensor(0.5) * step, tag: "a,b"})
+        }
+        """)
+        XCTAssertNil(r.error)
+        let lines = try String(contentsOfFile: "\(base).jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 3)
+        let rows = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(rows[1]["loss"] as? Double, 0.5)
+        XCTAssertEqual(rows[0]["tag"] as? String, "x\"y")
+        XCTAssertEqual(rows[2]["step"] as? Int, 3)
+        XCTAssertTrue(rows[2]["bad"] is NSNull, "NaN is written as null")
+        XCTAssertEqual(try String(contentsOfFile: "\(base).csv", encoding: .utf8), "step,loss,tag\n1,0.5,\"a,b\"\n2,1,\"a,b\"\n3,1.5,\"a,b\"\n")
+        // Another set of columns in the same CSV is refused, and the file is left as it was.
+        let again = runMnemo("log_metrics(\"\(base).csv\", {step: 4, accuracy: 1})")
+        XCTAssertTrue("\((again.error as? Diagnostic)?.message ?? "")".contains("keeps one set of columns"))
+        XCTAssertEqual(try String(contentsOfFile: "\(base).csv", encoding: .utf8).split(separator: "\n").count, 4)
+    }
+
+    func testExpectedOutputPlaceholders() {
+        XCTAssertTrue(ExpectedOutput.matches("done in [time] s\n", "done in 12.5 s\n"))
+        XCTAssertTrue(ExpectedOutput.matches("[[time]<[time], [time] it/s]", "[00:03<1:02:03, 1.5e-3 it/s]"))
+        XCTAssertTrue(ExpectedOutput.matches("rate [any] end", "rate 3 per (second) end"))
+        XCTAssertFalse(ExpectedOutput.matches("done in [time] s", "done in soon s"), "[time] is a number")
+        XCTAssertFalse(ExpectedOutput.matches("a [time]\nb", "a 1\nb\nc"), "the line count must agree")
+        XCTAssertFalse(ExpectedOutput.matches("loss 0.5 [time]", "loss 0.6 1"), "the rest of a line is compared exactly")
+        XCTAssertFalse(ExpectedOutput.matches("x.y [any]", "xzy 1"), "text around placeholders is literal")
+    }
+}
