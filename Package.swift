@@ -35,7 +35,7 @@ let package = Package(
         // GNU readline for the REPL's line editing, history and completion.
         .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
         .target(name: "Driver", dependencies: [
-            "Language", "CReadline",
+            "Language", "Figure", "CReadline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mnemo", dependencies: ["Driver"]),

@@ -15,7 +15,7 @@ public struct Mnemo: ParsableCommand {
         Exit codes: 0 success, 64 usage, 65 compile error, 70 runtime error, 74 I/O error.
         """,
         version: Mnemo.versionText,
-        subcommands: [Run.self, Check.self, Test.self, Bench.self, Install.self],
+        subcommands: [Run.self, Check.self, Test.self, Bench.self, Plot.self, Install.self],
         defaultSubcommand: Run.self)
 
     /// Mnemo's version, and how this process computes matrix products.

@@ -129,3 +129,16 @@ public struct FigureError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension Figure {
+    /// The figure as the file its path's extension names: .png, .svg, or
+    /// .txt (as a terminal without colour shows it).
+    public func fileBytes(forPath path: String) throws -> [UInt8] {
+        switch (path as NSString).pathExtension.lowercased() {
+        case "png": return try PNG.encode(self)
+        case "svg": return Array(SVG.document(self).utf8)
+        case "txt": return Array((TerminalRenderer(style: .plain, columns: 100).render(self) + "\n").utf8)
+        default: throw FigureError("a figure is written as .png, .svg or .txt; '\(path)' has none of these extensions")
+        }
+    }
+}

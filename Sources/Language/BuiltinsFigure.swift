@@ -139,12 +139,7 @@ enum FigureBuiltins {
     /// Writes a figure in the format its extension names.
     static func save(_ figure: Figure, path: String) throws {
         let bytes: [UInt8]
-        switch (path as NSString).pathExtension.lowercased() {
-        case "png": bytes = try PNG.encode(figure)
-        case "svg": bytes = Array(SVG.document(figure).utf8)
-        case "txt": bytes = Array((TerminalRenderer(style: .plain, columns: 100).render(figure) + "\n").utf8)
-        default: throw RuntimeError("save: a figure is written as .png, .svg or .txt; '\(path)' has none of these extensions")
-        }
+        do { bytes = try figure.fileBytes(forPath: path) } catch { throw RuntimeError("save: \(error)") }
         do { try SafeFile.write(bytes, to: path) } catch { throw RuntimeError("\(error)") }
     }
 

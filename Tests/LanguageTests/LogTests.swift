@@ -30,6 +30,31 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: "\(base).csv", encoding: .utf8).split(separator: "\n").count, 4)
     }
 
+    /// `mnemo plot` draws a log's columns against its steps, in plain text
+    /// when the output is not a terminal, or to a file; a log being written
+    /// (its last line cut short) still reads.
+    func testPlotCommandReadsLogs() throws {
+        let base = NSTemporaryDirectory() + "/mnemo-plot-\(UUID().uuidString)"
+        defer { for ext in ["jsonl", "csv", "svg"] { try? FileManager.default.removeItem(atPath: "\(base).\(ext)") } }
+        try ((1...20).map { #"{"step":\#($0 * 10),"loss":\#(1.0 / Double($0)),"acc":\#(Double($0) / 20)}"# }.joined(separator: "\n") + "\n{\"step\":21")
+            .write(toFile: "\(base).jsonl", atomically: true, encoding: .utf8)
+        let text = try runMnemoProcess(["plot", "\(base).jsonl", "loss", "acc"])
+        XCTAssertEqual(text.status, 0, text.error)
+        XCTAssertTrue(text.output.contains("* loss   o acc"), text.output)
+        XCTAssertTrue(text.output.contains(" 10 ") && text.output.contains("200"), "the x axis runs over the steps")
+        XCTAssertFalse(text.output.contains("\u{1B}"), "no escape codes when the output is not a terminal")
+        let svg = try runMnemoProcess(["plot", "\(base).jsonl", "--out", "\(base).svg", "--log"])
+        XCTAssertEqual(svg.status, 0, svg.error)
+        XCTAssertTrue(try String(contentsOfFile: "\(base).svg", encoding: .utf8).hasPrefix("<svg"))
+        try "step,loss\n1,2\n2,1,9\n".write(toFile: "\(base).csv", atomically: true, encoding: .utf8)
+        let bad = try runMnemoProcess(["plot", "\(base).csv"])
+        XCTAssertEqual(bad.status, 65)
+        XCTAssertTrue(bad.error.contains(".csv:3: 3 fields, the header has 2"), bad.error)
+        let missing = try runMnemoProcess(["plot", "\(base).jsonl", "lost"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.error.contains("has no column 'lost'"), missing.error)
+    }
+
     func testExpectedOutputPlaceholders() {
         XCTAssertTrue(ExpectedOutput.matches("done in [time] s\n", "done in 12.5 s\n"))
         XCTAssertTrue(ExpectedOutput.matches("[[time]<[time], [time] it/s]", "[00:03<1:02:03, 1.5e-3 it/s]"))
