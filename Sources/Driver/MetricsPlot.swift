@@ -23,8 +23,8 @@ struct MetricsLog {
         let complete = text.hasSuffix("\n")
         if lines.last == "" { lines.removeLast() }
         if path.lowercased().hasSuffix(".csv") {
-            guard let header = lines.first else { return }
-            let header = MetricsLog.csvFields(header)
+            guard let first = lines.first else { return }
+            let header = MetricsLog.csvFields(first)
             for name in header where columns[name] == nil { names.append(name); columns[name] = [] }
             for (k, line) in lines.dropFirst().enumerated() where !line.isEmpty {
                 let fields = MetricsLog.csvFields(line)
