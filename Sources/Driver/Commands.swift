@@ -1,4 +1,5 @@
 import ArgumentParser
+import Figure
 import Foundation
 import Graph
 import Language
@@ -39,6 +40,9 @@ struct Run: ParsableCommand {
     @Option(help: "The memory a script's values may hold, e.g. 8G or 500M (default: half the machine's memory; also MNEMO_MAX_MEMORY).")
     var maxMemory: String?
 
+    @Option(help: "Also write the run as one HTML page, DIR/index.html: its printed output and figures in order, arguments, seed, version and times.")
+    var report: String?
+
     @Argument(help: "The script to run.")
     var file: String?
 
@@ -61,6 +65,18 @@ struct Run: ParsableCommand {
             guard let file else { return REPL.open(makeInterpreter) }
             if interactive { return REPL.open(makeInterpreter, loading: file) }
             let interpreter = makeInterpreter()
+            let page = report.map { _ in Report(script: file, arguments: arguments) }
+            if let page {
+                // The page takes every line and figure as well as the terminal.
+                interpreter.output = { line in print(line); page.text(line + "\n") }
+                interpreter.outputPartial = { text in fputs(text, stdout); fflush(stdout); page.text(text) }
+                interpreter.figureOutput = { figure in
+                    print(TerminalRenderer(style: .detect(), columns: TerminalStyle.columns()).render(figure))
+                    page.figure(figure)
+                }
+            }
+            var status = ExitStatus.ok
+            var failure: String?
             switch Host.readSource(file) {
             case .failure(let d):
                 Host.writeError(d.render())
@@ -68,13 +84,21 @@ struct Run: ParsableCommand {
             case .success(let source):
                 do {
                     try interpreter.run(source)
-                    return .ok
                 } catch {
                     fflush(stdout)
-                    let (text, status) = Host.report(error)
+                    let (text, code) = Host.report(error)
                     Host.writeError(text)
-                    return status
+                    (status, failure) = (code, text)
                 }
+                if let page, let directory = report {
+                    do {
+                        try page.write(to: directory, seed: interpreter.lastSeed, error: failure, source: source.text)
+                    } catch {
+                        Host.writeError("error: cannot write the report: \(error)")
+                        if status == .ok { status = .ioError }
+                    }
+                }
+                return status
             }
         }
         fflush(stdout)

@@ -142,3 +142,95 @@ extension Figure {
         }
     }
 }
+
+/// A decoded PNG image: 8-bit grey, grey with alpha, RGB or RGBA, not
+/// interlaced (what image tools and browsers write). Each chunk's CRC is
+/// checked; every fault is an error, never a trap.
+public struct DecodedImage {
+    public let width: Int
+    public let height: Int
+    /// 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA).
+    public let channels: Int
+    /// Row-major samples, `channels` a pixel.
+    public let samples: [UInt8]
+
+    public func rgb(_ x: Int, _ y: Int) -> RGB {
+        let i = (y * width + x) * channels
+        return channels >= 3 ? RGB(samples[i], samples[i + 1], samples[i + 2]) : RGB(samples[i], samples[i], samples[i])
+    }
+}
+
+extension PNG {
+    /// Larger images are refused before anything is allocated.
+    public static let maxPixels = 1 << 28
+
+    public static func decode(_ bytes: [UInt8], name: String = "image") throws -> DecodedImage {
+        func bad(_ why: String) -> FigureError { FigureError("'\(name)' is not a PNG image Mnemo reads: \(why)") }
+        guard bytes.count >= 8, Array(bytes[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] else { throw bad("no PNG signature") }
+        func u32(_ i: Int) -> Int { Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3]) }
+        var i = 8, width = 0, height = 0, channels = 0
+        var packed: [UInt8] = []
+        var ended = false
+        while i + 12 <= bytes.count, !ended {
+            let length = u32(i)
+            guard length <= bytes.count - i - 12 else { throw bad("a chunk runs past the end of the file") }
+            let body = Array(bytes[(i + 4)..<(i + 8 + length)])
+            let crc = body.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
+            guard Int(crc) == u32(i + 8 + length) else { throw bad("a chunk's CRC does not match (the file is damaged)") }
+            let type = String(decoding: body[0..<4], as: UTF8.self)
+            let data = body.dropFirst(4)
+            switch type {
+            case "IHDR":
+                guard data.count == 13 else { throw bad("a header of \(data.count) bytes") }
+                let d = Array(data)
+                width = Int(d[0]) << 24 | Int(d[1]) << 16 | Int(d[2]) << 8 | Int(d[3])
+                height = Int(d[4]) << 24 | Int(d[5]) << 16 | Int(d[6]) << 8 | Int(d[7])
+                guard d[8] == 8 else { throw bad("\(d[8])-bit samples (8-bit images are read)") }
+                switch d[9] {
+                case 0: channels = 1
+                case 4: channels = 2
+                case 2: channels = 3
+                case 6: channels = 4
+                default: throw bad("colour type \(d[9]) (grey, grey and alpha, RGB and RGBA are read; not palettes)")
+                }
+                guard d[12] == 0 else { throw bad("an interlaced image") }
+                guard width > 0, height > 0, width <= maxPixels / height else { throw bad("a size of \(width) x \(height)") }
+            case "IDAT": packed += data
+            case "IEND": ended = true
+            default: break
+            }
+            i += 12 + length
+        }
+        guard channels > 0, ended else { throw bad("no header or no end") }
+        let stride = width * channels
+        var raw = [UInt8](repeating: 0, count: (stride + 1) * height)
+        var size = uLongf(raw.count)
+        let status = raw.withUnsafeMutableBufferPointer { dst in
+            packed.withUnsafeBufferPointer { uncompress(dst.baseAddress, &size, $0.baseAddress, uLong($0.count)) }
+        }
+        guard status == Z_OK, Int(size) == raw.count else { throw bad("the image data does not inflate to \(width) x \(height) pixels") }
+        var out = [UInt8](repeating: 0, count: stride * height)
+        for y in 0..<height {
+            let filter = raw[y * (stride + 1)]
+            for x in 0..<stride {
+                let v = raw[y * (stride + 1) + 1 + x]
+                let a = x >= channels ? Int(out[y * stride + x - channels]) : 0
+                let b = y > 0 ? Int(out[(y - 1) * stride + x]) : 0
+                let c = x >= channels && y > 0 ? Int(out[(y - 1) * stride + x - channels]) : 0
+                let predicted: Int
+                switch filter {
+                case 0: predicted = 0
+                case 1: predicted = a
+                case 2: predicted = b
+                case 3: predicted = (a + b) / 2
+                case 4:
+                    let p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                    predicted = pa <= pb && pa <= pc ? a : pb <= pc ? b : c
+                default: throw bad("row filter \(filter)")
+                }
+                out[y * stride + x] = v &+ UInt8(truncatingIfNeeded: predicted)
+            }
+        }
+        return DecodedImage(width: width, height: height, channels: channels, samples: out)
+    }
+}

@@ -36,7 +36,9 @@ public struct Scene {
         var columnWidth = [Double](repeating: 0, count: columns), rowHeight = [Double](repeating: 0, count: rows)
         for (i, panel) in figure.panels.enumerated() {
             let extra = Scene.left + Scene.right + (Scene.hasColorbar(panel) ? Scene.colorbar : 0)
-            columnWidth[i % columns] = max(columnWidth[i % columns], sizes[i].0 + extra)
+            // A title or label wider than a narrow plot widens its column instead of running off it.
+            let words = [panel.title, panel.xLabel].compactMap { $0.map { Scene.textWidth($0, scale: 2) + 2 * Scene.left } }.max() ?? 0
+            columnWidth[i % columns] = max(columnWidth[i % columns], sizes[i].0 + extra, words)
             rowHeight[i / columns] = max(rowHeight[i / columns], sizes[i].1 + Scene.top + Scene.bottom)
         }
         let titleHeight = figure.title == nil ? 0.0 : 36
@@ -77,8 +79,10 @@ public struct Scene {
 
     mutating func layOut(_ panel: Panel, x: Double, y: Double, width: Double, height: Double) {
         plotAreas.append((x, y, width, height))
-        if let t = panel.title { text(t, x + width / 2, y - 10) }
-        if let l = panel.xLabel { text(l, x + width / 2, y + height + 40) }
+        // Centred on the plot, but never starting left of the column.
+        func centre(_ s: String) -> Double { max(x + width / 2, x - Scene.left + 8 + Scene.textWidth(s, scale: 2) / 2) }
+        if let t = panel.title { text(t, centre(t), y - 10) }
+        if let l = panel.xLabel { text(l, centre(l), y + height + 40) }
         if let l = panel.yLabel { text(l, x - 46, y + height / 2, vertical: true) }
         switch panel.content {
         case .heatmap(let h): drawHeatmap(h, x: x, y: y, width: width, height: height)

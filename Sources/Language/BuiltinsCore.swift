@@ -103,6 +103,7 @@ enum CoreBuiltins {
         Builtin("seed", "n", "Reseeds the random generator; the same seed gives the same numbers on every run.") { a in
             let n = try a.int(0)
             a.interpreter.random.reseed(UInt64(bitPattern: Int64(n)))
+            a.interpreter.lastSeed = n
             return .nil
         },
         Builtin("randint", "low, high", "A random whole number in low...high.") { a in

@@ -53,6 +53,8 @@ public final class Interpreter {
     /// Mnemo's version (the command line and checkpoints name it).
     public static let version = "0.7.0"
     public let random = RandomGenerator(seed: Interpreter.defaultSeed)
+    /// The last seed a script gave `seed`, nil if it kept the default (a report names it).
+    public internal(set) var lastSeed: Int?
     public static let defaultSeed: UInt64 = 0
     public let builtins: BuiltinRegistry
     public let loader: ModuleLoader

@@ -7,65 +7,6 @@ import FoundationXML
 import Tensor
 import XCTest
 
-/// A minimal PNG reader for the tests: checks the signature and every
-/// chunk's CRC, inflates the image data and undoes the row filters.
-struct DecodedPNG {
-    let width: Int, height: Int
-    let rgb: [UInt8]
-
-    init(_ bytes: [UInt8]) throws {
-        struct Bad: Error { let why: String }
-        guard bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) else { throw Bad(why: "signature") }
-        func u32(_ i: Int) -> Int { Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3]) }
-        var i = 8, w = 0, h = 0
-        var packed: [UInt8] = []
-        var sawEnd = false
-        while i + 12 <= bytes.count {
-            let length = u32(i)
-            let type = String(decoding: bytes[(i + 4)..<(i + 8)], as: UTF8.self)
-            guard i + 12 + length <= bytes.count else { throw Bad(why: "chunk \(type) overruns the file") }
-            let body = Array(bytes[(i + 4)..<(i + 8 + length)])
-            let crc = body.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
-            guard Int(crc) == u32(i + 8 + length) else { throw Bad(why: "CRC of \(type)") }
-            let data = Array(body.dropFirst(4))
-            switch type {
-            case "IHDR":
-                w = Int(data[0]) << 24 | Int(data[1]) << 16 | Int(data[2]) << 8 | Int(data[3])
-                h = Int(data[4]) << 24 | Int(data[5]) << 16 | Int(data[6]) << 8 | Int(data[7])
-                guard data[8] == 8, data[9] == 2, data[12] == 0 else { throw Bad(why: "not 8-bit RGB without interlace") }
-            case "IDAT": packed += data
-            case "IEND": sawEnd = true
-            default: break
-            }
-            i += 12 + length
-        }
-        guard sawEnd, w > 0, h > 0 else { throw Bad(why: "missing IHDR or IEND") }
-        let stride = w * 3 + 1
-        var raw = [UInt8](repeating: 0, count: stride * h)
-        var size = uLongf(raw.count)
-        let status = raw.withUnsafeMutableBufferPointer { dst in packed.withUnsafeBufferPointer { uncompress(dst.baseAddress, &size, $0.baseAddress, uLong($0.count)) } }
-        guard status == Z_OK, Int(size) == raw.count else { throw Bad(why: "inflate") }
-        var out = [UInt8](repeating: 0, count: w * 3 * h)
-        for y in 0..<h {
-            let filter = raw[y * stride]
-            for x in 0..<(w * 3) {
-                let v = raw[y * stride + 1 + x]
-                let left = x >= 3 ? out[y * w * 3 + x - 3] : 0
-                let up = y > 0 ? out[(y - 1) * w * 3 + x] : 0
-                switch filter {
-                case 0: out[y * w * 3 + x] = v
-                case 1: out[y * w * 3 + x] = v &+ left
-                case 2: out[y * w * 3 + x] = v &+ up
-                default: throw Bad(why: "filter \(filter)")
-                }
-            }
-        }
-        width = w; height = h; rgb = out
-    }
-
-    func pixel(_ x: Int, _ y: Int) -> RGB { let i = (y * width + x) * 3; return RGB(rgb[i], rgb[i + 1], rgb[i + 2]) }
-}
-
 final class FigureTests: XCTestCase {
     /// [[0, 1, 2], [3, 4, 5]] in grey from 0 to 5.
     func knownHeatmap() throws -> Figure {
@@ -75,7 +16,7 @@ final class FigureTests: XCTestCase {
 
     func testPNGHasTheMatrixColoursAtItsCells() throws {
         let figure = try knownHeatmap()
-        let png = try DecodedPNG(try PNG.encode(figure))
+        let png = try PNG.decode(try PNG.encode(figure))
         let scene = Scene(figure)
         XCTAssertEqual(png.width, scene.width)
         XCTAssertEqual(png.height, scene.height)
@@ -85,12 +26,12 @@ final class FigureTests: XCTestCase {
             for c in 0..<3 {
                 let v = UInt8((Double(r * 3 + c) / 5 * 255).rounded())
                 let x = Int(area.x + (Double(c) + 0.5) * cw), y = Int(area.y + (Double(r) + 0.5) * ch)
-                XCTAssertEqual(png.pixel(x, y), RGB(v, v, v), "cell \(r), \(c)")
+                XCTAssertEqual(png.rgb(x, y), RGB(v, v, v), "cell \(r), \(c)")
             }
         }
         // Outside the panel the page is white; the frame is drawn.
-        XCTAssertEqual(png.pixel(2, png.height - 2), RGB(255, 255, 255))
-        XCTAssertNotEqual(png.pixel(Int(area.x + area.width), Int(area.y + area.height / 2)), RGB(255, 255, 255))
+        XCTAssertEqual(png.rgb(2, png.height - 2), RGB(255, 255, 255))
+        XCTAssertNotEqual(png.rgb(Int(area.x + area.width), Int(area.y + area.height / 2)), RGB(255, 255, 255))
     }
 
     func testSVGIsWellFormedXMLWithTheSameCells() throws {
@@ -170,6 +111,30 @@ final class FigureTests: XCTestCase {
         XCTAssertEqual(TerminalStyle.detect(environment: [:], isTerminal: false), .plain)
         XCTAssertEqual(TerminalStyle.detect(environment: ["COLORTERM": "truecolor"], isTerminal: true), .trueColor)
         XCTAssertEqual(TerminalStyle.detect(environment: ["TERM": "xterm"], isTerminal: true), .ansi256)
+    }
+
+    /// The reader takes every row filter and refuses damage clearly.
+    func testPNGReaderFiltersAndDamage() throws {
+        // A 2 x 2 grey image whose rows use the Paeth and the average filters.
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            let crc = UInt32(body.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) })
+            func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+            return be(UInt32(data.count)) + body + be(crc)
+        }
+        let rows: [UInt8] = [4, 10, 20, 3, 5, 5]  // Paeth: 10, 30; average: 5 + 10/2, 5 + (10 + 30)/2
+        var size = compressBound(uLong(rows.count))
+        var packed = [UInt8](repeating: 0, count: Int(size))
+        _ = packed.withUnsafeMutableBufferPointer { d in rows.withUnsafeBufferPointer { compress(d.baseAddress, &size, $0.baseAddress, uLong($0.count)) } }
+        let file = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", [0, 0, 0, 2, 0, 0, 0, 2, 8, 0, 0, 0, 0])
+            + chunk("IDAT", Array(packed.prefix(Int(size)))) + chunk("IEND", [])
+        let image = try PNG.decode(file)
+        XCTAssertEqual(image.samples, [10, 30, 10, 25])
+        var damaged = file
+        damaged[20] ^= 1
+        XCTAssertThrowsError(try PNG.decode(damaged)) { XCTAssertTrue("\($0)".contains("CRC")) }
+        XCTAssertThrowsError(try PNG.decode(Array(file.prefix(30))))
+        XCTAssertThrowsError(try PNG.decode([1, 2, 3]))
     }
 
     func testBadDescriptionsAreErrors() {
