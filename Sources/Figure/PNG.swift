@@ -1,4 +1,4 @@
-import CZlib
+import CDeflate
 import Foundation
 
 /// An RGB image drawn from a scene, and its PNG encoding (zlib's deflate
@@ -89,12 +89,29 @@ public enum PNG {
     public static func encode(_ figure: Figure) throws -> [UInt8] { try encode(Raster(Scene(figure))) }
 
     public static func encode(_ image: Raster) throws -> [UInt8] {
+        try encode(width: image.width, height: image.height, channels: 3, samples: image.pixels)
+    }
+
+    /// An 8-bit image of 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA) channels.
+    public static func encode(width: Int, height: Int, channels: Int, samples: [UInt8]) throws -> [UInt8] {
+        let colourType: UInt8
+        switch channels {
+        case 1: colourType = 0
+        case 2: colourType = 4
+        case 3: colourType = 2
+        case 4: colourType = 6
+        default: throw FigureError("a PNG image has 1 to 4 channels, not \(channels)")
+        }
+        guard width > 0, height > 0, width <= maxPixels / height, samples.count == width * height * channels else {
+            throw FigureError("a PNG image of \(width) x \(height) x \(channels) needs that many samples, got \(samples.count)")
+        }
         // Each row starts with its filter type (0, none); deflate does the rest.
+        let stride = width * channels
         var raw = [UInt8]()
-        raw.reserveCapacity((image.width * 3 + 1) * image.height)
-        for y in 0..<image.height {
+        raw.reserveCapacity((stride + 1) * height)
+        for y in 0..<height {
             raw.append(0)
-            raw += image.pixels[(y * image.width * 3)..<((y + 1) * image.width * 3)]
+            raw += samples[(y * stride)..<((y + 1) * stride)]
         }
         var bound = compressBound(uLong(raw.count))
         var packed = [UInt8](repeating: 0, count: Int(bound))
@@ -107,8 +124,8 @@ public enum PNG {
         packed.removeSubrange(Int(bound)...)
 
         var out: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        var header = bigEndian(UInt32(image.width)) + bigEndian(UInt32(image.height))
-        header += [8, 2, 0, 0, 0]  // 8 bits per channel, RGB, deflate, adaptive filtering, no interlace
+        var header = bigEndian(UInt32(width)) + bigEndian(UInt32(height))
+        header += [8, colourType, 0, 0, 0]  // 8 bits per sample, deflate, adaptive filtering, no interlace
         chunk("IHDR", header, into: &out)
         chunk("IDAT", packed, into: &out)
         chunk("IEND", [], into: &out)

@@ -212,18 +212,5 @@ enum TensorBuiltins {
         Builtin("onehot", "indices, n", "One-hot rows: shape of indices plus a last axis of n classes.") { a in
             .tensor(Variable(try Tensor.onehot(try a.tensor(0).value, classes: try a.int(1))))
         }.notDifferentiable("made from class indices"),
-        Builtin("load", "path", "Reads a NumPy .npy file (float32, float64, integers or bools) as a float32 tensor. A relative path is tried from the working directory, then beside the script.") { a in
-            let path = try a.string(0)
-            return .tensor(Variable(try NPY.read(path: a.interpreter.resolvePath(path), name: path)))
-        }.notDifferentiable("read from a file"),
-        Builtin("save", "path, x", "Writes a tensor as a NumPy .npy file (float32), or a figure as .png, .svg or .txt (as the terminal shows it without colour), by the path's extension; atomically (a reader never sees half a file).") { a in
-            let path = try a.string(0)
-            if case .object(let f as FigureObject) = a[1] {
-                try FigureBuiltins.save(f.figure, path: path)
-                return .nil
-            }
-            try NPY.write(try a.tensor(1).value, path: path)
-            return .nil
-        }.notDifferentiable("writes a file"),
     ]
 }

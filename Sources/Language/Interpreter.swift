@@ -354,6 +354,7 @@ public final class BuiltinRegistry {
         r.add(FigureBuiltins.all)
         r.add(CheckpointBuiltins.all)
         r.add(ProgressBuiltins.all)
+        r.add(FileBuiltins.all)
         return r
     }
 }

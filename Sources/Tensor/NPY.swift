@@ -44,7 +44,7 @@ public enum NPY {
         }
         let count: Int
         do { count = try Tensor.allocationCount(shape) } catch { throw bad("\(error)") }
-        guard let type = ElementType(descr) else { throw bad("unsupported dtype '\(descr)' (float32, float64, integer and bool arrays are supported)") }
+        guard let type = ElementType(descr) else { throw bad("unsupported dtype '\(descr)' (float16, float32, float64, integer and bool arrays are supported)") }
         let dataStart = start + headerLength
         guard b.count - dataStart >= count * type.size else {
             throw bad("expected \(count * type.size) bytes of data for shape \(Tensor.shapeText(shape)), found \(b.count - dataStart)")
@@ -60,6 +60,11 @@ public enum NPY {
 
     /// Writes float32, atomically (see SafeFile): a reader never sees half a file.
     public static func write(_ t: Tensor, path: String) throws {
+        do { try SafeFile.write(encode(t), to: path) } catch { throw NPYError.io("\(error)") }
+    }
+
+    /// The bytes of a float32 .npy file.
+    public static func encode(_ t: Tensor) -> [UInt8] {
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': ("
         header += t.shape.map(String.init).joined(separator: ", ") + (t.rank == 1 ? ",), }" : "), }")
         let unpadded = 10 + header.utf8.count + 1
@@ -68,7 +73,7 @@ public enum NPY {
         out += Array(header.utf8)
         out.reserveCapacity(out.count + 4 * t.count)
         for v in t.data { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
-        do { try SafeFile.write(out, to: path) } catch { throw NPYError.io("\(error)") }
+        return out
     }
 
     /// The text after `'key':` up to the next top-level comma.
@@ -94,7 +99,7 @@ public enum NPY {
             guard descr.count >= 3, let order = descr.first, let code = descr.dropFirst().first else { return nil }
             guard let size = Int(descr.dropFirst(2)), [1, 2, 4, 8].contains(size) else { return nil }
             switch code {
-            case "f" where size == 4 || size == 8: kind = .float
+            case "f" where size == 2 || size == 4 || size == 8: kind = .float
             case "i": kind = .signed
             case "u": kind = .unsigned
             case "b" where size == 1: kind = .bool
@@ -112,7 +117,12 @@ public enum NPY {
                 bits |= byte << (8 * UInt64(k))
             }
             switch kind {
-            case .float: return size == 4 ? Float(bitPattern: UInt32(truncatingIfNeeded: bits)) : Float(Double(bitPattern: bits))
+            case .float:
+                switch size {
+                case 2: return Half.float(UInt16(truncatingIfNeeded: bits))
+                case 4: return Float(bitPattern: UInt32(truncatingIfNeeded: bits))
+                default: return Float(Double(bitPattern: bits))
+                }
             case .unsigned, .bool: return Float(bits)
             case .signed:
                 let shift = UInt64(64 - 8 * size)

@@ -1,4 +1,4 @@
-import CZlib
+import CDeflate
 import Figure
 import Foundation
 #if canImport(FoundationXML)

@@ -270,6 +270,68 @@ final class NPYTests: XCTestCase {
         XCTAssertEqual(t.shape, [3, 2])
         XCTAssertEqual(t.data, [0, 0.5, 1, 1.5, 2, 2.5])
     }
+
+    /// Runs Python code; skips the test when Python or a module it imports is missing.
+    func python(_ code: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", code]
+        let err = Pipe()
+        process.standardError = err
+        do { try process.run() } catch { throw XCTSkip("python3 is not available") }
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if message.contains("ModuleNotFoundError") { throw XCTSkip(message) }
+        XCTAssertEqual(process.terminationStatus, 0, message)
+    }
+
+    /// .npz both ways (np.savez and np.savez_compressed), float16 arrays widened exactly.
+    func testNPZInteroperatesWithNumPy() throws {
+        let dir = NSTemporaryDirectory() + "/mnemo-npz-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try NPZ.write([("W", Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])), ("cell.b", Tensor(shape: [2], data: [-1, 0.5]))], path: dir + "/mnemo.npz")
+        try python("""
+        import numpy as np
+        z = np.load('\(dir)/mnemo.npz')
+        assert sorted(z.files) == ['W', 'cell.b'], z.files
+        assert z['W'].dtype == np.float32 and z['W'].shape == (2, 3) and z['W'][1, 2] == 6
+        assert list(z['cell.b']) == [-1, 0.5]
+        np.savez('\(dir)/plain.npz', half=np.array([1.5, -2, 65504, 2**-24], dtype=np.float16), ints=np.arange(4).reshape(2, 2))
+        np.savez_compressed('\(dir)/packed.npz', x=np.linspace(0, 1, 1000, dtype=np.float64))
+        """)
+        let plain = try NPZ.read(path: dir + "/plain.npz")
+        XCTAssertEqual(plain.map(\.0).sorted(), ["half", "ints"])
+        XCTAssertEqual(plain.first { $0.0 == "half" }?.1.data, [1.5, -2, 65504, 0x1p-24])
+        XCTAssertEqual(plain.first { $0.0 == "ints" }?.1.shape, [2, 2])
+        let packed = try NPZ.read(path: dir + "/packed.npz")
+        XCTAssertEqual(packed[0].1.count, 1000)
+        XCTAssertEqual(packed[0].1.data[999], 1)
+        XCTAssertThrowsError(try NPZ.decode(Data("not a zip".utf8), name: "x.npz")) { XCTAssertTrue("\($0)".contains("not a zip archive")) }
+    }
+
+    /// What Mnemo's safetensors hold, the safetensors package reads (where it is installed), and back.
+    func testSafeTensorsInteroperateWithThePythonPackage() throws {
+        let dir = NSTemporaryDirectory() + "/mnemo-st-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try SafeTensors.write([("model.W", Tensor(shape: [2, 2], data: [1, 2, 3, 4])), ("b", Tensor(shape: [3], data: [0, -1, 2.5]))],
+                              metadata: ["step": "7"], path: dir + "/m.safetensors")
+        try python("""
+        import numpy as np
+        from safetensors.numpy import load_file, save_file
+        from safetensors import safe_open
+        d = load_file('\(dir)/m.safetensors')
+        assert d['model.W'].dtype == np.float32 and d['model.W'][1, 0] == 3 and list(d['b']) == [0, -1, 2.5]
+        with safe_open('\(dir)/m.safetensors', 'np') as f: assert f.metadata() == {'step': '7'}
+        save_file({'h': np.array([0.5, -3], dtype=np.float16), 'd': np.ones((2, 2)), 'i': np.arange(3, dtype=np.int64)}, '\(dir)/py.safetensors')
+        """)
+        let file = try SafeTensors.read(path: dir + "/py.safetensors")
+        XCTAssertEqual(file.entry("h")?.tensor.data, [0.5, -3])
+        XCTAssertEqual(file.entry("h")?.dtype, "F16")
+        XCTAssertEqual(file.entry("d")?.tensor.shape, [2, 2])
+        XCTAssertEqual(file.entry("i")?.tensor.data, [0, 1, 2])
+    }
 }
 
 /// Saving never damages what is at the target path.
