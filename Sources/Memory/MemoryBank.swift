@@ -18,13 +18,32 @@ public final class MemoryBank {
     /// One recorded access: which head, read or write, its weighting, and
     /// the vector it moved (the add vector of a write, the vector a read
     /// returned), which the NTM paper's figures show beside the weightings;
-    /// an LRUA write also keeps the usage it chose its slot by.
+    /// an LRUA write also keeps the usage it chose its slot by. Several
+    /// heads' access made at once is kept whole, each head's access naming
+    /// its part, and cut out only when looked at: recording costs a step
+    /// nothing but a few references.
     public struct Access {
         public let isWrite: Bool
         public let head: Int
-        public let weighting: Tensor
-        public var vector: Tensor? = nil
-        public var usage: Tensor? = nil
+        /// The part of a several-head access this is: (head axis position, heads), or nil.
+        let part: (index: Int, count: Int)?
+        let wholeWeighting: Tensor
+        let wholeVector: Tensor?
+        public let usage: Tensor?
+
+        /// [N] or [B, N].
+        public var weighting: Tensor { cut(wholeWeighting) }
+        /// [W] or [B, W], when the access moved one.
+        public var vector: Tensor? { wholeVector.flatMap { v in v.rank == wholeWeighting.rank ? cut(v) : nil } }
+
+        /// This head's rows of a [..., H, n] tensor.
+        private func cut(_ t: Tensor) -> Tensor {
+            guard let part, t.rank >= 2, t.shape[t.rank - 2] == part.count else { return t }
+            let n = t.shape[t.rank - 1], rows = t.count / max(1, part.count * n)
+            var data = [Float](repeating: 0, count: rows * n)
+            for r in 0..<rows { for i in 0..<n { data[r * n + i] = t.data[(r * part.count + part.index) * n + i] } }
+            return Tensor(shape: Array(t.shape.dropLast(2)) + [n], data: data)
+        }
     }
 
     public let slots: Int, width: Int
@@ -105,25 +124,18 @@ public final class MemoryBank {
         try set(updated)
     }
 
-    /// Keeps one access per head: a weighting with a head axis is split,
-    /// and its vector with it.
+    /// Keeps one access per head; a weighting with a head axis is kept whole
+    /// and each head's access names its part.
     private func record(_ w: Tensor, isWrite: Bool, head: Int, vector: Tensor? = nil, usage: Tensor? = nil) {
         guard tracing else { return }
-        let rowShape = batch.map { [$0, slots] } ?? [slots]
-        guard w.rank == rowShape.count + 1 else {
-            accesses.append(Access(isWrite: isWrite, head: head, weighting: w, vector: vector, usage: usage))
+        let rowRank = batch == nil ? 1 : 2
+        guard w.rank == rowRank + 1 else {
+            accesses.append(Access(isWrite: isWrite, head: head, part: nil, wholeWeighting: w, wholeVector: vector, usage: usage))
             return
         }
-        let heads = w.shape[w.rank - 2], rows = batch ?? 1
-        func part(_ t: Tensor, _ h: Int, _ n: Int) -> Tensor {
-            var data = [Float](repeating: 0, count: rows * n)
-            for r in 0..<rows { for i in 0..<n { data[r * n + i] = t.data[(r * heads + h) * n + i] } }
-            return Tensor(shape: batch.map { [$0, n] } ?? [n], data: data)
-        }
-        let vectorWidth = vector.flatMap { $0.rank == w.rank && $0.count == rows * heads * ($0.shape.last ?? 0) ? $0.shape.last : nil }
+        let heads = w.shape[w.rank - 2]
         for h in 0..<heads {
-            accesses.append(Access(isWrite: isWrite, head: head + h, weighting: part(w, h, slots),
-                                   vector: vectorWidth.map { part(vector!, h, $0) }, usage: usage))
+            accesses.append(Access(isWrite: isWrite, head: head + h, part: (h, heads), wholeWeighting: w, wholeVector: vector, usage: usage))
         }
     }
 
