@@ -199,7 +199,8 @@ enum FigureBuiltins {
             }
         }
         var panels = weightings + vectors
-        let usages = bank.accesses.compactMap(\.usage)
+        // A several-head write keeps its usage once per head: one column a step.
+        let usages = bank.accesses.filter { $0.isWrite && $0.head == (heads.first ?? 0) }.compactMap(\.usage)
         if !usages.isEmpty {
             panels.append(try panel("usage before each write", try overTime(usages.map { rowOf($0, bank.slots) }, bank.slots, locations: true),
                                     xLabel: "write", yLabel: "location", colormap: .viridis))

@@ -98,9 +98,13 @@ final class MemoryObject: NativeObject {
             Builtin("read", "w, head = 0", "Reads with weighting w (several heads: [H, N] or [B, H, N], traced as heads head, head + 1, ...); records it in the trace.") { a in
                 .tensor(try bank.read(try a.tensor(0), head: try a.int(1)))
             },
-            Builtin("write", "w, erase = nil, add = nil, head = 0", "Erase then add with weighting w (several heads at once as for write); records it in the trace.") { a in
+            Builtin("write", "w, erase = nil, add = nil, head = 0, usage = nil", "Erase then add with weighting w (several heads at once as for write); records it in the trace. usage: the usage an LRUA write chose its slots by, kept in the trace for the memory view (show(mem)).") { a in
                 guard !a.isAbsent(2) else { throw RuntimeError("write needs an add vector (add: ...)") }
-                try bank.write(try a.tensor(0), erase: a.isAbsent(1) ? nil : try a.tensor(1), add: try a.tensor(2), head: try a.int(3))
+                let usage = a.isAbsent(4) ? nil : try a.tensor(4).value
+                if let u = usage, u.shape.last != bank.slots {
+                    throw RuntimeError("write: usage must have one value per slot (\(bank.slots)), got shape \(Tensor.shapeText(u.shape))")
+                }
+                try bank.write(try a.tensor(0), erase: a.isAbsent(1) ? nil : try a.tensor(1), add: try a.tensor(2), head: try a.int(3), usage: usage)
                 return .nil
             },
             Builtin("lrua_write", "key, alpha, wr_prev, usage_prev, n, head = 0", "An LRUA write (zero the least-used slot, add key with the LRUA weights); returns the write weights.") { a in

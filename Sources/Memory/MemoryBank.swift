@@ -105,9 +105,10 @@ public final class MemoryBank {
         return r
     }
 
-    public func write(_ weighting: Variable, erase: Variable?, add: Variable, head: Int = 0) throws {
+    /// `usage`, when given, is kept in the trace (the usage an LRUA write chose its slots by).
+    public func write(_ weighting: Variable, erase: Variable?, add: Variable, head: Int = 0, usage: Tensor? = nil) throws {
         let updated = try Addressing.write(contents, weighting, erase: erase, add: add)
-        record(weighting.value, isWrite: true, head: head, vector: add.value)
+        record(weighting.value, isWrite: true, head: head, vector: add.value, usage: usage)
         try set(updated)
     }
 
