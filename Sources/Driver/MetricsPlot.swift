@@ -36,7 +36,7 @@ struct MetricsLog {
             }
         } else {
             for (k, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                guard JSONDepth.within(Array(line.utf8), 32), let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
                     if k == lines.count - 1, !complete { break }
                     throw Failure(status: .compileError, message: "\(path):\(k + 1): not a JSON object")
                 }

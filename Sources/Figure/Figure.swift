@@ -12,9 +12,18 @@ public struct Figure {
     public var columns: Int?
 
     public init(title: String? = nil, panels: [Panel], columns: Int? = nil) {
-        self.title = title
+        self.title = title.map(Figure.clipped)
         self.panels = panels
         self.columns = columns
+    }
+
+    /// Panels a figure may hold: a page of them, not a runaway loop's worth.
+    public static let maxPanels = 256
+
+    /// Titles and labels longer than this are cut (with an ellipsis), so that no text sizes a picture.
+    public static func clipped(_ s: String) -> String {
+        let line = s.replacingOccurrences(of: "\n", with: " ")
+        return line.count <= 120 ? line : String(line.prefix(119)) + "\u{2026}"
     }
 
     public var columnCount: Int { max(1, min(columns ?? 1, panels.count)) }
@@ -33,9 +42,9 @@ public struct Panel {
     }
 
     public init(title: String? = nil, xLabel: String? = nil, yLabel: String? = nil, content: Content) {
-        self.title = title
-        self.xLabel = xLabel
-        self.yLabel = yLabel
+        self.title = title.map(Figure.clipped)
+        self.xLabel = xLabel.map(Figure.clipped)
+        self.yLabel = yLabel.map(Figure.clipped)
         self.content = content
     }
 }
@@ -45,10 +54,12 @@ public struct Heatmap {
     /// A matrix and the index of its first row (a crop of a larger one).
     public typealias Matrix = (Tensor, Int)
 
-    public let rows: Int
-    public let columns: Int
+    public private(set) var rows: Int
+    public private(set) var columns: Int
     /// Row-major, rows x columns.
-    public let values: [Float]
+    public private(set) var values: [Float]
+    /// The size of the matrix these cells average, when they do.
+    public private(set) var binnedFrom: (rows: Int, columns: Int)?
     public let colormap: Colormap
     /// The values mapped to the colormap's two ends (NaN cells are drawn grey).
     public let low: Float
@@ -90,6 +101,29 @@ public struct Heatmap {
 
     public func value(_ r: Int, _ c: Int) -> Float { values[r * columns + c] }
 
+    /// At most `maxRows` x `maxColumns` cells, each the mean of the cells it
+    /// covers (NaN cells left out), with the same colours and range.
+    public func binned(maxRows: Int, maxColumns: Int) -> Heatmap {
+        guard rows > maxRows || columns > maxColumns else { return self }
+        let r2 = min(rows, maxRows), c2 = min(columns, maxColumns)
+        var out = [Float](repeating: .nan, count: r2 * c2)
+        for r in 0..<r2 {
+            let r0 = r * rows / r2, r1 = max(r0 + 1, (r + 1) * rows / r2)
+            for c in 0..<c2 {
+                let c0 = c * columns / c2, c1 = max(c0 + 1, (c + 1) * columns / c2)
+                var sum: Double = 0, n = 0
+                for i in r0..<r1 { for j in c0..<c1 where !values[i * columns + j].isNaN { sum += Double(values[i * columns + j]); n += 1 } }
+                if n > 0 { out[r * c2 + c] = Float(sum / Double(n)) }
+            }
+        }
+        var copy = self
+        copy.rows = r2
+        copy.columns = c2
+        copy.values = out
+        copy.binnedFrom = (rows, columns)
+        return copy
+    }
+
     /// Position of a value along the colormap, 0...1; nil for NaN.
     public func level(_ v: Float) -> Float? {
         guard !v.isNaN else { return nil }
@@ -107,7 +141,7 @@ public struct Curves {
         public let y: [Double]
         public init(name: String?, x: [Double], y: [Double]) { self.name = name; self.x = x; self.y = y }
     }
-    public let series: [Series]
+    public private(set) var series: [Series]
     public let logY: Bool
 
     /// `smoothing` in [0, 1): each point becomes an exponential moving average
@@ -131,10 +165,36 @@ public struct Curves {
                 }
             }
             if logY { y = y.map { $0 > 0 ? $0 : .nan } }
-            kept.append(Series(name: s.name, x: s.x, y: y))
+            // Beyond 1e300 the axis arithmetic would overflow: such points are gaps.
+            let x = s.x.map { abs($0) <= 1e300 ? $0 : .nan }
+            y = y.map { abs($0) <= 1e300 ? $0 : .nan }
+            kept.append(Series(name: s.name.map(Figure.clipped), x: x, y: y))
         }
         self.series = kept
         self.logY = logY
+    }
+
+    /// At most about `limit` points a curve: each run of points is kept as
+    /// its first, lowest and highest, so spikes survive (for SVG and PNG, where
+    /// every point is a shape).
+    public func decimated(limit: Int) -> Curves {
+        var copy = self
+        copy.series = series.map { s in
+            guard s.x.count > limit, limit >= 4 else { return s }
+            let run = (s.x.count + limit / 3 - 1) / (limit / 3)
+            var keep: [Int] = []
+            for start in stride(from: 0, to: s.x.count, by: run) {
+                let end = min(s.x.count, start + run)
+                var lo = start, hi = start
+                for i in start..<end where s.y[i].isFinite {
+                    if !s.y[lo].isFinite || s.y[i] < s.y[lo] { lo = i }
+                    if !s.y[hi].isFinite || s.y[i] > s.y[hi] { hi = i }
+                }
+                keep += Set([start, lo, hi]).sorted()
+            }
+            return Series(name: s.name, x: keep.map { s.x[$0] }, y: keep.map { s.y[$0] })
+        }
+        return copy
     }
 
     /// The data's bounds over finite points (log10 of y on a log scale); a

@@ -1,5 +1,6 @@
 import CDeflate
 import Foundation
+import Tensor
 
 /// An RGB image drawn from a scene, and its PNG encoding (zlib's deflate
 /// and CRC; the chunk layout is the PNG specification's, RFC 2083).
@@ -220,6 +221,7 @@ extension PNG {
         }
         guard channels > 0, ended else { throw bad("no header or no end") }
         let stride = width * channels
+        do { try MemoryBudget.check(adding: 2 * (stride + 1) * height, for: "a \(width) x \(height) image") } catch { throw bad("\(error)") }
         var raw = [UInt8](repeating: 0, count: (stride + 1) * height)
         var size = uLongf(raw.count)
         let status = raw.withUnsafeMutableBufferPointer { dst in

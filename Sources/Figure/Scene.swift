@@ -26,6 +26,9 @@ public struct Scene {
 
     static let ink = RGB(40, 40, 40), axis = RGB(110, 110, 110), grid = RGB(225, 225, 225), white = RGB(255, 255, 255)
 
+    /// A larger matrix is drawn averaged to this many cells (two pixels each at least).
+    static let maxCells = (rows: 160, columns: 240)
+
     // Margins around a panel's plotting area, in pixels.
     static let left = 64.0, right = 24.0, top = 34.0, bottom = 48.0, colorbar = 64.0
 
@@ -65,7 +68,8 @@ public struct Scene {
     /// pixels, so a 128 x 20 memory and a 20 x 8 input both read well.
     static func plotSize(_ panel: Panel) -> (Double, Double) {
         switch panel.content {
-        case .heatmap(let h):
+        case .heatmap(let whole):
+            let h = whole.binned(maxRows: maxCells.rows, maxColumns: maxCells.columns)
             let cell = max(2, min(24, min(480 / h.columns, 320 / h.rows)))
             return (Double(cell * h.columns), Double(cell * h.rows))
         case .curves:
@@ -85,8 +89,8 @@ public struct Scene {
         if let l = panel.xLabel { text(l, centre(l), y + height + 40) }
         if let l = panel.yLabel { text(l, x - 46, y + height / 2, vertical: true) }
         switch panel.content {
-        case .heatmap(let h): drawHeatmap(h, x: x, y: y, width: width, height: height)
-        case .curves(let c): drawCurves(c, x: x, y: y, width: width, height: height)
+        case .heatmap(let h): drawHeatmap(h.binned(maxRows: Scene.maxCells.rows, maxColumns: Scene.maxCells.columns), x: x, y: y, width: width, height: height)
+        case .curves(let c): drawCurves(c.decimated(limit: 3000), x: x, y: y, width: width, height: height)
         }
     }
 
@@ -99,13 +103,19 @@ public struct Scene {
         }
         frame(x, y, width, height)
         // Index ticks: first, last and a few round ones between.
-        for c in Scene.indexTicks(h.columns, spacing: cw) {
-            let cx = x + (Double(c) + 0.5) * cw
+        // Ticks count the matrix's own rows and columns, also when its cells were averaged.
+        let rows = h.binnedFrom?.rows ?? h.rows, columns = h.binnedFrom?.columns ?? h.columns
+        let cw0 = width / Double(columns), ch0 = height / Double(rows)
+        for c in Scene.indexTicks(columns, spacing: cw0) {
+            let cx = x + (Double(c) + 0.5) * cw0
             shapes.append(.line(points: [(cx, y + height), (cx, y + height + 4)], color: Scene.axis, width: 1))
             text(String(c), cx, y + height + 20, scale: 1)
         }
-        for r in Scene.indexTicks(h.rows, spacing: ch, first: h.firstRow) {
-            let cy = y + (Double(r - h.firstRow) + 0.5) * ch
+        if let whole = h.binnedFrom {
+            text("\(whole.rows) x \(whole.columns), drawn as \(h.rows) x \(h.columns) means", x, y + height + 52, anchor: .start, scale: 1)
+        }
+        for r in Scene.indexTicks(rows, spacing: ch0, first: h.firstRow) {
+            let cy = y + (Double(r - h.firstRow) + 0.5) * ch0
             shapes.append(.line(points: [(x - 4, cy), (x, cy)], color: Scene.axis, width: 1))
             text(String(r), x - 7, cy + 3.5, anchor: .end, scale: 1)
         }

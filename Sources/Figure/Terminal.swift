@@ -173,8 +173,10 @@ public struct TerminalRenderer {
         let width = max(10, columns - labelWidth - 2)
         let gw = width * dx
         var dots = [Int](repeating: -1, count: gw * gh)  // the series that set each dot
+        /// A dot's place; clamped before conversion, so no value can trap it.
         func point(_ x: Double, _ y: Double) -> (Int, Int) {
-            (Int(((x - b.x0) / (b.x1 - b.x0) * Double(gw - 1)).rounded()), Int(((b.y1 - y) / (b.y1 - b.y0) * Double(gh - 1)).rounded()))
+            func place(_ f: Double, _ n: Int) -> Int { f.isFinite ? Int(min(max(f * Double(n - 1), -1), Double(n)).rounded()) : -1 }
+            return (place((x - b.x0) / (b.x1 - b.x0), gw), place((b.y1 - y) / (b.y1 - b.y0), gh))
         }
         for (i, s) in c.series.enumerated() {
             var last: (Int, Int)?

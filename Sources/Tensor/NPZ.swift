@@ -24,7 +24,16 @@ public enum NPZ {
             }
             try MemoryBudget.check(adding: Int(entry.uncompressedSize), for: "array '\(key)' of '\(name)'")
             var bytes = Data()
-            do { _ = try archive.extract(entry, skipCRC32: false) { bytes.append($0) } } catch {
+            let declared = Int(entry.uncompressedSize)
+            struct Overflow: Error {}
+            do {
+                _ = try archive.extract(entry, skipCRC32: false) { chunk in
+                    guard bytes.count + chunk.count <= declared else { throw Overflow() }
+                    bytes.append(chunk)
+                }
+            } catch is Overflow {
+                throw NPYError.format("'\(name)': array '\(key)' inflates past the size its entry declares")
+            } catch {
                 throw NPYError.format("'\(name)': array '\(key)' cannot be read from the archive (\(error))")
             }
             out.append((key, try NPY.decode([UInt8](bytes), name: "\(name):\(entry.path)")))

@@ -72,6 +72,7 @@ public enum SafeTensors {
         for i in 0..<8 { length |= UInt64(b[i]) << (8 * UInt64(i)) }
         guard length <= UInt64(b.count - 8) else { throw bad("the header claims \(length) bytes but the file has \(b.count - 8) after the length") }
         let headerEnd = 8 + Int(length)
+        guard JSONDepth.within(b[8..<headerEnd], 16) else { throw bad("the header nests deeper than a safetensors header does") }
         guard let object = try? JSONSerialization.jsonObject(with: Data(b[8..<headerEnd])), let header = object as? [String: Any] else {
             throw bad("the header is not a JSON object")
         }
@@ -176,5 +177,29 @@ public enum Half {
         default:
             return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | mantissa << 13)
         }
+    }
+}
+
+/// Foundation's JSON parser recurses once per nesting level: text from a
+/// file is measured first, so that a crafted file cannot exhaust the stack.
+public enum JSONDepth {
+    /// True when brackets and braces (outside strings) nest at most `limit` deep.
+    public static func within<C: Collection>(_ bytes: C, _ limit: Int) -> Bool where C.Element == UInt8 {
+        var depth = 0, inString = false, escaped = false
+        for c in bytes {
+            if inString {
+                if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch c {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > limit { return false }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return true
     }
 }
