@@ -277,4 +277,32 @@ final class REPLTerminalTests: XCTestCase {
         t.type(":quit\r")
         XCTAssertEqual(t.exitStatus(), 0)
     }
+
+    /// On a terminal a figure is drawn in colour (half blocks, Braille
+    /// curves) and a progress bar redraws in place.
+    func testFiguresAndProgressOnATerminal() throws {
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = home
+        env["TERM"] = "xterm"
+        env["INPUTRC"] = home + "/inputrc"
+        env["MNEMO_HISTORY"] = nil
+        env["NO_COLOR"] = nil
+        env["COLORTERM"] = nil
+        let t = try PseudoTerminal(mnemoExecutable, environment: env)
+        t.expect("mnemo> ")
+        // Half blocks are drawn only in colour (plain text uses shade characters).
+        t.type("heatmap(eye(2), title: \"eye\")\r")
+        t.expect("\u{2580}")
+        t.expect("mnemo> ")
+        t.type("plot([1, 4, 9], title: \"squares\")\r")
+        t.expect("squares")
+        t.expect("mnemo> ")
+        XCTAssertTrue(t.screen.unicodeScalars.contains { (0x2801...0x28FF).contains($0.value) }, "a curve in Braille dots")
+        t.type("for i in progress(1...3) { }\r")
+        t.expect("100%|")
+        t.expect("3/3")
+        t.expect("mnemo> ")
+        t.type(":quit\r")
+        XCTAssertEqual(t.exitStatus(), 0)
+    }
 }
