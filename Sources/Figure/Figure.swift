@@ -88,6 +88,9 @@ public struct Heatmap {
         let dataLow = finite.min() ?? 0, dataHigh = finite.max() ?? 1
         let chosen = colormap ?? (dataLow < 0 && dataHigh > 0 ? .diverging : .viridis)
         self.colormap = chosen
+        if let low, let high, !(low < high) {
+            throw TensorError("a heat map's low end (\(low)) must be below its high end (\(high))")
+        }
         var lo = low ?? dataLow, hi = high ?? dataHigh
         if chosen == .diverging, low == nil, high == nil {
             let m = max(abs(lo), abs(hi))

@@ -124,8 +124,10 @@ public final class Builtin {
                 continue
             }
             if let v = variadic, next >= v { rest.append(arg); continue }
-            if next == collector { next += 1 }
-            guard next < parameters.count, next != collector else {
+            if next == collector {
+                throw RuntimeError("\(name) takes its values as labelled arguments, as in \(name)(loss: l)")
+            }
+            guard next < parameters.count else {
                 throw RuntimeError("too many arguments to \(name): it takes \(parameters.count), got \(args.count)")
             }
             out[next] = arg

@@ -144,6 +144,9 @@ enum FigureBuiltins {
     }
 
     static func collectPanels(_ v: Value, into panels: inout [Panel], _ interpreter: Interpreter) throws {
+        guard panels.count <= Figure.maxPanels else {
+            throw RuntimeError("a figure holds at most \(Figure.maxPanels) panels; draw fewer at a time")
+        }
         switch v {
         case .object(let o as FigureObject): panels += o.figure.panels
         case .object(let o as MemoryObject): panels += try memoryView(o.bank)
@@ -152,6 +155,7 @@ enum FigureBuiltins {
         case .tuple(let items): for item in items { try collectPanels(item, into: &panels, interpreter) }
         default: throw RuntimeError("cannot draw a \(v.kindName); give figures, tensors or memories")
         }
+        if panels.count > Figure.maxPanels { throw RuntimeError("a figure holds at most \(Figure.maxPanels) panels; draw fewer at a time") }
     }
 
     /// The NTM paper's picture of a run (Graves et al. 2014, figs. 6 and 9):
