@@ -16,7 +16,7 @@ public struct Mnemo: ParsableCommand {
         Exit codes: 0 success, 64 usage, 65 compile error, 70 runtime error, 74 I/O error.
         """,
         version: Mnemo.versionText,
-        subcommands: [Run.self, Check.self, Test.self, Bench.self, Plot.self, Install.self],
+        subcommands: [Run.self, Check.self, Test.self, Bench.self, Plot.self, Sweep.self, Install.self],
         defaultSubcommand: Run.self)
 
     /// Mnemo's version, and how this process computes matrix products.
@@ -55,6 +55,7 @@ struct Run: ParsableCommand {
             MemoryBudget.limit = bytes
         }
         if debugNans { Graph.debugNonFinite = true }
+        if file != nil, !interactive { Host.handleTermination() }
         let arguments = scriptArguments
         let makeInterpreter = { () -> Interpreter in
             let interpreter = Interpreter(output: { line in print(line) })

@@ -1,13 +1,25 @@
 import Foundation
 import Language
+import Tensor
 
 /// Exit codes, as in sysexits.h.
 public enum ExitStatus: Int32 {
     case ok = 0, failure = 1, usage = 64, compileError = 65, runtimeError = 70, ioError = 74
+    /// Stopped by SIGTERM (EX_TEMPFAIL: run it again to resume).
+    case terminated = 75
 }
 
 /// Shared by the commands: reading a script, running it, reporting errors.
 enum Host {
+    /// SIGTERM (what Slurm and Kubernetes send at a time limit) asks the
+    /// script to stop: at once, or after a checkpointed loop's current step.
+    static func handleTermination() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in Interrupt.terminate() }
+        sigemptyset(&action.sa_mask)
+        sigaction(SIGTERM, &action, nil)
+    }
+
     static func writeError(_ text: String) {
         FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
     }
@@ -31,7 +43,7 @@ enum Host {
         case let d as Diagnostic:
             switch d.kind {
             case .compile: return (d.render(), .compileError)
-            case .runtime: return (d.render(), .runtimeError)
+            case .runtime: return (d.render(), d.message == Interpreter.terminatedMessage ? .terminated : .runtimeError)
             case .io: return (d.render(), .ioError)
             }
         default: return ("error: \(error)", .runtimeError)

@@ -142,7 +142,12 @@ public struct Curves {
         public let name: String?
         public let x: [Double]
         public let y: [Double]
-        public init(name: String?, x: [Double], y: [Double]) { self.name = name; self.x = x; self.y = y }
+        /// A spread around the curve (low, high at each point), drawn as a pale band in SVG and PNG.
+        public let band: [(Double, Double)]?
+        public init(name: String?, x: [Double], y: [Double], band: [(Double, Double)]? = nil) {
+            self.name = name; self.x = x; self.y = y
+            self.band = band?.count == y.count ? band : nil
+        }
     }
     public private(set) var series: [Series]
     public let logY: Bool
@@ -171,7 +176,7 @@ public struct Curves {
             // Beyond 1e300 the axis arithmetic would overflow: such points are gaps.
             let x = s.x.map { abs($0) <= 1e300 ? $0 : .nan }
             y = y.map { abs($0) <= 1e300 ? $0 : .nan }
-            kept.append(Series(name: s.name.map(Figure.clipped), x: x, y: y))
+            kept.append(Series(name: s.name.map(Figure.clipped), x: x, y: y, band: s.band))
         }
         self.series = kept
         self.logY = logY
@@ -195,7 +200,7 @@ public struct Curves {
                 }
                 keep += Set([start, lo, hi]).sorted()
             }
-            return Series(name: s.name, x: keep.map { s.x[$0] }, y: keep.map { s.y[$0] })
+            return Series(name: s.name, x: keep.map { s.x[$0] }, y: keep.map { s.y[$0] }, band: s.band.map { b in keep.map { b[$0] } })
         }
         return copy
     }
@@ -205,9 +210,15 @@ public struct Curves {
     public var bounds: (x0: Double, x1: Double, y0: Double, y1: Double) {
         var x0 = Double.infinity, x1 = -Double.infinity, y0 = Double.infinity, y1 = -Double.infinity
         for s in series {
-            for (x, y) in zip(s.x, s.y) where x.isFinite && y.isFinite {
+            for (k, (x, y)) in zip(s.x, s.y).enumerated() where x.isFinite && y.isFinite {
                 let v = logY ? log10(y) : y
                 x0 = min(x0, x); x1 = max(x1, x); y0 = min(y0, v); y1 = max(y1, v)
+                if let (lo, hi) = s.band?[k] {
+                    for e in [lo, hi] where e.isFinite && abs(e) <= 1e300 && (!logY || e > 0) {
+                        let w = logY ? log10(e) : e
+                        y0 = min(y0, w); y1 = max(y1, w)
+                    }
+                }
             }
         }
         if x0 > x1 { x0 = 0; x1 = 1 }

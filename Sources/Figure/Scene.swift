@@ -170,6 +170,26 @@ public struct Scene {
             shapes.append(.line(points: [(x, py(t)), (x + width, py(t))], color: Scene.grid, width: 1))
             text(Ticks.label(c.logY ? pow(10, t) : t), x - 6, py(t) + 3.5, anchor: .end, scale: 1)
         }
+        // Bands first, under every curve: a pale vertical stroke from low to high at each point, joined up.
+        for (i, s) in c.series.enumerated() {
+            guard let band = s.band else { continue }
+            let base = Palette.color(i)
+            func pale(_ v: UInt8) -> UInt8 { UInt8((Double(v) * 0.3 + 255 * 0.7).rounded()) }
+            let colour = RGB(pale(base.r), pale(base.g), pale(base.b))
+            let points = zip(s.x, band).compactMap { xv, b -> (Double, Double, Double)? in
+                guard xv.isFinite, let lo = c.axisY(b.0), let hi = c.axisY(b.1) else { return nil }
+                return (px(xv), py(lo), py(hi))
+            }
+            for (a, b) in zip(points, points.dropFirst()) {
+                // Each step between two points as a quadrilateral of thin vertical strokes.
+                let steps = max(1, Int((b.0 - a.0).rounded(.up)))
+                for k in 0...steps {
+                    let t = Double(k) / Double(steps)
+                    let x = a.0 + (b.0 - a.0) * t
+                    shapes.append(.line(points: [(x, a.1 + (b.1 - a.1) * t), (x, a.2 + (b.2 - a.2) * t)], color: colour, width: 1))
+                }
+            }
+        }
         for (i, s) in c.series.enumerated() {
             let points: [(Double, Double)?] = zip(s.x, s.y).map { xv, yv in
                 guard xv.isFinite, let v = c.axisY(yv) else { return nil }

@@ -158,11 +158,13 @@ enum ProgressBuiltins {
                 case .tuple(let t): total = t.count
                 case .tensor(let t) where t.value.rank > 0: total = t.shape[0]
                 case .string(let s): total = s.count
+                case .object(let loop as CheckpointedLoop):
+                    if case .range(let lo, let hi) = loop.source { total = max(0, hi - lo) }
                 default: break
                 }
             }
             switch source {
-            case .range, .list, .tuple, .string, .tensor: break
+            case .range, .list, .tuple, .string, .tensor, .object(is CheckpointedLoop): break
             default: throw a.wrong(0, "something a for loop can go through (a range, list, tuple, string or tensor)")
             }
             let every = try a.number(3)
@@ -177,7 +179,8 @@ enum ProgressBuiltins {
             return .object(bar)
         }.notDifferentiable("shows progress"),
         Builtin("log_metrics", "path, values",
-                "Appends one record of numbers and strings ({step: s, loss: l}) to a log, flushed at once so `tail -f` follows it: a JSON line, or a CSV row when the path ends in .csv (the header written first, when the file is new). pandas reads either (read_json(lines=True), read_csv).") { a in
+                "With path nil (trial().log outside a sweep) it does nothing. Otherwise it appends one record of numbers and strings ({step: s, loss: l}) to a log, flushed at once so `tail -f` follows it: a JSON line, or a CSV row when the path ends in .csv (the header written first, when the file is new). pandas reads either (read_json(lines=True), read_csv).") { a in
+            if a.isAbsent(0) { return .nil }
             let path = try a.string(0)
             guard case .record(let r) = a[1], !r.names.isEmpty else { throw a.wrong(1, "a record of numbers and strings, such as {step: s, loss: l}") }
             let cells: [(String, String, String)] = try zip(r.names, r.values).map { name, v in
@@ -187,14 +190,14 @@ enum ProgressBuiltins {
                     let d = Double(t.value.scalar)
                     return (name, jsonNumber(d), csvNumber(d))
                 case .bool(let b): return (name, b ? "true" : "false", b ? "true" : "false")
-                case .string(let s): return (name, SafeTensors.jsonString(s), csvField(s))
+                case .string(let s): return (name, SafeTensors.jsonString(s), CSV.field(s))
                 case .nil: return (name, "null", "")
                 default: throw RuntimeError("log_metrics: field '\(name)' is a \(v.kindName); a log holds numbers, bools and strings")
                 }
             }
             let line: String
             if path.lowercased().hasSuffix(".csv") {
-                let header = r.names.map(csvField).joined(separator: ",")
+                let header = r.names.map(CSV.field).joined(separator: ",")
                 let existing = FileManager.default.contents(atPath: path).map { String(decoding: $0.prefix(64 * 1024), as: UTF8.self) }
                 if let existing, !existing.isEmpty {
                     let first = existing.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
@@ -223,10 +226,5 @@ enum ProgressBuiltins {
         if d.isNaN { return "nan" }
         if d.isInfinite { return d > 0 ? "inf" : "-inf" }
         return jsonNumber(d)
-    }
-
-    static func csvField(_ s: String) -> String {
-        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

@@ -224,8 +224,12 @@ public final class Interpreter {
 
     func interruption(at range: SourceRange) -> Diagnostic {
         Interpreter.interruptRequested = false
+        if Interrupt.terminationRequested { return Diagnostic(.runtime, Interpreter.terminatedMessage, at: range) }
         return Diagnostic(.runtime, "interrupted", at: range)
     }
+
+    /// The message a run stopped by SIGTERM ends with (the command line exits with status 75 on it).
+    public static let terminatedMessage = "stopped by SIGTERM"
 
     /// A relative path that does not exist from the working directory is
     /// looked up beside the script, so samples find their data from anywhere.
@@ -355,6 +359,7 @@ public final class BuiltinRegistry {
         r.add(CheckpointBuiltins.all)
         r.add(ProgressBuiltins.all)
         r.add(FileBuiltins.all)
+        r.add(TrialBuiltins.all)
         return r
     }
 }

@@ -293,6 +293,8 @@ enum Operators {
         case .tensor(let t):
             guard t.value.rank > 0 else { throw RuntimeError("cannot iterate over a scalar tensor") }
             for i in 0..<t.shape[0] { if try !body(.tensor(try Op.index(t, [.at(i)]))) { return } }
+        case .object(let loop as CheckpointedLoop):
+            try loop.iterate(body)
         case .object(let bar as ProgressObject):
             // The bar's last line goes out however the loop ends (break, return, error).
             defer { bar.finish() }

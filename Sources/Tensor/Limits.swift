@@ -24,6 +24,18 @@ public enum StackGuard {
 /// rows). The REPL's signal handler sets it.
 public enum Interrupt {
     nonisolated(unsafe) public static var requested = false
+    /// SIGTERM arrived (a scheduler's time limit): the run stops with a
+    /// distinct status, after a checkpointed loop has saved its state.
+    nonisolated(unsafe) public static var terminationRequested = false
+    /// Checkpointed loops running: while any is, SIGTERM waits for the
+    /// current step to end instead of stopping the run at once.
+    nonisolated(unsafe) public static var terminationDeferred = 0
+
+    /// What the SIGTERM handler does (only plain stores: it runs in a signal handler).
+    public static func terminate() {
+        terminationRequested = true
+        if terminationDeferred == 0 { requested = true }
+    }
 }
 
 /// A budget on the memory a script's values hold (tensors, lists, strings),

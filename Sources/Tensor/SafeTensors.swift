@@ -179,27 +179,3 @@ public enum Half {
         }
     }
 }
-
-/// Foundation's JSON parser recurses once per nesting level: text from a
-/// file is measured first, so that a crafted file cannot exhaust the stack.
-public enum JSONDepth {
-    /// True when brackets and braces (outside strings) nest at most `limit` deep.
-    public static func within<C: Collection>(_ bytes: C, _ limit: Int) -> Bool where C.Element == UInt8 {
-        var depth = 0, inString = false, escaped = false
-        for c in bytes {
-            if inString {
-                if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { inString = false }
-                continue
-            }
-            switch c {
-            case UInt8(ascii: "\""): inString = true
-            case UInt8(ascii: "["), UInt8(ascii: "{"):
-                depth += 1
-                if depth > limit { return false }
-            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
-            default: break
-            }
-        }
-        return true
-    }
-}
