@@ -275,3 +275,21 @@ struct SweepFile {
 
     func folder(_ trial: Int) -> String { results + "/" + String(trial) }
 }
+
+/// A sweep's trials as `mnemo sweep run` runs them, for tools and tests.
+public enum SweepPlan {
+    public struct Trial: Equatable {
+        public let seed: Int
+        public let arguments: [String]
+        /// Each setting as text, "seed" included.
+        public let settings: [String: String]
+    }
+
+    public static func trials(_ path: String) throws -> [Trial] {
+        let sweep = try SweepFile(path: path)
+        return (0..<sweep.trials).map { i in
+            let t = sweep.trial(i)
+            return Trial(seed: t.seed, arguments: sweep.arguments(for: t), settings: Dictionary(t.settings.map { ($0.0, $0.1.text) }, uniquingKeysWith: { a, _ in a }))
+        }
+    }
+}

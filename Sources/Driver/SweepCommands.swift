@@ -98,14 +98,19 @@ struct SweepSummary: ParsableCommand {
     @Flag(help: "Draw the curves in the terminal too.")
     var plot = false
 
+    @Option(help: "Also rank by the first step at which the metric reaches this value (at or below it; at or above with goal \"max\"), e.g. sequences to 0.1 bits.")
+    var reach: Double?
+
     func run() throws {
         let sweep = try Sweep.load(file)
-        let summary = SweepTable(sweep: sweep)
+        let target = metric ?? sweep.metric
+        if reach != nil, target == nil { throw ValidationError("--reach needs --metric (or the sweep's metric)") }
+        let summary = SweepTable(sweep: sweep, reach: reach.map { (target!, $0) })
         guard summary.doneTrials > 0 else {
             Host.writeError("error: no trial of \(file) is done yet (mnemo sweep status \(file))")
             throw ExitCode(ExitStatus.failure.rawValue)
         }
-        let chosen = metric ?? sweep.metric ?? summary.metrics.first
+        let chosen = summary.reachName ?? metric ?? sweep.metric ?? summary.metrics.first
         guard let chosen, summary.metrics.contains(chosen) else {
             throw ValidationError("no metric '\(metric ?? sweep.metric ?? "")' in the trials' logs; they have \(summary.metrics.joined(separator: ", "))")
         }
@@ -116,7 +121,7 @@ struct SweepSummary: ParsableCommand {
             }
         }
         if out != nil || plot {
-            let figure = try summary.curves(of: chosen)
+            let figure = try summary.curves(of: target ?? chosen)
             if plot { print(TerminalRenderer(style: .detect(), columns: TerminalStyle.columns()).render(figure)) }
             if let out {
                 do { try SafeFile.write(try figure.fileBytes(forPath: out), to: out) } catch {
@@ -134,16 +139,26 @@ struct SweepTable {
     var finals: [Int: [[String: Double]]] = [:]
     var metrics: [String] = []
     var doneTrials = 0
+    /// The name of the derived metric "first step reaching a value", when asked for.
+    var reachName: String?
 
-    init(sweep: SweepFile) {
+    /// `reach`: also the first logged step at which `metric` reaches `value`.
+    init(sweep: SweepFile, reach: (metric: String, value: Double)? = nil) {
         self.sweep = sweep
         let runner = SweepRunner(sweep: sweep)
+        if let reach { reachName = "step \(reach.metric) \(sweep.minimize ? "<=" : ">=") \(SweepFile.Setting.number(reach.value).text)" }
         for i in 0..<sweep.trials {
             guard let summary = runner.json(sweep.folder(i) + "/summary.json") else { continue }
             var row: [String: Double] = [:]
             for (k, v) in (summary["final"] as? [String: Any]) ?? [:] { if let n = v as? NSNumber { row[k] = n.doubleValue } }
+            if let reach, let name = reachName, let log = try? MetricsLog(path: sweep.folder(i) + "/metrics.jsonl"), let ys = log.columns[reach.metric] {
+                let xs = log.columns["step"] ?? (1...max(1, log.rows)).map(Double.init)
+                let hit = zip(xs, ys).first { $0.1.isFinite && (sweep.minimize ? $0.1 <= reach.value : $0.1 >= reach.value) }
+                row[name] = hit?.0 ?? .nan
+            }
             finals[sweep.trial(i).configuration, default: []].append(row)
             for k in row.keys.sorted() where k != "step" && !metrics.contains(k) { metrics.append(k) }
+            if let name = reachName, !metrics.contains(name) { metrics.insert(name, at: 0) }
             doneTrials += 1
         }
     }
@@ -185,6 +200,8 @@ struct SweepTable {
     }
 
     func table(sortedBy metric: String, minimize: Bool) -> String {
+        // Steps to reach a value: fewer is better whatever the goal of the value itself.
+        let minimize = metric == reachName ? true : minimize
         let others = metrics.filter { $0 != metric }
         var rows = [["configuration", "seeds", "\(metric) median", "IQR", "min..max"] + others.map { "\($0) median" }]
         for c in order(by: metric, minimize: minimize) {
@@ -197,11 +214,17 @@ struct SweepTable {
         }
         let widths = rows[0].indices.map { k in rows.map { $0[k].count }.max() ?? 0 }
         let lines = rows.map { row in row.enumerated().map { k, cell in cell.padding(toLength: widths[k], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
-        let heading = "\(doneTrials) of \(sweep.trials) trials done; \(metric) (\(minimize ? "lower" : "higher") is better) over seeds:"
+        var heading = "\(doneTrials) of \(sweep.trials) trials done; \(metric) (\(minimize ? "lower" : "higher") is better) over seeds"
+        if metric == reachName {
+            let missed = finals.values.joined().filter { !($0[metric]?.isFinite ?? false) }.count
+            heading += missed == 0 ? "; every trial reached it" : "; \(missed) trials never reached it (left out of the figures)"
+        }
+        heading += ":"
         return ([heading] + lines).map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }.joined(separator: "\n")
     }
 
     func csv(sortedBy metric: String, minimize: Bool) -> String {
+        let minimize = metric == reachName ? true : minimize
         let settings = sweep.trial(0).settings.map(\.0).filter { $0 != "seed" }
         var header = ["configuration"] + settings + ["seeds"]
         for m in metrics { header += ["\(m)_median", "\(m)_q1", "\(m)_q3", "\(m)_min", "\(m)_max"] }
