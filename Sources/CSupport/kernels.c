@@ -143,3 +143,11 @@ void mnemo_four_rows_times_b_avx(const float *a, long row_stride, long column_st
     (void)a; (void)row_stride; (void)column_stride; (void)b; (void)ldb; (void)c; (void)ldc; (void)n8; (void)k;
 }
 #endif
+
+#include <signal.h>
+
+static volatile sig_atomic_t sigterm_received = 0;
+
+void mnemo_note_sigterm(void) { sigterm_received = 1; }
+
+int mnemo_sigterm_received(void) { return sigterm_received; }

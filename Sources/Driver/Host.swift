@@ -18,6 +18,18 @@ enum Host {
         action.__sigaction_handler.sa_handler = { _ in Interrupt.terminate() }
         sigemptyset(&action.sa_mask)
         sigaction(SIGTERM, &action, nil)
+        unblockTermination()
+    }
+
+    /// A process inherits the signal mask of the thread that started it, and
+    /// Dispatch's worker threads block SIGTERM: a trial started from one would
+    /// never see its scheduler's SIGTERM. Unblocked in the parent's thread
+    /// before it starts a child, and in the child as it starts.
+    static func unblockTermination() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     static func writeError(_ text: String) {

@@ -49,7 +49,7 @@ struct SweepRun: ParsableCommand {
             return
         }
         let failed = runner.runAll(jobs: jobs, log: { Host.writeError($0) })
-        if Interrupt.terminationRequested { throw ExitCode(ExitStatus.terminated.rawValue) }
+        if Interrupt.sigtermReceived { throw ExitCode(ExitStatus.terminated.rawValue) }
         if failed > 0 { throw ExitCode(ExitStatus.failure.rawValue) }
     }
 }

@@ -82,6 +82,7 @@ final class SweepRunner {
         process.standardOutput = output
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
+        Host.unblockTermination()
         do { try process.run() } catch {
             log("trial \(i): cannot run \(executable): \(error.localizedDescription)")
             return ExitStatus.ioError.rawValue
@@ -89,7 +90,7 @@ final class SweepRunner {
         // SIGTERM to the runner (a scheduler's time limit) goes on to the trial, which checkpoints and stops.
         var forwarded = false
         while process.isRunning {
-            if Interrupt.terminationRequested, !forwarded { kill(process.processIdentifier, SIGTERM); forwarded = true }
+            if Interrupt.sigtermReceived, !forwarded { kill(process.processIdentifier, SIGTERM); forwarded = true }
             usleep(20_000)
         }
         process.waitUntilExit()
@@ -117,7 +118,7 @@ final class SweepRunner {
     /// Counts shared by the workers of `runAll`.
     private final class Tally: @unchecked Sendable {
         let lock = NSLock()
-        var finished = 0, failed = 0, next = 0
+        var finished = 0, failed = 0, stopped = 0
     }
 
     /// Runs every trial that is not done, `jobs` at a time, with one progress
@@ -134,24 +135,28 @@ final class SweepRunner {
         @Sendable func line() -> String {
             let elapsed = Date().timeIntervalSince(start)
             let left = tally.finished > 0 ? elapsed / Double(tally.finished) * Double(todo.count - tally.finished) : .nan
-            return "sweep \(name): \(alreadyDone + tally.finished - tally.failed)/\(total) done, \(tally.failed) failed, "
+            return "sweep \(name): \(alreadyDone + tally.finished - tally.failed - tally.stopped)/\(total) done, \(tally.failed) failed, "
+                + (tally.stopped > 0 ? "\(tally.stopped) stopped, " : "")
                 + "\(min(jobs, todo.count - tally.finished)) running [\(Int(elapsed))s elapsed\(left.isFinite ? ", about \(Int(left))s left" : "")]"
         }
         for i in todo {
-            if Interrupt.terminationRequested { break }
+            if Interrupt.sigtermReceived { break }
             slots.wait()
-            if Interrupt.terminationRequested { slots.signal(); break }
+            if Interrupt.sigtermReceived { slots.signal(); break }
             group.enter()
             DispatchQueue.global().async {
                 let status = self.run(trial: i, log: log)
                 tally.lock.lock()
                 tally.finished += 1
-                if status != 0 { tally.failed += 1 }
+                let stopped = status == ExitStatus.terminated.rawValue
+                if status != 0, !stopped { tally.failed += 1 }
+                if stopped { tally.stopped += 1 }
                 let text = line()
                 tally.lock.unlock()
                 if status != 0 {
                     let t = self.sweep.trial(i)
-                    log((onTerminal ? "\r\u{1B}[K" : "") + "trial \(i) (\(t.configText.isEmpty ? "" : t.configText + ", ")seed \(t.seed)) ended with status \(status); see \(self.sweep.folder(i))/output.txt")
+                    let what = stopped ? "was stopped; it resumes from its checkpoint when the sweep runs again" : "ended with status \(status); see \(self.sweep.folder(i))/output.txt"
+                    log((onTerminal ? "\r\u{1B}[K" : "") + "trial \(i) (\(t.configText.isEmpty ? "" : t.configText + ", ")seed \(t.seed)) \(what)")
                 }
                 FileHandle.standardError.write(Data((onTerminal ? "\r\u{1B}[K" + text : text + "\n").utf8))
                 slots.signal()

@@ -33,9 +33,14 @@ public enum Interrupt {
 
     /// What the SIGTERM handler does (only plain stores: it runs in a signal handler).
     public static func terminate() {
+        mnemo_note_sigterm()
         terminationRequested = true
         if terminationDeferred == 0 { requested = true }
     }
+
+    /// Whether SIGTERM arrived, read so that a thread polling in a loop sees
+    /// the handler's store (the Swift flag may be kept in a register there).
+    public static var sigtermReceived: Bool { mnemo_sigterm_received() != 0 }
 }
 
 /// A budget on the memory a script's values hold (tensors, lists, strings),

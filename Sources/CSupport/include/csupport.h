@@ -28,4 +28,9 @@ long mnemo_stack_size(void);
 /// (or, under AddressSanitizer, the sanitizer's count of allocated bytes).
 long mnemo_heap_in_use(void);
 
+/// SIGTERM, noted by the signal handler in a volatile sig_atomic_t: the only
+/// kind of flag C promises a handler may set and another thread then sees.
+void mnemo_note_sigterm(void);
+int mnemo_sigterm_received(void);
+
 #endif
