@@ -145,6 +145,32 @@ final class SweepTests: XCTestCase {
         let steps2 = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").count
         XCTAssertEqual(steps2, 200000, "the log goes on where it stopped, without gaps or repeats")
     }
+
+    /// SIGTERM to a sweep running several trials at once reaches every
+    /// trial (each started from a worker thread): all checkpoint and stop,
+    /// none counts as failed, and the next run finishes them.
+    func testTerminatedSweepStopsEveryTrial() throws {
+        let sweep = try write("both.mn", "{script: \"train.mn\", args: [\"2000000\"], seeds: 2}")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mnemoExecutable)
+        process.arguments = ["sweep", "run", sweep, "--jobs", "2"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["MNEMO_BLAS": "none"]) { $1 }
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        try process.run()
+        let logs = (0..<2).map { folder + "/both.results/\($0)/metrics.jsonl" }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, logs.contains(where: { (try? String(contentsOfFile: $0, encoding: .utf8).count) ?? 0 < 5_000 }) { usleep(20_000) }
+        kill(process.processIdentifier, SIGTERM)
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 75, text)
+        XCTAssertTrue(text.contains("2 stopped"), text)
+        let status = try mnemo(["sweep", "status", sweep])
+        XCTAssertTrue(status.output.contains("pending: 2"), status.output)
+        for i in 0..<2 { XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/both.results/\(i)/checkpoint.safetensors")) }
+    }
 }
 
 /// A sweep file's trials as `mnemo sweep run` runs them.
