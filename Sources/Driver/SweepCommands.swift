@@ -98,7 +98,7 @@ struct SweepSummary: ParsableCommand {
     @Flag(help: "Draw the curves in the terminal too.")
     var plot = false
 
-    @Option(help: "Also rank by the first step at which the metric reaches this value (at or below it; at or above with goal \"max\"), e.g. sequences to 0.1 bits.")
+    @Option(help: "Also rank by the first step at which the metric gets below this value (above it with goal \"max\"), e.g. sequences to 0.1 bits.")
     var reach: Double?
 
     func run() throws {
@@ -146,14 +146,14 @@ struct SweepTable {
     init(sweep: SweepFile, reach: (metric: String, value: Double)? = nil) {
         self.sweep = sweep
         let runner = SweepRunner(sweep: sweep)
-        if let reach { reachName = "step \(reach.metric) \(sweep.minimize ? "<=" : ">=") \(SweepFile.Setting.number(reach.value).text)" }
+        if let reach { reachName = "step \(reach.metric) \(sweep.minimize ? "<" : ">") \(SweepFile.Setting.number(reach.value).text)" }
         for i in 0..<sweep.trials {
             guard let summary = runner.json(sweep.folder(i) + "/summary.json") else { continue }
             var row: [String: Double] = [:]
             for (k, v) in (summary["final"] as? [String: Any]) ?? [:] { if let n = v as? NSNumber { row[k] = n.doubleValue } }
             if let reach, let name = reachName, let log = try? MetricsLog(path: sweep.folder(i) + "/metrics.jsonl"), let ys = log.columns[reach.metric] {
                 let xs = log.columns["step"] ?? (1...max(1, log.rows)).map(Double.init)
-                let hit = zip(xs, ys).first { $0.1.isFinite && (sweep.minimize ? $0.1 <= reach.value : $0.1 >= reach.value) }
+                let hit = zip(xs, ys).first { $0.1.isFinite && (sweep.minimize ? $0.1 < reach.value : $0.1 > reach.value) }
                 row[name] = hit?.0 ?? .nan
             }
             finals[sweep.trial(i).configuration, default: []].append(row)
