@@ -62,3 +62,20 @@ enum Host {
         }
     }
 }
+
+/// Other programs the commands call (sbatch, squeue).
+public enum Shell {
+    /// Runs a command found on PATH; its standard output, or nil when it cannot run or fails.
+    public static func output(_ arguments: [String]) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? text : nil
+    }
+}

@@ -71,7 +71,7 @@ struct SweepStatus: ParsableCommand {
             print("  \(s.rawValue): \(list.count)" + (list.isEmpty || s == .done ? "" : "  (\(SweepSlurm.ranges(list)))"))
         }
         if let job = try? String(contentsOfFile: sweep.results + "/slurm_job_id", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-           let queue = SweepSlurm.shell(["squeue", "-h", "-j", job, "-o", "%i %T"]) {
+           let queue = Shell.output(["squeue", "-h", "-j", job, "-o", "%i %T"]) {
             let lines = queue.split(separator: "\n")
             print("  slurm job \(job): \(lines.isEmpty ? "no tasks in the queue" : "\(lines.count) in the queue: " + lines.prefix(8).joined(separator: ", ") + (lines.count > 8 ? ", ..." : ""))")
         }
@@ -296,20 +296,6 @@ struct SweepSlurm: ParsableCommand {
         return parts.joined(separator: ",")
     }
 
-    /// Runs a command; its standard output, or nil when it cannot run or fails.
-    static func shell(_ arguments: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? text : nil
-    }
-
     func run() throws {
         let sweep = try Sweep.load(file)
         let runner = SweepRunner(sweep: sweep)
@@ -335,7 +321,7 @@ struct SweepSlurm: ParsableCommand {
             Host.writeError("error: \(error)"); throw ExitCode(ExitStatus.ioError.rawValue)
         }
         if dryRun { print("wrote \(script) (\(todo.count) tasks); submit it with sbatch \(script)"); return }
-        guard let submitted = SweepSlurm.shell(["sbatch", "--parsable", script]) else {
+        guard let submitted = Shell.output(["sbatch", "--parsable", script]) else {
             Host.writeError("error: sbatch failed or is not installed; the job script is \(script)")
             throw ExitCode(ExitStatus.failure.rawValue)
         }

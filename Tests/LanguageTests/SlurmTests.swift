@@ -9,18 +9,7 @@ import XCTest
 /// and it ends with the same parameters as a run never stopped. Skips where
 /// no cluster answers.
 final class SlurmTests: XCTestCase {
-    func shell(_ arguments: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? text : nil
-    }
+    func shell(_ arguments: [String]) -> String? { Shell.output(arguments) }
 
     func waitForEmptyQueue(_ job: String, timeout: Double = 180) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
