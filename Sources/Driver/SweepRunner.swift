@@ -31,10 +31,24 @@ final class SweepRunner {
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }
 
+    /// The Slurm tasks squeue lists ("12_3"), looked up once; nil where there is no squeue.
+    private lazy var slurmTasks: Set<String>? = Shell.output(["squeue", "-h", "-o", "%i"]).map { Set($0.split(separator: "\n").map(String.init)) }
+
+    /// This process's Slurm array task, as squeue names it.
+    static var slurmTask: String? {
+        let env = ProcessInfo.processInfo.environment
+        guard let job = env["SLURM_ARRAY_JOB_ID"], let task = env["SLURM_ARRAY_TASK_ID"] else { return nil }
+        return "\(job)_\(task)"
+    }
+
     func state(_ i: Int) -> State {
         let dir = sweep.folder(i), fm = FileManager.default
         if fm.fileExists(atPath: dir + "/summary.json") { return .done }
         if let running = json(dir + "/running.json") {
+            // A Slurm task squeue no longer lists is not running (its node may have died).
+            if let task = running["slurm"] as? String, let alive = slurmTasks, !alive.contains(task) {
+                return fm.fileExists(atPath: dir + "/failed.json") ? .failed : .pending
+            }
             // On this host a dead process is not running; another host's claim is believed.
             if (running["host"] as? String) != SweepRunner.hostName { return .running }
             if let pid = (running["pid"] as? NSNumber)?.int32Value, kill(pid, 0) == 0 || errno == EPERM { return .running }
@@ -57,7 +71,8 @@ final class SweepRunner {
             let args = arguments.map(SafeTensors.jsonString).joined(separator: ",")
             try SweepRunner.write(#"{"trial":\#(i),"seed":\#(trial.seed),"config":\#(trial.json),"script":\#(SafeTensors.jsonString(sweep.script)),"args":[\#(args)]}"#,
                                   to: dir + "/config.json")
-            try SweepRunner.write(#"{"host":\#(SafeTensors.jsonString(SweepRunner.hostName)),"pid":\#(getpid()),"started":\#(SafeTensors.jsonString(ISO8601DateFormatter().string(from: started)))}"#,
+            let slurm = SweepRunner.slurmTask.map { #","slurm":\#(SafeTensors.jsonString($0))"# } ?? ""
+            try SweepRunner.write(#"{"host":\#(SafeTensors.jsonString(SweepRunner.hostName)),"pid":\#(getpid()),"started":\#(SafeTensors.jsonString(ISO8601DateFormatter().string(from: started)))\#(slurm)}"#,
                                   to: dir + "/running.json")
         } catch {
             log("trial \(i): cannot prepare \(dir): \(error)")
