@@ -195,6 +195,7 @@ struct SweepTable {
 
     static func number(_ d: Double) -> String {
         guard d.isFinite else { return "-" }
+        if d == d.rounded(), abs(d) < 1e9 { return String(Int(d)) }
         if d != 0, abs(d) < 1e-3 || abs(d) >= 1e6 { return String(format: "%.3e", d) }
         return String(format: "%.4g", d)
     }
