@@ -13,7 +13,8 @@ public struct Mnemo: ParsableCommand {
         abstract: "A scripting language and REPL for memory-network experiments.",
         discussion: """
         Run a script with `mnemo FILE [ARGS...]`, or start the REPL with `mnemo`.
-        Exit codes: 0 success, 64 usage, 65 compile error, 70 runtime error, 74 I/O error.
+        Exit codes: 0 success, 64 usage, 65 compile error, 70 runtime error, 74 I/O error,
+        75 stopped by SIGTERM (a checkpointed loop saved its state first).
         """,
         version: Mnemo.versionText,
         subcommands: [Run.self, Check.self, Test.self, Bench.self, Plot.self, Sweep.self, Install.self],
