@@ -103,7 +103,7 @@ public struct TerminalRenderer {
 
     func heatmap(_ h: Heatmap, _ panel: Panel) -> [String] {
         let labelWidth = String(h.firstRow + h.rows - 1).count + 1
-        let available = columns - labelWidth - 2
+        let available = max(4, columns - labelWidth - 2)
         let shownColumns = min(h.columns, available)
         // A half block is a square cell; a plain character is half as wide as
         // tall, so it takes two a cell. Small matrices are drawn larger, each
