@@ -103,6 +103,14 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(csv.count, 3)
         XCTAssertTrue(csv[0].hasPrefix("configuration,lr,seeds,loss_median,loss_q1,loss_q3,loss_min,loss_max"), String(csv[0]))
         XCTAssertTrue(try String(contentsOfFile: folder + "/s.svg", encoding: .utf8).contains("<polyline"))
+        // An indexed job's scheduler names the trial in the environment.
+        let indexed = try write("indexed.mn", "{script: \"train.mn\", args: [\"20\"], seeds: 3}")
+        let one = try mnemo(["sweep", "run", indexed], environment: ["JOB_COMPLETION_INDEX": "2"])
+        XCTAssertEqual(one.status, 0, one.error)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/indexed.results"), ["2"])
+        let slurm = try mnemo(["sweep", "run", indexed], environment: ["SLURM_ARRAY_TASK_ID": "0"])
+        XCTAssertEqual(slurm.status, 0, slurm.error)
+        XCTAssertTrue(try mnemo(["sweep", "status", indexed]).output.contains("done: 2"))
         // A failing trial is recorded as failed and run again next time.
         let failing = try write("failing.mn", "{script: \"train.mn\", args: [\"not a number\"], seeds: 1}")
         let failed = try mnemo(["sweep", "run", failing])
