@@ -1,0 +1,119 @@
+import Foundation
+import Graph
+import Tensor
+
+/// A head's whole addressing as one node, from its parameters or from its raw parameter vector.
+extension Addressing {
+    // MARK: The whole addressing chain
+
+    /// The four steps of NTM addressing as one graph node: content (cosine,
+    /// then softmax of beta times it), interpolation with the previous
+    /// weighting, shift, sharpening. The same row kernels as the separate
+    /// ops, chained forward and their VJPs chained back.
+    public static func address(memory: Variable, key: Variable, beta: Variable, gate: Variable, shift: Variable,
+                               gamma: Variable, previous: Variable) throws -> Variable {
+        let m = memory.value, k = key.value, s = shift.value, p = previous.value
+        let L = try Layout(memory: m)
+        let heads = try L.heads(k, last: L.width, "the key")
+        let shape = L.shape(heads: heads, last: L.slots)
+        let R = L.batch * heads.count
+        guard p.shape == shape else {
+            throw TensorError("the previous weighting should have shape \(Tensor.shapeText(shape)), got \(Tensor.shapeText(p.shape))")
+        }
+        let K = try shiftLength(s, rows: R, perRow: shape.count > 1, slots: L.slots)
+        let (betas, gates, gammas) = (try perRow(beta.value, R, "beta"), try perRow(gate.value, R, "the gate g"), try perRow(gamma.value, R, "gamma"))
+        let chain = AddressChain(memory: m, layout: L, heads: heads.count, shifts: K, previous: p) { x in
+            copy(k.data, into: x.key)
+            copy(betas, into: x.beta)
+            copy(gates, into: x.gate)
+            copy(s.data, into: x.shift)
+            copy(gammas, into: x.gamma)
+        }
+        return Graph.record(Tensor(shape: shape, data: chain.weighting), [memory, key, beta, gate, shift, gamma, previous]) { g in
+            var dm = [Float](repeating: 0, count: m.count), dp = [Float](repeating: 0, count: p.count)
+            dm.withUnsafeMutableBufferPointer { pdm in
+                dp.withUnsafeMutableBufferPointer { pdp in chain.backward(g, memory: pdm.baseAddress!, previous: pdp.baseAddress!) }
+            }
+            let d = chain.gradients
+            func values(_ p: MutableFloats, _ n: Int) -> [Float] { Array(UnsafeBufferPointer(start: p, count: n)) }
+            return [Tensor(shape: m.shape, data: dm), Tensor(shape: k.shape, data: values(d.key, k.count)),
+                    scalarGrad(values(d.beta, R), like: beta.value), scalarGrad(values(d.gate, R), like: gate.value),
+                    Tensor(shape: s.shape, data: values(d.shift, s.count)), scalarGrad(values(d.gamma, R), like: gamma.value),
+                    Tensor(shape: p.shape, data: dp)]
+        }
+    }
+
+    /// Copies an array's values to p.
+    private static func copy(_ values: [Float], into p: MutableFloats) {
+        values.withUnsafeBufferPointer { if let base = $0.baseAddress { p.update(from: base, count: $0.count) } }
+    }
+
+    /// A head's addressing from its raw parameters p [P] or [B, P] (the
+    /// controller's output for the head), as one graph node: the key is
+    /// p[0..<W], beta = softplus(p[W]), g = sigmoid(p[W + 1]), s = softmax of
+    /// the next `shifts` values, gamma = 1 + softplus of the one after (the
+    /// NTM paper's activations); values after those (a write head's erase and
+    /// add) are not used here and get no gradient. Equal to slicing and
+    /// activating p with basic ops and calling `address`.
+    public static func addressFromParameters(memory: Variable, parameters p: Variable, width W: Int, shifts S: Int,
+                                             previous: Variable) throws -> Variable {
+        let pv = p.value
+        let P = pv.shape.last ?? 0
+        guard pv.rank == 1 || pv.rank == 2, P >= W + 3 + S else {
+            throw TensorError("a head's parameters should be [\(W + 3 + S)] or [batch, \(W + 3 + S)] or longer (key \(W), beta, g, \(S) shifts, gamma), got \(Tensor.shapeText(pv.shape))")
+        }
+        let B = pv.rank == 2 ? pv.shape[0] : 1
+        let L = try Layout(memory: memory.value)
+        let expected = L.batched ? [B, L.slots] : [L.slots]
+        guard L.width == W, L.batch == B, previous.value.shape == expected, S >= 1, S <= L.slots, S == L.slots || S % 2 == 1 else {
+            throw TensorError("a head's parameters of shape \(Tensor.shapeText(pv.shape)) and previous weighting of shape \(Tensor.shapeText(previous.value.shape)) do not fit a memory of shape \(Tensor.shapeText(memory.value.shape)) with \(S) shifts")
+        }
+        // The activations, straight into the chain's inputs.
+        let chain = AddressChain(memory: memory.value, layout: L, heads: 1, shifts: S, previous: previous.value) { x in
+            pv.data.withUnsafeBufferPointer { pp in
+                for b in 0..<B {
+                    let row = pp.baseAddress! + b * P
+                    (x.key + b * W).update(from: row, count: W)
+                    x.beta[b] = Scalar.softplus(row[W])
+                    x.gate[b] = Scalar.sigmoid(row[W + 1])
+                    let s = x.shift + b * S, logits = row + W + 2
+                    var top = -Float.infinity
+                    for j in 0..<S { top = Swift.max(top, logits[j]) }
+                    var total: Float = 0
+                    for j in 0..<S { let e = VectorMath.exp(logits[j] - top); s[j] = e; total += e }
+                    for j in 0..<S { s[j] /= total }
+                    x.gamma[b] = 1 + Scalar.softplus(row[W + 2 + S])
+                }
+            }
+        }
+        return Graph.record(Tensor(shape: expected, data: chain.weighting), [memory, p, previous]) { g in
+            // The chain's gradients (the memory's added in place), then
+            // through the activations into dp.
+            var dPrevious = [Float](repeating: 0, count: B * L.slots), dp = [Float](repeating: 0, count: pv.count)
+            dPrevious.withUnsafeMutableBufferPointer { pdw in
+                let added = Graph.addIntoGradient(input: 0) { chain.backward(g, memory: $0, previous: pdw.baseAddress!) }
+                if !added {
+                    var unused = [Float](repeating: 0, count: memory.value.count)
+                    unused.withUnsafeMutableBufferPointer { chain.backward(g, memory: $0.baseAddress!, previous: pdw.baseAddress!) }
+                }
+            }
+            let (x, d) = (chain.inputs, chain.gradients)
+            pv.data.withUnsafeBufferPointer { pp in
+                dp.withUnsafeMutableBufferPointer { pd in
+                    for b in 0..<B {
+                        let row = pp.baseAddress! + b * P, out = pd.baseAddress! + b * P
+                        let s = x.shift + b * S, ds = d.shift + b * S
+                        out.update(from: d.key + b * W, count: W)
+                        out[W] = d.beta[b] * Scalar.sigmoid(row[W])
+                        out[W + 1] = d.gate[b] * x.gate[b] * (1 - x.gate[b])
+                        var inner: Float = 0
+                        for j in 0..<S { inner += ds[j] * s[j] }
+                        for j in 0..<S { out[W + 2 + j] = s[j] * (ds[j] - inner) }
+                        out[W + 2 + S] = d.gamma[b] * Scalar.sigmoid(row[W + 2 + S])
+                    }
+                }
+            }
+            return [nil, Tensor(shape: pv.shape, data: dp), Tensor(shape: previous.value.shape, data: dPrevious)]
+        }
+    }
+}

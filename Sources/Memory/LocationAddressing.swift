@@ -1,0 +1,129 @@
+import Foundation
+import Graph
+import Tensor
+
+/// Location addressing: interpolation with the previous weighting, circular shift, sharpening.
+extension Addressing {
+    // MARK: Location
+
+    /// w = g * wc + (1 - g) * wprev.
+    public static func interpolate(_ wc: Variable, _ wprev: Variable, _ gate: Variable) throws -> Variable {
+        let (value, backward) = try interpolateKernel(wc.value, wprev.value, gate.value)
+        return Graph.record(value, [wc, wprev, gate]) { g in backward(g) }
+    }
+
+    static func interpolateKernel(_ a: Tensor, _ p: Tensor, _ gateValue: Tensor) throws -> Kernel {
+        let L = try Layout(weighting: a)
+        guard p.shape == a.shape else {
+            throw TensorError("interpolate: weightings of shapes \(Tensor.shapeText(a.shape)) and \(Tensor.shapeText(p.shape)) differ")
+        }
+        let gs = try L.scalars(gateValue, "the gate g")
+        let (B, N) = (L.batch, L.slots)
+        let out = filling(B * N) { po in
+            reading(a.data, p.data) { x in
+                for b in 0..<B { AddressingRows.interpolate(x[0] + b * N, x[1] + b * N, gate: gs[b], slots: N, into: po + b * N) }
+            }
+        }
+        return (Tensor(shape: a.shape, data: out), { g in
+            var dp: [Float] = [], dg = [Float](repeating: 0, count: B)
+            let da = filling(B * N) { pda in
+                dp = filling(B * N) { pdp in
+                    reading(g.data, a.data, p.data) { x in
+                        for b in 0..<B {
+                            let o = b * N
+                            dg[b] = AddressingRows.interpolateBackward(x[0] + o, x[1] + o, x[2] + o, gate: gs[b], slots: N, da: pda + o, dp: pdp + o)
+                        }
+                    }
+                }
+            }
+            return [Tensor(shape: a.shape, data: da), Tensor(shape: a.shape, data: dp), scalarGrad(dg, like: gateValue)]
+        })
+    }
+
+    /// The offset that entry k of a shift kernel of length K applies, for N slots:
+    /// a kernel shorter than N is centred (K = 3 means offsets -1, 0, +1);
+    /// a kernel of length N holds offsets 0, 1, ..., N-1.
+    public static func offset(_ k: Int, kernel K: Int, slots N: Int) -> Int { K == N ? k : k - K / 2 }
+
+    /// Circular convolution: w~(i) = sum_k s(k) w((i - offset_k) mod N).
+    /// The entry for offset +1 moves the focus forward, from slot i to slot i + 1.
+    public static func shift(_ weighting: Variable, _ kernel: Variable) throws -> Variable {
+        let (value, backward) = try shiftKernel(weighting.value, kernel.value)
+        return Graph.record(value, [weighting, kernel]) { g in backward(g) }
+    }
+
+    /// The length K of a shift kernel for R weighting rows of N slots,
+    /// checked: [K] for one weighting, one row per weighting row otherwise.
+    static func shiftLength(_ s: Tensor, rows R: Int, perRow: Bool, slots N: Int) throws -> Int {
+        let K = s.shape.last ?? 0
+        guard s.count == (perRow ? R * K : K), K >= 1, K <= N, K == N || K % 2 == 1 else {
+            throw TensorError("shift: the kernel should be [K] (or [batch, K]) with K odd and at most \(N), or K = \(N); got shape \(Tensor.shapeText(s.shape))")
+        }
+        return K
+    }
+
+    static func shiftKernel(_ w: Tensor, _ s: Tensor) throws -> Kernel {
+        let L = try Layout(weighting: w)
+        let (B, N) = (L.batch, L.slots)
+        let K = try shiftLength(s, rows: B, perRow: L.batched, slots: N)
+        let out = filling(B * N) { po in
+            reading(w.data, s.data) { x in
+                for b in 0..<B { AddressingRows.shift(x[0] + b * N, kernel: x[1] + b * K, length: K, slots: N, into: po + b * N) }
+            }
+        }
+        return (Tensor(shape: w.shape, data: out), { g in
+            var ds: [Float] = []
+            let dw = filling(B * N) { pdw in
+                ds = filling(s.count) { pds in
+                    reading(g.data, w.data, s.data) { x in
+                        for b in 0..<B {
+                            AddressingRows.shiftBackward(x[0] + b * N, x[1] + b * N, kernel: x[2] + b * K, length: K, slots: N,
+                                                         dw: pdw + b * N, ds: pds + b * K)
+                        }
+                    }
+                }
+            }
+            return [Tensor(shape: w.shape, data: dw), Tensor(shape: s.shape, data: ds)]
+        })
+    }
+
+    /// w(i)^gamma / sum_j w(j)^gamma, computed in log space so that large gamma
+    /// cannot overflow. Zeros in w stay exactly zero, and the gradient there is
+    /// finite: w^(gamma-1)/Z, which is 0 for gamma > 1 and 1/Z at gamma = 1 (for
+    /// gamma < 1, where it is unbounded, 0 is used). An all-zero row gives the
+    /// uniform weighting.
+    public static func sharpen(_ weighting: Variable, _ gamma: Variable) throws -> Variable {
+        let (value, backward) = try sharpenKernel(weighting.value, gamma.value)
+        return Graph.record(value, [weighting, gamma]) { g in backward(g) }
+    }
+
+    static func sharpenKernel(_ w: Tensor, _ gammaValue: Tensor) throws -> Kernel {
+        let L = try Layout(weighting: w)
+        let (B, N) = (L.batch, L.slots)
+        let gs = try L.scalars(gammaValue, "gamma")
+        var logs: [Float] = [], logZ = [Float](repeating: 0, count: B)
+        let out = filling(B * N) { po in
+            logs = filling(B * N) { pl in
+                reading(w.data) { x in
+                    for b in 0..<B {
+                        logZ[b] = AddressingRows.sharpen(x[0] + b * N, gamma: gs[b], slots: N, logs: pl + b * N, into: po + b * N)
+                    }
+                }
+            }
+        }
+        let y = Tensor(shape: w.shape, data: out)
+        return (y, { g in
+            var dgamma = [Float](repeating: 0, count: B)
+            let dw = filling(B * N) { pdw in
+                reading(g.data, w.data, y.data, logs) { x in
+                    for b in 0..<B {
+                        let o = b * N
+                        dgamma[b] = AddressingRows.sharpenBackward(x[0] + o, x[1] + o, y: x[2] + o, logs: x[3] + o, gamma: gs[b],
+                                                                   logZ: logZ[b], slots: N, dw: pdw + o)
+                    }
+                }
+            }
+            return [Tensor(shape: w.shape, data: dw), scalarGrad(dgamma, like: gammaValue)]
+        })
+    }
+}

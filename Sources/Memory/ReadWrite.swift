@@ -1,0 +1,274 @@
+import Foundation
+import Graph
+import Tensor
+
+/// Reading and the erase-then-add write, for one head or several at once.
+extension Addressing {
+    // MARK: Reading and writing
+
+    /// r = sum_i w(i) M(i): [W], or [B, W] for a batch; several heads' weightings
+    /// ([H, N] or [B, H, N]) read at once give [H, W] or [B, H, W].
+    public static func read(_ memory: Variable, _ weighting: Variable) throws -> Variable {
+        let m = memory.value, w = weighting.value
+        let L = try Layout(memory: m)
+        let heads = try L.heads(w, last: L.slots, "the read weighting")
+        let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
+        var r = [Float](repeating: 0, count: B * H * W)
+        r.withUnsafeMutableBufferPointer { pr in
+            m.data.withUnsafeBufferPointer { pm in
+                w.data.withUnsafeBufferPointer { pw in
+                    for b in 0..<B {
+                        for h in 0..<H {
+                            let weights = pw.baseAddress! + (b * H + h) * N
+                            for i in 0..<N where weights[i] != 0 {
+                                axpy(pr.baseAddress! + (b * H + h) * W, weights[i], pm.baseAddress! + (b * N + i) * W, W)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Graph.record(Tensor(shape: L.shape(heads: heads, last: W), data: r), [memory, weighting]) { g in
+            // dw(i) = M(i) . g; dM(i) = sum over heads of w(i) g.
+            var dw = [Float](repeating: 0, count: w.count)
+            m.data.withUnsafeBufferPointer { pm in
+                g.data.withUnsafeBufferPointer { pg in
+                    dw.withUnsafeMutableBufferPointer { pdw in
+                        for b in 0..<B {
+                            for h in 0..<H {
+                                for i in 0..<N {
+                                    pdw[(b * H + h) * N + i] = dot(pm.baseAddress! + (b * N + i) * W, pg.baseAddress! + (b * H + h) * W, W)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            func addRows(_ dm: MutableFloats) {
+                g.data.withUnsafeBufferPointer { pg in
+                    w.data.withUnsafeBufferPointer { pw in
+                        for b in 0..<B {
+                            for h in 0..<H {
+                                for i in 0..<N where pw[(b * H + h) * N + i] != 0 {
+                                    axpy(dm + (b * N + i) * W, pw[(b * H + h) * N + i], pg.baseAddress! + (b * H + h) * W, W)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            // One head adds straight into the memory's gradient; several are
+            // summed first, as the memory's other gradients are added whole.
+            if H == 1 {
+                Graph.addIntoGradient(input: 0, addRows)
+                return [nil, Tensor(shape: w.shape, data: dw)]
+            }
+            var dm = [Float](repeating: 0, count: m.count)
+            dm.withUnsafeMutableBufferPointer { addRows($0.baseAddress!) }
+            return [Tensor(shape: m.shape, data: dm), Tensor(shape: w.shape, data: dw)]
+        }
+    }
+
+    /// Erase then add: M~(i) = M(i) * (1 - w(i) e), M'(i) = M~(i) + w(i) a.
+    /// Several heads at once (w [H, N] or [B, H, N], e and a [H, W] or
+    /// [B, H, W]) write as the NTM paper combines them: every erase first,
+    /// M~(i) = M(i) * prod_h (1 - w_h(i) e_h), then every add, + sum_h w_h(i) a_h.
+    public static func write(_ memory: Variable, _ weighting: Variable, erase: Variable?, add: Variable) throws -> Variable {
+        let (value, backward) = try writeKernel(memory.value, weighting.value, erase?.value, add.value)
+        let inputs = erase.map { [memory, weighting, add, $0] } ?? [memory, weighting, add]
+        return Graph.record(value, inputs) { g in backward(g) }
+    }
+
+    /// The write's value and VJP: [dM, dw, da] and, with an erase vector, de.
+    static func writeKernel(_ m: Tensor, _ w: Tensor, _ e: Tensor?, _ a: Tensor) throws -> Kernel {
+        let L = try Layout(memory: m)
+        let heads = try L.heads(w, last: L.slots, "the write weighting")
+        guard try L.heads(a, last: L.width, "the add vector") == heads else {
+            throw TensorError("the add vector should have shape \(Tensor.shapeText(L.shape(heads: heads, last: L.width))), one per head of the weighting; got \(Tensor.shapeText(a.shape))")
+        }
+        if let e, try L.heads(e, last: L.width, "the erase vector") != heads {
+            throw TensorError("the erase vector should have shape \(Tensor.shapeText(L.shape(heads: heads, last: L.width))), one per head of the weighting; got \(Tensor.shapeText(e.shape))")
+        }
+        let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
+        let none = [Float]()  // stands in for a missing erase vector
+        // Row by row: copy M(i), apply every erase, then every add. A single
+        // erasing head does it in one pass, (M(i) * (1 - w(i) e)) + w(i) a,
+        // the same operations in the same order.
+        let out = [Float](unsafeUninitializedCapacity: m.count) { po, initialized in
+            m.data.withUnsafeBufferPointer { pm in
+                a.data.withUnsafeBufferPointer { pa in
+                    (e?.data ?? none).withUnsafeBufferPointer { pe in
+                        w.data.withUnsafeBufferPointer { pw in
+                            for b in 0..<B {
+                                for i in 0..<N {
+                                    let o = po.baseAddress! + (b * N + i) * W, source = pm.baseAddress! + (b * N + i) * W
+                                    if H == 1, e != nil, pw[b * N + i] != 0 {
+                                        let wi = pw[b * N + i], erase = pe.baseAddress! + b * W, add = pa.baseAddress! + b * W
+                                        for j in 0..<W { o[j] = source[j] * (1 - wi * erase[j]) + wi * add[j] }
+                                        continue
+                                    }
+                                    o.initialize(from: source, count: W)
+                                    if e != nil {
+                                        for h in 0..<H {
+                                            let wi = pw[(b * H + h) * N + i], erase = pe.baseAddress! + (b * H + h) * W
+                                            if wi != 0 { for j in 0..<W { o[j] *= 1 - wi * erase[j] } }
+                                        }
+                                    }
+                                    for h in 0..<H {
+                                        let wi = pw[(b * H + h) * N + i]
+                                        if wi != 0 { axpy(o, wi, pa.baseAddress! + (b * H + h) * W, W) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            initialized = m.count
+        }
+        return (Tensor(shape: m.shape, data: out), { g in
+            // dM_i = g_i * keep_i with keep_i = prod_h (1 - w_h(i) e_h); da_h += w_h(i) g_i;
+            // dw_h(i) = g_i . (a_h - M_i * e_h * others); de_h -= w_h(i) g_i * M_i * others,
+            // where others = prod over the other heads h' of (1 - w_h'(i) e_h'), 1 for one head.
+            var dm = g.data, dw = [Float](repeating: 0, count: w.count)
+            var da = [Float](repeating: 0, count: a.count), de = [Float](repeating: 0, count: a.count)
+            var scratch = [Float](repeating: 0, count: W)
+            g.data.withUnsafeBufferPointer { pg in
+                m.data.withUnsafeBufferPointer { pm in
+                    a.data.withUnsafeBufferPointer { pa in
+                        (e?.data ?? none).withUnsafeBufferPointer { pe in
+                            w.data.withUnsafeBufferPointer { pw in
+                                dm.withUnsafeMutableBufferPointer { pdm in
+                                    da.withUnsafeMutableBufferPointer { pda in
+                                        de.withUnsafeMutableBufferPointer { pde in
+                                            scratch.withUnsafeMutableBufferPointer { po in
+                                                for b in 0..<B {
+                                                    for i in 0..<N {
+                                                        let row = (b * N + i) * W
+                                                        let grow = pg.baseAddress! + row, mrow = pm.baseAddress! + row
+                                                        if H == 1, e != nil {
+                                                            dw[b * N + i] = singleHeadEraseRow(g: grow, m: mrow, e: pe.baseAddress! + b * W, a: pa.baseAddress! + b * W,
+                                                                                               w: pw[b * N + i], da: pda.baseAddress! + b * W, de: pde.baseAddress! + b * W,
+                                                                                               dm: pdm.baseAddress! + row, width: W)
+                                                            continue
+                                                        }
+                                                        for h in 0..<H {
+                                                            let at = (b * H + h) * N + i, wi = pw[at]
+                                                            var acc = dot(grow, pa.baseAddress! + (b * H + h) * W, W)
+                                                            if wi != 0 { axpy(pda.baseAddress! + (b * H + h) * W, wi, grow, W) }
+                                                            if e != nil {
+                                                                // gm = g_i * M_i * others, in scratch space.
+                                                                let gm = po.baseAddress!
+                                                                for j in 0..<W { gm[j] = grow[j] * mrow[j] }
+                                                                for h2 in 0..<H where h2 != h {
+                                                                    let w2 = pw[(b * H + h2) * N + i], e2 = pe.baseAddress! + (b * H + h2) * W
+                                                                    if w2 != 0 { for j in 0..<W { gm[j] *= 1 - w2 * e2[j] } }
+                                                                }
+                                                                acc -= dot(gm, pe.baseAddress! + (b * H + h) * W, W)
+                                                                if wi != 0 { axpy(pde.baseAddress! + (b * H + h) * W, -wi, gm, W) }
+                                                            }
+                                                            dw[at] = acc
+                                                        }
+                                                        if e != nil {
+                                                            let drow = pdm.baseAddress! + row
+                                                            for h in 0..<H {
+                                                                let wi = pw[(b * H + h) * N + i], erase = pe.baseAddress! + (b * H + h) * W
+                                                                if wi != 0 { for j in 0..<W { drow[j] *= 1 - wi * erase[j] } }
+                                                            }
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            var grads = [Tensor(shape: m.shape, data: dm), Tensor(shape: w.shape, data: dw), Tensor(shape: a.shape, data: da)]
+            if let e { grads.append(Tensor(shape: e.shape, data: de)) }
+            return grads
+        })
+    }
+
+    /// One memory row of a single head's erase-then-add gradient in one pass
+    /// (an NTM's write, the hot case): returns dw(i) and updates da, de and
+    /// the row of dM. The same operations in the same order as the general
+    /// loop's dot and axpy calls, so the same values.
+    @inline(__always)
+    private static func singleHeadEraseRow(g: UnsafePointer<Float>, m: UnsafePointer<Float>, e: UnsafePointer<Float>, a: UnsafePointer<Float>,
+                                           w: Float, da: UnsafeMutablePointer<Float>, de: UnsafeMutablePointer<Float>,
+                                           dm: UnsafeMutablePointer<Float>, width W: Int) -> Float {
+        typealias Lanes = VectorMath.Lanes
+        var toAdd = Lanes(), toErase = Lanes()
+        var j = 0
+        while j + 8 <= W {
+            let gv = VectorMath.load(g + j, 8), ev = VectorMath.load(e + j, 8)
+            toAdd += gv * VectorMath.load(a + j, 8)
+            let gm = gv * VectorMath.load(m + j, 8)
+            toErase += gm * ev
+            if w != 0 {
+                VectorMath.store(VectorMath.load(da + j, 8) + w * gv, da + j, 8)
+                VectorMath.store(VectorMath.load(de + j, 8) + (-w) * gm, de + j, 8)
+                VectorMath.store(gv * (1 - w * ev), dm + j, 8)
+            }
+            j += 8
+        }
+        var sumAdd = toAdd.sum(), sumErase = toErase.sum()
+        while j < W {
+            sumAdd += g[j] * a[j]
+            let gm = g[j] * m[j]
+            sumErase += gm * e[j]
+            if w != 0 {
+                da[j] += w * g[j]
+                de[j] += -w * gm
+                dm[j] = g[j] * (1 - w * e[j])
+            }
+            j += 1
+        }
+        return sumAdd - sumErase
+    }
+
+    /// An NTM write head's write from its raw parameters p ([P] or [B, P]),
+    /// as one graph node: erase = sigmoid of the W values after the
+    /// addressing parameters (key W, beta, g, `shifts`, gamma), add = tanh of
+    /// the W after those, then `write` with the weighting w. Equal to slicing
+    /// and activating p with basic ops and calling `write`.
+    public static func writeFromParameters(memory: Variable, weighting: Variable, parameters p: Variable, shifts S: Int) throws -> Variable {
+        let m = memory.value, pv = p.value
+        let L = try Layout(memory: m)
+        let W = L.width, base = W + 3 + S
+        let P = pv.shape.last ?? 0
+        let B = pv.rank == 2 ? pv.shape[0] : 1
+        guard pv.rank == 1 || pv.rank == 2, P >= base + 2 * W else {
+            throw TensorError("a write head's parameters should be [\(base + 2 * W)] or [batch, \(base + 2 * W)] (addressing \(base), erase \(W), add \(W)), got \(Tensor.shapeText(pv.shape))")
+        }
+        let rows = pv.rank == 2 ? [B] : []
+        var erase = [Float](repeating: 0, count: B * W), add = erase
+        pv.data.withUnsafeBufferPointer { pp in
+            erase.withUnsafeMutableBufferPointer { pe in
+                add.withUnsafeMutableBufferPointer { pa in
+                    for b in 0..<B {
+                        VectorMath.apply(VectorMath.sigmoid, pp.baseAddress! + b * P + base, pe.baseAddress! + b * W, W)
+                        VectorMath.apply(VectorMath.tanh, pp.baseAddress! + b * P + base + W, pa.baseAddress! + b * W, W)
+                    }
+                }
+            }
+        }
+        let (value, backward) = try writeKernel(m, weighting.value, Tensor(shape: rows + [W], data: erase), Tensor(shape: rows + [W], data: add))
+        return Graph.record(value, [memory, weighting, p]) { g in
+            let d = backward(g)  // [dM, dw, dadd, derase]
+            var dp = [Float](repeating: 0, count: pv.count)
+            for b in 0..<B {
+                for j in 0..<W {
+                    let e = erase[b * W + j], a = add[b * W + j]
+                    dp[b * P + base + j] = d[3].data[b * W + j] * (e * (1 - e))
+                    dp[b * P + base + W + j] = d[2].data[b * W + j] * (1 - a * a)
+                }
+            }
+            return [d[0], d[1], Tensor(shape: pv.shape, data: dp)]
+        }
+    }
+}
