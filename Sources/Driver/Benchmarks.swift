@@ -28,10 +28,10 @@ struct Benchmarks {
              "opt.step(bce(tasks.answer(model.run(task.input), task), task.target, reduce: \"sum\"))", 40),
             ("MANN episode, batch 16 x 50 steps, 4 reads",
              "import mann\nimport tasks\nseed(1)\nlet model = mann.MANN(25, 5, hidden: 200, memory: (128, 40), reads: 4, batch: 16)\nlet opt = adam(params(model), lr: 1e-3, clipnorm: 10)\nlet e = tasks.fewshot_episode(classes: 5, shots: 10, features: 20, batch: 16)\n",
-             "opt.step(crossentropy(model.run(e.input), e.labels))", 5),
+             "opt.step(cross_entropy(model.run(e.input), e.labels))", 5),
             ("Meta Networks episode, 5-way 1-shot, 25 queries",
              "import metanet\nimport tasks\nseed(1)\nlet data = tasks.synthetic_dataset()\nlet net = metanet.MetaNet(64, 5)\nlet opt = adam(params(net), lr: 1e-3, clipnorm: 10)\nlet e = tasks.episode(data, range(60), ways: 5, shots: 1, queries: 5)\n",
-             "opt.step(crossentropy(net.forward(e.support, e.support_labels, e.query), e.query_labels))", 10),
+             "opt.step(cross_entropy(net.forward(e.support, e.support_labels, e.query), e.query_labels))", 10),
         ]
     }
 

@@ -67,7 +67,7 @@ extension Op {
     /// shape as logits). Mean over rows.
     public static func crossEntropy(_ logits: Variable, _ target: Variable) throws -> Variable {
         let x = logits.value
-        guard x.rank >= 1 else { throw TensorError("crossentropy needs logits with a class axis, got a scalar") }
+        guard x.rank >= 1 else { throw TensorError("cross_entropy needs logits with a class axis, got a scalar") }
         let classes = x.shape[x.rank - 1]
         let rows = x.count / max(classes, 1)
         let probabilities: Tensor
@@ -76,10 +76,10 @@ extension Op {
         } else if target.shape == Array(x.shape.dropLast()) || (rows == 1 && target.value.count == 1) {
             probabilities = try Tensor.onehot(Tensor(shape: Array(x.shape.dropLast()), data: target.value.data), classes: classes)
         } else {
-            throw TensorError("crossentropy: target of shape \(Tensor.shapeText(target.shape)) fits neither logits of shape \(Tensor.shapeText(x.shape)) (probabilities) nor \(Tensor.shapeText(Array(x.shape.dropLast()))) (class indices)")
+            throw TensorError("cross_entropy: target of shape \(Tensor.shapeText(target.shape)) fits neither logits of shape \(Tensor.shapeText(x.shape)) (probabilities) nor \(Tensor.shapeText(Array(x.shape.dropLast()))) (class indices)")
         }
-        try checkNotEmpty("crossentropy", rows, sum: false)
-        guard classes > 0 else { throw TensorError("crossentropy needs at least one class, got logits of shape \(Tensor.shapeText(x.shape))") }
+        try checkNotEmpty("cross_entropy", rows, sum: false)
+        guard classes > 0 else { throw TensorError("cross_entropy needs at least one class, got logits of shape \(Tensor.shapeText(x.shape))") }
         let lse = try x.logsumexp(axis: -1, keepdims: true)
         let logp = try x - lse
         let total = try (probabilities * logp).data.reduce(0, +)

@@ -185,7 +185,7 @@ public enum Graph {
         for node in order {
             guard let g = grads[ObjectIdentifier(node)], !node.inputs.isEmpty, !boundary.contains(ObjectIdentifier(node)) else { continue }
             guard let graphVJP = node.graphVJP else {
-                throw GradientError(message: "\(node.origin ?? "an op on the path (debug_nans(true) names it)") cannot be differentiated twice yet: create_graph: true works through elementwise arithmetic and functions, sums and means, reshapes, transposes, slices and rows, concatenation, plain matrix products, max and min, gather and indexing, linear, softmax, logsumexp, mse, bce from logits, crossentropy and lstm_cell; not yet through the memory ops, bce from probabilities or a learned exponent")
+                throw GradientError(message: "\(node.origin ?? "an op on the path (debug_nans(true) names it)") cannot be differentiated twice yet: create_graph: true works through elementwise arithmetic and functions, sums and means, reshapes, transposes, slices and rows, concatenation, plain matrix products, max and min, gather and indexing, linear, softmax, logsumexp, mse, bce from logits, cross_entropy and lstm_cell; not yet through the memory ops, bce from probabilities or a learned exponent")
             }
             let inputGrads = try graphVJP(g, node.inputs)
             for (input, ig) in zip(node.inputs, inputGrads) {

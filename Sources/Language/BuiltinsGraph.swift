@@ -243,9 +243,9 @@ enum GraphBuiltins {
             if try a.bool(2) { return .tensor(try Op.bceWithLogits(x, t, sum: reduce == "sum")) }
             return .tensor(try Op.bceWithProbabilities(x, t, sum: reduce == "sum"))
         }.checked("bce($(randn(3, 4)), $(uniform(3, 4)))", "bce($(uniform(3, 4, low: 0.1, high: 0.9)), $(uniform(3, 4)), logits: false)", "bce($(randn(3)), tensor([0, 1, 1]), reduce: \"sum\")"),
-        Builtin("crossentropy", "logits, target", "Cross-entropy from logits over the last axis; target is class indices or probabilities. Mean over rows.") { a in
+        Builtin("cross_entropy", "logits, target", "Cross-entropy from logits over the last axis; target is class indices or probabilities. Mean over rows.") { a in
             .tensor(try Op.crossEntropy(try a.tensor(0), try a.tensor(1)))
-        }.checked("crossentropy($(randn(4, 5)), tensor([0, 3, 4, 1]))", "crossentropy($(randn(4, 5)), $(softmax(randn(4, 5))))"),
+        }.checked("cross_entropy($(randn(4, 5)), tensor([0, 3, 4, 1]))", "cross_entropy($(randn(4, 5)), $(softmax(randn(4, 5))))"),
     ]
 }
 

@@ -31,20 +31,20 @@ enum MemoryBuiltins {
         Builtin("usage", "previous, reads, writes, decay = 0.95", "LRUA usage: decay * previous + reads + writes (several heads, [H, N] or [B, H, N], are summed).") { a in
             .tensor(try Addressing.usage(try a.tensor(0), reads: try a.tensor(1), write: try a.tensor(2), decay: try a.float(3)))
         }.checked("usage($(uniform(6)), $(softmax(randn(2, 6), 1)), $(softmax(randn(6))))"),
-        Builtin("leastused", "usage, n", "1 at the n least-used slots (per batch row; exactly n, ties to the lower slot), else 0. Not differentiable.") { a in
+        Builtin("least_used", "usage, n", "1 at the n least-used slots (per batch row; exactly n, ties to the lower slot), else 0. Not differentiable.") { a in
             .tensor(Variable(try Addressing.leastUsed(try a.tensor(0).value, n: try a.int(1))))
         }.notDifferentiable("an indicator of the least-used slots"),
-        Builtin("lruaweights", "alpha, wr_prev, wlu_prev", "LRUA write weights: sigmoid(alpha) * wr_prev + (1 - sigmoid(alpha)) * wlu_prev; for several heads, wr_prev [H, N] (or [B, H, N]) and alpha [H] (or [B, H]).") { a in
+        Builtin("lrua_weights", "alpha, wr_prev, wlu_prev", "LRUA write weights: sigmoid(alpha) * wr_prev + (1 - sigmoid(alpha)) * wlu_prev; for several heads, wr_prev [H, N] (or [B, H, N]) and alpha [H] (or [B, H]).") { a in
             .tensor(try Addressing.lruaWeights(try a.tensor(0), readPrevious: try a.tensor(1), leastUsedPrevious: try a.tensor(2)))
-        }.checked("lruaweights($(randn(1)), $(softmax(randn(6))), $(softmax(randn(6))))", "lruaweights($(randn(2, 3)), $(softmax(randn(2, 3, 5), 2)), $(softmax(randn(2, 5), 1)))"),
-        Builtin("zeroleastused", "memory, usage", "The memory with its least-used slot (by usage) set to zero.") { a in
+        }.checked("lrua_weights($(randn(1)), $(softmax(randn(6))), $(softmax(randn(6))))", "lrua_weights($(randn(2, 3)), $(softmax(randn(2, 3, 5), 2)), $(softmax(randn(2, 5), 1)))"),
+        Builtin("zero_least_used", "memory, usage", "The memory with its least-used slot (by usage) set to zero.") { a in
             .tensor(try Addressing.zeroLeastUsed(try a.tensor(0), usage: try a.tensor(1).value))
-        }.checked("zeroleastused($(randn(6, 4)), tensor([0.5, 0.1, 0.9, 0.3, 0.7, 0.8]))"),
-        Builtin("lruawrite", "memory, key, alpha, wr_prev, usage_prev, n", "One LRUA write: zero the least-used slot, then add key with the LRUA weights (least used taken as the n smallest). Returns (memory, write weights).") { a in
+        }.checked("zero_least_used($(randn(6, 4)), tensor([0.5, 0.1, 0.9, 0.3, 0.7, 0.8]))"),
+        Builtin("lrua_write", "memory, key, alpha, wr_prev, usage_prev, n", "One LRUA write: zero the least-used slot, then add key with the LRUA weights (least used taken as the n smallest). Returns (memory, write weights).") { a in
             let (m, w) = try Addressing.lruaWrite(try a.tensor(0), key: try a.tensor(1), alpha: try a.tensor(2), readPrevious: try a.tensor(3),
                                                   usagePrevious: try a.tensor(4).value, reads: try a.int(5))
             return .tuple([.tensor(m), .tensor(w)])
-        }.checked("lruawrite($(randn(6, 4)), $(randn(4)), $(randn(1)), $(softmax(randn(6))), tensor([0.5, 0.1, 0.9, 0.3, 0.7, 0.8]), 1)[0]"),
+        }.checked("lrua_write($(randn(6, 4)), $(randn(4)), $(randn(1)), $(softmax(randn(6))), tensor([0.5, 0.1, 0.9, 0.3, 0.7, 0.8]), 1)[0]"),
         Builtin("memory", "slots, width, init = 1e-6, batch = nil, trace = true", "An external memory of slots x width (a batch of them with batch: B). init: a number (constant), \"random\" (N(0, 0.1) at each reset) or \"learned\" (a parameter). Methods: read, write, lrua_write, reset, set; fields: contents, trace.") { a in
             let slots = try a.int(0), width = try a.int(1)
             let initialisation: MemoryBank.Initialisation

@@ -209,7 +209,7 @@ enum TensorBuiltins {
         Builtin("gather", "x, indices, axis = 0", "Picks entries along an axis by integer indices of any shape.") { a in
             .tensor(try Op.gather(try a.tensor(0), try a.tensor(1).value, axis: try a.int(2)))
         }.checked("gather($(randn(4, 3)), tensor([[2, 0], [2, 3]]))", "gather($(randn(4, 3)), tensor([1, 1]), 1)"),
-        Builtin("onehot", "indices, n", "One-hot rows: shape of indices plus a last axis of n classes.") { a in
+        Builtin("one_hot", "indices, n", "One-hot rows: shape of indices plus a last axis of n classes.") { a in
             .tensor(Variable(try Tensor.onehot(try a.tensor(0).value, classes: try a.int(1))))
         }.notDifferentiable("made from class indices"),
     ]

@@ -337,6 +337,18 @@ public final class BuiltinRegistry {
 
     public subscript(name: String) -> Builtin? { byName[name] }
     public var names: [String] { all.map(\.name) }
+    /// Names builtins had before names became snake_case (0.7), still
+    /// accepted until 0.8: former name -> name. Completion offers the new
+    /// names only; `:help` of a former name says which it became.
+    public private(set) var formerNames: [String: String] = [:]
+
+    func addFormerNames(_ pairs: [(former: String, name: String)]) {
+        for (former, name) in pairs {
+            guard let b = byName[name], byName[former] == nil else { continue }
+            byName[former] = b
+            formerNames[former] = name
+        }
+    }
 
     func add(_ builtins: [Builtin]) {
         for b in builtins {
@@ -360,6 +372,8 @@ public final class BuiltinRegistry {
         r.add(ProgressBuiltins.all)
         r.add(FileBuiltins.all)
         r.add(TrialBuiltins.all)
+        r.addFormerNames([("leastused", "least_used"), ("lruaweights", "lrua_weights"), ("lruawrite", "lrua_write"),
+                          ("zeroleastused", "zero_least_used"), ("onehot", "one_hot"), ("crossentropy", "cross_entropy")])
         return r
     }
 }

@@ -102,7 +102,9 @@ extension Interpreter {
     public func help(for dottedName: String) -> String? {
         guard let value = lookup(dottedName) else { return nil }
         switch value {
-        case .builtin(let b): return b.signature + "\n  " + b.doc
+        case .builtin(let b):
+            let former = builtins.formerNames[dottedName].map { "(\(dottedName) is \($0)'s name before 0.7, accepted until 0.8)\n" } ?? ""
+            return former + b.signature + "\n  " + b.doc
         case .function(let c):
             let doc = c.doc
             return "fn " + c.signature + "    (defined at \(c.definedAt))" + (doc.isEmpty ? "" : "\n  " + doc.replacingOccurrences(of: "\n", with: "\n  "))

@@ -22,7 +22,7 @@ extension Addressing {
     /// symmetric. Not differentiable.
     public static func leastUsed(_ usage: Tensor, n: Int) throws -> Tensor {
         let L = try Layout(weighting: usage)
-        guard n >= 1, n <= L.slots else { throw TensorError("leastused: n must be between 1 and \(L.slots), got \(n)") }
+        guard n >= 1, n <= L.slots else { throw TensorError("least_used: n must be between 1 and \(L.slots), got \(n)") }
         var out = [Float](repeating: 0, count: usage.count)
         for b in 0..<L.batch {
             let base = b * L.slots
@@ -40,11 +40,11 @@ extension Addressing {
         let U = try Layout(weighting: lu)
         let hasHeads = r.rank == lu.rank + 1
         guard r.shape.last == U.slots, Array(r.shape.dropLast(hasHeads ? 2 : 1)) == Array(lu.shape.dropLast()) else {
-            throw TensorError("lruaweights: the previous read weights of shape \(Tensor.shapeText(r.shape)) do not fit least-used weights of shape \(Tensor.shapeText(lu.shape))")
+            throw TensorError("lrua_weights: the previous read weights of shape \(Tensor.shapeText(r.shape)) do not fit least-used weights of shape \(Tensor.shapeText(lu.shape))")
         }
         let rows = r.count / U.slots
         guard alpha.value.count == 1 || alpha.value.count == rows else {
-            throw TensorError("lruaweights: alpha should have 1 or \(rows) values (one per head and batch row), got shape \(Tensor.shapeText(alpha.shape))")
+            throw TensorError("lrua_weights: alpha should have 1 or \(rows) values (one per head and batch row), got shape \(Tensor.shapeText(alpha.shape))")
         }
         // One node: w = s r + (1 - s) lu with s = sigmoid(alpha) per row (head
         // and batch row); lu is a constant shared by the heads of a batch row.

@@ -245,11 +245,11 @@ extension Tensor {
 
     /// One-hot rows: shape indices.shape + [classes].
     public static func onehot(_ indices: Tensor, classes: Int) throws -> Tensor {
-        guard classes > 0 else { throw TensorError("onehot needs at least one class, got \(classes)") }
+        guard classes > 0 else { throw TensorError("one_hot needs at least one class, got \(classes)") }
         var out = try zeros(indices.shape + [classes])
         for (i, v) in indices.data.enumerated() {
             guard v == v.rounded(), v >= 0, v < Float(classes) else {
-                throw TensorError("onehot index \(v) is out of range for \(classes) classes")
+                throw TensorError("one_hot index \(v) is out of range for \(classes) classes")
             }
             out.data[i * classes + Int(v)] = 1
         }
