@@ -2,74 +2,73 @@ import Foundation
 import Language
 import Tensor
 
-/// `mnemo bench`: per-iteration costs of the interpreter's hot paths, each the
-/// best of three runs, beside a native baseline measured in the same run (the
-/// machine is shared and noisy, so ratios are the figures to compare).
+/// `mnemo bench`: the scripts in bench/ (each prints its figure, "VALUE
+/// UNIT", and takes an iteration count as its argument; a user can run and
+/// change them), each the best of three runs, beside a native baseline
+/// measured in the same run (the machine is shared and noisy, so ratios are
+/// the figures to compare).
 struct Benchmarks {
     let iterations: Int
+    var files: [String] = []
 
-    private var cases: [(name: String, script: String)] {
-        let n = iterations
-        return [
-            ("empty loop", "for i in 0..<\(n) { }"),
-            ("scalar loop: s = s + i", "var s = 0\nfor i in 0..<\(n) { s = s + i }"),
-            ("scalar loop in a function", "fn f(n) {\n var s = 0\n for i in 0..<n { s = s + i }\n s\n}\nf(\(n))"),
-            ("tensor a + b (length 20)", "let a = randn(20)\nlet b = randn(20)\nfor i in 0..<\(n) { let c = a + b }"),
-            ("tensor tanh(a) (length 20)", "let a = randn(20)\nfor i in 0..<\(n) { let c = tanh(a) }"),
-            ("recorded p * b (length 20, graph node)", "let p = param(randn(20))\nlet b = randn(20)\nfor i in 0..<\(n) { let c = p * b }"),
-        ]
+    /// bench/ beside the stdlib (a build tree, an install), or MNEMO_BENCH.
+    static var folder: String? {
+        if let env = ProcessInfo.processInfo.environment["MNEMO_BENCH"], !env.isEmpty { return env }
+        guard let stdlib = ModuleLoader.findStdlib() else { return nil }
+        let bench = (stdlib as NSString).deletingLastPathComponent + "/bench"
+        return FileManager.default.fileExists(atPath: bench) ? bench : nil
     }
 
-    /// Whole training steps of the memory models, timed per step after a warm-up.
-    private var modelCases: [(name: String, setup: String, step: String, repeats: Int)] {
-        [
-            ("NTM copy step, length 20 (LSTM 100, memory 128 x 20)",
-             "import ntm\nimport tasks\nseed(1)\nlet model = ntm.NTM(9, 8, hidden: 100, memory: (128, 20))\nlet opt = rmsprop(params(model), lr: 1e-4, momentum: 0.9, decay: 0.95, clip: 10, form: \"graves\")\nlet task = tasks.copy(width: 8, length: 20)\n",
-             "opt.step(bce(tasks.answer(model.run(task.input), task), task.target, reduce: \"sum\"))", 40),
-            ("MANN episode, batch 16 x 50 steps, 4 reads",
-             "import mann\nimport tasks\nseed(1)\nlet model = mann.MANN(25, 5, hidden: 200, memory: (128, 40), reads: 4, batch: 16)\nlet opt = adam(params(model), lr: 1e-3, clipnorm: 10)\nlet e = tasks.fewshot_episode(classes: 5, shots: 10, features: 20, batch: 16)\n",
-             "opt.step(cross_entropy(model.run(e.input), e.labels))", 5),
-            ("Meta Networks episode, 5-way 1-shot, 25 queries",
-             "import metanet\nimport tasks\nseed(1)\nlet data = tasks.synthetic_dataset()\nlet net = metanet.MetaNet(64, 5)\nlet opt = adam(params(net), lr: 1e-3, clipnorm: 10)\nlet e = tasks.episode(data, range(60), ways: 5, shots: 1, queries: 5)\n",
-             "opt.step(cross_entropy(net.forward(e.support, e.support_labels, e.query), e.query_labels))", 10),
-        ]
+    /// The scripts to run: those named, or every bench/*.mn, loops before models.
+    var scripts: [String] {
+        if !files.isEmpty { return files }
+        guard let folder = Benchmarks.folder, let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        let paths = names.filter { $0.hasSuffix(".mn") }.sorted().map { folder + "/" + $0 }
+        let models = ["ntm_step.mn", "mann_episode.mn", "metanet_episode.mn"]
+        return paths.filter { !models.contains(($0 as NSString).lastPathComponent) } + models.compactMap { m in paths.first { $0.hasSuffix("/" + m) } }
     }
 
     func run() {
         #if DEBUG
         print("note: this is a debug build; build with `swift build -c release` for meaningful figures")
         #endif
+        let scripts = self.scripts
+        guard !scripts.isEmpty else {
+            print("no benchmark scripts found (bench/ beside the stdlib, or MNEMO_BENCH)")
+            return
+        }
         print("mnemo bench: \(iterations) iterations each, best of 3")
         let baseline = best { nativeTensorAdd() }
         print(pad("native Swift: Tensor + Tensor (length 20)") + String(format: "%9.1f ns/iter", baseline))
-        for (name, script) in cases {
-            let ns = best { timeScript(script) }
-            print(pad(name) + String(format: "%9.1f ns/iter  (%.1fx native add)", ns, ns / baseline))
-        }
-        for (name, setup, step, repeats) in modelCases {
-            let script = setup + "\(step)\nlet start = clock()\nfor i in 0..<\(repeats) { \(step) }\nprint((clock() - start) / \(repeats) * 1000)"
-            var best = Double.infinity
+        for path in scripts {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { print("cannot read \(path)"); continue }
+            let title = text.split(separator: "\n").first.map { $0.hasPrefix("#") ? $0.dropFirst().trimmingCharacters(in: .whitespaces) : (path as NSString).lastPathComponent } ?? path
+            var best = Double.infinity, unit = ""
             for _ in 0..<3 {
                 var out = ""
-                let interpreter = Interpreter(output: { out += $0 })
-                do { try interpreter.run(SourceFile(name: "<bench>", text: script)) } catch { print("benchmark failed: \(error)"); break }
-                best = min(best, Double(out) ?? .nan)
+                let interpreter = Interpreter(output: { out += $0 + "\n" })
+                interpreter.arguments = [String(iterations)]
+                do { try interpreter.run(SourceFile(name: path, text: text, path: path)) } catch {
+                    print(pad(title) + " failed: \(Host.report(error).text)")
+                    best = .nan
+                    break
+                }
+                let fields = out.split(whereSeparator: { $0 == " " || $0 == "\n" })
+                guard let value = fields.first.flatMap({ Double($0) }) else { best = .nan; break }
+                best = min(best, value)
+                unit = fields.dropFirst().first.map(String.init) ?? ""
             }
-            print(pad(name) + String(format: "%9.2f ms/step", best))
+            if unit == "ns/iter" {
+                print(pad(title) + String(format: "%9.1f ns/iter  (%.1fx native add)", best, best / baseline))
+            } else {
+                print(pad(title) + String(format: "%9.2f ", best) + unit)
+            }
         }
     }
 
     private func pad(_ s: String) -> String { s.padding(toLength: 56, withPad: " ", startingAt: 0) }
 
     private func best(_ f: () -> Double) -> Double { (0..<3).map { _ in f() }.min()! }
-
-    /// Nanoseconds per iteration of one script run.
-    private func timeScript(_ text: String) -> Double {
-        let interpreter = Interpreter(output: { _ in })
-        let start = DispatchTime.now().uptimeNanoseconds
-        do { try interpreter.run(SourceFile(name: "<bench>", text: text)) } catch { print("benchmark failed: \(error)"); return .nan }
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / Double(iterations)
-    }
 
     private func nativeTensorAdd() -> Double {
         let rng = RandomGenerator(seed: 1)

@@ -162,14 +162,17 @@ struct Test: ParsableCommand {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure the interpreter's speed on small benchmarks (build with -c release).")
+    static let configuration = CommandConfiguration(abstract: "Run the benchmark scripts of bench/ (build with -c release): loops and ops per iteration, the memory models per step.")
 
-    @Option(help: "Iterations per benchmark.")
+    @Option(help: "Iterations per loop benchmark (each script's first argument).")
     var iterations = 1_000_000
+
+    @Argument(help: "Benchmark scripts to run (default: every bench/*.mn).")
+    var files: [String] = []
 
     func run() throws {
         guard iterations > 0, iterations <= 100_000_000 else { throw ValidationError("iterations must be between 1 and 100000000") }
-        Interpreter.onLargeStack { Benchmarks(iterations: iterations).run() }
+        Interpreter.onLargeStack { Benchmarks(iterations: iterations, files: files).run() }
     }
 }
 
@@ -193,6 +196,14 @@ struct Install: ParsableCommand {
             chmod(bin + "/mnemo", 0o755)
             for name in try fm.contentsOfDirectory(atPath: stdlib).sorted() where name.hasSuffix(".mn") {
                 try SafeFile.write([UInt8](fm.contents(atPath: stdlib + "/" + name) ?? Data()), to: share + "/" + name)
+            }
+            // The benchmark scripts, beside the stdlib where `mnemo bench` looks.
+            if let bench = Benchmarks.folder {
+                let target = prefix + "/share/mnemo/bench"
+                try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+                for name in try fm.contentsOfDirectory(atPath: bench).sorted() where name.hasSuffix(".mn") {
+                    try SafeFile.write([UInt8](fm.contents(atPath: bench + "/" + name) ?? Data()), to: target + "/" + name)
+                }
             }
         } catch {
             Host.writeError("error: \(error)")
