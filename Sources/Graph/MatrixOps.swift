@@ -1,0 +1,101 @@
+import Tensor
+
+/// Matrix products: matmul (batched), the dense layer `linear`, the outer product.
+extension Op {
+    public static func matmul(_ a: Variable, _ b: Variable) throws -> Variable {
+        let (x, y) = (a.value, b.value)
+        let value = try Tensor.matmul(x, y)
+        let needA = a.requiresGrad, needB = b.requiresGrad
+        return Graph.record(value, [a, b], { g in
+            // Work with 1-d operands promoted to matrices, as the forward did.
+            let xm = x.rank == 1 ? Tensor(shape: [1, x.count], data: x.data) : x
+            let ym = y.rank == 1 ? Tensor(shape: [y.count, 1], data: y.data) : y
+            var gShape = Array(value.shape)
+            if x.rank == 1 { gShape.insert(1, at: max(gShape.count - (y.rank == 1 ? 0 : 1), 0)) }
+            if y.rank == 1 { gShape.append(1) }
+            let gm = Tensor(shape: gShape, data: g.data)
+            var dx: Tensor? = nil, dy: Tensor? = nil
+            if needA {
+                var d = try Tensor.matmul(gm, ym, transposeA: false, transposeB: true)
+                while d.rank > xm.rank { d = try d.reduce(.sum, axis: 0) }
+                dx = Tensor(shape: x.shape, data: d.data)
+            }
+            if needB {
+                var d = try Tensor.matmul(xm, gm, transposeA: true, transposeB: false)
+                while d.rank > ym.rank { d = try d.reduce(.sum, axis: 0) }
+                dy = Tensor(shape: y.shape, data: d.data)
+            }
+            return [dx, dy]
+        }, graph: x.rank == 2 && y.rank == 2 ? { g, nodes in
+            // Plain matrices: the same products, as ops.
+            let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
+            return [needA ? try matmul(g, try permute(b, [1, 0])) : nil, needB ? try matmul(try permute(a, [1, 0]), g) : nil]
+        } : nil)
+    }
+
+    /// A dense layer as one node: x @ W + b for x [..., in] (any leading axes,
+    /// taken as rows), W [in, out], b [out] (or none); the result is [..., out].
+    public static func linear(_ x: Variable, _ w: Variable, _ b: Variable?) throws -> Variable {
+        guard x.value.rank >= 1, w.value.rank == 2 else {
+            let product = try matmul(x, w)
+            return try b.map { try add(product, $0) } ?? product
+        }
+        let (xv, wv) = (x.value, w.value)
+        let (inputs, outputs) = (wv.shape[0], wv.shape[1])
+        let rows = xv.shape.dropLast().reduce(1, *)
+        guard xv.shape.last == inputs else {
+            throw TensorError("linear: input of shape \(Tensor.shapeText(xv.shape)) does not fit weights of shape \(Tensor.shapeText(wv.shape))")
+        }
+        if let b, b.value.shape != [outputs] {
+            throw TensorError("linear: bias of shape \(Tensor.shapeText(b.value.shape)) should be [\(outputs)]")
+        }
+        let x2 = Tensor(shape: [rows, inputs], data: xv.data)
+        var value = try Tensor.matmul(x2, wv, transposeA: false, transposeB: false)
+        if let bias = b?.value.data {
+            value.data.withUnsafeMutableBufferPointer { p in
+                bias.withUnsafeBufferPointer { pb in
+                    for r in 0..<rows { axpy(p.baseAddress! + r * outputs, 1, pb.baseAddress!, outputs) }
+                }
+            }
+        }
+        var shape = xv.shape
+        shape[shape.count - 1] = outputs
+        let needX = x.requiresGrad, needB = b?.requiresGrad ?? false
+        let inputsList = b.map { [x, w, $0] } ?? [x, w]
+        return Graph.record(Tensor(shape: shape, data: value.data), inputsList, { g in
+            let g2 = Tensor(shape: [rows, outputs], data: g.data)
+            let dx = needX ? Tensor(shape: xv.shape, data: try Tensor.matmul(g2, wv, transposeA: false, transposeB: true).data) : nil
+            // Weights are shared across the steps of a sequence: dW = x^T g is summed over them in one product.
+            Graph.accumulateProduct(input: 1, x2, g2)
+            var grads: [Tensor?] = [dx, nil]
+            if b != nil {
+                var db = [Float](repeating: 0, count: outputs)
+                if needB {
+                    db.withUnsafeMutableBufferPointer { pd in
+                        g.data.withUnsafeBufferPointer { pg in
+                            for r in 0..<rows { axpy(pd.baseAddress!, 1, pg.baseAddress! + r * outputs, outputs) }
+                        }
+                    }
+                }
+                grads.append(needB ? Tensor(shape: [outputs], data: db) : nil)
+            }
+            return grads
+        }, graph: { g, nodes in
+            // The same products as ops, on the inputs' rows: dx = g W^T, dW = x^T g, db = the sum of g's rows.
+            let xRows = try reshape(Graph.input(xv, nodes[0]), [rows, inputs]), wVar = Graph.input(wv, nodes[1])
+            let gRows = try reshape(g, [rows, outputs])
+            var grads: [Variable?] = [try reshape(try matmul(gRows, try permute(wVar, [1, 0])), xv.shape),
+                                      try matmul(try permute(xRows, [1, 0]), gRows)]
+            if nodes.count > 2 { grads.append(try sum(gRows, axis: 0)) }
+            return grads
+        })
+    }
+
+    /// The outer product of two vectors.
+    public static func outer(_ a: Variable, _ b: Variable) throws -> Variable {
+        guard a.value.rank == 1, b.value.rank == 1 else {
+            throw TensorError("outer needs two vectors, got shapes \(Tensor.shapeText(a.shape)) and \(Tensor.shapeText(b.shape))")
+        }
+        return try mul(try reshape(a, [a.value.count, 1]), try reshape(b, [1, b.value.count]))
+    }
+}
