@@ -1,0 +1,39 @@
+import Graph
+import Tensor
+
+/// Host objects with members: optimizers, memories and heads.
+public protocol NativeObject: AnyObject {
+    var kindName: String { get }
+    var memberNames: [String] { get }
+    /// The members that are methods (completion adds "(" to these).
+    var methodNames: [String] { get }
+    func member(_ name: String, _ interpreter: Interpreter) throws -> Value?
+    func setMember(_ name: String, _ value: Value) throws -> Bool
+    /// Values inside it that may hold parameters (for `params`).
+    var children: [Value] { get }
+    var summary: String { get }
+    /// What `print` shows, when more than the summary (a figure draws itself).
+    var display: String? { get }
+}
+
+extension NativeObject {
+    public func setMember(_ name: String, _ value: Value) throws -> Bool { false }
+    public var children: [Value] { [] }
+    public var methodNames: [String] { [] }
+    public var display: String? { nil }
+}
+
+/// A host object's methods, made once per object: a method called in a
+/// training loop should not build its builtin (and parse its signature) on
+/// every step.
+struct Methods {
+    private let byName: [String: Builtin]
+    let names: [String]
+
+    init(_ list: [Builtin]) {
+        byName = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
+        names = list.map(\.name)
+    }
+
+    subscript(name: String) -> Builtin? { byName[name] }
+}
