@@ -21,6 +21,8 @@ enum Binding {
     /// A top-level name of a module (or of the REPL session).
     case global(Globals, Int)
     case builtin(Builtin)
+    /// A constant the language provides (`builtins`).
+    case value(Value)
 }
 
 /// A local variable as the resolver sees it. `boxed` becomes true when a

@@ -6,6 +6,9 @@ public final class BuiltinRegistry {
     private var byName: [String: Builtin] = [:]
 
     public subscript(name: String) -> Builtin? { byName[name] }
+    /// Every builtin as a member of one value, `builtins`, reachable where a
+    /// local name hides one (a parameter called `memory`: `builtins.memory(...)`).
+    public private(set) lazy var namespace = BuiltinNamespace(self)
     public var names: [String] { all.map(\.name) }
     /// Names builtins had before names became snake_case (0.7), still
     /// accepted until 0.8: former name -> name. Completion offers the new
@@ -46,4 +49,17 @@ public final class BuiltinRegistry {
                           ("zeroleastused", "zero_least_used"), ("onehot", "one_hot"), ("crossentropy", "cross_entropy")])
         return r
     }
+}
+
+/// The value of the name `builtins`: each builtin as a member.
+public final class BuiltinNamespace: NativeObject {
+    public static let name = "builtins"
+    unowned let registry: BuiltinRegistry
+    init(_ registry: BuiltinRegistry) { self.registry = registry }
+
+    public var kindName: String { "builtins" }
+    public var memberNames: [String] { registry.names }
+    public var methodNames: [String] { registry.names }
+    public var summary: String { "<builtins: \(registry.names.count) functions>" }
+    public func member(_ name: String, _ interpreter: Interpreter) throws -> Value? { registry[name].map { .builtin($0) } }
 }

@@ -493,6 +493,8 @@ struct Compiler {
         case .builtin(let b)?:
             let v = Value.builtin(b)
             return { _ in v }
+        case .value(let v)?:
+            return { _ in v }
         case nil:
             return { _ in throw Diagnostic(.runtime, "unknown name '\(name)'", at: range) }
         }

@@ -268,7 +268,7 @@ final class Resolver {
             case let .global(g, i) where !g.mutable[i]:
                 error("cannot assign to '\(name.name)': it is a constant", name.range,
                       notes: g.modules[i] != nil || g.functions[i] != nil ? [] : ["use 'var' to make it assignable"])
-            case .builtin:
+            case .builtin, .value:
                 error("cannot assign to the builtin '\(name.name)'", name.range)
             default: break
             }
@@ -323,6 +323,7 @@ final class Resolver {
             return .global(globals, i)
         }
         if let b = builtins[name] { return .builtin(b) }
+        if name == BuiltinNamespace.name { return .value(.object(builtins.namespace)) }
         var message = "unknown name '\(name)'"
         if let suggestion = Suggest.closest(to: name, among: visibleNames()) { message += "; did you mean '\(suggestion)'?" }
         error(message, range)
