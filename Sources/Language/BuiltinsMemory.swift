@@ -45,6 +45,17 @@ enum MemoryBuiltins {
                                                   usagePrevious: try a.tensor(4).value, reads: try a.int(5))
             return .tuple([.tensor(m), .tensor(w)])
         }.checked("lrua_write($(randn(6, 4)), $(randn(4)), $(randn(1)), $(softmax(randn(6))), tensor([0.5, 0.1, 0.9, 0.3, 0.7, 0.8]), 1)[0]"),
+        Builtin("head_layout", "width, shifts", "Where each parameter of an NTM head sits in the raw vector its controller emits, for a memory of this width and a shift kernel of this length: {key: [start, end], beta, gate, shift: [start, end], gamma, erase: [start, end], add: [start, end], read_size, write_size} (the one definition address_from and write_from use).") { a in
+            let width = try a.int(0), shifts = try a.int(1)
+            guard width >= 1, shifts >= 1, width <= Tensor.maxElements, shifts <= Tensor.maxElements else {
+                throw RuntimeError("head_layout: width and shifts must be at least 1, got \(width) and \(shifts)")
+            }
+            let h = Addressing.HeadLayout(width: width, shifts: shifts)
+            func span(_ r: Range<Int>) -> Value { .list(ListBox([.number(Double(r.lowerBound)), .number(Double(r.upperBound))])) }
+            return .record(Record(names: ["key", "beta", "gate", "shift", "gamma", "erase", "add", "read_size", "write_size"],
+                                  values: [span(h.key), .number(Double(h.beta)), .number(Double(h.gate)), span(h.shift), .number(Double(h.gamma)),
+                                           span(h.erase), span(h.add), .number(Double(h.readSize)), .number(Double(h.writeSize))]))
+        }.notDifferentiable("sizes, not values"),
         Builtin("memory", "slots, width, init = 1e-6, batch = nil, trace = true", "An external memory of slots x width (a batch of them with batch: B). init: a number (constant), \"random\" (N(0, 0.1) at each reset) or \"learned\" (a parameter). Methods: read, write, lrua_write, reset, set; fields: contents, trace.") { a in
             let slots = try a.int(0), width = try a.int(1)
             let initialisation: MemoryBank.Initialisation

@@ -59,8 +59,9 @@ extension Addressing {
                                              previous: Variable) throws -> Variable {
         let pv = p.value
         let P = pv.shape.last ?? 0
-        guard pv.rank == 1 || pv.rank == 2, P >= W + 3 + S else {
-            throw TensorError("a head's parameters should be [\(W + 3 + S)] or [batch, \(W + 3 + S)] or longer (key \(W), beta, g, \(S) shifts, gamma), got \(Tensor.shapeText(pv.shape))")
+        let H = HeadLayout(width: W, shifts: S)
+        guard pv.rank == 1 || pv.rank == 2, P >= H.readSize else {
+            throw TensorError("a head's parameters should be [\(H.readSize)] or [batch, \(H.readSize)] or longer (key \(W), beta, g, \(S) shifts, gamma), got \(Tensor.shapeText(pv.shape))")
         }
         let B = pv.rank == 2 ? pv.shape[0] : 1
         let L = try Layout(memory: memory.value)
@@ -73,16 +74,16 @@ extension Addressing {
             pv.data.withUnsafeBufferPointer { pp in
                 for b in 0..<B {
                     let row = pp.baseAddress! + b * P
-                    (x.key + b * W).update(from: row, count: W)
-                    x.beta[b] = Scalar.softplus(row[W])
-                    x.gate[b] = Scalar.sigmoid(row[W + 1])
-                    let s = x.shift + b * S, logits = row + W + 2
+                    (x.key + b * W).update(from: row + H.key.lowerBound, count: W)
+                    x.beta[b] = Scalar.softplus(row[H.beta])
+                    x.gate[b] = Scalar.sigmoid(row[H.gate])
+                    let s = x.shift + b * S, logits = row + H.shift.lowerBound
                     var top = -Float.infinity
                     for j in 0..<S { top = Swift.max(top, logits[j]) }
                     var total: Float = 0
                     for j in 0..<S { let e = VectorMath.exp(logits[j] - top); s[j] = e; total += e }
                     for j in 0..<S { s[j] /= total }
-                    x.gamma[b] = 1 + Scalar.softplus(row[W + 2 + S])
+                    x.gamma[b] = 1 + Scalar.softplus(row[H.gamma])
                 }
             }
         }
@@ -103,13 +104,13 @@ extension Addressing {
                     for b in 0..<B {
                         let row = pp.baseAddress! + b * P, out = pd.baseAddress! + b * P
                         let s = x.shift + b * S, ds = d.shift + b * S
-                        out.update(from: d.key + b * W, count: W)
-                        out[W] = d.beta[b] * Scalar.sigmoid(row[W])
-                        out[W + 1] = d.gate[b] * x.gate[b] * (1 - x.gate[b])
+                        (out + H.key.lowerBound).update(from: d.key + b * W, count: W)
+                        out[H.beta] = d.beta[b] * Scalar.sigmoid(row[H.beta])
+                        out[H.gate] = d.gate[b] * x.gate[b] * (1 - x.gate[b])
                         var inner: Float = 0
                         for j in 0..<S { inner += ds[j] * s[j] }
-                        for j in 0..<S { out[W + 2 + j] = s[j] * (ds[j] - inner) }
-                        out[W + 2 + S] = d.gamma[b] * Scalar.sigmoid(row[W + 2 + S])
+                        for j in 0..<S { out[H.shift.lowerBound + j] = s[j] * (ds[j] - inner) }
+                        out[H.gamma] = d.gamma[b] * Scalar.sigmoid(row[H.gamma])
                     }
                 }
             }

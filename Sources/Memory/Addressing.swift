@@ -12,6 +12,28 @@ public enum Addressing {
     /// The epsilon of the cosine similarity's denominator: a zero row or key gives 0, not NaN.
     public static let cosineEpsilon: Float = 1e-8
 
+    /// Where each of an NTM head's parameters sits in the raw vector its
+    /// controller emits (the one place this is defined: the fused ops,
+    /// the memory's trace and, through `head_layout`, ntm.mn read it).
+    /// Key [W] (as is), beta (softplus), g (sigmoid), the shift logits [S]
+    /// (softmax), gamma (1 + softplus); a write head then has erase [W]
+    /// (sigmoid) and add [W] (tanh).
+    public struct HeadLayout {
+        public let width: Int, shifts: Int
+        public init(width: Int, shifts: Int) { self.width = width; self.shifts = shifts }
+        public var key: Range<Int> { 0..<width }
+        public var beta: Int { width }
+        public var gate: Int { width + 1 }
+        public var shift: Range<Int> { (width + 2)..<(width + 2 + shifts) }
+        public var gamma: Int { width + 2 + shifts }
+        public var erase: Range<Int> { (width + 3 + shifts)..<(2 * width + 3 + shifts) }
+        public var add: Range<Int> { (2 * width + 3 + shifts)..<(3 * width + 3 + shifts) }
+        /// A read head's parameter count (its addressing).
+        public var readSize: Int { width + 3 + shifts }
+        /// A write head's: addressing, erase, add.
+        public var writeSize: Int { 3 * width + 3 + shifts }
+    }
+
     /// Batch size and sizes of a memory, checked against the other operands.
     struct Layout {
         let batch: Int, slots: Int, width: Int, batched: Bool

@@ -116,8 +116,8 @@ public final class MemoryBank {
     public func writeFromParameters(_ weighting: Variable, _ p: Variable, shifts: Int, head: Int = 0) throws {
         let updated = try Addressing.writeFromParameters(memory: contents, weighting: weighting, parameters: p, shifts: shifts)
         if tracing {
-            // The add vector is tanh of the W values after the addressing's and the erase's (as Addressing lays p out).
-            let start = width + shifts + 3 + width, rows = p.value.count / max(1, p.shape.last ?? 1)
+            // The add vector, tanh of its place in the head's parameters.
+            let start = Addressing.HeadLayout(width: width, shifts: shifts).add.lowerBound, rows = p.value.count / max(1, p.shape.last ?? 1)
             var add = [Float](repeating: 0, count: rows * width)
             for r in 0..<rows { for j in 0..<width { add[r * width + j] = Foundation.tanh(p.value.data[r * p.shape.last! + start + j]) } }
             record(weighting.value, isWrite: true, head: head, vector: Tensor(shape: Array(p.shape.dropLast()) + [width], data: add))

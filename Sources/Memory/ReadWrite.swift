@@ -239,11 +239,11 @@ extension Addressing {
     public static func writeFromParameters(memory: Variable, weighting: Variable, parameters p: Variable, shifts S: Int) throws -> Variable {
         let m = memory.value, pv = p.value
         let L = try Layout(memory: m)
-        let W = L.width, base = W + 3 + S
+        let W = L.width, H = HeadLayout(width: W, shifts: S)
         let P = pv.shape.last ?? 0
         let B = pv.rank == 2 ? pv.shape[0] : 1
-        guard pv.rank == 1 || pv.rank == 2, P >= base + 2 * W else {
-            throw TensorError("a write head's parameters should be [\(base + 2 * W)] or [batch, \(base + 2 * W)] (addressing \(base), erase \(W), add \(W)), got \(Tensor.shapeText(pv.shape))")
+        guard pv.rank == 1 || pv.rank == 2, P >= H.writeSize else {
+            throw TensorError("a write head's parameters should be [\(H.writeSize)] or [batch, \(H.writeSize)] (addressing \(H.readSize), erase \(W), add \(W)), got \(Tensor.shapeText(pv.shape))")
         }
         let rows = pv.rank == 2 ? [B] : []
         var erase = [Float](repeating: 0, count: B * W), add = erase
@@ -251,8 +251,8 @@ extension Addressing {
             erase.withUnsafeMutableBufferPointer { pe in
                 add.withUnsafeMutableBufferPointer { pa in
                     for b in 0..<B {
-                        VectorMath.apply(VectorMath.sigmoid, pp.baseAddress! + b * P + base, pe.baseAddress! + b * W, W)
-                        VectorMath.apply(VectorMath.tanh, pp.baseAddress! + b * P + base + W, pa.baseAddress! + b * W, W)
+                        VectorMath.apply(VectorMath.sigmoid, pp.baseAddress! + b * P + H.erase.lowerBound, pe.baseAddress! + b * W, W)
+                        VectorMath.apply(VectorMath.tanh, pp.baseAddress! + b * P + H.add.lowerBound, pa.baseAddress! + b * W, W)
                     }
                 }
             }
@@ -264,8 +264,8 @@ extension Addressing {
             for b in 0..<B {
                 for j in 0..<W {
                     let e = erase[b * W + j], a = add[b * W + j]
-                    dp[b * P + base + j] = d[3].data[b * W + j] * (e * (1 - e))
-                    dp[b * P + base + W + j] = d[2].data[b * W + j] * (1 - a * a)
+                    dp[b * P + H.erase.lowerBound + j] = d[3].data[b * W + j] * (e * (1 - e))
+                    dp[b * P + H.add.lowerBound + j] = d[2].data[b * W + j] * (1 - a * a)
                 }
             }
             return [d[0], d[1], Tensor(shape: pv.shape, data: dp)]
