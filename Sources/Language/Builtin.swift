@@ -248,6 +248,14 @@ public struct Arguments {
         }
     }
 
+    /// Argument i must be something a for loop goes through (what a progress bar or a checkpointed loop wraps).
+    static func requireIterable(_ a: Arguments, _ i: Int) throws {
+        switch a[i] {
+        case .range, .list, .tuple, .string, .tensor: return
+        default: throw a.wrong(i, "something a for loop can go through (a range, list, tuple, string or tensor)")
+        }
+    }
+
     public func function(_ i: Int) throws -> Value {
         switch values[i] {
         case .function, .builtin: return values[i]

@@ -163,10 +163,7 @@ enum ProgressBuiltins {
                 default: break
                 }
             }
-            switch source {
-            case .range, .list, .tuple, .string, .tensor, .object(is CheckpointedLoop): break
-            default: throw a.wrong(0, "something a for loop can go through (a range, list, tuple, string or tensor)")
-            }
+            if case .object(is CheckpointedLoop) = source {} else { try Arguments.requireIterable(a, 0) }
             let every = try a.number(3)
             guard every > 0, every.isFinite else { throw RuntimeError("progress: every must be a positive number of seconds") }
             let environment = ProcessInfo.processInfo.environment

@@ -65,10 +65,7 @@ enum TrialBuiltins {
             let every = try a.int(3)
             guard every >= 1 else { throw RuntimeError("checkpointed: every must be at least 1") }
             guard case .record = a[1] else { throw a.wrong(1, "a record of what to keep, such as {model: model, opt: opt}") }
-            switch a[0] {
-            case .range, .list, .tuple, .string, .tensor: break
-            default: throw a.wrong(0, "something a for loop can go through (a range, list, tuple, string or tensor)")
-            }
+            try Arguments.requireIterable(a, 0)
             return .object(CheckpointedLoop(source: a[0], state: a[1], path: path, every: every, interpreter: a.interpreter))
         }.notDifferentiable("writes a file"),
     ]
