@@ -147,7 +147,10 @@ struct Compiler {
             let body = block(s.body, tail: tail)
             return { f in try Graph.detached { try body(f) } }
         default:
-            return { _ in .normal }
+            // A statement kind added to the parser but not here fails loudly
+            // where it runs, never compiles to nothing.
+            let kind = String(describing: type(of: s)), range = s.range
+            return { _ in throw Diagnostic(.runtime, "internal error: this build of Mnemo cannot run a \(kind) yet", at: range) }
         }
     }
 
