@@ -5,7 +5,7 @@
 /// `break`/`return`, unknown module members. A typo must not surface after a
 /// ten-minute training loop.
 final class Resolver {
-    private final class FunctionScope {
+    final class FunctionScope {
         let decl: FunctionDecl?
         let enclosing: FunctionScope?
         var scopes: [[String: LocalVariable]] = [[:]]
@@ -19,15 +19,15 @@ final class Resolver {
         init(decl: FunctionDecl?, enclosing: FunctionScope?) { self.decl = decl; self.enclosing = enclosing }
     }
 
-    private let globals: Globals
-    private let builtins: BuiltinRegistry
-    private let loader: ModuleLoader
-    private let file: SourceFile
+    let globals: Globals
+    let builtins: BuiltinRegistry
+    let loader: ModuleLoader
+    let file: SourceFile
     /// The REPL may redefine a name; a script may not.
-    private let allowRedefinition: Bool
-    private var current: FunctionScope
+    let allowRedefinition: Bool
+    var current: FunctionScope
     /// Globals given a value by this script so far.
-    private var definedGlobals = Set<Int>()
+    var definedGlobals = Set<Int>()
     private(set) var diagnostics: [Diagnostic] = []
 
     init(globals: Globals, builtins: BuiltinRegistry, loader: ModuleLoader, file: SourceFile, allowRedefinition: Bool) {
@@ -42,7 +42,7 @@ final class Resolver {
     /// A global that has a value already (from an earlier REPL input), or is
     /// defined above in this script. (Asked per use, not collected up front,
     /// so that a REPL input costs what it uses, however many names exist.)
-    private func isDefined(_ i: Int) -> Bool {
+    func isDefined(_ i: Int) -> Bool {
         if definedGlobals.contains(i) { return true }
         if i < globals.values.count, case .uninitialized = globals.values[i] { return false }
         return i < globals.values.count
@@ -55,15 +55,15 @@ final class Resolver {
         return current.nextSlot
     }
 
-    private func error(_ message: String, _ range: SourceRange, notes: [String] = []) {
+    func error(_ message: String, _ range: SourceRange, notes: [String] = []) {
         diagnostics.append(Diagnostic(.compile, message, at: range, notes: notes))
     }
 
-    private var atTopLevel: Bool { current.decl == nil && current.enclosing == nil && current.scopes.count == 1 }
+    var atTopLevel: Bool { current.decl == nil && current.enclosing == nil && current.scopes.count == 1 }
 
     /// Top-level names are known before the code runs, so functions may refer to
     /// functions defined further down.
-    private func predeclare(_ statements: [Stmt]) {
+    func predeclare(_ statements: [Stmt]) {
         var seen: [String: SourceRange] = [:]
         func declare(_ name: String, _ range: SourceRange, mutable: Bool) {
             if let first = seen[name], !allowRedefinition {
@@ -84,7 +84,7 @@ final class Resolver {
         }
     }
 
-    private func names(in pattern: Pattern) -> [(String, SourceRange)] {
+    func names(in pattern: Pattern) -> [(String, SourceRange)] {
         switch pattern {
         case let .name(n, r): return [(n, r)]
         case .wildcard: return []
@@ -94,7 +94,7 @@ final class Resolver {
 
     // MARK: Declarations
 
-    private func declareLocal(_ name: String, _ range: SourceRange, mutable: Bool) -> LocalVariable {
+    func declareLocal(_ name: String, _ range: SourceRange, mutable: Bool) -> LocalVariable {
         if let existing = current.scopes[current.scopes.count - 1][name] {
             let line = existing.range.file.location(of: existing.range.start).line
             error("'\(name)' is already defined in this scope", range, notes: ["first defined at line \(line)"])
@@ -106,7 +106,7 @@ final class Resolver {
     }
 
     /// Declares a name where the statement stands: a global at the top level, else a local.
-    private func declare(_ name: String, _ range: SourceRange, mutable: Bool) -> Binding {
+    func declare(_ name: String, _ range: SourceRange, mutable: Bool) -> Binding {
         if atTopLevel, let i = globals.index(of: name) {
             definedGlobals.insert(i)
             return .global(globals, i)
@@ -114,11 +114,11 @@ final class Resolver {
         return .local(declareLocal(name, range, mutable: mutable))
     }
 
-    private func bind(_ target: BindingPattern, mutable: Bool) {
+    func bind(_ target: BindingPattern, mutable: Bool) {
         target.bindings = names(in: target.pattern).map { declare($0.0, $0.1, mutable: mutable) }
     }
 
-    private func withScope(_ body: () -> Void) {
+    func withScope(_ body: () -> Void) {
         current.scopes.append([:])
         body()
         current.scopes.removeLast()
@@ -126,7 +126,7 @@ final class Resolver {
 
     // MARK: Statements
 
-    private func statement(_ s: Stmt) {
+    func statement(_ s: Stmt) {
         switch s {
         case let s as LetStmt:
             if let v = s.value { expression(v) }
@@ -204,7 +204,7 @@ final class Resolver {
         }
     }
 
-    private func loop(_ body: () -> Void) {
+    func loop(_ body: () -> Void) {
         current.loops += 1
         body()
         current.loops -= 1
@@ -213,7 +213,7 @@ final class Resolver {
     /// The fields of the record an expression makes, when that is certain: a
     /// record literal, or a call of a known function whose body ends in one
     /// and has no `return` (a constructor such as ntm.NTM).
-    private func recordFields(of e: Expr) -> [String]? {
+    func recordFields(of e: Expr) -> [String]? {
         if let r = e as? RecordExpr { return r.fields.map(\.name) }
         guard let call = e as? CallExpr else { return nil }
         let decl: FunctionDecl?
@@ -231,7 +231,7 @@ final class Resolver {
     }
 
     /// Whether a statement (outside nested functions) can return early.
-    private func containsReturn(_ s: Stmt) -> Bool {
+    func containsReturn(_ s: Stmt) -> Bool {
         switch s {
         case is ReturnStmt: return true
         case let s as IfStmt: return s.then.contains(where: containsReturn) || (s.otherwise?.contains(where: containsReturn) ?? false)
@@ -244,7 +244,7 @@ final class Resolver {
         }
     }
 
-    private func remember(function decl: FunctionDecl, for binding: Binding) {
+    func remember(function decl: FunctionDecl, for binding: Binding) {
         switch binding {
         case .local(let v): v.function = decl
         case let .global(g, i): g.functions[i] = decl
@@ -252,7 +252,7 @@ final class Resolver {
         }
     }
 
-    private func assignmentTarget(_ target: Expr) {
+    func assignmentTarget(_ target: Expr) {
         switch target {
         case let name as NameExpr:
             guard let binding = lookup(name.name, name.range) else { return }
@@ -284,7 +284,7 @@ final class Resolver {
         }
     }
 
-    private func findCaptured(_ name: String) -> LocalVariable? {
+    func findCaptured(_ name: String) -> LocalVariable? {
         var scope = current.enclosing
         while let s = scope {
             for table in s.scopes.reversed() { if let v = table[name] { return v } }
@@ -295,7 +295,7 @@ final class Resolver {
 
     // MARK: Functions
 
-    private func function(_ decl: FunctionDecl) {
+    func function(_ decl: FunctionDecl) {
         let scope = FunctionScope(decl: decl, enclosing: current)
         current = scope
         for p in decl.parameters {
@@ -307,182 +307,6 @@ final class Resolver {
         decl.captures = scope.captures
         decl.boxedParameters = decl.parameters.indices.filter { i in scope.scopes[0][decl.parameters[i].name]?.boxed == true }
         current = scope.enclosing!
-    }
-
-    // MARK: Names
-
-    private func lookup(_ name: String, _ range: SourceRange) -> Binding? {
-        for table in current.scopes.reversed() { if let v = table[name] { return .local(v) } }
-        if let i = capture(name, in: current) { return .upvalue(i) }
-        if let i = globals.index(of: name) {
-            if current.decl == nil && !isDefined(i) {
-                if let b = builtins[name] { return .builtin(b) }
-                error("'\(name)' is used before its definition", range)
-                return nil
-            }
-            return .global(globals, i)
-        }
-        if let b = builtins[name] { return .builtin(b) }
-        if name == BuiltinNamespace.name { return .value(.object(builtins.namespace)) }
-        var message = "unknown name '\(name)'"
-        if let suggestion = Suggest.closest(to: name, among: visibleNames()) { message += "; did you mean '\(suggestion)'?" }
-        error(message, range)
-        return nil
-    }
-
-    /// Finds `name` in an enclosing function and threads it through each closure in between.
-    private func capture(_ name: String, in scope: FunctionScope) -> Int? {
-        guard let enclosing = scope.enclosing else { return nil }
-        var found: Capture?
-        for table in enclosing.scopes.reversed() {
-            if let v = table[name] { v.boxed = true; found = Capture(fromLocal: true, index: v.slot); break }
-        }
-        if found == nil, let i = capture(name, in: enclosing) { found = Capture(fromLocal: false, index: i) }
-        guard let c = found else { return nil }
-        let key = "\(c.fromLocal ? "L" : "U")\(c.index)"
-        if let existing = scope.captureByKey[key] { return existing }
-        scope.captures.append(c)
-        scope.captureByKey[key] = scope.captures.count - 1
-        return scope.captures.count - 1
-    }
-
-    private func visibleNames() -> [String] {
-        var names: [String] = []
-        var scope: FunctionScope? = current
-        while let s = scope {
-            for table in s.scopes { names += table.keys }
-            scope = s.enclosing
-        }
-        return names + globals.visibleNames + builtins.names
-    }
-
-    // MARK: Expressions
-
-    private func expression(_ e: Expr) {
-        switch e {
-        case is NumberExpr, is LiteralExpr:
-            break
-        case let e as StringExpr:
-            for case .expr(let x) in e.parts { expression(x) }
-        case let e as NameExpr:
-            e.binding = lookup(e.name, e.range)
-        case let e as ListExpr: e.items.forEach(expression)
-        case let e as TupleExpr: e.items.forEach(expression)
-        case let e as RecordExpr: e.fields.forEach { expression($0.value) }
-        case let e as UnaryExpr: expression(e.operand)
-        case let e as BinaryExpr: expression(e.left); expression(e.right)
-        case let e as LogicalExpr: expression(e.left); expression(e.right)
-        case let e as RangeExpr: expression(e.lower); expression(e.upper)
-        case let e as CallExpr:
-            expression(e.callee)
-            e.arguments.forEach { expression($0.value) }
-            checkCall(e)
-        case let e as IndexExpr:
-            expression(e.base)
-            indexItems(e.items)
-        case let e as MemberExpr:
-            expression(e.base)
-            if let base = e.base as? NameExpr, let binding = base.binding {
-                var known: [String]?
-                switch binding {
-                case .local(let v): known = v.fields
-                case let .global(g, i): known = g.fields[i]
-                default: break
-                }
-                if let known, !known.contains(e.name) {
-                    var message = "'\(base.name)' has no field '\(e.name)'"
-                    if let s = Suggest.closest(to: e.name, among: known) { message += "; did you mean '\(s)'?" }
-                    error(message, e.nameRange, notes: ["its fields: " + known.joined(separator: ", ")])
-                }
-            }
-            if let base = e.base as? NameExpr, case let .global(g, i)? = base.binding, let module = g.modules[i] {
-                if let j = module.globals.index(of: e.name) {
-                    e.moduleSlot = (module.globals, j)
-                } else {
-                    var message = "module '\(module.name)' has no member '\(e.name)'"
-                    if let s = Suggest.closest(to: e.name, among: module.memberNames) { message += "; did you mean '\(s)'?" }
-                    error(message, e.nameRange)
-                }
-            }
-        case let e as FunctionExpr:
-            function(e.function)
-        case let e as StatementExpr:
-            current.valueIfDepth += 1
-            let savedFloor = current.valueIfLoopFloor
-            current.valueIfLoopFloor = current.loops
-            statement(e.statement)
-            current.valueIfLoopFloor = savedFloor
-            current.valueIfDepth -= 1
-        default:
-            error("internal: unknown expression", e.range)
-        }
-    }
-
-    private func indexItems(_ items: [IndexItem]) {
-        for item in items {
-            switch item {
-            case .single(let x): expression(x)
-            case let .slice(a, b, c): [a, b, c].compactMap { $0 }.forEach(expression)
-            }
-        }
-    }
-
-    // MARK: Calls to functions known at this point
-
-    private struct Signature {
-        let name: String
-        let parameters: [(name: String, required: Bool, variadic: Bool)]
-    }
-
-    private func signature(of callee: Expr) -> Signature? {
-        if let member = callee as? MemberExpr, let (g, i) = member.moduleSlot, let f = g.functions[i] {
-            return Signature(name: "\(f.name)", parameters: f.parameters.map { ($0.name, $0.defaultValue == nil, false) })
-        }
-        guard let name = callee as? NameExpr, let binding = name.binding else { return nil }
-        switch binding {
-        case .builtin(let b):
-            if b.labelCollectorIndex != nil { return nil }  // any label is taken
-            return Signature(name: b.name, parameters: b.parameters.map { ($0.name, $0.defaultValue == nil && !$0.variadic, $0.variadic) })
-        case .local(let v) where !v.mutable:
-            return v.function.map { f in Signature(name: f.name, parameters: f.parameters.map { ($0.name, $0.defaultValue == nil, false) }) }
-        case let .global(g, i) where !g.mutable[i]:
-            return g.functions[i].map { f in Signature(name: f.name, parameters: f.parameters.map { ($0.name, $0.defaultValue == nil, false) }) }
-        default:
-            return nil
-        }
-    }
-
-    private func checkCall(_ call: CallExpr) {
-        guard let sig = signature(of: call.callee) else { return }
-        let names = sig.parameters.map(\.name)
-        var filled = Set<String>()
-        var position = 0
-        let variadic = sig.parameters.firstIndex { $0.variadic }
-        for arg in call.arguments {
-            if let label = arg.label {
-                guard names.contains(label), sig.parameters.first(where: { $0.name == label })?.variadic == false else {
-                    var message = "'\(sig.name)' has no parameter named '\(label)'"
-                    if let s = Suggest.closest(to: label, among: names) { message += "; did you mean '\(s)'?" }
-                    error(message, arg.labelRange ?? arg.value.range)
-                    return
-                }
-                if filled.contains(label) { error("argument '\(label)' is given twice", arg.labelRange ?? arg.value.range); return }
-                filled.insert(label)
-            } else {
-                if let v = variadic, position >= v { continue }
-                guard position < sig.parameters.count else {
-                    error("too many arguments to '\(sig.name)': it takes \(sig.parameters.count), got \(call.arguments.count)", arg.value.range)
-                    return
-                }
-                filled.insert(names[position])
-                position += 1
-            }
-        }
-        let missing = sig.parameters.filter { $0.required && !filled.contains($0.name) }.map(\.name)
-        if !missing.isEmpty {
-            let list = missing.map { "'\($0)'" }.joined(separator: ", ")
-            error("missing argument\(missing.count > 1 ? "s" : "") \(list) in call to '\(sig.name)'", call.range)
-        }
     }
 }
 
