@@ -163,10 +163,10 @@ extension Op {
         unary(a, Swift.abs, { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }, graph: constantDerivative { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
     }
     public static func tanh(_ a: Variable) -> Variable {
-        unary(a, lanes: VectorMath.tanh, { _, y in 1 - y * y }, graph: { x in try sub(Variable(Tensor(1)), square(tanh(x))) })
+        unary(a, lanes: VectorMath.tanh, { _, y in Scalar.tanhSlope(output: y) }, graph: { x in try sub(Variable(Tensor(1)), square(tanh(x))) })
     }
     public static func sigmoid(_ a: Variable) -> Variable {
-        unary(a, lanes: VectorMath.sigmoid, { _, y in y * (1 - y) }, graph: { x in
+        unary(a, lanes: VectorMath.sigmoid, { _, y in Scalar.sigmoidSlope(output: y) }, graph: { x in
             let s = sigmoid(x)
             return try mul(s, try sub(Variable(Tensor(1)), s))
         })
@@ -174,7 +174,7 @@ extension Op {
     public static func relu(_ a: Variable) -> Variable {
         unary(a, { Swift.max($0, 0) }, { x, _ in x > 0 ? 1 : 0 }, graph: constantDerivative { $0 > 0 ? 1 : 0 })
     }
-    public static func softplus(_ a: Variable) -> Variable { unary(a, Scalar.softplus, { x, _ in Scalar.sigmoid(x) }, graph: { sigmoid($0) }) }
+    public static func softplus(_ a: Variable) -> Variable { unary(a, Scalar.softplus, { x, _ in Scalar.softplusSlope(x) }, graph: { sigmoid($0) }) }
     public static func square(_ a: Variable) -> Variable { unary(a, { $0 * $0 }, { x, _ in 2 * x }, graph: { scale($0, 2) }) }
 
     /// Clamps into [lo, hi]; the gradient passes only where the value was inside.

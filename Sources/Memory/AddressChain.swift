@@ -105,12 +105,12 @@ extension Addressing {
                         let row = pp.baseAddress! + b * P, out = pd.baseAddress! + b * P
                         let s = x.shift + b * S, ds = d.shift + b * S
                         (out + H.key.lowerBound).update(from: d.key + b * W, count: W)
-                        out[H.beta] = d.beta[b] * Scalar.sigmoid(row[H.beta])
+                        out[H.beta] = d.beta[b] * Scalar.softplusSlope(row[H.beta])
                         out[H.gate] = d.gate[b] * x.gate[b] * (1 - x.gate[b])
                         var inner: Float = 0
                         for j in 0..<S { inner += ds[j] * s[j] }
                         for j in 0..<S { out[H.shift.lowerBound + j] = s[j] * (ds[j] - inner) }
-                        out[H.gamma] = d.gamma[b] * Scalar.sigmoid(row[H.gamma])
+                        out[H.gamma] = d.gamma[b] * Scalar.softplusSlope(row[H.gamma])
                     }
                 }
             }

@@ -264,8 +264,8 @@ extension Addressing {
             for b in 0..<B {
                 for j in 0..<W {
                     let e = erase[b * W + j], a = add[b * W + j]
-                    dp[b * P + H.erase.lowerBound + j] = d[3].data[b * W + j] * (e * (1 - e))
-                    dp[b * P + H.add.lowerBound + j] = d[2].data[b * W + j] * (1 - a * a)
+                    dp[b * P + H.erase.lowerBound + j] = d[3].data[b * W + j] * Scalar.sigmoidSlope(output: e)
+                    dp[b * P + H.add.lowerBound + j] = d[2].data[b * W + j] * Scalar.tanhSlope(output: a)
                 }
             }
             return [d[0], d[1], Tensor(shape: pv.shape, data: dp)]

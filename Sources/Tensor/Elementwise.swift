@@ -207,4 +207,13 @@ public enum Scalar {
     @inline(__always) public static func softplus(_ x: Float) -> Float {
         x > 0 ? x + Foundation.log1p(Foundation.exp(-x)) : Foundation.log1p(Foundation.exp(x))
     }
+
+    // The activations' derivatives, each defined once; the ops and the fused
+    // kernels (a write head's erase and add, a head's beta) use these.
+    /// d sigmoid / dx from the output y = sigmoid(x).
+    @inline(__always) public static func sigmoidSlope(output y: Float) -> Float { y * (1 - y) }
+    /// d tanh / dx from the output y = tanh(x).
+    @inline(__always) public static func tanhSlope(output y: Float) -> Float { 1 - y * y }
+    /// d softplus / dx at x.
+    @inline(__always) public static func softplusSlope(_ x: Float) -> Float { sigmoid(x) }
 }
