@@ -1,3 +1,4 @@
+import Figure
 import Foundation
 import Graph
 import Language
@@ -7,7 +8,7 @@ import Tensor
 /// (Fuzz/Sources/mnemo-fuzz) and the short fuzz pass of the test suite.
 /// The first byte of an input picks what is fuzzed, the rest is the payload:
 ///   0-199    source text through lexer, parser, resolver and interpreter
-///   200-239  the .npy reader
+///   200-239  the file readers: .npy, safetensors, PNG, .npz, on the same bytes
 ///   240-255  builtin calls with awkward arguments chosen by the payload
 /// Runs happen under a small work, time and memory budget, with file writes
 /// turned off, so that a slow or greedy input ends in Mnemo's own error
@@ -34,7 +35,11 @@ public enum FuzzHarness {
             Graph.debugNonFinite = false
             switch mode {
             case 0..<200: runSource(String(decoding: payload, as: UTF8.self))
-            case 200..<240: _ = try? NPY.decode(payload, name: "fuzz.npy")
+            case 200..<240:
+                _ = try? NPY.decode(payload, name: "fuzz.npy")
+                _ = try? SafeTensors.decode(payload, name: "fuzz.safetensors")
+                _ = try? PNG.decode(payload, name: "fuzz.png")
+                _ = try? NPZ.decode(Data(payload), name: "fuzz.npz")
             default: callBuiltins(payload)
             }
         }
