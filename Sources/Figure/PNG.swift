@@ -87,7 +87,13 @@ public struct Raster {
 }
 
 public enum PNG {
-    public static func encode(_ figure: Figure) throws -> [UInt8] { try encode(Raster(Scene(figure))) }
+    public static func encode(_ figure: Figure) throws -> [UInt8] {
+        let scene = Scene(figure)
+        // The picture and its compressed copy, counted before they are made.
+        do { try MemoryBudget.check(adding: 2 * 3 * max(1, scene.width) * max(1, scene.height), for: "a \(scene.width) x \(scene.height) picture") }
+        catch { throw FigureError("\(error)") }
+        return try encode(Raster(scene))
+    }
 
     public static func encode(_ image: Raster) throws -> [UInt8] {
         try encode(width: image.width, height: image.height, channels: 3, samples: image.pixels)
