@@ -25,13 +25,7 @@ enum Operators {
             case .add:
                 try MemoryBudget.reserve(x.utf8.count + y.utf8.count, for: "a string of \(x.utf8.count + y.utf8.count) bytes")
                 return .string(x + y)
-            case .equal: return .bool(x == y)
-            case .notEqual: return .bool(x != y)
-            case .less: return .bool(x < y)
-            case .lessEqual: return .bool(x <= y)
-            case .greater: return .bool(x > y)
-            case .greaterEqual: return .bool(x >= y)
-            default: break
+            default: if let result = compare(op, x, y) { return result }
             }
         case let (.list(x), .list(y)) where op == .add:
             try reserveList(x.items.count + y.items.count)
@@ -72,12 +66,21 @@ enum Operators {
             return .number(r != 0 && (r < 0) != (y < 0) ? r + y : r)
         case .power: return .number(Foundation.pow(x, y))
         case .matmul: throw RuntimeError("'@' needs tensors, got two numbers")
+        case .equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual: return compare(op, x, y) ?? .nil
+        }
+    }
+
+    /// The six comparisons, for numbers and strings alike; nil for another operator.
+    @inline(__always)
+    static func compare<T: Comparable>(_ op: BinaryOp, _ x: T, _ y: T) -> Value? {
+        switch op {
         case .equal: return .bool(x == y)
         case .notEqual: return .bool(x != y)
         case .less: return .bool(x < y)
         case .lessEqual: return .bool(x <= y)
         case .greater: return .bool(x > y)
         case .greaterEqual: return .bool(x >= y)
+        default: return nil
         }
     }
 
