@@ -5,7 +5,8 @@ import PackageDescription
 // Layers, each importing only the ones below it:
 // Tensor <- Graph <- Memory <- Language <- Driver <- mnemo (executable);
 // Figure (pictures of tensors) sits on Tensor, beside Graph, below Language.
-// Driver also links the system's GNU readline (CReadline); Figure, zlib (CDeflate) for PNG.
+// Driver also links the system's GNU readline (CReadline); Tensor and Figure,
+// zlib (CDeflate) for .npz and PNG.
 let package = Package(
     name: "Mnemo",
     products: [
@@ -13,8 +14,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // .npz files (NumPy's zip of .npy arrays).
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // Matrix products use a system BLAS when one is found at run time
@@ -24,12 +23,12 @@ let package = Package(
         // Settings read on every op (recording, nograd scopes, debug_nans, the
         // memory budget) are static variables: dynamic exclusivity checks on
         // them would cost more than the ops' bookkeeping.
-        .target(name: "Tensor", dependencies: ["CSupport", "ZIPFoundation"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        .target(name: "Tensor", dependencies: ["CSupport", "CDeflate"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "Graph", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "Memory", dependencies: ["Tensor", "Graph"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Frames and globals are class-held arrays read on every step of a
         // script; dynamic exclusivity checks on them cost a third of a loop.
-        // zlib compresses PNG images (deflate and CRC-32).
+        // zlib: deflate and CRC-32 for .npz archives and PNG images.
         .systemLibrary(name: "CDeflate", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Figure", dependencies: ["Tensor", "CDeflate"]),
         .target(name: "Language", dependencies: ["Tensor", "Graph", "Memory", "Figure"],

@@ -310,6 +310,31 @@ final class NPYTests: XCTestCase {
         XCTAssertThrowsError(try NPZ.decode(Data("not a zip".utf8), name: "x.npz")) { XCTAssertTrue("\($0)".contains("not a zip archive")) }
     }
 
+    /// Damaged archives are errors that name the fault, never a read past the end.
+    func testDamagedNPZIsRefused() throws {
+        let good = try NPZ.encode([("a", Tensor(shape: [3], data: [1, 2, 3]))])
+        XCTAssertEqual(try NPZ.decode(Data(good), name: "x").first?.1.data, [1, 2, 3])
+        func refuse(_ bytes: [UInt8], _ fragment: String, line: UInt = #line) {
+            XCTAssertThrowsError(try NPZ.decode(Data(bytes), name: "x.npz"), line: line) { XCTAssertTrue("\($0)".contains(fragment), "\($0)", line: line) }
+        }
+        refuse(Array(good.prefix(40)), "not a zip archive")
+        var flipped = good
+        flipped[100] ^= 0xff  // inside the array's data
+        refuse(flipped, "CRC-32")
+        var farDirectory = good
+        let end = good.count - 22
+        farDirectory[end + 16] = 0xff; farDirectory[end + 17] = 0xff
+        refuse(farDirectory, "central directory lies outside")
+        var longData = good
+        let sizeAt = end - 46 - 5 + 20  // the central entry's compressed size (its name is "a.npy")
+        longData[sizeAt + 3] = 0x7f
+        refuse(longData, "runs past the end")
+        // An input the fuzzer found: sizes of 0xFFFFFFFF with no zip64 field, which a zip library trapped on.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let found = try Data(contentsOf: root.appendingPathComponent("Fuzz/seeds/npz_bad_sizes"))
+        XCTAssertThrowsError(try NPZ.decode(found.dropFirst(), name: "found.npz"))
+    }
+
     /// What Mnemo's safetensors hold, the safetensors package reads (where it is installed), and back.
     func testSafeTensorsInteroperateWithThePythonPackage() throws {
         let dir = NSTemporaryDirectory() + "/mnemo-st-\(UUID().uuidString)"
