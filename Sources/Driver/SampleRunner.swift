@@ -191,8 +191,8 @@ public enum ExpectedOutput {
             } else if rest.hasPrefix("[any]") {
                 pattern += ".*?"
                 rest = rest.dropFirst(5)
-            } else {
-                pattern += NSRegularExpression.escapedPattern(for: String(rest.first!))
+            } else if let c = rest.first {
+                pattern += NSRegularExpression.escapedPattern(for: String(c))
                 rest = rest.dropFirst()
             }
         }

@@ -174,9 +174,9 @@ struct SweepTable {
 
     func stats(_ configuration: Int, _ metric: String) -> Stats? {
         let values = (finals[configuration] ?? []).compactMap { $0[metric] }.filter { $0.isFinite }.sorted()
-        guard !values.isEmpty else { return nil }
+        guard let low = values.first, let high = values.last else { return nil }
         return Stats(n: values.count, median: SweepTable.quantile(values, 0.5), q1: SweepTable.quantile(values, 0.25),
-                     q3: SweepTable.quantile(values, 0.75), min: values.first!, max: values.last!)
+                     q3: SweepTable.quantile(values, 0.75), min: low, max: high)
     }
 
     func order(by metric: String, minimize: Bool) -> [Int] {

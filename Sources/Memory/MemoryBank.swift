@@ -117,9 +117,10 @@ public final class MemoryBank {
         let updated = try Addressing.writeFromParameters(memory: contents, weighting: weighting, parameters: p, shifts: shifts)
         if tracing {
             // The add vector, tanh of its place in the head's parameters.
-            let start = Addressing.HeadLayout(width: width, shifts: shifts).add.lowerBound, rows = p.value.count / max(1, p.shape.last ?? 1)
+            let start = Addressing.HeadLayout(width: width, shifts: shifts).add.lowerBound
+            let P = max(1, p.shape.last ?? 1), rows = p.value.count / P
             var add = [Float](repeating: 0, count: rows * width)
-            for r in 0..<rows { for j in 0..<width { add[r * width + j] = Foundation.tanh(p.value.data[r * p.shape.last! + start + j]) } }
+            for r in 0..<rows { for j in 0..<width { add[r * width + j] = Foundation.tanh(p.value.data[r * P + start + j]) } }
             record(weighting.value, isWrite: true, head: head, vector: Tensor(shape: Array(p.shape.dropLast()) + [width], data: add))
         }
         try set(updated)
