@@ -5,8 +5,8 @@ import PackageDescription
 // Layers, each importing only the ones below it:
 // Tensor <- Graph <- Memory <- Language <- Driver <- mnemo (executable);
 // Figure (pictures of tensors) sits on Tensor, beside Graph, below Language.
-// Driver also links the system's GNU readline (CReadline); Tensor and Figure,
-// zlib (CDeflate) for .npz and PNG.
+// Driver also links the system's GNU readline (CReadline), the one system
+// library the build needs; zlib (PNG, .npz) and a BLAS are found at run time.
 let package = Package(
     name: "Mnemo",
     products: [
@@ -23,14 +23,12 @@ let package = Package(
         // Settings read on every op (recording, nograd scopes, debug_nans, the
         // memory budget) are static variables: dynamic exclusivity checks on
         // them would cost more than the ops' bookkeeping.
-        .target(name: "Tensor", dependencies: ["CSupport", "CDeflate"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        .target(name: "Tensor", dependencies: ["CSupport"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "Graph", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "Memory", dependencies: ["Tensor", "Graph"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Frames and globals are class-held arrays read on every step of a
         // script; dynamic exclusivity checks on them cost a third of a loop.
-        // zlib: deflate and CRC-32 for .npz archives and PNG images.
-        .systemLibrary(name: "CDeflate", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Figure", dependencies: ["Tensor", "CDeflate"]),
+        .target(name: "Figure", dependencies: ["Tensor"]),
         .target(name: "Language", dependencies: ["Tensor", "Graph", "Memory", "Figure"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // GNU readline for the REPL's line editing, history and completion.
@@ -43,7 +41,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "Tensor"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory", "Graph", "Tensor"]),
-        .testTarget(name: "FigureTests", dependencies: ["Figure", "Tensor", "CDeflate"]),
+        .testTarget(name: "FigureTests", dependencies: ["Figure", "Tensor"]),
         .testTarget(name: "LanguageTests", dependencies: ["Language", "Driver"]),
     ]
 )

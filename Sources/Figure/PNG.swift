@@ -1,4 +1,3 @@
-import CDeflate
 import Foundation
 import Tensor
 
@@ -120,15 +119,8 @@ public enum PNG {
             raw.append(0)
             raw += samples[(y * stride)..<((y + 1) * stride)]
         }
-        var bound = compressBound(uLong(raw.count))
-        var packed = [UInt8](repeating: 0, count: Int(bound))
-        let status = raw.withUnsafeBufferPointer { src in
-            packed.withUnsafeMutableBufferPointer { dst in
-                compress2(dst.baseAddress, &bound, src.baseAddress, uLong(src.count), 6)
-            }
-        }
-        guard status == Z_OK else { throw FigureError("PNG compression failed (zlib status \(status))") }
-        packed.removeSubrange(Int(bound)...)
+        let packed: [UInt8]
+        do { packed = try Zlib.compress(raw) } catch { throw FigureError("PNG: \(error)") }
 
         var out: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         var header = bigEndian(UInt32(width)) + bigEndian(UInt32(height))
@@ -144,8 +136,7 @@ public enum PNG {
     static func chunk(_ type: String, _ data: [UInt8], into out: inout [UInt8]) {
         let body = Array(type.utf8) + data
         out += bigEndian(UInt32(data.count)) + body
-        let crc = body.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
-        out += bigEndian(UInt32(crc))
+        out += bigEndian(Zlib.crc32(body))
     }
 }
 
@@ -199,8 +190,7 @@ extension PNG {
             let length = u32(i)
             guard length <= bytes.count - i - 12 else { throw bad("a chunk runs past the end of the file") }
             let body = Array(bytes[(i + 4)..<(i + 8 + length)])
-            let crc = body.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
-            guard Int(crc) == u32(i + 8 + length) else { throw bad("a chunk's CRC does not match (the file is damaged)") }
+            guard Int(Zlib.crc32(body)) == u32(i + 8 + length) else { throw bad("a chunk's CRC does not match (the file is damaged)") }
             let type = String(decoding: body[0..<4], as: UTF8.self)
             let data = body.dropFirst(4)
             switch type {
@@ -228,12 +218,10 @@ extension PNG {
         guard channels > 0, ended else { throw bad("no header or no end") }
         let stride = width * channels
         do { try MemoryBudget.check(adding: 2 * (stride + 1) * height, for: "a \(width) x \(height) image") } catch { throw bad("\(error)") }
-        var raw = [UInt8](repeating: 0, count: (stride + 1) * height)
-        var size = uLongf(raw.count)
-        let status = raw.withUnsafeMutableBufferPointer { dst in
-            packed.withUnsafeBufferPointer { uncompress(dst.baseAddress, &size, $0.baseAddress, uLong($0.count)) }
+        let raw: [UInt8]
+        do { raw = try Zlib.uncompress(packed, size: (stride + 1) * height) } catch {
+            throw bad("the image data does not inflate to \(width) x \(height) pixels (\(error))")
         }
-        guard status == Z_OK, Int(size) == raw.count else { throw bad("the image data does not inflate to \(width) x \(height) pixels") }
         var out = [UInt8](repeating: 0, count: stride * height)
         for y in 0..<height {
             let filter = raw[y * (stride + 1)]

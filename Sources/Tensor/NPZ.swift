@@ -1,4 +1,3 @@
-import CDeflate
 import Foundation
 
 /// NumPy's `.npz`: a zip archive of `.npy` files, one array each, named
@@ -9,7 +8,7 @@ import Foundation
 /// file before it is used (a damaged or hostile archive is an error, never
 /// a read past the end): the end record (or its zip64 form), the central
 /// directory with its zip64 extra fields, each entry's local header, then
-/// the data, inflated by zlib and checked against its CRC-32.
+/// the data, inflated by zlib (`Zlib`) and checked against its CRC-32.
 public enum NPZ {
     public static func read(path: String, name: String? = nil) throws -> [(String, Tensor)] {
         let shown = name ?? path
@@ -92,35 +91,15 @@ public enum NPZ {
                 bytes = stored
             case 8:
                 try MemoryBudget.check(adding: size, for: "array '\(key)' of '\(name)'")
-                bytes = try inflate(stored, size: size, what: key, bad)
+                do { bytes = try Zlib.inflateRaw(stored, size: size) } catch { throw bad("'\(key)' does not inflate to its \(size) bytes (\(error))") }
             default:
                 throw bad("'\(key)' uses compression method \(method) (stored and deflated entries are read)")
             }
-            let actual = bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+            let actual = Zlib.crc32(bytes)
             guard actual == crc else { throw bad("'\(key)' fails its CRC-32 check (the file is damaged)") }
             out.append((key, bytes))
         }
         return out
-    }
-
-    /// Raw deflate data to exactly `size` bytes.
-    static func inflate(_ input: [UInt8], size: Int, what: String, _ bad: (String) -> NPYError) throws -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: size)
-        var stream = z_stream()
-        guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { throw bad("zlib cannot start") }
-        defer { inflateEnd(&stream) }
-        var input = input
-        let status: Int32 = input.withUnsafeMutableBufferPointer { src in
-            output.withUnsafeMutableBufferPointer { dst in
-                stream.next_in = src.baseAddress
-                stream.avail_in = uInt(src.count)
-                stream.next_out = dst.baseAddress
-                stream.avail_out = uInt(dst.count)
-                return CDeflate.inflate(&stream, Z_FINISH)
-            }
-        }
-        guard status == Z_STREAM_END, Int(stream.total_out) == size else { throw bad("'\(what)' does not inflate to its \(size) bytes") }
-        return output
     }
 
     /// Writes the arrays as NAME.npy entries, stored, atomically.
@@ -139,7 +118,7 @@ public enum NPZ {
             guard data.count < 0xFFFF_FFFF, out.count < 0xFFFF_FFFF, fileName.count < 0xFFFF else {
                 throw NPYError.format("'\(key)' is too large for an .npz file written without zip64")
             }
-            let crc = data.withUnsafeBufferPointer { Int(crc32(0, $0.baseAddress, uInt($0.count))) }
+            let crc = Int(Zlib.crc32(data))
             // version 2.0, no flags, stored, no time (1980-01-01), crc, sizes, name, no extra
             let common = le16(20) + le16(0) + le16(0) + le16(0) + le16(0x21) + le32(crc) + le32(data.count) + le32(data.count) + le16(fileName.count) + le16(0)
             directory += le32(0x0201_4b50) + le16(20) + common + le16(0) + le16(0) + le16(0) + le32(0) + le32(out.count) + fileName

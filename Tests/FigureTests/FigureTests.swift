@@ -1,4 +1,3 @@
-import CDeflate
 import Figure
 import Foundation
 #if canImport(FoundationXML)
@@ -118,16 +117,14 @@ final class FigureTests: XCTestCase {
         // A 2 x 2 grey image whose rows use the Paeth and the average filters.
         func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
             let body = Array(type.utf8) + data
-            let crc = UInt32(body.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) })
+            let crc = Zlib.crc32(body)
             func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
             return be(UInt32(data.count)) + body + be(crc)
         }
         let rows: [UInt8] = [4, 10, 20, 3, 5, 5]  // Paeth: 10, 30; average: 5 + 10/2, 5 + (10 + 30)/2
-        var size = compressBound(uLong(rows.count))
-        var packed = [UInt8](repeating: 0, count: Int(size))
-        _ = packed.withUnsafeMutableBufferPointer { d in rows.withUnsafeBufferPointer { compress(d.baseAddress, &size, $0.baseAddress, uLong($0.count)) } }
+        let packed = try Zlib.compress(rows)
         let file = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", [0, 0, 0, 2, 0, 0, 0, 2, 8, 0, 0, 0, 0])
-            + chunk("IDAT", Array(packed.prefix(Int(size)))) + chunk("IEND", [])
+            + chunk("IDAT", packed) + chunk("IEND", [])
         let image = try PNG.decode(file)
         XCTAssertEqual(image.samples, [10, 30, 10, 25])
         var damaged = file

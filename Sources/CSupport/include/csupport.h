@@ -33,4 +33,13 @@ long mnemo_heap_in_use(void);
 void mnemo_note_sigterm(void);
 int mnemo_sigterm_received(void);
 
+/// zlib, loaded at run time (zlib.c); statuses are zlib's (0 OK, 1 stream
+/// end, -6 zlib not found).
+int mnemo_zlib_available(void);
+unsigned long mnemo_crc32(unsigned long crc, const unsigned char *bytes, unsigned long count);
+unsigned long mnemo_compress_bound(unsigned long count);
+int mnemo_compress(unsigned char *out, unsigned long *outCount, const unsigned char *in, unsigned long inCount, int level);
+int mnemo_uncompress(unsigned char *out, unsigned long *outCount, const unsigned char *in, unsigned long inCount);
+int mnemo_inflate_raw(const unsigned char *in, unsigned long inCount, unsigned char *out, unsigned long outCount, unsigned long *produced);
+
 #endif
