@@ -73,7 +73,7 @@ struct Run: ParsableCommand {
                 interpreter.output = { line in print(line); page.text(line + "\n") }
                 interpreter.outputPartial = { text in fputs(text, stdout); fflush(stdout); page.text(text) }
                 interpreter.figureOutput = { figure in
-                    print(TerminalRenderer(style: .detect(), columns: TerminalStyle.columns()).render(figure))
+                    print(TerminalRenderer.standardOutput.render(figure))
                     page.figure(figure)
                 }
             }

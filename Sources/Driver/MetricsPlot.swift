@@ -131,13 +131,11 @@ struct Plot: ParsableCommand {
                             panels: [Panel(xLabel: xName ?? "row", yLabel: chosen.count == 1 ? chosen[0] : nil, content: .curves(curves))])
         } catch { throw ValidationError("\(error)") }
         guard let out else {
-            print(TerminalRenderer(style: .detect(), columns: TerminalStyle.columns()).render(figure))
+            print(TerminalRenderer.standardOutput.render(figure))
             return
         }
-        let bytes: [UInt8]
-        do { bytes = try figure.fileBytes(forPath: out) } catch { throw ValidationError("--out: \(error)") }
-        do { try SafeFile.write(bytes, to: out) } catch {
-            Host.writeError("error: \(error)")
+        do { try figure.save(to: out) } catch {
+            Host.writeError("error: --out: \(error)")
             throw ExitCode(ExitStatus.ioError.rawValue)
         }
     }

@@ -122,9 +122,9 @@ struct SweepSummary: ParsableCommand {
         }
         if out != nil || plot {
             let figure = try summary.curves(of: target ?? chosen)
-            if plot { print(TerminalRenderer(style: .detect(), columns: TerminalStyle.columns()).render(figure)) }
+            if plot { print(TerminalRenderer.standardOutput.render(figure)) }
             if let out {
-                do { try SafeFile.write(try figure.fileBytes(forPath: out), to: out) } catch {
+                do { try figure.save(to: out) } catch {
                     Host.writeError("error: \(error)"); throw ExitCode(ExitStatus.ioError.rawValue)
                 }
             }

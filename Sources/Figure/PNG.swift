@@ -148,6 +148,9 @@ public struct FigureError: Error, CustomStringConvertible {
 extension Figure {
     /// The figure as the file its path's extension names: .png, .svg, or
     /// .txt (as a terminal without colour shows it).
+    /// Writes the figure as its path's extension names, atomically.
+    public func save(to path: String) throws { try SafeFile.write(try fileBytes(forPath: path), to: path) }
+
     public func fileBytes(forPath path: String) throws -> [UInt8] {
         switch (path as NSString).pathExtension.lowercased() {
         case "png": return try PNG.encode(self)

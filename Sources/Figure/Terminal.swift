@@ -16,11 +16,11 @@ public enum TerminalStyle: Equatable {
         return colorterm.contains("truecolor") || colorterm.contains("24bit") ? .trueColor : .ansi256
     }
 
-    /// Columns of the terminal on standard output (COLUMNS, then the window size), 80 otherwise.
-    public static func columns(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+    /// Columns of the terminal on a file descriptor (COLUMNS, then the window size), 80 otherwise.
+    public static func columns(environment: [String: String] = ProcessInfo.processInfo.environment, descriptor: Int32 = 1) -> Int {
         if let c = environment["COLUMNS"].flatMap(Int.init), c >= 20 { return min(c, 1000) }
         var size = winsize()
-        if ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 20 { return min(Int(size.ws_col), 1000) }
+        if ioctl(descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 20 { return min(Int(size.ws_col), 1000) }
         return 80
     }
 
@@ -58,6 +58,9 @@ public struct TerminalRenderer {
     public let columns: Int
     /// Text lines of a curve's plotting area.
     public let plotHeight: Int
+
+    /// Drawing for standard output, as its terminal (or its absence) allows.
+    public static var standardOutput: TerminalRenderer { TerminalRenderer(style: .detect(), columns: TerminalStyle.columns()) }
 
     public init(style: TerminalStyle, columns: Int = 80, plotHeight: Int = 12) {
         self.style = style

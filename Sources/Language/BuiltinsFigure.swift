@@ -23,7 +23,7 @@ final class FigureObject: NativeObject {
     }
 
     /// Drawn for the terminal standard output is (plain text when it is not one, or NO_COLOR is set).
-    var display: String? { TerminalRenderer(style: .detect(), columns: TerminalStyle.columns()).render(figure) }
+    var display: String? { TerminalRenderer.standardOutput.render(figure) }
 
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
         switch name {
@@ -136,12 +136,6 @@ enum FigureBuiltins {
         }.notDifferentiable("draws a picture"),
     ]
 
-    /// Writes a figure in the format its extension names.
-    static func save(_ figure: Figure, path: String) throws {
-        let bytes: [UInt8]
-        do { bytes = try figure.fileBytes(forPath: path) } catch { throw RuntimeError("save: \(error)") }
-        do { try SafeFile.write(bytes, to: path) } catch { throw RuntimeError("\(error)") }
-    }
 
     static func collectPanels(_ v: Value, into panels: inout [Panel], _ interpreter: Interpreter) throws {
         guard panels.count <= Figure.maxPanels else {

@@ -56,7 +56,7 @@ enum FileBuiltins {
             let ext = (path as NSString).pathExtension.lowercased()
             do {
                 if case .object(let f as FigureObject) = a[1] {
-                    try FigureBuiltins.save(f.figure, path: path)
+                    do { try f.figure.save(to: path) } catch { throw RuntimeError("save: \(error)") }
                     return .nil
                 }
                 switch ext {

@@ -1,3 +1,4 @@
+import Figure
 import Foundation
 import Graph
 import Tensor
@@ -166,9 +167,9 @@ enum ProgressBuiltins {
             if case .object(is CheckpointedLoop) = source {} else { try Arguments.requireIterable(a, 0) }
             let every = try a.number(3)
             guard every > 0, every.isFinite else { throw RuntimeError("progress: every must be a positive number of seconds") }
-            let environment = ProcessInfo.processInfo.environment
-            let onTerminal = isatty(2) == 1 && environment["TERM"] != "dumb" && (environment["NO_COLOR"] ?? "").isEmpty
-            let columns = Int(environment["COLUMNS"] ?? "") ?? 100
+            // The bar goes to standard error: its terminal decides, by the same rule as figures.
+            let onTerminal = TerminalStyle.detect(isTerminal: isatty(2) == 1) != .plain
+            let columns = TerminalStyle.columns(descriptor: 2)
             let bar = ProgressObject(source: source, total: total, label: try FigureBuiltins.optionalString(a, 2), interval: every,
                                      onTerminal: onTerminal, columns: columns,
                                      write: { text in fflush(stdout); fputs(text, stderr); fflush(stderr) })
