@@ -11,22 +11,28 @@ extension Op {
 
     public static func add(_ a: Variable, _ b: Variable) throws -> Variable {
         let (sa, sb) = (a.shape, b.shape)
-        return Graph.record(try a.value + b.value, [a, b], { g in [g.sum(toShape: sa), g.sum(toShape: sb)] },
+        return Graph.record(try a.value + b.value, a, b, { back, a, b in
+            try back.add(to: a) { back.gradient.sum(toShape: sa) }
+            try back.add(to: b) { back.gradient.sum(toShape: sb) }
+        },
                             graph: { g, _ in [try sum(g, toShape: sa), try sum(g, toShape: sb)] })
     }
 
     public static func sub(_ a: Variable, _ b: Variable) throws -> Variable {
         let (sa, sb) = (a.shape, b.shape)
-        return Graph.record(try a.value - b.value, [a, b], { g in [g.sum(toShape: sa), (-g).sum(toShape: sb)] },
+        return Graph.record(try a.value - b.value, a, b, { back, a, b in
+            try back.add(to: a) { back.gradient.sum(toShape: sa) }
+            try back.add(to: b) { (-back.gradient).sum(toShape: sb) }
+        },
                             graph: { g, _ in [try sum(g, toShape: sa), try sum(neg(g), toShape: sb)] })
     }
 
     public static func mul(_ a: Variable, _ b: Variable) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(try x * y, [a, b], { g in
-            [needA ? try (g * y).sum(toShape: x.shape) : nil,
-             needB ? try (g * x).sum(toShape: y.shape) : nil]
+        return Graph.record(try x * y, a, b, { back, a, b in
+            try back.add(to: a) { try (back.gradient * y).sum(toShape: x.shape) }
+            try back.add(to: b) { try (back.gradient * x).sum(toShape: y.shape) }
         }, graph: { g, nodes in
             let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
             return [needA ? try sum(try mul(g, b), toShape: x.shape) : nil, needB ? try sum(try mul(g, a), toShape: y.shape) : nil]
@@ -36,9 +42,9 @@ extension Op {
     public static func div(_ a: Variable, _ b: Variable) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(try x / y, [a, b], { g in
-            [needA ? try (g / y).sum(toShape: x.shape) : nil,
-             needB ? try Tensor.zip(try g * x, y) { gx, yv in -gx / (yv * yv) }.sum(toShape: y.shape) : nil]
+        return Graph.record(try x / y, a, b, { back, a, b in
+            try back.add(to: a) { try (back.gradient / y).sum(toShape: x.shape) }
+            try back.add(to: b) { try Tensor.zip(try back.gradient * x, y) { gx, yv in -gx / (yv * yv) }.sum(toShape: y.shape) }
         }, graph: { g, nodes in
             let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
             return [needA ? try sum(try div(g, b), toShape: x.shape) : nil,
@@ -51,7 +57,7 @@ extension Op {
     public static func sum(_ a: Variable, toShape shape: [Int]) throws -> Variable {
         if a.shape == shape { return a }
         let original = a.shape
-        return Graph.record(a.value.sum(toShape: shape), [a], { g in [try g.broadcast(to: original)] },
+        return Graph.record(a.value.sum(toShape: shape), a, { back, a in try back.add(try back.gradient.broadcast(to: original), to: a) },
                             graph: { g, _ in [try broadcast(g, to: original)] })
     }
 
@@ -59,7 +65,7 @@ extension Op {
     public static func broadcast(_ a: Variable, to shape: [Int]) throws -> Variable {
         if a.shape == shape { return a }
         let original = a.shape
-        return Graph.record(try a.value.broadcast(to: shape), [a], { g in [g.sum(toShape: original)] },
+        return Graph.record(try a.value.broadcast(to: shape), a, { back, a in try back.add(back.gradient.sum(toShape: original), to: a) },
                             graph: { g, _ in [try sum(g, toShape: original)] })
     }
 
@@ -68,10 +74,10 @@ extension Op {
         let (x, p) = (a.value, b.value)
         let y = try Tensor.zip(x, p) { Foundation.pow($0, $1) }
         let needB = b.requiresGrad
-        return Graph.record(y, [a, b], { g in
-            let dx = try Tensor.zip(x, p) { xv, pv in pv == 0 ? 0 : pv * Foundation.pow(xv, pv - 1) }
-            let dp = needB ? try Tensor.zip(y, x) { yv, xv in xv > 0 ? yv * Foundation.log(xv) : 0 } : nil
-            return [try (g * dx).sum(toShape: x.shape), try dp.map { try (g * $0).sum(toShape: p.shape) }]
+        return Graph.record(y, a, b, { back, a, b in
+            let g = back.gradient
+            try back.add(to: a) { try (g * Tensor.zip(x, p) { xv, pv in pv == 0 ? 0 : pv * Foundation.pow(xv, pv - 1) }).sum(toShape: x.shape) }
+            try back.add(to: b) { try (g * Tensor.zip(y, x) { yv, xv in xv > 0 ? yv * Foundation.log(xv) : 0 }).sum(toShape: p.shape) }
         }, graph: needB ? nil : { g, nodes in
             // d/dx x^p = p x^(p - 1), with p a constant (a learned exponent is first-order only).
             let a = Graph.input(x, nodes[0])
@@ -93,8 +99,9 @@ extension Op {
         let (x, y) = (a.value, b.value)
         let mask = try Tensor.zip(x, y) { takeFirst($0, $1) ? 1 : 0 }
         let value = try Tensor.zip(x, y) { takeFirst($0, $1) ? $0 : $1 }
-        return Graph.record(value, [a, b], { g in
-            [try (g * mask).sum(toShape: x.shape), try (g * mask.map { 1 - $0 }).sum(toShape: y.shape)]
+        return Graph.record(value, a, b, { back, a, b in
+            try back.add(to: a) { try (back.gradient * mask).sum(toShape: x.shape) }
+            try back.add(to: b) { try (back.gradient * mask.map { 1 - $0 }).sum(toShape: y.shape) }
         }, graph: { g, _ in
             [try sum(try mul(g, Variable(mask)), toShape: x.shape), try sum(try mul(g, Variable(mask.map { 1 - $0 })), toShape: y.shape)]
         })
@@ -140,10 +147,11 @@ extension Op {
     @inline(__always)
     static func unary(_ a: Variable, value y: Tensor, _ derivative: @escaping (Float, Float) -> Float, graph: Derivative?) -> Variable {
         let x = a.value
-        return Graph.record(y, [a], { g in
+        return Graph.record(y, a, { back, a in
+            let g = back.gradient
             var out = [Float](repeating: 0, count: g.count)
             for i in 0..<g.count { out[i] = g.data[i] * derivative(x.data[i], y.data[i]) }
-            return [Tensor(shape: g.shape, data: out)]
+            try back.add(Tensor(shape: g.shape, data: out), to: a)
         }, graph: graph.map { d in { g, nodes in [try mul(g, try d(Graph.input(x, nodes[0])))] } })
     }
 

@@ -12,9 +12,10 @@ extension Op {
         let n = Float(max(diff.count, 1))
         let value = Tensor(diff.data.reduce(0) { $0 + $1 * $1 } / n)
         let (pv, tv) = (prediction.value, target.value)
-        return Graph.record(value, [prediction, target], { g in
-            let d = diff * (2 * g.scalar / n)
-            return [d, -d]
+        return Graph.record(value, prediction, target, { back, prediction, target in
+            let d = diff * (2 * back.gradient.scalar / n)
+            try back.add(d, to: prediction)
+            try back.add(to: target) { -d }
         }, graph: { g, nodes in
             let d = scale(try mul(g, try sub(Graph.input(pv, nodes[0]), Graph.input(tv, nodes[1]))), 2 / n)
             return [d, neg(d)]
@@ -32,10 +33,10 @@ extension Op {
             total += Double(Swift.max(v, 0) - v * t.data[i] + Foundation.log1p(Foundation.exp(-Swift.abs(v))))
         }
         let n = Float(sum ? 1 : max(x.count, 1))
-        return Graph.record(Tensor(Float(total) / n), [logits, target], { g in
-            let k = g.scalar / n
-            let dx = try Tensor.zip(x, t) { v, tv in (Scalar.sigmoid(v) - tv) * k }
-            return [dx, x.map { -$0 * k }]
+        return Graph.record(Tensor(Float(total) / n), logits, target, { back, logits, target in
+            let k = back.gradient.scalar / n
+            try back.add(to: logits) { try Tensor.zip(x, t) { v, tv in (Scalar.sigmoid(v) - tv) * k } }
+            try back.add(to: target) { x.map { -$0 * k } }
         }, graph: { g, nodes in
             let (xv, tv) = (Graph.input(x, nodes[0]), Graph.input(t, nodes[1]))
             let k = scale(g, 1 / n)
@@ -54,11 +55,10 @@ extension Op {
             total -= Double(t.data[i] * Foundation.log(x.data[i]) + (1 - t.data[i]) * Foundation.log(1 - x.data[i]))
         }
         let n = Float(sum ? 1 : max(x.count, 1))
-        return Graph.record(Tensor(Float(total) / n), [p, target]) { g in
-            let k = g.scalar / n
-            let dp = try Tensor.zip(x, t) { v, tv in (v - tv) / (v * (1 - v)) * k }
-            let dt = x.map { (Foundation.log(1 - $0) - Foundation.log($0)) * k }
-            return [dp, dt]
+        return Graph.record(Tensor(Float(total) / n), p, target) { back, p, target in
+            let k = back.gradient.scalar / n
+            try back.add(to: p) { try Tensor.zip(x, t) { v, tv in (v - tv) / (v * (1 - v)) * k } }
+            try back.add(to: target) { x.map { (Foundation.log(1 - $0) - Foundation.log($0)) * k } }
         }
     }
 
@@ -86,11 +86,14 @@ extension Op {
         let n = Float(max(rows, 1))
         let soft = try x.softmax(axis: -1)
         let targetIsData = target.shape == x.shape
-        return Graph.record(Tensor(-total / n), [logits, target], { g in
-            let k = g.scalar / n
-            let rowMass = try probabilities.reduce(.sum, axis: -1, keepdims: true)
-            let dx = try (try soft * rowMass) - probabilities
-            return [dx * k, targetIsData ? logp * (-k) : nil]
+        return Graph.record(Tensor(-total / n), logits, target, { back, logits, target in
+            let k = back.gradient.scalar / n
+            try back.add(to: logits) {
+                let rowMass = try probabilities.reduce(.sum, axis: -1, keepdims: true)
+                return try ((try soft * rowMass) - probabilities) * k
+            }
+            // Class indices are data with no gradient; probabilities may be learned.
+            try back.add(to: target) { targetIsData ? logp * (-k) : nil }
         }, graph: { g, nodes in
             // d/dx = (softmax(x) sum(P) - P) g / n, d/dP = -log softmax(x) g / n, as ops.
             let xv = Graph.input(x, nodes[0])

@@ -6,7 +6,8 @@ extension Op {
         let (x, y) = (a.value, b.value)
         let value = try Tensor.matmul(x, y)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(value, [a, b], { g in
+        return Graph.record(value, a, b, { back, a, b in
+            let g = back.gradient
             // Work with 1-d operands promoted to matrices, as the forward did.
             let xm = x.rank == 1 ? Tensor(shape: [1, x.count], data: x.data) : x
             let ym = y.rank == 1 ? Tensor(shape: [y.count, 1], data: y.data) : y
@@ -14,18 +15,16 @@ extension Op {
             if x.rank == 1 { gShape.insert(1, at: max(gShape.count - (y.rank == 1 ? 0 : 1), 0)) }
             if y.rank == 1 { gShape.append(1) }
             let gm = Tensor(shape: gShape, data: g.data)
-            var dx: Tensor? = nil, dy: Tensor? = nil
-            if needA {
+            try back.add(to: a) {
                 var d = try Tensor.matmul(gm, ym, transposeA: false, transposeB: true)
                 while d.rank > xm.rank { d = try d.reduce(.sum, axis: 0) }
-                dx = Tensor(shape: x.shape, data: d.data)
+                return Tensor(shape: x.shape, data: d.data)
             }
-            if needB {
+            try back.add(to: b) {
                 var d = try Tensor.matmul(xm, gm, transposeA: true, transposeB: false)
                 while d.rank > ym.rank { d = try d.reduce(.sum, axis: 0) }
-                dy = Tensor(shape: y.shape, data: d.data)
+                return Tensor(shape: y.shape, data: d.data)
             }
-            return [dx, dy]
         }, graph: x.rank == 2 && y.rank == 2 ? { g, nodes in
             // Plain matrices: the same products, as ops.
             let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
@@ -60,33 +59,28 @@ extension Op {
         }
         var shape = xv.shape
         shape[shape.count - 1] = outputs
-        let needX = x.requiresGrad, needB = b?.requiresGrad ?? false
-        let inputsList = b.map { [x, w, $0] } ?? [x, w]
-        return Graph.record(Tensor(shape: shape, data: value.data), inputsList, { g in
+        return Graph.record(Tensor(shape: shape, data: value.data), x, w, b, { back, x, w, b in
+            let g = back.gradient
             let g2 = Tensor(shape: [rows, outputs], data: g.data)
-            let dx = needX ? Tensor(shape: xv.shape, data: try Tensor.matmul(g2, wv, transposeA: false, transposeB: true).data) : nil
+            try back.add(to: x) { Tensor(shape: xv.shape, data: try Tensor.matmul(g2, wv, transposeA: false, transposeB: true).data) }
             // Weights are shared across the steps of a sequence: dW = x^T g is summed over them in one product.
-            Graph.accumulateProduct(input: 1, x2, g2)
-            var grads: [Tensor?] = [dx, nil]
-            if b != nil {
+            try back.addProduct(x2, g2, to: w)
+            try back.add(to: b) {
                 var db = [Float](repeating: 0, count: outputs)
-                if needB {
-                    db.withUnsafeMutableBufferPointer { pd in
-                        g.data.withUnsafeBufferPointer { pg in
-                            for r in 0..<rows { axpy(pd.baseAddress!, 1, pg.baseAddress! + r * outputs, outputs) }
-                        }
+                db.withUnsafeMutableBufferPointer { pd in
+                    g.data.withUnsafeBufferPointer { pg in
+                        for r in 0..<rows { axpy(pd.baseAddress!, 1, pg.baseAddress! + r * outputs, outputs) }
                     }
                 }
-                grads.append(needB ? Tensor(shape: [outputs], data: db) : nil)
+                return Tensor(shape: [outputs], data: db)
             }
-            return grads
         }, graph: { g, nodes in
             // The same products as ops, on the inputs' rows: dx = g W^T, dW = x^T g, db = the sum of g's rows.
             let xRows = try reshape(Graph.input(xv, nodes[0]), [rows, inputs]), wVar = Graph.input(wv, nodes[1])
             let gRows = try reshape(g, [rows, outputs])
             var grads: [Variable?] = [try reshape(try matmul(gRows, try permute(wVar, [1, 0])), xv.shape),
                                       try matmul(try permute(xRows, [1, 0]), gRows)]
-            if nodes.count > 2 { grads.append(try sum(gRows, axis: 0)) }
+            if nodes[2].node != nil { grads.append(try sum(gRows, axis: 0)) }
             return grads
         })
     }

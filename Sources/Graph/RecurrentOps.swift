@@ -4,10 +4,10 @@ import Tensor
 extension Op {
     /// One LSTM step as a single node: z = [x, h] @ W + b split into the input,
     /// forget, candidate and output gates (in that order); c' = f c + i g,
-    /// h' = o tanh(c'). Returns [h', c'] joined on the last axis ([2H], or
-    /// [B, 2H] for a batch). The same step composed from basic ops gives the
+    /// h' = o tanh(c'). Returns h' and c' ([H], or [B, H] for a batch), two
+    /// outputs of one node. The same step composed from basic ops gives the
     /// same values and gradients; this form is one node instead of fifteen.
-    public static func lstmCell(x: Variable, h: Variable, c: Variable, weights: Variable, bias: Variable) throws -> Variable {
+    public static func lstmCell(x: Variable, h: Variable, c: Variable, weights: Variable, bias: Variable) throws -> (h: Variable, c: Variable) {
         let batched = x.value.rank == 2
         guard x.value.rank == 1 || batched, h.shape == c.shape, h.value.rank == x.value.rank else {
             throw TensorError("lstm: x, h and c must all be vectors or all [batch, size]; got \(Tensor.shapeText(x.shape)), \(Tensor.shapeText(h.shape)), \(Tensor.shapeText(c.shape))")
@@ -24,7 +24,7 @@ extension Op {
         // Gate pre-activations plus bias, then each gate's activation over
         // its whole block at once: sigmoid for i, f, o and tanh for g.
         var gates = z.data
-        var out = [Float](repeating: 0, count: B * 2 * H)
+        var hOut = [Float](repeating: 0, count: B * H), cOut = hOut
         var tanhC = [Float](repeating: 0, count: B * H)
         gates.withUnsafeMutableBufferPointer { pz in
             bias.value.data.withUnsafeBufferPointer { pb in
@@ -36,69 +36,70 @@ extension Op {
                     VectorMath.apply(VectorMath.sigmoid, row + 3 * H, row + 3 * H, H)
                 }
             }
-            out.withUnsafeMutableBufferPointer { po in
-                tanhC.withUnsafeMutableBufferPointer { pt in
-                    for r in 0..<B {
-                        let base = r * 4 * H
-                        for j in 0..<H {
-                            let i = pz[base + j], f = pz[base + H + j], g = pz[base + 2 * H + j]
-                            po[r * 2 * H + H + j] = f * cv[r * H + j] + i * g
-                        }
-                        VectorMath.apply(VectorMath.tanh, po.baseAddress! + r * 2 * H + H, pt.baseAddress! + r * H, H)
-                        for j in 0..<H { po[r * 2 * H + j] = pz[base + 3 * H + j] * pt[r * H + j] }
-                    }
+            for r in 0..<B {
+                let base = r * 4 * H
+                for j in 0..<H {
+                    let i = pz[base + j], f = pz[base + H + j], g = pz[base + 2 * H + j]
+                    cOut[r * H + j] = f * cv[r * H + j] + i * g
                 }
+            }
+            cOut.withUnsafeBufferPointer { pc in
+                tanhC.withUnsafeMutableBufferPointer { pt in
+                    for r in 0..<B { VectorMath.apply(VectorMath.tanh, pc.baseAddress! + r * H, pt.baseAddress! + r * H, H) }
+                }
+            }
+            for r in 0..<B {
+                for j in 0..<H { hOut[r * H + j] = pz[r * 4 * H + 3 * H + j] * tanhC[r * H + j] }
             }
         }
         let xShape = x.shape, hShape = h.shape
         let wValue = weights.value
-        let second = Graph.recomposed([x.value, h.value, c.value, wValue, bias.value]) { v in
-            // The cell's equation with ops: gates from [x, h] W + b, then c' and h', joined as [h', c'].
+        let second: Node.MultipleGraphVJP = Graph.recomposed([x.value, h.value, c.value, wValue, bias.value]) { v in
+            // The cell's equation with ops: gates from [x, h] W + b, then c' and h'.
             let z = try linear(try concat([v[0], v[1]], axis: v[0].value.rank - 1), v[3], v[4])
             let last = z.value.rank - 1
             func gate(_ k: Int) throws -> Variable { try slice(z, axis: last, start: k * H, end: (k + 1) * H) }
             let c2 = try add(try mul(sigmoid(try gate(1)), v[2]), try mul(sigmoid(try gate(0)), tanh(try gate(2))))
             let h2 = try mul(sigmoid(try gate(3)), tanh(c2))
-            return try concat([h2, c2], axis: last)
+            return [h2, c2]
         }
-        return Graph.record(Tensor(shape: batched ? [B, 2 * H] : [2 * H], data: out), [x, h, c, weights, bias], { grad in
-            var dz = [Float](repeating: 0, count: B * 4 * H)
-            var dc = [Float](repeating: 0, count: B * H)
-            gates.withUnsafeBufferPointer { pz in
-                tanhC.withUnsafeBufferPointer { pt in
-                    grad.data.withUnsafeBufferPointer { pg in
-                        cv.withUnsafeBufferPointer { pc in
-                            dz.withUnsafeMutableBufferPointer { pdz in
-                                dc.withUnsafeMutableBufferPointer { pdc in
-                                    for r in 0..<B {
-                                        let z = pz.baseAddress! + r * 4 * H, d = pdz.baseAddress! + r * 4 * H
-                                        let t = pt.baseAddress! + r * H, c = pc.baseAddress! + r * H, dcr = pdc.baseAddress! + r * H
-                                        let gh = pg.baseAddress! + r * 2 * H, gc = gh + H
-                                        for j in 0..<H {
-                                            let i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j]
-                                            let dc2 = gc[j] + gh[j] * o * (1 - t[j] * t[j])
-                                            d[j] = dc2 * g * i * (1 - i)
-                                            d[H + j] = dc2 * c[j] * f * (1 - f)
-                                            d[2 * H + j] = dc2 * i * (1 - g * g)
-                                            d[3 * H + j] = gh[j] * t[j] * o * (1 - o)
-                                            dcr[j] = dc2 * f
-                                        }
-                                    }
-                                }
-                            }
+        let stateShape = batched ? [B, H] : [H]
+        let outputs = Graph.record(outputs: [Tensor(shape: stateShape, data: hOut), Tensor(shape: stateShape, data: cOut)],
+                                   [x, h, c, weights, bias], { back, inputs in
+            let (x, h, c, weights, bias) = (inputs[0], inputs[1], inputs[2], inputs[3], inputs[4])
+            // An output nothing used has a zero gradient.
+            let none = [Float](repeating: 0, count: B * H)
+            let gradH = back.gradient(ofOutput: 0)?.data ?? none, gradC = back.gradient(ofOutput: 1)?.data ?? none
+            let d = filling(counts: [B * 4 * H, B * H]) { out in
+                reading(gates, tanhC, gradH, gradC, cv) { p in
+                    for r in 0..<B {
+                        let z = p[0] + r * 4 * H, t = p[1] + r * H, gh = p[2] + r * H, gc = p[3] + r * H, c = p[4] + r * H
+                        let dz = out[0] + r * 4 * H, dc = out[1] + r * H
+                        for j in 0..<H {
+                            let i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j]
+                            let dc2 = gc[j] + gh[j] * o * (1 - t[j] * t[j])
+                            dz[j] = dc2 * g * i * (1 - i)
+                            dz[H + j] = dc2 * c[j] * f * (1 - f)
+                            dz[2 * H + j] = dc2 * i * (1 - g * g)
+                            dz[3 * H + j] = gh[j] * t[j] * o * (1 - o)
+                            dc[j] = dc2 * f
                         }
                     }
                 }
             }
+            let (dz, dc) = (d[0], d[1])
             let dzT = Tensor(shape: [B, 4 * H], data: dz)
-            // W is shared by every step: dW = [x, h]^T dz is summed over the steps in one product.
-            Graph.accumulateProduct(input: 3, xh, dzT)
-            // One row is its own sum over the batch.
-            let db = B == 1 ? Tensor(shape: [4 * H], data: dz) : try dzT.reduce(.sum, axis: 0)
             let dxh = try Tensor.matmul(dzT, wValue, transposeA: false, transposeB: true)
             // [dx, dh] splits back into dx and dh.
             let parts = try dxh.split(sizes: [I, H], axis: 1)
-            return [Tensor(shape: xShape, data: parts[0].data), Tensor(shape: hShape, data: parts[1].data), Tensor(shape: hShape, data: dc), nil, db]
+            try back.add(Tensor(shape: xShape, data: parts[0].data), to: x)
+            try back.add(Tensor(shape: hShape, data: parts[1].data), to: h)
+            try back.add(Tensor(shape: hShape, data: dc), to: c)
+            // W is shared by every step: dW = [x, h]^T dz is summed over the steps in one product.
+            try back.addProduct(xh, dzT, to: weights)
+            // One row is its own sum over the batch.
+            try back.add(to: bias) { B == 1 ? Tensor(shape: [4 * H], data: dz) : try dzT.reduce(.sum, axis: 0) }
         }, graph: second)
+        return (outputs[0], outputs[1])
     }
 }

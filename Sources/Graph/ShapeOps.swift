@@ -7,12 +7,12 @@ extension Op {
         let value = try a.value.permuted(perm)
         var inverse = perm
         for (i, p) in perm.enumerated() { inverse[p] = i }
-        return Graph.record(value, [a], { g in [try g.permuted(inverse)] }, graph: { g, _ in [try permute(g, inverse)] })
+        return Graph.record(value, a, { back, a in try back.add(try back.gradient.permuted(inverse), to: a) }, graph: { g, _ in [try permute(g, inverse)] })
     }
 
     public static func reshape(_ a: Variable, _ shape: [Int]) throws -> Variable {
         let original = a.shape
-        return Graph.record(try a.value.reshaped(shape), [a], { g in [Tensor(shape: original, data: g.data)] },
+        return Graph.record(try a.value.reshaped(shape), a, { back, a in try back.add(Tensor(shape: original, data: back.gradient.data), to: a) },
                             graph: { g, _ in [try reshape(g, original)] })
     }
 
@@ -20,7 +20,9 @@ extension Op {
         let value = try Tensor.concat(parts.map { $0.value }, axis: axis)
         let ax = try parts[0].value.axis(axis)
         let sizes = parts.map { $0.shape[ax] }
-        return Graph.record(value, parts, { g in try g.split(sizes: sizes, axis: ax) }, graph: { g, _ in
+        return Graph.record(value, parts, { back, parts in
+            for (part, d) in zip(parts, try back.gradient.split(sizes: sizes, axis: ax)) { try back.add(d, to: part) }
+        }, graph: { g, _ in
             var start = 0
             return try sizes.map { size in
                 defer { start += size }
@@ -92,10 +94,10 @@ extension Op {
         let source = a.shape
         let size = source.dropFirst().reduce(1, *)
         let value = Tensor(shape: Array(source.dropFirst()), data: Array(a.value.data[(j * size)..<((j + 1) * size)]))
-        return Graph.record(value, [a], { g in
+        return Graph.record(value, a, { back, a in
             var d = [Float](repeating: 0, count: source.reduce(1, *))
-            d.replaceSubrange((j * size)..<((j + 1) * size), with: g.data)
-            return [Tensor(shape: source, data: d)]
+            d.replaceSubrange((j * size)..<((j + 1) * size), with: back.gradient.data)
+            try back.add(Tensor(shape: source, data: d), to: a)
         }, graph: { g, _ in [try padded(try reshape(g, [1] + Array(source.dropFirst())), axis: 0, start: j, into: source)] })
     }
 
@@ -120,7 +122,8 @@ extension Op {
         var shape = x.shape
         shape[ax] = end - start
         let source = x.shape
-        return Graph.record(Tensor(shape: shape, data: out), [a], { g in
+        return Graph.record(Tensor(shape: shape, data: out), a, { back, a in
+            let g = back.gradient
             var d = [Float](repeating: 0, count: source.reduce(1, *))
             g.data.withUnsafeBufferPointer { pg in
                 d.withUnsafeMutableBufferPointer { pd in
@@ -129,7 +132,7 @@ extension Op {
                     }
                 }
             }
-            return [Tensor(shape: source, data: d)]
+            try back.add(Tensor(shape: source, data: d), to: a)
         }, graph: { g, _ in [try padded(g, axis: ax, start: start, into: source)] })
     }
 
@@ -141,10 +144,10 @@ extension Op {
 
     static func gatherOffsets(_ a: Variable, _ offsets: [Int], _ shape: [Int]) -> Variable {
         let source = a.shape
-        return Graph.record(a.value.gathering(offsets: offsets, shape: shape), [a], { g in
+        return Graph.record(a.value.gathering(offsets: offsets, shape: shape), a, { back, a in
             var d = Tensor(shape: source, data: [Float](repeating: 0, count: source.reduce(1, *)))
-            d.scatterAdd(offsets: offsets, values: g)
-            return [d]
+            d.scatterAdd(offsets: offsets, values: back.gradient)
+            try back.add(d, to: a)
         }, graph: { g, _ in [scatterOffsets(g, offsets, source)] })
     }
 
@@ -154,7 +157,7 @@ extension Op {
         let part = a.shape
         var value = Tensor(shape: shape, data: [Float](repeating: 0, count: shape.reduce(1, *)))
         value.scatterAdd(offsets: offsets, values: a.value)
-        return Graph.record(value, [a], { g in [g.gathering(offsets: offsets, shape: part)] },
+        return Graph.record(value, a, { back, a in try back.add(back.gradient.gathering(offsets: offsets, shape: part), to: a) },
                             graph: { g, _ in [gatherOffsets(g, offsets, part)] })
     }
 
@@ -167,11 +170,14 @@ extension Op {
             for (i, o) in offsets.enumerated() { p[o] = part.data[i] }
         }
         let vShape = v.shape
-        return Graph.record(value, [a, v]) { g in
-            var da = g
-            for o in offsets { da.data[o] = 0 }
-            let dv = g.gathering(offsets: offsets, shape: shape).sum(toShape: vShape)
-            return [da, dv]
+        return Graph.record(value, a, v) { back, a, v in
+            let g = back.gradient
+            try back.add(to: a) {
+                var da = g
+                for o in offsets { da.data[o] = 0 }
+                return da
+            }
+            try back.add(to: v) { g.gathering(offsets: offsets, shape: shape).sum(toShape: vShape) }
         }
     }
 }

@@ -6,6 +6,8 @@ import Tensor
 public final class Variable {
     public var value: Tensor
     public let node: Node?
+    /// Which output of `node` this is (0 but for an op with several outputs).
+    public let output: Int
     public let isParameter: Bool
     /// A parameter's path in the model it was first found in ("controller.W"), for messages.
     public var label: String?
@@ -14,18 +16,20 @@ public final class Variable {
     public init(_ value: Tensor) {
         self.value = value
         self.node = nil
+        self.output = 0
         self.isParameter = false
     }
 
-    init(_ value: Tensor, node: Node?, isParameter: Bool = false) {
+    init(_ value: Tensor, node: Node?, output: Int = 0, isParameter: Bool = false) {
         self.value = value
         self.node = node
+        self.output = output
         self.isParameter = isParameter
     }
 
     /// A trainable leaf: optimizers update its value in place.
     public static func parameter(_ value: Tensor) -> Variable {
-        Variable(value, node: Node(inputs: [], shape: value.shape) { _ in [] }, isParameter: true)
+        Variable(value, node: Node(inputs: [], shape: value.shape, vjp: .list { _, _ in }), isParameter: true)
     }
 
     public var requiresGrad: Bool { node != nil }

@@ -186,14 +186,25 @@ enum GraphBuiltins {
         Builtin("detach", "x", "The same value with no gradient flowing back through it.") { a in
             .tensor(Op.detach(try a.tensor(0)))
         }.notDifferentiable("stops the gradient by definition"),
-        Builtin("gradcheck", "f, inputs, quiet = false", "Compares f's gradients with central finite differences for each input tensor; prints OK or MISMATCH per input and returns true when all agree.") { a in
+        Builtin("gradcheck", "f, inputs, quiet = false", "Compares f's gradients with central finite differences for each input tensor; prints OK or MISMATCH per input and returns true when all agree. f returns a tensor, or a tuple or list of tensors (checked together).") { a in
             let f = try a.function(0)
             let inputs: [Tensor]
             if case .tensor(let t) = a[1] { inputs = [t.value] } else { inputs = try a.items(1).map { try Convert.tensor($0) } }
             let results = try Gradcheck.check(inputs: inputs) { vars in
                 let out = try a.interpreter.call(f, vars.map { .tensor($0) })
-                guard let t = Operators.tensorOperand(out) else { throw RuntimeError("gradcheck: f must return a tensor, got a \(out.kindName)") }
-                return t
+                if let t = Operators.tensorOperand(out) { return t }
+                // Several outputs (lstm_cell's h and c) are checked as one vector of all their elements.
+                let parts: [Value]
+                switch out {
+                case .tuple(let items): parts = items
+                case .list(let box): parts = box.items
+                default: parts = []
+                }
+                let tensors = parts.compactMap(Operators.tensorOperand)
+                guard !tensors.isEmpty, tensors.count == parts.count else {
+                    throw RuntimeError("gradcheck: f must return a tensor, or a tuple or list of tensors, got a \(out.kindName)")
+                }
+                return try Op.concat(try tensors.map { try Op.reshape($0, [$0.value.count]) }, axis: 0)
             }
             if try !a.bool(2) {
                 for r in results {
@@ -230,8 +241,9 @@ enum GraphBuiltins {
             }
             return try optimizer(a, rule, lr: 1, clip: 7, clipnorm: 8)
         }.notDifferentiable("an optimizer"),
-        Builtin("lstm_cell", "x, h, c, W, b", "One LSTM step as a single graph node: z = [x, h] @ W + b gives the input, forget, candidate and output gates in that order; returns [h', c'] joined on the last axis.") { a in
-            .tensor(try Op.lstmCell(x: try a.tensor(0), h: try a.tensor(1), c: try a.tensor(2), weights: try a.tensor(3), bias: try a.tensor(4)))
+        Builtin("lstm_cell", "x, h, c, W, b", "One LSTM step as a single graph node: z = [x, h] @ W + b gives the input, forget, candidate and output gates in that order; returns the tuple (h', c'), two outputs of the one node.") { a in
+            let (h, c) = try Op.lstmCell(x: try a.tensor(0), h: try a.tensor(1), c: try a.tensor(2), weights: try a.tensor(3), bias: try a.tensor(4))
+            return .tuple([.tensor(h), .tensor(c)])
         }.checked("lstm_cell($(randn(2, 3)), $(randn(2, 4)), $(randn(2, 4)), $(randn(7, 16) * 0.4), $(randn(16) * 0.4))", "lstm_cell($(randn(3)), $(randn(4)), $(randn(4)), $(randn(7, 16) * 0.4), $(randn(16) * 0.4))"),
         Builtin("mse", "prediction, target", "Mean squared error.") { a in
             .tensor(try Op.mse(try a.tensor(0), try a.tensor(1)))

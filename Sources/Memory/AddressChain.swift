@@ -13,6 +13,7 @@ extension Addressing {
     public static func address(memory: Variable, key: Variable, beta: Variable, gate: Variable, shift: Variable,
                                gamma: Variable, previous: Variable) throws -> Variable {
         let m = memory.value, k = key.value, s = shift.value, p = previous.value
+        let (betaValue, gateValue, gammaValue) = (beta.value, gate.value, gamma.value)
         let L = try Layout(memory: m)
         let heads = try L.heads(k, last: L.width, "the key")
         let shape = L.shape(heads: heads, last: L.slots)
@@ -29,17 +30,20 @@ extension Addressing {
             copy(s.data, into: x.shift)
             copy(gammas, into: x.gamma)
         }
-        return Graph.record(Tensor(shape: shape, data: chain.weighting), [memory, key, beta, gate, shift, gamma, previous]) { g in
+        return Graph.record(Tensor(shape: shape, data: chain.weighting), [memory, key, beta, gate, shift, gamma, previous]) { back, inputs in
+            let g = back.gradient
             var dm = [Float](repeating: 0, count: m.count), dp = [Float](repeating: 0, count: p.count)
             dm.withUnsafeMutableBufferPointer { pdm in
                 dp.withUnsafeMutableBufferPointer { pdp in chain.backward(g, memory: pdm.baseAddress!, previous: pdp.baseAddress!) }
             }
             let d = chain.gradients
             func values(_ p: MutableFloats, _ n: Int) -> [Float] { Array(UnsafeBufferPointer(start: p, count: n)) }
-            return [Tensor(shape: m.shape, data: dm), Tensor(shape: k.shape, data: values(d.key, k.count)),
-                    scalarGrad(values(d.beta, R), like: beta.value), scalarGrad(values(d.gate, R), like: gate.value),
-                    Tensor(shape: s.shape, data: values(d.shift, s.count)), scalarGrad(values(d.gamma, R), like: gamma.value),
-                    Tensor(shape: p.shape, data: dp)]
+            let gradients = [Tensor(shape: m.shape, data: dm), Tensor(shape: k.shape, data: values(d.key, k.count)),
+                             scalarGrad(values(d.beta, R), like: betaValue), scalarGrad(values(d.gate, R), like: gateValue),
+                             Tensor(shape: s.shape, data: values(d.shift, s.count)), scalarGrad(values(d.gamma, R), like: gammaValue),
+                             Tensor(shape: p.shape, data: dp)]
+            // In the order of the inputs: memory, key, beta, gate, shift, gamma, previous.
+            for (gradient, input) in zip(gradients, inputs) { try back.add(gradient, to: input) }
         }
     }
 
@@ -87,14 +91,16 @@ extension Addressing {
                 }
             }
         }
-        return Graph.record(Tensor(shape: expected, data: chain.weighting), [memory, p, previous]) { g in
+        let memoryCount = memory.value.count, previousShape = previous.value.shape
+        return Graph.record(Tensor(shape: expected, data: chain.weighting), memory, p, previous) { back, memory, p, previous in
+            let g = back.gradient
             // The chain's gradients (the memory's added in place), then
             // through the activations into dp.
             var dPrevious = [Float](repeating: 0, count: B * L.slots), dp = [Float](repeating: 0, count: pv.count)
             dPrevious.withUnsafeMutableBufferPointer { pdw in
-                let added = Graph.addIntoGradient(input: 0) { chain.backward(g, memory: $0, previous: pdw.baseAddress!) }
+                let added = back.addInPlace(to: memory) { chain.backward(g, memory: $0, previous: pdw.baseAddress!) }
                 if !added {
-                    var unused = [Float](repeating: 0, count: memory.value.count)
+                    var unused = [Float](repeating: 0, count: memoryCount)
                     unused.withUnsafeMutableBufferPointer { chain.backward(g, memory: $0.baseAddress!, previous: pdw.baseAddress!) }
                 }
             }
@@ -114,7 +120,8 @@ extension Addressing {
                     }
                 }
             }
-            return [nil, Tensor(shape: pv.shape, data: dp), Tensor(shape: previous.value.shape, data: dPrevious)]
+            try back.add(Tensor(shape: pv.shape, data: dp), to: p)
+            try back.add(Tensor(shape: previousShape, data: dPrevious), to: previous)
         }
     }
 }

@@ -101,4 +101,12 @@ public enum Addressing {
     /// A primitive's value and its vector-Jacobian product, on plain tensors,
     /// so that the separate ops and the fused head addressing share one definition.
     typealias Kernel = (value: Tensor, backward: (Tensor) -> [Tensor])
+
+    /// Records a kernel's value as computed from `inputs`, whose gradients
+    /// its backward gives in the same order.
+    static func record(_ kernel: Kernel, _ inputs: [Variable?]) -> Variable {
+        Graph.record(kernel.value, inputs) { back, inputs in
+            for (gradient, input) in zip(kernel.backward(back.gradient), inputs) { try back.add(gradient, to: input) }
+        }
+    }
 }

@@ -7,36 +7,6 @@ import Tensor
 /// backward functions write or add into caller-owned gradients, so that the
 /// separate graph ops and the fused head addressing share one definition and
 /// the fused chain keeps every intermediate in a single buffer.
-typealias Floats = UnsafePointer<Float>
-typealias MutableFloats = UnsafeMutablePointer<Float>
-
-/// Pointers to the elements of several arrays at once, for reading while
-/// they stay alive and unchanged: one closure instead of a nest of
-/// withUnsafeBufferPointer calls. (An empty array gives a pointer that must
-/// not be read.)
-func reading<R>(_ arrays: [Float]..., body: ([Floats]) throws -> R) rethrows -> R {
-    var pointers: [Floats] = []
-    pointers.reserveCapacity(arrays.count)
-    func next(_ i: Int) throws -> R {
-        if i == arrays.count { return try body(pointers) }
-        return try arrays[i].withUnsafeBufferPointer { p in
-            pointers.append(p.baseAddress ?? Floats(nowhere))
-            return try next(i + 1)
-        }
-    }
-    return try next(0)
-}
-
-/// A new array of `count` zeros that `body` fills through a pointer.
-func filling(_ count: Int, _ body: (MutableFloats) throws -> Void) rethrows -> [Float] {
-    var out = [Float](repeating: 0, count: count)
-    try out.withUnsafeMutableBufferPointer { try body($0.baseAddress ?? nowhere) }
-    return out
-}
-
-/// Stands in for the storage of an empty array; never read or written.
-private let nowhere = MutableFloats.allocate(capacity: 1)
-
 enum AddressingRows {
     // MARK: Cosine similarity
 

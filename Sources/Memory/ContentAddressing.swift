@@ -8,8 +8,7 @@ extension Addressing {
 
     /// K[i] = M_i . k / (|M_i| |k| + eps), for every memory row i.
     public static func cosine(_ memory: Variable, _ key: Variable) throws -> Variable {
-        let (value, backward) = try cosineKernel(memory.value, key.value)
-        return Graph.record(value, [memory, key]) { g in backward(g) }
+        record(try cosineKernel(memory.value, key.value), [memory, key])
     }
 
     static func cosineKernel(_ m: Tensor, _ k: Tensor) throws -> Kernel {
@@ -61,9 +60,12 @@ extension Addressing {
     public static func content(_ memory: Variable, _ key: Variable, _ beta: Variable) throws -> Variable {
         let (similarity, similarityBackward) = try cosineKernel(memory.value, key.value)
         let (value, focusBackward) = try focusKernel(similarity, beta.value)
-        return Graph.record(value, [memory, key, beta]) { g in
-            let d = focusBackward(g)
-            return similarityBackward(d[0]) + [d[1]]
+        return Graph.record(value, memory, key, beta) { back, memory, key, beta in
+            let d = focusBackward(back.gradient)
+            let dSimilarity = similarityBackward(d[0])
+            try back.add(dSimilarity[0], to: memory)
+            try back.add(dSimilarity[1], to: key)
+            try back.add(d[1], to: beta)
         }
     }
 

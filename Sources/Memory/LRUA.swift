@@ -58,7 +58,8 @@ extension Addressing {
         }
         // lu takes its gradient too (a variant with soft least-used weights
         // learns through it); heads sharing one lu row add their shares.
-        return Graph.record(Tensor(shape: r.shape, data: out), [alpha, readPrevious, leastUsedPrevious]) { g in
+        return Graph.record(Tensor(shape: r.shape, data: out), alpha, readPrevious, leastUsedPrevious) { back, alpha, readPrevious, leastUsedPrevious in
+            let g = back.gradient
             var dr = [Float](repeating: 0, count: r.count), da = [Float](repeating: 0, count: a.count)
             var dlu = [Float](repeating: 0, count: lu.count)
             for row in 0..<rows {
@@ -71,7 +72,9 @@ extension Addressing {
                 }
                 da[a.count == 1 ? 0 : row] += ds * s * (1 - s)
             }
-            return [Tensor(shape: a.shape, data: da), Tensor(shape: r.shape, data: dr), Tensor(shape: lu.shape, data: dlu)]
+            try back.add(Tensor(shape: a.shape, data: da), to: alpha)
+            try back.add(Tensor(shape: r.shape, data: dr), to: readPrevious)
+            try back.add(Tensor(shape: lu.shape, data: dlu), to: leastUsedPrevious)
         }
     }
 
@@ -97,7 +100,7 @@ extension Addressing {
             }
             return out
         }
-        return Graph.record(zeroRows(memory.value), [memory]) { g in [zeroRows(g)] }
+        return Graph.record(zeroRows(memory.value), memory) { back, memory in try back.add(zeroRows(back.gradient), to: memory) }
     }
 
     /// One LRUA write: zero the least-used slot, then M += w^w k, with

@@ -8,8 +8,7 @@ extension Addressing {
 
     /// w = g * wc + (1 - g) * wprev.
     public static func interpolate(_ wc: Variable, _ wprev: Variable, _ gate: Variable) throws -> Variable {
-        let (value, backward) = try interpolateKernel(wc.value, wprev.value, gate.value)
-        return Graph.record(value, [wc, wprev, gate]) { g in backward(g) }
+        record(try interpolateKernel(wc.value, wprev.value, gate.value), [wc, wprev, gate])
     }
 
     static func interpolateKernel(_ a: Tensor, _ p: Tensor, _ gateValue: Tensor) throws -> Kernel {
@@ -48,8 +47,7 @@ extension Addressing {
     /// Circular convolution: w~(i) = sum_k s(k) w((i - offset_k) mod N).
     /// The entry for offset +1 moves the focus forward, from slot i to slot i + 1.
     public static func shift(_ weighting: Variable, _ kernel: Variable) throws -> Variable {
-        let (value, backward) = try shiftKernel(weighting.value, kernel.value)
-        return Graph.record(value, [weighting, kernel]) { g in backward(g) }
+        record(try shiftKernel(weighting.value, kernel.value), [weighting, kernel])
     }
 
     /// The length K of a shift kernel for R weighting rows of N slots,
@@ -93,8 +91,7 @@ extension Addressing {
     /// gamma < 1, where it is unbounded, 0 is used). An all-zero row gives the
     /// uniform weighting.
     public static func sharpen(_ weighting: Variable, _ gamma: Variable) throws -> Variable {
-        let (value, backward) = try sharpenKernel(weighting.value, gamma.value)
-        return Graph.record(value, [weighting, gamma]) { g in backward(g) }
+        record(try sharpenKernel(weighting.value, gamma.value), [weighting, gamma])
     }
 
     static func sharpenKernel(_ w: Tensor, _ gammaValue: Tensor) throws -> Kernel {

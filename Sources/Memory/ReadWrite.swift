@@ -28,7 +28,8 @@ extension Addressing {
                 }
             }
         }
-        return Graph.record(Tensor(shape: L.shape(heads: heads, last: W), data: r), [memory, weighting]) { g in
+        return Graph.record(Tensor(shape: L.shape(heads: heads, last: W), data: r), memory, weighting) { back, memory, weighting in
+            let g = back.gradient
             // dw(i) = M(i) . g; dM(i) = sum over heads of w(i) g.
             var dw = [Float](repeating: 0, count: w.count)
             m.data.withUnsafeBufferPointer { pm in
@@ -60,12 +61,11 @@ extension Addressing {
             // One head adds straight into the memory's gradient; several are
             // summed first, as the memory's other gradients are added whole.
             if H == 1 {
-                Graph.addIntoGradient(input: 0, addRows)
-                return [nil, Tensor(shape: w.shape, data: dw)]
+                back.addInPlace(to: memory, addRows)
+            } else {
+                try back.add(to: memory) { Tensor(shape: m.shape, data: filling(m.count, addRows)) }
             }
-            var dm = [Float](repeating: 0, count: m.count)
-            dm.withUnsafeMutableBufferPointer { addRows($0.baseAddress!) }
-            return [Tensor(shape: m.shape, data: dm), Tensor(shape: w.shape, data: dw)]
+            try back.add(Tensor(shape: w.shape, data: dw), to: weighting)
         }
     }
 
@@ -74,9 +74,7 @@ extension Addressing {
     /// [B, H, W]) write as the NTM paper combines them: every erase first,
     /// M~(i) = M(i) * prod_h (1 - w_h(i) e_h), then every add, + sum_h w_h(i) a_h.
     public static func write(_ memory: Variable, _ weighting: Variable, erase: Variable?, add: Variable) throws -> Variable {
-        let (value, backward) = try writeKernel(memory.value, weighting.value, erase?.value, add.value)
-        let inputs = erase.map { [memory, weighting, add, $0] } ?? [memory, weighting, add]
-        return Graph.record(value, inputs) { g in backward(g) }
+        record(try writeKernel(memory.value, weighting.value, erase?.value, add.value), [memory, weighting, add, erase])
     }
 
     /// The write's value and VJP: [dM, dw, da] and, with an erase vector, de.
@@ -258,8 +256,8 @@ extension Addressing {
             }
         }
         let (value, backward) = try writeKernel(m, weighting.value, Tensor(shape: rows + [W], data: erase), Tensor(shape: rows + [W], data: add))
-        return Graph.record(value, [memory, weighting, p]) { g in
-            let d = backward(g)  // [dM, dw, dadd, derase]
+        return Graph.record(value, memory, weighting, p) { back, memory, weighting, p in
+            let d = backward(back.gradient)  // [dM, dw, dadd, derase]
             var dp = [Float](repeating: 0, count: pv.count)
             for b in 0..<B {
                 for j in 0..<W {
@@ -268,7 +266,9 @@ extension Addressing {
                     dp[b * P + H.add.lowerBound + j] = d[2].data[b * W + j] * Scalar.tanhSlope(output: a)
                 }
             }
-            return [d[0], d[1], Tensor(shape: pv.shape, data: dp)]
+            try back.add(d[0], to: memory)
+            try back.add(d[1], to: weighting)
+            try back.add(Tensor(shape: pv.shape, data: dp), to: p)
         }
     }
 }

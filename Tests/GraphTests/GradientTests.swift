@@ -122,9 +122,42 @@ final class GradientTests: XCTestCase {
     func testGradcheckCatchesAWrongRule() throws {
         let results = try Gradcheck.check(inputs: [randn(4)]) { v in
             let x = v[0].value
-            return Graph.record(x.map { $0 * $0 }, [v[0]]) { g in [try g * x] }  // should be 2x
+            return Graph.record(x.map { $0 * $0 }, v[0]) { back, input in try back.add(try back.gradient * x, to: input) }  // should be 2x
         }
         XCTAssertFalse(results[0].ok)
+    }
+
+    /// An op with two outputs: each output's gradient reaches the inputs, an
+    /// unused output counts as zero, and outputs feed later ops (the next
+    /// step's c) like any value.
+    func testOpWithTwoOutputs() throws {
+        let (x, h, c) = (randn(2, 3), randn(2, 4), randn(2, 4))
+        let (w, b) = (randn(7, 16), randn(16))
+        // h' alone, c' alone, and both, each against finite differences.
+        for pick in [[0], [1], [0, 1]] {
+            let results = try Gradcheck.check(inputs: [x, h, c, w, b]) { v in
+                let out = try Op.lstmCell(x: v[0], h: v[1], c: v[2], weights: v[3], bias: v[4])
+                let parts = pick.map { [out.h, out.c][$0] }
+                return parts.count == 1 ? parts[0] : try Op.concat(parts, axis: 1)
+            }
+            XCTAssertTrue(results.allSatisfy(\.ok), "outputs \(pick): \(results)")
+        }
+        // Two steps: the second reads the first's second output.
+        let results = try Gradcheck.check(inputs: [x, h, c, w, b]) { v in
+            let first = try Op.lstmCell(x: v[0], h: v[1], c: v[2], weights: v[3], bias: v[4])
+            let second = try Op.lstmCell(x: v[0], h: first.h, c: first.c, weights: v[3], bias: v[4])
+            return try Op.add(second.h, second.c)
+        }
+        XCTAssertTrue(results.allSatisfy(\.ok), "\(results)")
+        // Second order through both outputs matches the equation's.
+        let p = [x, h, c, w, b].map(Variable.parameter)
+        let out = try Op.lstmCell(x: p[0], h: p[1], c: p[2], weights: p[3], bias: p[4])
+        let loss = try Op.sum(try Op.add(try Op.mul(out.h, out.h), out.c), axis: nil)
+        let recorded = try Graph.recordedGradients(of: loss, wrt: p)
+        let plain = try Graph.gradients(of: loss, wrt: p)
+        for (r, q) in zip(recorded, plain) {
+            for (u, v) in zip(r.value.data, q.data) { XCTAssertEqual(u, v, accuracy: 1e-4) }
+        }
     }
 
     func testReusedInputAccumulates() throws {

@@ -77,11 +77,15 @@ final class HigherOrderGradientTests: XCTestCase {
     ]
 
     func script(_ example: String, order: Int) -> String {
-        let (inputs, call) = splitExample(example)
+        let (inputs, example) = splitExample(example)
         let names = inputs.indices.map { "x\($0)" }.joined(separator: ", ")
         var s = "seed(5)\n"
         for (i, input) in inputs.enumerated() { s += "let input\(i) = \(input)\n" }
         let all = inputs.indices.map { "input\($0)" }.joined(separator: ", ")
+        // Several outputs (a tuple) are taken together as one vector.
+        s += "fn map_flat(gs) { let out = []\n for g in gs { out.append(flatten(g)) }\n out }\n"
+        s += "fn joined(out) { if type(out) == \"tensor\" { out } else { concat(map_flat(out)) } }\n"
+        let call = "joined(\(example))"
         s += "let example = fn(\(names)) => \(call)\n"
         s += "let w = randn(shape(example(\(all))))\n"
         // The first derivative as a function of the inputs, flattened into one vector.
@@ -90,7 +94,6 @@ final class HigherOrderGradientTests: XCTestCase {
             s += "let w\(k) = randn(\(inputs.indices.map { "size(input\($0))" }.joined(separator: " + ")))\n"
             body = "sum(concat(map_flat(grad(\(body), [\(names)], allow_unused: true, create_graph: true))) * w\(k))"
         }
-        s += "fn map_flat(gs) { let out = []\n for g in gs { out.append(flatten(g)) }\n out }\n"
         // allow_unused: the derivative of a linear op does not depend on its input at all.
         s += "let recorded = fn(\(names)) => concat(map_flat(grad(\(body), [\(names)], allow_unused: true, create_graph: true)))\n"
         s += "let plain = fn(\(names)) => concat(map_flat(grad(\(body), [\(names)], allow_unused: true)))\n"
