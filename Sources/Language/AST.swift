@@ -2,14 +2,36 @@
 // place (which slot a name lives in, how many slots a function needs); the
 // compiler then reads those annotations.
 
-class Expr {
-    public let range: SourceRange
-    init(_ range: SourceRange) { self.range = range }
+// Every pass (resolver, compiler, formatter) switches over a node's `kind`
+// with no default case, so that a new kind of node fails to compile until
+// every pass handles it.
+
+/// An expression node.
+protocol Expr: AnyObject {
+    var range: SourceRange { get }
+    var kind: ExprKind { get }
 }
 
-class Stmt {
-    public let range: SourceRange
-    init(_ range: SourceRange) { self.range = range }
+/// Every kind of expression.
+enum ExprKind {
+    case number(NumberExpr), string(StringExpr), literal(LiteralExpr), name(NameExpr)
+    case list(ListExpr), tuple(TupleExpr), record(RecordExpr)
+    case unary(UnaryExpr), binary(BinaryExpr), logical(LogicalExpr), range(RangeExpr)
+    case call(CallExpr), index(IndexExpr), member(MemberExpr)
+    case function(FunctionExpr), statement(StatementExpr)
+}
+
+/// A statement node.
+protocol Stmt: AnyObject {
+    var range: SourceRange { get }
+    var kind: StmtKind { get }
+}
+
+/// Every kind of statement.
+enum StmtKind {
+    case letStmt(LetStmt), fnStmt(FnStmt), exprStmt(ExprStmt), assignStmt(AssignStmt), returnStmt(ReturnStmt)
+    case ifStmt(IfStmt), whileStmt(WhileStmt), forStmt(ForStmt), jumpStmt(JumpStmt), assertStmt(AssertStmt)
+    case importStmt(ImportStmt), nogradStmt(NogradStmt)
 }
 
 /// Where a name lives, decided by the resolver.
@@ -47,49 +69,65 @@ final class LocalVariable {
 // MARK: Expressions
 
 final class NumberExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .number(self) }
     let value: Double
-    init(_ value: Double, _ r: SourceRange) { self.value = value; super.init(r) }
+    init(_ value: Double, _ r: SourceRange) { self.value = value; self.range = r }
 }
 
 final class StringExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .string(self) }
     enum Part { case text(String), expr(Expr) }
     let parts: [Part]
-    init(_ parts: [Part], _ r: SourceRange) { self.parts = parts; super.init(r) }
+    init(_ parts: [Part], _ r: SourceRange) { self.parts = parts; self.range = r }
 }
 
 final class LiteralExpr: Expr {
-    enum Kind { case `true`, `false`, `nil` }
-    let kind: Kind
-    init(_ kind: Kind, _ r: SourceRange) { self.kind = kind; super.init(r) }
+    let range: SourceRange
+    var kind: ExprKind { .literal(self) }
+    enum Literal { case `true`, `false`, `nil` }
+    let literal: Literal
+    init(_ literal: Literal, _ r: SourceRange) { self.literal = literal; self.range = r }
 }
 
 final class NameExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .name(self) }
     let name: String
     var binding: Binding?
-    init(_ name: String, _ r: SourceRange) { self.name = name; super.init(r) }
+    init(_ name: String, _ r: SourceRange) { self.name = name; self.range = r }
 }
 
 final class ListExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .list(self) }
     let items: [Expr]
-    init(_ items: [Expr], _ r: SourceRange) { self.items = items; super.init(r) }
+    init(_ items: [Expr], _ r: SourceRange) { self.items = items; self.range = r }
 }
 
 final class TupleExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .tuple(self) }
     let items: [Expr]
-    init(_ items: [Expr], _ r: SourceRange) { self.items = items; super.init(r) }
+    init(_ items: [Expr], _ r: SourceRange) { self.items = items; self.range = r }
 }
 
 final class RecordExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .record(self) }
     let fields: [(name: String, range: SourceRange, value: Expr)]
-    init(_ fields: [(name: String, range: SourceRange, value: Expr)], _ r: SourceRange) { self.fields = fields; super.init(r) }
+    init(_ fields: [(name: String, range: SourceRange, value: Expr)], _ r: SourceRange) { self.fields = fields; self.range = r }
 }
 
 enum UnaryOp: String { case negate = "-", not = "not" }
 
 final class UnaryExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .unary(self) }
     let op: UnaryOp
     let operand: Expr
-    init(_ op: UnaryOp, _ operand: Expr, _ r: SourceRange) { self.op = op; self.operand = operand; super.init(r) }
+    init(_ op: UnaryOp, _ operand: Expr, _ r: SourceRange) { self.op = op; self.operand = operand; self.range = r }
 }
 
 enum BinaryOp: String {
@@ -98,30 +136,36 @@ enum BinaryOp: String {
 }
 
 final class BinaryExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .binary(self) }
     let op: BinaryOp
     let left: Expr, right: Expr
     let opRange: SourceRange
     init(_ op: BinaryOp, _ left: Expr, _ right: Expr, opRange: SourceRange) {
         self.op = op; self.left = left; self.right = right; self.opRange = opRange
-        super.init(left.range.to(right.range))
+        self.range = left.range.to(right.range)
     }
 }
 
 final class LogicalExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .logical(self) }
     let isAnd: Bool
     let left: Expr, right: Expr
     init(isAnd: Bool, _ left: Expr, _ right: Expr) {
         self.isAnd = isAnd; self.left = left; self.right = right
-        super.init(left.range.to(right.range))
+        self.range = left.range.to(right.range)
     }
 }
 
 final class RangeExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .range(self) }
     let lower: Expr, upper: Expr
     let inclusive: Bool
     init(_ lower: Expr, _ upper: Expr, inclusive: Bool) {
         self.lower = lower; self.upper = upper; self.inclusive = inclusive
-        super.init(lower.range.to(upper.range))
+        self.range = lower.range.to(upper.range)
     }
 }
 
@@ -132,9 +176,11 @@ struct Argument {
 }
 
 final class CallExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .call(self) }
     let callee: Expr
     let arguments: [Argument]
-    init(_ callee: Expr, _ arguments: [Argument], _ r: SourceRange) { self.callee = callee; self.arguments = arguments; super.init(r) }
+    init(_ callee: Expr, _ arguments: [Argument], _ r: SourceRange) { self.callee = callee; self.arguments = arguments; self.range = r }
 }
 
 enum IndexItem {
@@ -144,12 +190,16 @@ enum IndexItem {
 }
 
 final class IndexExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .index(self) }
     let base: Expr
     let items: [IndexItem]
-    init(_ base: Expr, _ items: [IndexItem], _ r: SourceRange) { self.base = base; self.items = items; super.init(r) }
+    init(_ base: Expr, _ items: [IndexItem], _ r: SourceRange) { self.base = base; self.items = items; self.range = r }
 }
 
 final class MemberExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .member(self) }
     let base: Expr
     let name: String
     let nameRange: SourceRange
@@ -157,21 +207,25 @@ final class MemberExpr: Expr {
     var moduleSlot: (Globals, Int)?
     init(_ base: Expr, _ name: String, nameRange: SourceRange) {
         self.base = base; self.name = name; self.nameRange = nameRange
-        super.init(base.range.to(nameRange))
+        self.range = base.range.to(nameRange)
     }
 }
 
 final class FunctionExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .function(self) }
     let function: FunctionDecl
-    init(_ function: FunctionDecl) { self.function = function; super.init(function.range) }
+    init(_ function: FunctionDecl) { self.function = function; self.range = function.range }
 }
 
 /// `if` or `nograd` used for its value (`let y = nograd { f(x) }`, or the
 /// last statement of a block or function body): the value of its block's last
 /// expression.
 final class StatementExpr: Expr {
+    let range: SourceRange
+    var kind: ExprKind { .statement(self) }
     let statement: Stmt
-    init(_ statement: Stmt) { self.statement = statement; super.init(statement.range) }
+    init(_ statement: Stmt) { self.statement = statement; self.range = statement.range }
 }
 
 // MARK: Functions
@@ -224,27 +278,35 @@ final class BindingPattern {
 }
 
 final class LetStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .letStmt(self) }
     let target: BindingPattern
     let value: Expr?
     let mutable: Bool
     init(_ pattern: Pattern, _ value: Expr?, mutable: Bool, _ r: SourceRange) {
-        self.target = BindingPattern(pattern); self.value = value; self.mutable = mutable; super.init(r)
+        self.target = BindingPattern(pattern); self.value = value; self.mutable = mutable; self.range = r
     }
 }
 
 final class FnStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .fnStmt(self) }
     let function: FunctionDecl
     let nameRange: SourceRange
     var binding: Binding?
-    init(_ function: FunctionDecl, nameRange: SourceRange) { self.function = function; self.nameRange = nameRange; super.init(function.range) }
+    init(_ function: FunctionDecl, nameRange: SourceRange) { self.function = function; self.nameRange = nameRange; self.range = function.range }
 }
 
 final class ExprStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .exprStmt(self) }
     let expr: Expr
-    init(_ expr: Expr) { self.expr = expr; super.init(expr.range) }
+    init(_ expr: Expr) { self.expr = expr; self.range = expr.range }
 }
 
 final class AssignStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .assignStmt(self) }
     /// nil for plain `=`, else the operator of `+=` and friends.
     let op: BinaryOp?
     let target: Expr
@@ -252,63 +314,79 @@ final class AssignStmt: Stmt {
     let opRange: SourceRange
     init(_ op: BinaryOp?, _ target: Expr, _ value: Expr, opRange: SourceRange) {
         self.op = op; self.target = target; self.value = value; self.opRange = opRange
-        super.init(target.range.to(value.range))
+        self.range = target.range.to(value.range)
     }
 }
 
 final class ReturnStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .returnStmt(self) }
     let value: Expr?
-    init(_ value: Expr?, _ r: SourceRange) { self.value = value; super.init(r) }
+    init(_ value: Expr?, _ r: SourceRange) { self.value = value; self.range = r }
 }
 
 final class IfStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .ifStmt(self) }
     let condition: Expr
     let then: [Stmt]
     /// Either a block, or a single nested IfStmt for `else if`.
     let otherwise: [Stmt]?
     init(_ condition: Expr, _ then: [Stmt], _ otherwise: [Stmt]?, _ r: SourceRange) {
-        self.condition = condition; self.then = then; self.otherwise = otherwise; super.init(r)
+        self.condition = condition; self.then = then; self.otherwise = otherwise; self.range = r
     }
 }
 
 final class WhileStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .whileStmt(self) }
     let condition: Expr
     let body: [Stmt]
-    init(_ condition: Expr, _ body: [Stmt], _ r: SourceRange) { self.condition = condition; self.body = body; super.init(r) }
+    init(_ condition: Expr, _ body: [Stmt], _ r: SourceRange) { self.condition = condition; self.body = body; self.range = r }
 }
 
 final class ForStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .forStmt(self) }
     let target: BindingPattern
     let sequence: Expr
     let body: [Stmt]
     init(_ pattern: Pattern, _ sequence: Expr, _ body: [Stmt], _ r: SourceRange) {
-        self.target = BindingPattern(pattern); self.sequence = sequence; self.body = body; super.init(r)
+        self.target = BindingPattern(pattern); self.sequence = sequence; self.body = body; self.range = r
     }
 }
 
 final class JumpStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .jumpStmt(self) }
     let isBreak: Bool
-    init(isBreak: Bool, _ r: SourceRange) { self.isBreak = isBreak; super.init(r) }
+    init(isBreak: Bool, _ r: SourceRange) { self.isBreak = isBreak; self.range = r }
 }
 
 final class AssertStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .assertStmt(self) }
     let condition: Expr
     let message: Expr?
-    init(_ condition: Expr, _ message: Expr?, _ r: SourceRange) { self.condition = condition; self.message = message; super.init(r) }
+    init(_ condition: Expr, _ message: Expr?, _ r: SourceRange) { self.condition = condition; self.message = message; self.range = r }
 }
 
 final class ImportStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .importStmt(self) }
     let module: String
     let alias: String
     let nameRange: SourceRange
     var binding: Binding?
     var loaded: Module?
     init(_ module: String, alias: String, nameRange: SourceRange, _ r: SourceRange) {
-        self.module = module; self.alias = alias; self.nameRange = nameRange; super.init(r)
+        self.module = module; self.alias = alias; self.nameRange = nameRange; self.range = r
     }
 }
 
 final class NogradStmt: Stmt {
+    let range: SourceRange
+    var kind: StmtKind { .nogradStmt(self) }
     let body: [Stmt]
-    init(_ body: [Stmt], _ r: SourceRange) { self.body = body; super.init(r) }
+    init(_ body: [Stmt], _ r: SourceRange) { self.body = body; self.range = r }
 }

@@ -64,8 +64,8 @@ extension Compiler {
     /// Writes to an existing place: a variable, a field, or an element.
     func assignmentStore(_ target: Expr) -> Store {
         let range = target.range
-        switch target {
-        case let name as NameExpr:
+        switch target.kind {
+        case .name(let name):
             switch name.binding {
             case .local(let v)?:
                 if !v.mutable { return constantError(name.name, range) }
@@ -83,14 +83,14 @@ extension Compiler {
             default:
                 return constantError(name.name, range)
             }
-        case let member as MemberExpr:
+        case .member(let member):
             let base = expression(member.base)
             let name = member.name
             return { f, value in
                 do { try Operators.setMember(try base(f), name, value) }
                 catch { throw locate(error, member.nameRange) }
             }
-        case let index as IndexExpr:
+        case .index(let index):
             let base = expression(index.base)
             let items = indexItems(index.items)
             let writeBack = index.base is NameExpr || index.base is MemberExpr || index.base is IndexExpr
@@ -146,28 +146,28 @@ extension Compiler {
 
     func expression(_ e: Expr) -> Code {
         let range = e.range
-        switch e {
-        case let e as NumberExpr:
+        switch e.kind {
+        case .number(let e):
             let v = Value.number(e.value)
             return { _ in v }
-        case let e as LiteralExpr:
-            let v: Value = e.kind == .true ? .bool(true) : e.kind == .false ? .bool(false) : .nil
+        case .literal(let e):
+            let v: Value = e.literal == .true ? .bool(true) : e.literal == .false ? .bool(false) : .nil
             return { _ in v }
-        case let e as StringExpr:
+        case .string(let e):
             return string(e)
-        case let e as NameExpr:
+        case .name(let e):
             return read(e)
-        case let e as ListExpr:
+        case .list(let e):
             let items = e.items.map(expression)
             return { f in .list(ListBox(try items.map { try $0(f) })) }
-        case let e as TupleExpr:
+        case .tuple(let e):
             let items = e.items.map(expression)
             return { f in .tuple(try items.map { try $0(f) }) }
-        case let e as RecordExpr:
+        case .record(let e):
             let names = e.fields.map(\.name)
             let values = e.fields.map { expression($0.value) }
             return { f in .record(Record(names: names, values: try values.map { try $0(f) })) }
-        case let e as UnaryExpr:
+        case .unary(let e):
             let operand = expression(e.operand)
             if e.op == .not {
                 return { f in
@@ -181,9 +181,9 @@ extension Compiler {
                 if case .number(let d) = v { return .number(-d) }
                 do { return try Operators.negate(v) } catch { throw locate(error, range) }
             }
-        case let e as BinaryExpr:
+        case .binary(let e):
             return binary(e)
-        case let e as LogicalExpr:
+        case .logical(let e):
             let left = expression(e.left), right = expression(e.right)
             let isAnd = e.isAnd
             let word = isAnd ? "and" : "or"
@@ -195,13 +195,13 @@ extension Compiler {
                 guard case .bool = b else { throw Diagnostic(.runtime, "'\(word)' needs true or false, got \(b.kindName)", at: e.right.range) }
                 return b
             }
-        case let e as RangeExpr:
+        case .range(let e):
             let lower = integer(e.lower, "a range bound"), upper = integer(e.upper, "a range bound")
             let inclusive = e.inclusive
             return { f in .range(try lower(f), try upper(f) + (inclusive ? 1 : 0)) }
-        case let e as CallExpr:
+        case .call(let e):
             return call(e)
-        case let e as IndexExpr:
+        case .index(let e):
             let base = expression(e.base)
             let items = indexItems(e.items)
             return { f in
@@ -209,7 +209,7 @@ extension Compiler {
                 let positions = try items(f)
                 do { return try Operators.index(b, positions) } catch { throw locate(error, range) }
             }
-        case let e as MemberExpr:
+        case .member(let e):
             if let (g, i) = e.moduleSlot {
                 return { _ in
                     let v = g.values[i]
@@ -225,10 +225,10 @@ extension Compiler {
                 if case .record(let r) = b, let i = r.index(of: name) { return r.values[i] }
                 do { return try Operators.member(b, name, interpreter) } catch { throw locate(error, e.nameRange) }
             }
-        case let e as FunctionExpr:
+        case .function(let e):
             let make = closureMaker(e.function)
             return { f in .function(make(f)) }
-        case let e as StatementExpr:
+        case .statement(let e):
             let exec = statement(e.statement, tail: true)
             return { f in
                 let saved = f.result
@@ -238,8 +238,6 @@ extension Compiler {
                 f.result = saved
                 return value
             }
-        default:
-            return { _ in throw Diagnostic(.runtime, "internal: cannot evaluate this expression", at: range) }
         }
     }
 

@@ -50,28 +50,28 @@ extension Resolver {
     // MARK: Expressions
 
     func expression(_ e: Expr) {
-        switch e {
-        case is NumberExpr, is LiteralExpr:
+        switch e.kind {
+        case .number, .literal:
             break
-        case let e as StringExpr:
+        case .string(let e):
             for case .expr(let x) in e.parts { expression(x) }
-        case let e as NameExpr:
+        case .name(let e):
             e.binding = lookup(e.name, e.range)
-        case let e as ListExpr: e.items.forEach(expression)
-        case let e as TupleExpr: e.items.forEach(expression)
-        case let e as RecordExpr: e.fields.forEach { expression($0.value) }
-        case let e as UnaryExpr: expression(e.operand)
-        case let e as BinaryExpr: expression(e.left); expression(e.right)
-        case let e as LogicalExpr: expression(e.left); expression(e.right)
-        case let e as RangeExpr: expression(e.lower); expression(e.upper)
-        case let e as CallExpr:
+        case .list(let e): e.items.forEach(expression)
+        case .tuple(let e): e.items.forEach(expression)
+        case .record(let e): e.fields.forEach { expression($0.value) }
+        case .unary(let e): expression(e.operand)
+        case .binary(let e): expression(e.left); expression(e.right)
+        case .logical(let e): expression(e.left); expression(e.right)
+        case .range(let e): expression(e.lower); expression(e.upper)
+        case .call(let e):
             expression(e.callee)
             e.arguments.forEach { expression($0.value) }
             checkCall(e)
-        case let e as IndexExpr:
+        case .index(let e):
             expression(e.base)
             indexItems(e.items)
-        case let e as MemberExpr:
+        case .member(let e):
             expression(e.base)
             if let base = e.base as? NameExpr, let binding = base.binding {
                 var known: [String]?
@@ -95,17 +95,15 @@ extension Resolver {
                     error(message, e.nameRange)
                 }
             }
-        case let e as FunctionExpr:
+        case .function(let e):
             function(e.function)
-        case let e as StatementExpr:
+        case .statement(let e):
             current.valueIfDepth += 1
             let savedFloor = current.valueIfLoopFloor
             current.valueIfLoopFloor = current.loops
             statement(e.statement)
             current.valueIfLoopFloor = savedFloor
             current.valueIfDepth -= 1
-        default:
-            error("internal: unknown expression", e.range)
         }
     }
 

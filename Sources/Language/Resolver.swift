@@ -75,10 +75,10 @@ final class Resolver {
             _ = globals.declare(name, mutable: mutable, at: range)
         }
         for s in statements {
-            switch s {
-            case let s as LetStmt: for (name, r) in names(in: s.target.pattern) { declare(name, r, mutable: s.mutable) }
-            case let s as FnStmt: declare(s.function.name, s.nameRange, mutable: false)
-            case let s as ImportStmt: declare(s.alias, s.nameRange, mutable: false)
+            switch s.kind {
+            case .letStmt(let s): for (name, r) in names(in: s.target.pattern) { declare(name, r, mutable: s.mutable) }
+            case .fnStmt(let s): declare(s.function.name, s.nameRange, mutable: false)
+            case .importStmt(let s): declare(s.alias, s.nameRange, mutable: false)
             default: break
             }
         }
@@ -127,8 +127,8 @@ final class Resolver {
     // MARK: Statements
 
     func statement(_ s: Stmt) {
-        switch s {
-        case let s as LetStmt:
+        switch s.kind {
+        case .letStmt(let s):
             if let v = s.value { expression(v) }
             bind(s.target, mutable: s.mutable)
             if !s.mutable, let f = s.value as? FunctionExpr, s.target.bindings.count == 1 {
@@ -141,28 +141,28 @@ final class Resolver {
                 default: break
                 }
             }
-        case let s as FnStmt:
+        case .fnStmt(let s):
             let binding = declare(s.function.name, s.nameRange, mutable: false)
             s.binding = binding
             remember(function: s.function, for: binding)
             function(s.function)
-        case let s as ExprStmt:
+        case .exprStmt(let s):
             expression(s.expr)
-        case let s as AssignStmt:
+        case .assignStmt(let s):
             expression(s.value)
             assignmentTarget(s.target)
-        case let s as ReturnStmt:
+        case .returnStmt(let s):
             if current.decl == nil { error("'return' outside a function", s.range) }
             else if current.valueIfDepth > 0 { error("'return' inside an if used as a value", s.range) }
             if let v = s.value { expression(v) }
-        case let s as IfStmt:
+        case .ifStmt(let s):
             expression(s.condition)
             withScope { s.then.forEach(statement) }
             if let other = s.otherwise { withScope { other.forEach(statement) } }
-        case let s as WhileStmt:
+        case .whileStmt(let s):
             expression(s.condition)
             loop { withScope { s.body.forEach(statement) } }
-        case let s as ForStmt:
+        case .forStmt(let s):
             expression(s.sequence)
             loop {
                 withScope {
@@ -170,16 +170,16 @@ final class Resolver {
                     s.body.forEach(statement)
                 }
             }
-        case let s as JumpStmt:
+        case .jumpStmt(let s):
             let word = s.isBreak ? "break" : "continue"
             if current.loops == 0 { error("'\(word)' outside a loop", s.range) }
             else if current.valueIfDepth > 0 && current.loops <= current.valueIfLoopFloor {
                 error("'\(word)' inside an if used as a value", s.range)
             }
-        case let s as AssertStmt:
+        case .assertStmt(let s):
             expression(s.condition)
             if let m = s.message { expression(m) }
-        case let s as ImportStmt:
+        case .importStmt(let s):
             guard atTopLevel else { error("'import' must be at the top level of a file", s.range); return }
             do {
                 let module = try loader.load(s.module, from: file, at: s.range)
@@ -197,10 +197,8 @@ final class Resolver {
             // The name exists even when its module failed, so that its uses
             // are not reported again as unknown or used too early.
             if s.binding == nil { s.binding = declare(s.alias, s.nameRange, mutable: false) }
-        case let s as NogradStmt:
+        case .nogradStmt(let s):
             withScope { s.body.forEach(statement) }
-        default:
-            error("internal: unknown statement", s.range)
         }
     }
 
@@ -232,15 +230,16 @@ final class Resolver {
 
     /// Whether a statement (outside nested functions) can return early.
     func containsReturn(_ s: Stmt) -> Bool {
-        switch s {
-        case is ReturnStmt: return true
-        case let s as IfStmt: return s.then.contains(where: containsReturn) || (s.otherwise?.contains(where: containsReturn) ?? false)
-        case let s as WhileStmt: return s.body.contains(where: containsReturn)
-        case let s as ForStmt: return s.body.contains(where: containsReturn)
-        case let s as NogradStmt: return s.body.contains(where: containsReturn)
-        case let s as ExprStmt: return (s.expr as? StatementExpr).map { containsReturn($0.statement) } ?? false
-        case let s as LetStmt: return (s.value as? StatementExpr).map { containsReturn($0.statement) } ?? false
-        default: return false
+        switch s.kind {
+        case .returnStmt: return true
+        case .ifStmt(let s): return s.then.contains(where: containsReturn) || (s.otherwise?.contains(where: containsReturn) ?? false)
+        case .whileStmt(let s): return s.body.contains(where: containsReturn)
+        case .forStmt(let s): return s.body.contains(where: containsReturn)
+        case .nogradStmt(let s): return s.body.contains(where: containsReturn)
+        case .exprStmt(let s): return (s.expr as? StatementExpr).map { containsReturn($0.statement) } ?? false
+        case .letStmt(let s): return (s.value as? StatementExpr).map { containsReturn($0.statement) } ?? false
+        // A nested function's return is its own; the others hold no statements.
+        case .fnStmt, .assignStmt, .jumpStmt, .assertStmt, .importStmt: return false
         }
     }
 
@@ -253,8 +252,8 @@ final class Resolver {
     }
 
     func assignmentTarget(_ target: Expr) {
-        switch target {
-        case let name as NameExpr:
+        switch target.kind {
+        case .name(let name):
             guard let binding = lookup(name.name, name.range) else { return }
             name.binding = binding
             switch binding {
@@ -272,9 +271,9 @@ final class Resolver {
                 error("cannot assign to the builtin '\(name.name)'", name.range)
             default: break
             }
-        case let member as MemberExpr:
+        case .member(let member):
             expression(member)
-        case let index as IndexExpr:
+        case .index(let index):
             // The base is resolved as a read: lists change in place, and a tensor
             // written back to a constant is reported when it happens.
             expression(index.base)
