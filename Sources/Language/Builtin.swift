@@ -9,17 +9,6 @@ public struct RuntimeError: Error {
     public init(_ message: String) { self.message = message }
 }
 
-public struct BuiltinParameter {
-    public let name: String
-    /// nil: required. `.nil` means "optional, absent".
-    public let defaultValue: Value?
-    /// Collects the remaining positional arguments as a tuple (`*shape`).
-    public let variadic: Bool
-    /// Collects labelled arguments no other parameter takes, as a record
-    /// (`**values`: `bar.set(loss: l, bits: b)`).
-    public var collectsLabels = false
-}
-
 /// A function implemented in Swift. Its name, signature and help text are
 /// declared once, here, and feed the interpreter, the resolver's checks, and
 /// the REPL's help and completion.
@@ -27,9 +16,11 @@ public final class Builtin {
     public typealias Implementation = (Arguments) throws -> Value
 
     public let name: String
-    public let parameters: [BuiltinParameter]
+    public let signature: Signature
     public let doc: String
     let implementation: Implementation
+    /// Each parameter's default value (.nil where it has none), the arguments' starting point.
+    let defaults: [Value]
 
     /// How the builtin's gradients are checked, declared with it: the test
     /// suite runs a finite-difference check of every example, so no builtin
@@ -51,94 +42,25 @@ public final class Builtin {
     /// Declares that no gradient flows through it, and why.
     public func notDifferentiable(_ why: String) -> Builtin { gradients = .none(why); return self }
 
-    /// `signature` is written as in Mnemo: "x, axis = -1, keepdims = false" or "*shape".
+    /// `signature` is written as in Mnemo: "x, axis = -1, keepdims = false", "*shape" or "**values".
     public init(_ name: String, _ signature: String, _ doc: String, _ implementation: @escaping Implementation) {
         self.name = name
         self.doc = doc
         self.implementation = implementation
-        self.parameters = Builtin.parse(signature)
+        self.signature = Signature(name: name, declaration: signature)
+        self.defaults = self.signature.parameters.map { $0.defaultValue ?? .nil }
     }
 
-    public var signature: String {
-        "\(name)(" + parameters.map { p in
-            if p.variadic { return "*" + p.name }
-            if p.collectsLabels { return "**" + p.name }
-            guard let d = p.defaultValue else { return p.name }
-            return "\(p.name) = \(Formatter.repr(d))"
-        }.joined(separator: ", ") + ")"
-    }
-
-    var variadicIndex: Int? { parameters.firstIndex { $0.variadic } }
-    var labelCollectorIndex: Int? { parameters.firstIndex { $0.collectsLabels } }
-
-    static func parse(_ signature: String) -> [BuiltinParameter] {
-        signature.split(separator: ",").map { part in
-            let piece = part.trimmingCharacters(in: .whitespaces)
-            if piece.hasPrefix("**") {
-                var p = BuiltinParameter(name: String(piece.dropFirst(2)), defaultValue: .nil, variadic: false)
-                p.collectsLabels = true
-                return p
-            }
-            if piece.hasPrefix("*") { return BuiltinParameter(name: String(piece.dropFirst()), defaultValue: nil, variadic: true) }
-            let sides = piece.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard sides.count == 2 else { return BuiltinParameter(name: piece, defaultValue: nil, variadic: false) }
-            let text = sides[1]
-            let value: Value
-            switch text {
-            case "nil": value = .nil
-            case "true": value = .bool(true)
-            case "false": value = .bool(false)
-            default:
-                if let d = Double(text) { value = .number(d) }
-                else {
-                    let inner = text.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-                    value = .string(inner.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\t", with: "\t"))
-                }
-            }
-            return BuiltinParameter(name: sides[0], defaultValue: value, variadic: false)
-        }
-    }
-
-    /// Puts call-site arguments in parameter order, filling defaults.
-    /// `labels` is nil when every argument is positional.
+    /// Puts a call's arguments in parameter order, filling defaults
+    /// (`labels` is nil when every argument is positional).
     func bind(_ args: [Value], labels: [String?]?) throws -> [Value] {
-        var out = [Value?](repeating: nil, count: parameters.count)
-        let variadic = variadicIndex
-        var rest: [Value] = []
-        var next = 0
-        let collector = labelCollectorIndex
-        var collectedNames: [String] = [], collectedValues: [Value] = []
-        for (k, arg) in args.enumerated() {
-            if let label = labels?[k] {
-                guard let i = parameters.firstIndex(where: { $0.name == label && !$0.variadic && !$0.collectsLabels }) else {
-                    if collector != nil {
-                        if collectedNames.contains(label) { throw RuntimeError("argument '\(label)' of \(name) is given twice") }
-                        collectedNames.append(label)
-                        collectedValues.append(arg)
-                        continue
-                    }
-                    throw RuntimeError("\(name) has no parameter named '\(label)'")
-                }
-                if out[i] != nil { throw RuntimeError("argument '\(label)' of \(name) is given twice") }
-                out[i] = arg
-                continue
-            }
-            if let v = variadic, next >= v { rest.append(arg); continue }
-            if next == collector {
-                throw RuntimeError("\(name) takes its values as labelled arguments, as in \(name)(loss: l)")
-            }
-            guard next < parameters.count else {
-                throw RuntimeError("too many arguments to \(name): it takes \(parameters.count), got \(args.count)")
-            }
-            out[next] = arg
-            next += 1
-        }
-        if let v = variadic { out[v] = .tuple(rest) }
-        if let c = collector { out[c] = .record(Record(names: collectedNames, values: collectedValues)) }
-        return try out.enumerated().map { i, v in
-            if let v { return v }
-            if let d = parameters[i].defaultValue { return d }
-            throw RuntimeError("missing argument '\(parameters[i].name)' in call to \(signature)")
+        let s = signature
+        if labels == nil, s.variadicIndex == nil, s.collectorIndex == nil, args.count == s.parameters.count { return args }
+        do {
+            let slots = try s.bind(labels: labels ?? [String?](repeating: nil, count: args.count))
+            return s.arrange(args, slots, over: defaults)
+        } catch let mismatch as Signature.Mismatch {
+            throw RuntimeError(mismatch.message)
         }
     }
 }
@@ -171,67 +93,80 @@ public struct Arguments {
         callRange?.place ?? "an earlier call of \(builtin.name)"
     }
 
-    public subscript(i: Int) -> Value { values[i] }
+    /// The position of parameter `name`. A builtin reads its arguments by
+    /// the names its signature declares; a name it does not declare is a
+    /// mistake in Mnemo, reported as one, never a trap.
+    @inline(__always)
+    func index(_ name: String) throws -> Int {
+        let parameters = builtin.signature.parameters
+        for i in parameters.indices where parameters[i].name == name { return i }
+        throw RuntimeError("internal: \(builtin.name) has no parameter named '\(name)'")
+    }
 
-    public func isAbsent(_ i: Int) -> Bool {
-        if case .nil = values[i] { return true }
+    /// The argument of parameter `name`.
+    public subscript(name: String) -> Value { get throws { values[try index(name)] } }
+
+    public func isAbsent(_ name: String) throws -> Bool {
+        if case .nil = try self[name] { return true }
         return false
     }
 
-    func wrong(_ i: Int, _ expected: String) -> RuntimeError {
-        RuntimeError("argument '\(builtin.parameters[i].name)' of \(builtin.name) must be \(expected), got \(values[i].kindName)")
+    func wrong(_ name: String, _ expected: String) -> RuntimeError {
+        let kind = (try? self[name].kindName) ?? "nothing"
+        return RuntimeError("argument '\(name)' of \(builtin.name) must be \(expected), got \(kind)")
     }
 
-    public func number(_ i: Int) throws -> Double {
-        switch values[i] {
+    public func number(_ name: String) throws -> Double {
+        switch try self[name] {
         case .number(let d): return d
         case .tensor(let t) where t.value.count == 1: return Double(t.value.scalar)
-        default: throw wrong(i, "a number")
+        default: throw wrong(name, "a number")
         }
     }
 
-    public func float(_ i: Int) throws -> Float { Float(try number(i)) }
+    public func float(_ name: String) throws -> Float { Float(try number(name)) }
 
-    public func int(_ i: Int) throws -> Int {
-        let d = try number(i)
+    public func int(_ name: String) throws -> Int {
+        let d = try number(name)
         guard let n = Arguments.exactInt(d) else {
-            throw RuntimeError("argument '\(builtin.parameters[i].name)' of \(builtin.name) must be a whole number, got \(Formatter.number(d))")
+            throw RuntimeError("argument '\(name)' of \(builtin.name) must be a whole number, got \(Formatter.number(d))")
         }
         return n
     }
 
-    public func optionalInt(_ i: Int) throws -> Int? { isAbsent(i) ? nil : try int(i) }
-    public func optionalNumber(_ i: Int) throws -> Double? { isAbsent(i) ? nil : try number(i) }
+    public func optionalInt(_ name: String) throws -> Int? { try isAbsent(name) ? nil : try int(name) }
+    public func optionalNumber(_ name: String) throws -> Double? { try isAbsent(name) ? nil : try number(name) }
 
-    public func bool(_ i: Int) throws -> Bool {
-        guard case .bool(let b) = values[i] else { throw wrong(i, "true or false") }
+    public func bool(_ name: String) throws -> Bool {
+        guard case .bool(let b) = try self[name] else { throw wrong(name, "true or false") }
         return b
     }
 
-    public func string(_ i: Int) throws -> String {
-        guard case .string(let s) = values[i] else { throw wrong(i, "a string") }
+    public func string(_ name: String) throws -> String {
+        guard case .string(let s) = try self[name] else { throw wrong(name, "a string") }
         return s
     }
 
     /// A tensor; numbers and (nested) lists of numbers are converted.
-    public func tensor(_ i: Int) throws -> Variable {
-        if case .tensor(let t) = values[i] { return t }
-        do { return Variable(try Convert.tensor(values[i])) }
-        catch { throw wrong(i, "a tensor (or a number or list of numbers)") }
+    public func tensor(_ name: String) throws -> Variable {
+        let value = try self[name]
+        if case .tensor(let t) = value { return t }
+        do { return Variable(try Convert.tensor(value)) }
+        catch { throw wrong(name, "a tensor (or a number or list of numbers)") }
     }
 
     /// A list or tuple's items.
-    public func items(_ i: Int) throws -> [Value] {
-        switch values[i] {
+    public func items(_ name: String) throws -> [Value] {
+        switch try self[name] {
         case .list(let l): return l.items
         case .tuple(let t): return t
-        default: throw wrong(i, "a list")
+        default: throw wrong(name, "a list")
         }
     }
 
     /// A shape: whole numbers given as separate arguments, or one list/tuple.
-    public func shape(_ i: Int) throws -> [Int] {
-        var dims = try items(i)
+    public func shape(_ name: String) throws -> [Int] {
+        var dims = try items(name)
         if dims.count == 1 {
             switch dims[0] {
             case .list(let l): dims = l.items
@@ -248,18 +183,19 @@ public struct Arguments {
         }
     }
 
-    /// Argument i must be something a for loop goes through (what a progress bar or a checkpointed loop wraps).
-    static func requireIterable(_ a: Arguments, _ i: Int) throws {
-        switch a[i] {
+    /// The argument `name` must be something a for loop goes through (what a progress bar or a checkpointed loop wraps).
+    static func requireIterable(_ a: Arguments, _ name: String) throws {
+        switch try a[name] {
         case .range, .list, .tuple, .string, .tensor: return
-        default: throw a.wrong(i, "something a for loop can go through (a range, list, tuple, string or tensor)")
+        default: throw a.wrong(name, "something a for loop can go through (a range, list, tuple, string or tensor)")
         }
     }
 
-    public func function(_ i: Int) throws -> Value {
-        switch values[i] {
-        case .function, .builtin: return values[i]
-        default: throw wrong(i, "a function")
+    public func function(_ name: String) throws -> Value {
+        let value = try self[name]
+        switch value {
+        case .function, .builtin: return value
+        default: throw wrong(name, "a function")
         }
     }
 

@@ -165,12 +165,12 @@ enum CheckpointBuiltins {
     static let all: [Builtin] = [
         Builtin("checkpoint", "path, state",
                 "Writes a record of what to keep ({model: model, opt: opt, step: step}) as one safetensors file, atomically (killing the process at any moment leaves the previous file intact): every parameter under its path (model.cell.W), each optimizer's buffers, step count and learning rate, numbers, strings, bools and plain tensors, and the random generator's state. PyTorch, JAX and NumPy read it with the safetensors package. restore(path, state) reads it back.") { a in
-            try write(path: try a.string(0), state: a[1], interpreter: a.interpreter)
+            try write(path: try a.string("path"), state: try a["state"], interpreter: a.interpreter)
             return .nil
         }.notDifferentiable("writes a file"),
         Builtin("restore", "path, state, random = true",
                 "Loads a checkpoint into a record of the same shape as the one saved ({model: model, opt: opt}): parameters and optimizer state in place, and (random: true) the random generator's state. Returns a record of the saved numbers, strings, bools and plain tensors ({step: 1000}). Everything is checked before anything changes: a missing or unexpected name, a shape or dtype mismatch, a damaged file is an error that leaves the state as it was.") { a in
-            let result = try read(path: try a.string(0), state: a[1], random: try a.bool(2), interpreter: a.interpreter)
+            let result = try read(path: try a.string("path"), state: try a["state"], random: try a.bool("random"), interpreter: a.interpreter)
             return .record(Record(names: result.map(\.0), values: result.map(\.1)))
         }.notDifferentiable("reads a file"),
     ]

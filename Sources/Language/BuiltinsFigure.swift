@@ -35,14 +35,15 @@ final class FigureObject: NativeObject {
 }
 
 enum FigureBuiltins {
-    static func optionalString(_ a: Arguments, _ i: Int) throws -> String? {
-        if a.isAbsent(i) { return nil }
-        if case .string(let s) = a[i] { return s }
-        return Formatter.describe(a[i])
+    static func optionalString(_ a: Arguments, _ name: String) throws -> String? {
+        let value = try a[name]
+        if case .nil = value { return nil }
+        if case .string(let s) = value { return s }
+        return Formatter.describe(value)
     }
 
-    static func colormap(_ a: Arguments, _ i: Int) throws -> Colormap? {
-        guard let name = try optionalString(a, i) else { return nil }
+    static func colormap(_ a: Arguments, _ parameter: String) throws -> Colormap? {
+        guard let name = try optionalString(a, parameter) else { return nil }
         guard let map = Colormap(rawValue: name) else {
             throw RuntimeError("unknown colormap \"\(name)\"; one of: \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -91,46 +92,46 @@ enum FigureBuiltins {
     static let all: [Builtin] = [
         Builtin("heatmap", "x, title = nil, xlabel = nil, ylabel = nil, colormap = nil, low = nil, high = nil",
                 "A figure of a matrix (a vector is one row), row 0 at the top. colormap: \"viridis\" (default for values of one sign), \"diverging\" (default for both signs, white at 0) or \"gray\"; low/high fix the values at its ends. Print it to see it in the terminal; save(\"f.png\", fig) or .svg writes it.") { a in
-            let t = try a.tensor(0).value
-            let h = try Heatmap(matrix: t, colormap: try colormap(a, 4),
-                                low: try a.optionalNumber(5).map(Float.init), high: try a.optionalNumber(6).map(Float.init))
-            return .object(FigureObject(Figure(panels: [Panel(title: try optionalString(a, 1), xLabel: try optionalString(a, 2),
-                                                              yLabel: try optionalString(a, 3), content: .heatmap(h))])))
+            let t = try a.tensor("x").value
+            let h = try Heatmap(matrix: t, colormap: try colormap(a, "colormap"),
+                                low: try a.optionalNumber("low").map(Float.init), high: try a.optionalNumber("high").map(Float.init))
+            return .object(FigureObject(Figure(panels: [Panel(title: try optionalString(a, "title"), xLabel: try optionalString(a, "xlabel"),
+                                                              yLabel: try optionalString(a, "ylabel"), content: .heatmap(h))])))
         }.notDifferentiable("draws a picture"),
         Builtin("plot", "y, x = nil, title = nil, xlabel = nil, ylabel = nil, labels = nil, smooth = 0, log = false",
                 "A figure of curves: y is a list of numbers or a tensor (one curve), a tensor [S, T] or a list of lists (several), or a record of named curves ({loss: l, acc: a}). x: shared x values (default 0, 1, ...). labels: names for the legend. smooth: 0 to 1, an exponential moving average (as TensorBoard's). log: a log-scale y axis.") { a in
-            var series = try curves(a[0])
+            var series = try curves(try a["y"])
             guard !series.isEmpty else { throw RuntimeError("plot needs at least one curve") }
-            if !a.isAbsent(5) {
-                let names = try a.items(5).map(Formatter.describe)
+            if try !a.isAbsent("labels") {
+                let names = try a.items("labels").map(Formatter.describe)
                 guard names.count == series.count else { throw RuntimeError("plot: \(names.count) labels for \(series.count) curves") }
                 series = zip(names, series).map { ($0, $1.1) }
             }
-            let xs = a.isAbsent(1) ? nil : try numbers(a[1], "x")
+            let xs = try a.isAbsent("x") ? nil : try numbers(try a["x"], "x")
             let made = try series.map { name, y -> Curves.Series in
                 let x = xs ?? y.indices.map(Double.init)
                 guard x.count == y.count else { throw RuntimeError("plot: \(x.count) x values for a curve of \(y.count) points") }
                 return Curves.Series(name: name, x: x, y: y)
             }
-            let c = try Curves(series: made, logY: try a.bool(7), smoothing: try a.number(6))
-            return .object(FigureObject(Figure(panels: [Panel(title: try optionalString(a, 2), xLabel: try optionalString(a, 3),
-                                                              yLabel: try optionalString(a, 4), content: .curves(c))])))
+            let c = try Curves(series: made, logY: try a.bool("log"), smoothing: try a.number("smooth"))
+            return .object(FigureObject(Figure(panels: [Panel(title: try optionalString(a, "title"), xLabel: try optionalString(a, "xlabel"),
+                                                              yLabel: try optionalString(a, "ylabel"), content: .curves(c))])))
         }.notDifferentiable("draws a picture"),
         Builtin("figure", "*items, title = nil, columns = nil",
                 "One figure from several: figures (their panels), tensors (heat maps), memories (their memory view, as show draws it), or lists of these; columns: panels per row (default one column).") { a in
             var panels: [Panel] = []
-            try collectPanels(a[0], into: &panels, a.interpreter)
+            try collectPanels(try a["items"], into: &panels, a.interpreter)
             guard !panels.isEmpty else { throw RuntimeError("figure needs at least one figure, tensor or memory") }
-            let columns = try a.optionalInt(2)
+            let columns = try a.optionalInt("columns")
             if let c = columns, c < 1 { throw RuntimeError("columns must be at least 1, got \(c)") }
-            return .object(FigureObject(Figure(title: try optionalString(a, 1), panels: panels, columns: columns)))
+            return .object(FigureObject(Figure(title: try optionalString(a, "title"), panels: panels, columns: columns)))
         }.notDifferentiable("draws a picture"),
         Builtin("show", "*items, title = nil, columns = nil",
                 "Prints figure(items...): for a memory, the NTM paper's view of what its heads did (write and read weightings over time, the vectors added and read, the contents; an LRUA memory's usage).") { a in
             var panels: [Panel] = []
-            try collectPanels(a[0], into: &panels, a.interpreter)
+            try collectPanels(try a["items"], into: &panels, a.interpreter)
             guard !panels.isEmpty else { throw RuntimeError("show needs at least one figure, tensor or memory") }
-            let figure = Figure(title: try optionalString(a, 1), panels: panels, columns: try a.optionalInt(2))
+            let figure = Figure(title: try optionalString(a, "title"), panels: panels, columns: try a.optionalInt("columns"))
             a.interpreter.emit(FigureObject(figure))
             return .nil
         }.notDifferentiable("draws a picture"),

@@ -35,7 +35,7 @@ enum FileBuiltins {
     static let all: [Builtin] = [
         Builtin("load", "path",
                 "Reads data by the file's extension: .npy (float16/32/64, integers, bools) as a float32 tensor; .npz and .safetensors as a record of tensors by name (r[\"layer.W\"]; float16 and bfloat16 widened); .png as a tensor of values in [0, 1], [H, W] for grey or [H, W, C] with colour or alpha. A relative path is tried from the working directory, then beside the script.") { a in
-            let path = try a.string(0)
+            let path = try a.string("path")
             let resolved = a.interpreter.resolvePath(path)
             do {
                 switch (path as NSString).pathExtension.lowercased() {
@@ -52,25 +52,25 @@ enum FileBuiltins {
         }.notDifferentiable("read from a file"),
         Builtin("save", "path, x",
                 "Writes by the path's extension, atomically (a reader never sees half a file): .npy a tensor (float32); .npz or .safetensors a tensor, or a record or list of them (nested names as a.b[0]); .png a tensor of values in [0, 1], [H, W] grey or [H, W, C] with C from 1 to 4; a figure as .png, .svg or .txt.") { a in
-            let path = try a.string(0)
+            let path = try a.string("path")
             let ext = (path as NSString).pathExtension.lowercased()
             do {
-                if case .object(let f as FigureObject) = a[1] {
+                if case .object(let f as FigureObject) = try a["x"] {
                     do { try f.figure.save(to: path) } catch { throw RuntimeError("save: \(error)") }
                     return .nil
                 }
                 switch ext {
-                case "npz": try NPZ.write(try namedTensors(a[1], alone: "arr_0"), path: path)
-                case "safetensors": try SafeTensors.write(try namedTensors(a[1], alone: "tensor"), path: path)
+                case "npz": try NPZ.write(try namedTensors(try a["x"], alone: "arr_0"), path: path)
+                case "safetensors": try SafeTensors.write(try namedTensors(try a["x"], alone: "tensor"), path: path)
                 case "png":
-                    let t = try a.tensor(1).value
+                    let t = try a.tensor("x").value
                     guard t.rank == 2 || (t.rank == 3 && (1...4).contains(t.shape[2])), t.count > 0 else {
                         throw RuntimeError("save: an image is [H, W] or [H, W, C] with C from 1 to 4, got \(Tensor.shapeText(t.shape))")
                     }
                     let samples = t.data.map { v -> UInt8 in v.isNaN ? 0 : UInt8((min(1, max(0, v)) * 255).rounded()) }
                     let bytes = try PNG.encode(width: t.shape[1], height: t.shape[0], channels: t.rank == 3 ? t.shape[2] : 1, samples: samples)
                     try SafeFile.write(bytes, to: path)
-                default: try NPY.write(try a.tensor(1).value, path: path)
+                default: try NPY.write(try a.tensor("x").value, path: path)
                 }
             } catch { throw fileError(error) }
             return .nil

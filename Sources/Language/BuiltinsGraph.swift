@@ -56,8 +56,8 @@ enum GraphBuiltins {
         }
     }
 
-    static func scalarLoss(_ a: Arguments, _ i: Int) throws -> Variable {
-        let loss = try a.tensor(i)
+    static func scalarLoss(_ a: Arguments, _ name: String) throws -> Variable {
+        let loss = try a.tensor(name)
         guard loss.value.count == 1 else {
             throw RuntimeError("\(a.builtin.name): the loss must be a scalar, got a tensor of shape \(Tensor.shapeText(loss.shape))")
         }
@@ -106,39 +106,42 @@ enum GraphBuiltins {
         return ps.enumerated().map { i, p in paths[ObjectIdentifier(p)] ?? p.label ?? "parameter \(i + 1)" }
     }
 
-    static func optimizer(_ a: Arguments, _ rule: Optimizer.Rule, lr: Int, clip: Int, clipnorm: Int) throws -> Value {
+    /// An optimizer of `rule` over the parameters found in `params`, with
+    /// the settings every optimizer takes (`lr`, `clip`, `clipnorm`).
+    static func optimizer(_ a: Arguments, _ rule: Optimizer.Rule) throws -> Value {
         let ps: [Variable]
-        if case .list(let l) = a[0], l.items.allSatisfy({ if case .tensor = $0 { return true } else { return false } }) {
+        let found = try a["params"]
+        if case .list(let l) = found, l.items.allSatisfy({ if case .tensor = $0 { return true } else { return false } }) {
             ps = try l.items.map { v in
                 guard case .tensor(let t) = v, t.isParameter else { throw RuntimeError("\(a.builtin.name): every item must be a parameter (made with param)") }
                 return t
             }
         } else {
-            ps = parameters(in: a[0])
+            ps = parameters(in: found)
         }
         guard !ps.isEmpty else { throw RuntimeError("\(a.builtin.name): no parameters found (make them with param)") }
-        let names = parameterNames(in: a[0], ps)
-        func setting(_ i: Int, positive: Bool) throws -> Float? {
-            if a.isAbsent(i) { return nil }
-            let v = try a.float(i)
+        let names = parameterNames(in: found, ps)
+        func setting(_ name: String, positive: Bool) throws -> Float? {
+            if try a.isAbsent(name) { return nil }
+            let v = try a.float(name)
             guard v.isFinite, positive ? v > 0 : v >= 0 else {
-                throw RuntimeError("\(a.builtin.name): \(a.builtin.parameters[i].name) must be a finite \(positive ? "positive" : "non-negative") number, got \(Formatter.number(Double(v)))")
+                throw RuntimeError("\(a.builtin.name): \(name) must be a finite \(positive ? "positive" : "non-negative") number, got \(Formatter.number(Double(v)))")
             }
             return v
         }
         try checkRule(rule, a.builtin.name)
-        let o = Optimizer(parameters: ps, names: names, rule: rule, learningRate: try setting(lr, positive: false) ?? 0,
-                          clipValue: try setting(clip, positive: true), clipNorm: try setting(clipnorm, positive: true))
+        let o = Optimizer(parameters: ps, names: names, rule: rule, learningRate: try setting("lr", positive: false) ?? 0,
+                          clipValue: try setting("clip", positive: true), clipNorm: try setting("clipnorm", positive: true))
         return .object(OptimizerObject(o, name: a.builtin.name))
     }
 
     static let all: [Builtin] = [
         Builtin("param", "x", "A trainable tensor: optimizers update it, `params` finds it.") { a in
-            .tensor(Variable.parameter(try a.tensor(0).value))
+            .tensor(Variable.parameter(try a.tensor("x").value))
         }.notDifferentiable("makes a leaf"),
         Builtin("assign", "param, value", "Sets a parameter's value in place (same shape), e.g. to load saved weights.") { a in
-            guard case .tensor(let p) = a[0], p.isParameter else { throw a.wrong(0, "a parameter (made with param)") }
-            let v = try a.tensor(1).value
+            guard case .tensor(let p) = try a["param"], p.isParameter else { throw a.wrong("param", "a parameter (made with param)") }
+            let v = try a.tensor("value").value
             guard v.shape == p.shape else {
                 throw RuntimeError("assign: a value of shape \(Tensor.shapeText(v.shape)) cannot replace a parameter of shape \(Tensor.shapeText(p.shape))")
             }
@@ -146,24 +149,24 @@ enum GraphBuiltins {
             return .nil
         }.notDifferentiable("sets a value"),
         Builtin("params", "value", "The parameters reachable from a record, list, tuple, function closure or object.") { a in
-            let found = parameters(in: a[0])
+            let found = parameters(in: try a["value"])
             // Their paths name them in later messages (an optimizer's refused step).
-            for (p, name) in zip(found, parameterNames(in: a[0], found)) where p.label == nil && !name.hasPrefix("parameter ") { p.label = name }
+            for (p, name) in zip(found, parameterNames(in: try a["value"], found)) where p.label == nil && !name.hasPrefix("parameter ") { p.label = name }
             return .list(ListBox(found.map { .tensor($0) }))
         }.notDifferentiable("finds parameters"),
         Builtin("grad", "loss, wrt, allow_unused = false, create_graph = false", "Gradients of a scalar loss with respect to a tensor, or a list or record of tensors (same structure back). Changes nothing. A tensor the loss does not depend on is an error, or zeros with allow_unused: true. With create_graph: true the gradients are recorded, so they can be differentiated again (second derivatives, Hessian-vector products, MAML); otherwise differentiating through them is an error (detach them to use them as data).") { a in
-            guard case .tensor = a[0] else { throw a.wrong(0, "a scalar tensor (a loss computed from parameters)") }
-            let loss = try scalarLoss(a, 0)
+            guard case .tensor = try a["loss"] else { throw a.wrong("loss", "a scalar tensor (a loss computed from parameters)") }
+            let loss = try scalarLoss(a, "loss")
             var targets: [Variable?] = []
-            try leaves(a[1], into: &targets)
+            try leaves(try a["wrt"], into: &targets)
             // Non-tensor fields of a record stay nil in the result; but a wrt with no tensor at all is a mistake.
             guard targets.contains(where: { $0 != nil }) else {
-                throw a.wrong(1, "a tensor, or a list, tuple or record holding tensors")
+                throw a.wrong("wrt", "a tensor, or a list, tuple or record holding tensors")
             }
             let present = targets.compactMap { $0 }
-            let unused: Graph.Unused = try a.bool(2) ? .zeros : .error
+            let unused: Graph.Unused = try a.bool("allow_unused") ? .zeros : .error
             let results: [Variable]
-            if try a.bool(3) {
+            if try a.bool("create_graph") {
                 results = try Graph.recordedGradients(of: loss, wrt: present, unused: unused)
             } else {
                 let place = a.place
@@ -176,20 +179,20 @@ enum GraphBuiltins {
                 return .tensor(results[k])
             }
             var it = values.makeIterator()
-            return rebuild(a[1], &it)
+            return rebuild(try a["wrt"], &it)
         }.notDifferentiable("first-order: differentiating its result again is an error"),
         Builtin("debug_nans", "on = true", "Checks every op's output, and every gradient in a backward walk, for NaN and infinity; the first stops the run with an error naming the op and its line. Off by default (it costs a pass over each value); returns the previous setting.") { a in
             let previous = Graph.debugNonFinite
-            Graph.debugNonFinite = try a.bool(0)
+            Graph.debugNonFinite = try a.bool("on")
             return .bool(previous)
         }.notDifferentiable("a setting"),
         Builtin("detach", "x", "The same value with no gradient flowing back through it.") { a in
-            .tensor(Op.detach(try a.tensor(0)))
+            .tensor(Op.detach(try a.tensor("x")))
         }.notDifferentiable("stops the gradient by definition"),
         Builtin("gradcheck", "f, inputs, quiet = false", "Compares f's gradients with central finite differences for each input tensor; prints OK or MISMATCH per input and returns true when all agree. f returns a tensor, or a tuple or list of tensors (checked together).") { a in
-            let f = try a.function(0)
+            let f = try a.function("f")
             let inputs: [Tensor]
-            if case .tensor(let t) = a[1] { inputs = [t.value] } else { inputs = try a.items(1).map { try Convert.tensor($0) } }
+            if case .tensor(let t) = try a["inputs"] { inputs = [t.value] } else { inputs = try a.items("inputs").map { try Convert.tensor($0) } }
             let results = try Gradcheck.check(inputs: inputs) { vars in
                 let out = try a.interpreter.call(f, vars.map { .tensor($0) })
                 if let t = Operators.tensorOperand(out) { return t }
@@ -206,7 +209,7 @@ enum GraphBuiltins {
                 }
                 return try Op.concat(try tensors.map { try Op.reshape($0, [$0.value.count]) }, axis: 0)
             }
-            if try !a.bool(2) {
+            if try !a.bool("quiet") {
                 for r in results {
                     let shape = Tensor.shapeText(inputs[r.input].shape)
                     if r.ok {
@@ -220,43 +223,43 @@ enum GraphBuiltins {
             return .bool(results.allSatisfy(\.ok))
         }.notDifferentiable("a check"),
         Builtin("sgd", "params, lr = 0.01, momentum = 0, clip = nil, clipnorm = nil", "Stochastic gradient descent with momentum. `clip` clamps each gradient element; `clipnorm` rescales by global norm.") { a in
-            try optimizer(a, .sgd(momentum: try a.float(2)), lr: 1, clip: 3, clipnorm: 4)
+            try optimizer(a, .sgd(momentum: try a.float("momentum")))
         }.notDifferentiable("an optimizer"),
         Builtin("adam", "params, lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, clip = nil, clipnorm = nil", "Adam (Kingma & Ba 2015) with bias correction.") { a in
-            try optimizer(a, .adam(beta1: try a.float(2), beta2: try a.float(3), epsilon: try a.float(4)), lr: 1, clip: 5, clipnorm: 6)
+            try optimizer(a, .adam(beta1: try a.float("beta1"), beta2: try a.float("beta2"), epsilon: try a.float("eps")))
         }.notDifferentiable("an optimizer"),
         Builtin("rmsprop", "params, lr = 0.01, momentum = 0, decay = nil, eps = nil, centered = false, form = \"pytorch\", clip = nil, clipnorm = nil",
                 "RMSProp. form \"pytorch\": decay 0.99, eps 1e-8 added to the root; form \"graves\" (Graves 2013, centered): decay 0.95, eps 1e-4 inside the root.") { a in
-            let form = try a.string(6)
-            let momentum = try a.float(2)
+            let form = try a.string("form")
+            let momentum = try a.float("momentum")
             let rule: Optimizer.Rule
             switch form {
             case "pytorch":
-                rule = .rmsprop(decay: a.isAbsent(3) ? 0.99 : try a.float(3), epsilon: a.isAbsent(4) ? 1e-8 : try a.float(4),
-                                momentum: momentum, centered: try a.bool(5))
+                rule = .rmsprop(decay: try a.isAbsent("decay") ? 0.99 : try a.float("decay"), epsilon: try a.isAbsent("eps") ? 1e-8 : try a.float("eps"),
+                                momentum: momentum, centered: try a.bool("centered"))
             case "graves":
-                rule = .rmspropGraves(decay: a.isAbsent(3) ? 0.95 : try a.float(3), epsilon: a.isAbsent(4) ? 1e-4 : try a.float(4), momentum: momentum)
+                rule = .rmspropGraves(decay: try a.isAbsent("decay") ? 0.95 : try a.float("decay"), epsilon: try a.isAbsent("eps") ? 1e-4 : try a.float("eps"), momentum: momentum)
             default:
                 throw RuntimeError("rmsprop: form must be \"pytorch\" or \"graves\", got \"\(form)\"")
             }
-            return try optimizer(a, rule, lr: 1, clip: 7, clipnorm: 8)
+            return try optimizer(a, rule)
         }.notDifferentiable("an optimizer"),
         Builtin("lstm_cell", "x, h, c, W, b", "One LSTM step as a single graph node: z = [x, h] @ W + b gives the input, forget, candidate and output gates in that order; returns the tuple (h', c'), two outputs of the one node.") { a in
-            let (h, c) = try Op.lstmCell(x: try a.tensor(0), h: try a.tensor(1), c: try a.tensor(2), weights: try a.tensor(3), bias: try a.tensor(4))
+            let (h, c) = try Op.lstmCell(x: try a.tensor("x"), h: try a.tensor("h"), c: try a.tensor("c"), weights: try a.tensor("W"), bias: try a.tensor("b"))
             return .tuple([.tensor(h), .tensor(c)])
         }.checked("lstm_cell($(randn(2, 3)), $(randn(2, 4)), $(randn(2, 4)), $(randn(7, 16) * 0.4), $(randn(16) * 0.4))", "lstm_cell($(randn(3)), $(randn(4)), $(randn(4)), $(randn(7, 16) * 0.4), $(randn(16) * 0.4))"),
         Builtin("mse", "prediction, target", "Mean squared error.") { a in
-            .tensor(try Op.mse(try a.tensor(0), try a.tensor(1)))
+            .tensor(try Op.mse(try a.tensor("prediction"), try a.tensor("target")))
         }.checked("mse($(randn(3, 4)), $(randn(3, 4)))"),
         Builtin("bce", "x, target, logits = true, reduce = \"mean\"", "Binary cross-entropy, stable: from logits (default) or from probabilities (logits: false). reduce: \"mean\" or \"sum\".") { a in
-            let reduce = try a.string(3)
+            let reduce = try a.string("reduce")
             guard reduce == "mean" || reduce == "sum" else { throw RuntimeError("bce: reduce must be \"mean\" or \"sum\"") }
-            let x = try a.tensor(0), t = try a.tensor(1)
-            if try a.bool(2) { return .tensor(try Op.bceWithLogits(x, t, sum: reduce == "sum")) }
+            let x = try a.tensor("x"), t = try a.tensor("target")
+            if try a.bool("logits") { return .tensor(try Op.bceWithLogits(x, t, sum: reduce == "sum")) }
             return .tensor(try Op.bceWithProbabilities(x, t, sum: reduce == "sum"))
         }.checked("bce($(randn(3, 4)), $(uniform(3, 4)))", "bce($(uniform(3, 4, low: 0.1, high: 0.9)), $(uniform(3, 4)), logits: false)", "bce($(randn(3)), tensor([0, 1, 1]), reduce: \"sum\")"),
         Builtin("cross_entropy", "logits, target", "Cross-entropy from logits over the last axis; target is class indices or probabilities. Mean over rows.") { a in
-            .tensor(try Op.crossEntropy(try a.tensor(0), try a.tensor(1)))
+            .tensor(try Op.crossEntropy(try a.tensor("logits"), try a.tensor("target")))
         }.checked("cross_entropy($(randn(4, 5)), tensor([0, 3, 4, 1]))", "cross_entropy($(randn(4, 5)), $(softmax(randn(4, 5))))"),
     ]
 }
@@ -279,13 +282,13 @@ final class OptimizerObject: NativeObject {
         let o = optimizer
         return Methods([
             Builtin("step", "loss", "Backward from a scalar loss, clip, update the parameters. Returns the loss as a number.") { a in
-                let loss = try GraphBuiltins.scalarLoss(a, 0)
+                let loss = try GraphBuiltins.scalarLoss(a, "loss")
                 if !loss.value.scalar.isFinite { throw RuntimeError("the loss is \(Tensor.formatScalar(loss.value.scalar)); parameters left unchanged") }
                 try o.step(loss: loss)
                 return .number(Double(loss.value.scalar))
             },
             Builtin("apply", "grads", "Updates the parameters from a list of gradients, one per parameter, clipping as configured.") { a in
-                let grads = try a.items(0).map { try Convert.tensor($0) }
+                let grads = try a.items("grads").map { try Convert.tensor($0) }
                 guard grads.count == o.parameters.count, zip(grads, o.parameters).allSatisfy({ $0.shape == $1.shape }) else {
                     throw RuntimeError("apply needs one gradient per parameter, of the parameter's shape")
                 }

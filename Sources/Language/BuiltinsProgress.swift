@@ -42,7 +42,7 @@ final class ProgressObject: NativeObject {
 
     private lazy var methods: Methods = Methods([
         Builtin("set", "**values", "Shows values beside the bar (bar.set(loss: l, bits: b)); numbers with four significant digits.") { [unowned self] a in
-            guard case .record(let r) = a[0] else { return .nil }
+            guard case .record(let r) = try a["values"] else { return .nil }
             for (name, v) in zip(r.names, r.values) {
                 let text: String
                 switch v {
@@ -150,8 +150,8 @@ enum ProgressBuiltins {
     static let all: [Builtin] = [
         Builtin("progress", "values, total = nil, label = nil, every = 10",
                 "A progress bar over a loop: for step in progress(1...steps) { ... }. It shows the count, percentage, elapsed time, time left, rate and values set with bar.set(loss: l) (keep the bar: let bar = progress(...); for step in bar { bar.set(loss: l) }). On a terminal it redraws in place on standard error; otherwise it writes a plain line every `every` seconds and one at the end.") { a in
-            let source = a[0]
-            var total = try a.optionalInt(1)
+            let source = try a["values"]
+            var total = try a.optionalInt("total")
             if total == nil {
                 switch source {
                 case .range(let lo, let hi): total = max(0, hi - lo)
@@ -164,13 +164,13 @@ enum ProgressBuiltins {
                 default: break
                 }
             }
-            if case .object(is CheckpointedLoop) = source {} else { try Arguments.requireIterable(a, 0) }
-            let every = try a.number(3)
+            if case .object(is CheckpointedLoop) = source {} else { try Arguments.requireIterable(a, "values") }
+            let every = try a.number("every")
             guard every > 0, every.isFinite else { throw RuntimeError("progress: every must be a positive number of seconds") }
             // The bar goes to standard error: its terminal decides, by the same rule as figures.
             let onTerminal = TerminalStyle.detect(isTerminal: isatty(2) == 1) != .plain
             let columns = TerminalStyle.columns(descriptor: 2)
-            let bar = ProgressObject(source: source, total: total, label: try FigureBuiltins.optionalString(a, 2), interval: every,
+            let bar = ProgressObject(source: source, total: total, label: try FigureBuiltins.optionalString(a, "label"), interval: every,
                                      onTerminal: onTerminal, columns: columns,
                                      write: { text in fflush(stdout); fputs(text, stderr); fflush(stderr) })
             bar.interpreter = a.interpreter
@@ -178,9 +178,9 @@ enum ProgressBuiltins {
         }.notDifferentiable("shows progress"),
         Builtin("log_metrics", "path, values",
                 "With path nil (trial().log outside a sweep) it does nothing. Otherwise it appends one record of numbers and strings ({step: s, loss: l}) to a log, flushed at once so `tail -f` follows it: a JSON line, or a CSV row when the path ends in .csv (the header written first, when the file is new). pandas reads either (read_json(lines=True), read_csv).") { a in
-            if a.isAbsent(0) { return .nil }
-            let path = try a.string(0)
-            guard case .record(let r) = a[1], !r.names.isEmpty else { throw a.wrong(1, "a record of numbers and strings, such as {step: s, loss: l}") }
+            if try a.isAbsent("path") { return .nil }
+            let path = try a.string("path")
+            guard case .record(let r) = try a["values"], !r.names.isEmpty else { throw a.wrong("values", "a record of numbers and strings, such as {step: s, loss: l}") }
             let cells: [(String, String, String)] = try zip(r.names, r.values).map { name, v in
                 switch v {
                 case .number(let d): return (name, jsonNumber(d), csvNumber(d))

@@ -50,23 +50,24 @@ enum TrialBuiltins {
         }.notDifferentiable("reads the environment"),
         Builtin("hparam", "name, default",
                 "A hyper-parameter: the sweep trial's value for `name`, or `default` outside a sweep (or when the sweep does not set it). A value of another kind than the default is an error.") { a in
-            let name = try a.string(0)
-            guard let (_, value) = try configuration(a).first(where: { $0.0 == name }) else { return a[1] }
-            if case .nil = a[1] { return value }
-            guard value.kindName == a[1].kindName else {
-                throw RuntimeError("hparam: the sweep gives '\(name)' as a \(value.kindName), the script's default is a \(a[1].kindName)")
+            let name = try a.string("name")
+            guard let (_, value) = try configuration(a).first(where: { $0.0 == name }) else { return try a["default"] }
+            if case .nil = try a["default"] { return value }
+            let fallback = try a["default"]
+            guard value.kindName == fallback.kindName else {
+                throw RuntimeError("hparam: the sweep gives '\(name)' as a \(value.kindName), the script's default is a \(fallback.kindName)")
             }
             return value
         }.notDifferentiable("reads the environment"),
         Builtin("checkpointed", "values, state, path = nil, every = 1000",
                 "A loop that survives being stopped: for step in checkpointed(1...steps, {model: model, opt: opt}) { ... }. Every `every` items, at the end, and when SIGTERM arrives (a scheduler's time limit; the run then ends with status 75 after the current item) it checkpoints `state` at `path` (default: the sweep trial's checkpoint; outside a sweep, none). When that file exists as the loop starts, it restores it, random generator included, and goes on after the last item done, so the run continues as if never stopped.") { a in
             let path: String?
-            if a.isAbsent(2) { path = folder(a).map { $0 + "/checkpoint.safetensors" } } else { path = try a.string(2) }
-            let every = try a.int(3)
+            if try a.isAbsent("path") { path = folder(a).map { $0 + "/checkpoint.safetensors" } } else { path = try a.string("path") }
+            let every = try a.int("every")
             guard every >= 1 else { throw RuntimeError("checkpointed: every must be at least 1") }
-            guard case .record = a[1] else { throw a.wrong(1, "a record of what to keep, such as {model: model, opt: opt}") }
-            try Arguments.requireIterable(a, 0)
-            return .object(CheckpointedLoop(source: a[0], state: a[1], path: path, every: every, interpreter: a.interpreter))
+            guard case .record = try a["state"] else { throw a.wrong("state", "a record of what to keep, such as {model: model, opt: opt}") }
+            try Arguments.requireIterable(a, "values")
+            return .object(CheckpointedLoop(source: try a["values"], state: try a["state"], path: path, every: every, interpreter: a.interpreter))
         }.notDifferentiable("writes a file"),
     ]
 }

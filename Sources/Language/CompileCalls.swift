@@ -9,21 +9,24 @@ extension Compiler {
         let args = e.arguments.map { expression($0.value) }
         let range = e.range
         let interpreter = self.interpreter
-        // A call to a builtin named directly: map arguments to parameters now.
-        if let name = e.callee as? NameExpr, case .builtin(let b)? = name.binding, let plan = argumentPlan(b, e.arguments) {
-            let template = b.parameters.map { $0.defaultValue ?? .nil }
-            let variadic = b.variadicIndex
+        // A call to a builtin named directly: bind arguments to parameters now
+        // (a call that does not bind was reported by the resolver).
+        if let name = e.callee as? NameExpr, case .builtin(let b)? = name.binding,
+           let slots = try? b.signature.bind(labels: e.arguments.map(\.label)) {
+            let defaults = b.defaults, signature = b.signature
+            // The usual case, every argument to a parameter: placed straight into the defaults.
+            let positions: [Int]? = signature.variadicIndex == nil && signature.collectorIndex == nil
+                ? slots.compactMap { if case .parameter(let i) = $0 { return i } else { return nil } } : nil
             return { f in
-                var values = template
-                if let variadic {
-                    var rest: [Value] = []
-                    for (k, arg) in args.enumerated() {
-                        let v = try arg(f)
-                        if plan[k] == variadic { rest.append(v) } else { values[plan[k]] = v }
-                    }
-                    values[variadic] = .tuple(rest)
+                var values: [Value]
+                if let positions {
+                    values = defaults
+                    for k in 0..<args.count { values[positions[k]] = try args[k](f) }
                 } else {
-                    for k in 0..<args.count { values[plan[k]] = try args[k](f) }
+                    var given: [Value] = []
+                    given.reserveCapacity(args.count)
+                    for arg in args { given.append(try arg(f)) }
+                    values = signature.arrange(given, slots, over: defaults)
                 }
                 do {
                     if Graph.debugNonFinite {
@@ -44,30 +47,6 @@ extension Compiler {
             for arg in args { values.append(try arg(f)) }
             return try interpreter.call(c, values, labels: labels, at: range)
         }
-    }
-
-    /// For each call-site argument, its parameter index (nil if the call is malformed;
-    /// the resolver has reported it already).
-    func argumentPlan(_ b: Builtin, _ arguments: [Argument]) -> [Int]? {
-        if b.labelCollectorIndex != nil { return nil }  // bound at the call, by Builtin.bind
-        var plan: [Int] = []
-        var position = 0
-        let variadic = b.variadicIndex
-        for arg in arguments {
-            if let label = arg.label {
-                guard let i = b.parameters.firstIndex(where: { $0.name == label && !$0.variadic }) else { return nil }
-                plan.append(i)
-            } else if let v = variadic, position >= v {
-                plan.append(v)
-            } else {
-                guard position < b.parameters.count else { return nil }
-                plan.append(position)
-                position += 1
-            }
-        }
-        let given = Set(plan)
-        for (i, p) in b.parameters.enumerated() where p.defaultValue == nil && !p.variadic && !given.contains(i) { return nil }
-        return plan
     }
 
     /// Compiles a function once; the result makes a closure each time the

@@ -35,10 +35,13 @@ final class CompiledFunction {
     let body: Exec
     /// The `fn` as written, for help and the REPL's `:type`.
     let declaration: FunctionDecl
+    /// How calls bind their arguments (when not all positional and complete).
+    let signature: Signature
 
     init(name: String, parameterNames: [String], defaults: [Code?], boxedParameters: [Int], slotCount: Int, captures: [Capture], body: @escaping Exec, declaration: FunctionDecl) {
         self.name = name; self.parameterNames = parameterNames; self.defaults = defaults; self.declaration = declaration
         self.boxedParameters = boxedParameters; self.slotCount = slotCount; self.captures = captures; self.body = body
+        self.signature = Signature(function: declaration)
     }
 }
 

@@ -288,27 +288,16 @@ public final class Interpreter {
         if labels == nil && args.count == n {
             for i in 0..<n { frame.slots[i] = args[i] }
         } else {
+            let slots: [Signature.Slot]
+            do { slots = try fn.signature.bind(labels: labels ?? [String?](repeating: nil, count: args.count)) }
+            catch let mismatch as Signature.Mismatch { throw fail(mismatch.message) }
             var given = [Bool](repeating: false, count: n)
-            var position = 0
-            for (k, arg) in args.enumerated() {
-                if let label = labels?[k] {
-                    guard let i = fn.parameterNames.firstIndex(of: label) else {
-                        var message = "'\(fn.name)' has no parameter named '\(label)'"
-                        if let s = Suggest.closest(to: label, among: fn.parameterNames) { message += "; did you mean '\(s)'?" }
-                        throw fail(message)
-                    }
-                    if given[i] { throw fail("argument '\(label)' is given twice") }
-                    frame.slots[i] = arg
-                    given[i] = true
-                } else {
-                    guard position < n else { throw fail("too many arguments to '\(fn.name)': it takes \(n), got \(args.count)") }
-                    frame.slots[position] = arg
-                    given[position] = true
-                    position += 1
-                }
+            for (arg, slot) in zip(args, slots) {
+                if case .parameter(let i) = slot { frame.slots[i] = arg; given[i] = true }
             }
+            // Left out: optional (bind checked that every required one is given), so it has a default.
             for i in 0..<n where !given[i] {
-                guard let d = fn.defaults[i] else { throw fail("missing argument '\(fn.parameterNames[i])' in call to '\(fn.name)'") }
+                guard let d = fn.defaults[i] else { throw fail("missing argument '\(fn.parameterNames[i])' in call to \(fn.signature)") }
                 frame.slots[i] = try d(frame)
             }
         }

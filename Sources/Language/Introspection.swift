@@ -104,7 +104,7 @@ extension Interpreter {
         switch value {
         case .builtin(let b):
             let former = builtins.formerNames[dottedName].map { "(\(dottedName) is \($0)'s name before 0.7, accepted until 0.8)\n" } ?? ""
-            return former + b.signature + "\n  " + b.doc
+            return former + b.signature.description + "\n  " + b.doc
         case .function(let c):
             let doc = c.doc
             return "fn " + c.signature + "    (defined at \(c.definedAt))" + (doc.isEmpty ? "" : "\n  " + doc.replacingOccurrences(of: "\n", with: "\n  "))
@@ -157,7 +157,7 @@ extension Formatter {
         case .record(let r): return "record {" + r.names.joined(separator: ", ") + "}"
         case .string(let s): return "string of \(s.count)"
         case .function(let c): return "fn " + c.signature
-        case .builtin(let b): return "builtin " + b.signature
+        case .builtin(let b): return "builtin " + b.signature.description
         case .module(let m): return "module \(m.name)"
         case .object(let o): return o.summary
         case .cell(let b): return typeDescription(b.value)

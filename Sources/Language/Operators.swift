@@ -240,7 +240,7 @@ enum Operators {
             switch name {
             case "append":
                 return .builtin(Builtin("append", "value", "Appends a value to this list.") { args in
-                    l.items.append(args[0]); return .nil
+                    l.items.append(try args["value"]); return .nil
                 })
             case "pop":
                 return .builtin(Builtin("pop", "", "Removes and returns the last item.") { _ in

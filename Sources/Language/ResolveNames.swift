@@ -118,59 +118,30 @@ extension Resolver {
 
     // MARK: Calls to functions known at this point
 
-    struct Signature {
-        let name: String
-        let parameters: [(name: String, required: Bool, variadic: Bool)]
-    }
-
+    /// The signature of a callee known before the script runs: a builtin, or a function bound by `fn` or imported.
     func signature(of callee: Expr) -> Signature? {
         if let member = callee as? MemberExpr, let (g, i) = member.moduleSlot, let f = g.functions[i] {
-            return Signature(name: "\(f.name)", parameters: f.parameters.map { ($0.name, $0.defaultValue == nil, false) })
+            return Signature(function: f)
         }
         guard let name = callee as? NameExpr, let binding = name.binding else { return nil }
         switch binding {
-        case .builtin(let b):
-            if b.labelCollectorIndex != nil { return nil }  // any label is taken
-            return Signature(name: b.name, parameters: b.parameters.map { ($0.name, $0.defaultValue == nil && !$0.variadic, $0.variadic) })
-        case .local(let v) where !v.mutable:
-            return v.function.map { f in Signature(name: f.name, parameters: f.parameters.map { ($0.name, $0.defaultValue == nil, false) }) }
-        case let .global(g, i) where !g.mutable[i]:
-            return g.functions[i].map { f in Signature(name: f.name, parameters: f.parameters.map { ($0.name, $0.defaultValue == nil, false) }) }
-        default:
-            return nil
+        case .builtin(let b): return b.signature
+        case .local(let v) where !v.mutable: return v.function.map(Signature.init(function:))
+        case let .global(g, i) where !g.mutable[i]: return g.functions[i].map(Signature.init(function:))
+        default: return nil
         }
     }
 
+    /// Reports a call whose arguments do not fit its callee's signature, at the argument concerned.
     func checkCall(_ call: CallExpr) {
-        guard let sig = signature(of: call.callee) else { return }
-        let names = sig.parameters.map(\.name)
-        var filled = Set<String>()
-        var position = 0
-        let variadic = sig.parameters.firstIndex { $0.variadic }
-        for arg in call.arguments {
-            if let label = arg.label {
-                guard names.contains(label), sig.parameters.first(where: { $0.name == label })?.variadic == false else {
-                    var message = "'\(sig.name)' has no parameter named '\(label)'"
-                    if let s = Suggest.closest(to: label, among: names) { message += "; did you mean '\(s)'?" }
-                    error(message, arg.labelRange ?? arg.value.range)
-                    return
-                }
-                if filled.contains(label) { error("argument '\(label)' is given twice", arg.labelRange ?? arg.value.range); return }
-                filled.insert(label)
-            } else {
-                if let v = variadic, position >= v { continue }
-                guard position < sig.parameters.count else {
-                    error("too many arguments to '\(sig.name)': it takes \(sig.parameters.count), got \(call.arguments.count)", arg.value.range)
-                    return
-                }
-                filled.insert(names[position])
-                position += 1
-            }
-        }
-        let missing = sig.parameters.filter { $0.required && !filled.contains($0.name) }.map(\.name)
-        if !missing.isEmpty {
-            let list = missing.map { "'\($0)'" }.joined(separator: ", ")
-            error("missing argument\(missing.count > 1 ? "s" : "") \(list) in call to '\(sig.name)'", call.range)
+        guard let signature = signature(of: call.callee) else { return }
+        do {
+            _ = try signature.bind(labels: call.arguments.map(\.label))
+        } catch let mismatch as Signature.Mismatch {
+            let range = mismatch.argument.map { call.arguments[$0].labelRange ?? call.arguments[$0].value.range } ?? call.range
+            error(mismatch.message, range)
+        } catch {
+            self.error("\(error)", call.range)
         }
     }
 }

@@ -92,7 +92,7 @@ final class REPLPipedTests: XCTestCase {
         let lines = result.output.components(separatedBy: "\n")
         // :help shows the builtin's own declaration.
         let tanh = Interpreter().builtins["tanh"]!
-        XCTAssertEqual(lines[0], tanh.signature)
+        XCTAssertEqual(lines[0], tanh.signature.description)
         XCTAssertEqual(lines[1], "  " + tanh.doc)
         XCTAssertEqual(lines[2], ":save FILE")
         XCTAssertTrue(result.error.contains("error: ':r' is ambiguous: :reload, :reset"), result.error)
