@@ -28,7 +28,8 @@ public final class Optimizer {
     /// The gradients' global norm at the last update (after clipping by
     /// value, before clipping by norm); 0 before the first.
     public private(set) var lastNorm: Float = 0
-    private var slots: [[Tensor]]
+    /// Each parameter's state: up to three buffers (the rules use one to three).
+    private var slots: [StateBuffers]
 
     /// A parameter listed twice is kept once (it would otherwise be updated twice).
     public init(parameters: [Variable], names: [String]? = nil, rule: Rule, learningRate: Float, clipValue: Float? = nil, clipNorm: Float? = nil) {
@@ -44,8 +45,7 @@ public final class Optimizer {
         self.learningRate = learningRate
         self.clipValue = clipValue
         self.clipNorm = clipNorm
-        // Up to three state buffers per parameter (the rules use one to three).
-        slots = kept.map { p in Array(repeating: Tensor.zeros(like: p.value), count: 3) }
+        slots = kept.map { StateBuffers(count: $0.value.count) }
     }
 
     /// The names of the rule's state buffers, in slot order (PyTorch's where it has them).
@@ -59,7 +59,9 @@ public final class Optimizer {
     }
 
     /// Each parameter's state buffers, named as `stateNames`.
-    public var state: [[Tensor]] { slots.map { Array($0.prefix(stateNames.count)) } }
+    public var state: [[Tensor]] {
+        zip(slots, parameters).map { buffers, p in (0..<stateNames.count).map { buffers.tensor($0, shape: p.shape) } }
+    }
 
     /// Puts back what `state`, `steps`, `learningRate` and `lastNorm` were,
     /// so that the next update is the one the saved optimizer would have made.
@@ -76,7 +78,7 @@ public final class Optimizer {
                 throw TensorError("optimizer state of \(names[i]) has shape \(Tensor.shapeText(b.shape)), the parameter \(Tensor.shapeText(parameters[i].shape))")
             }
         }
-        for (i, buffers) in state.enumerated() { for (k, b) in buffers.enumerated() { slots[i][k] = b } }
+        for (i, buffers) in state.enumerated() { for (k, b) in buffers.enumerated() { slots[i].set(k, b) } }
         self.steps = steps
         self.learningRate = learningRate
         self.lastNorm = lastNorm
@@ -113,17 +115,10 @@ public final class Optimizer {
         var sq: Double = 0
         let context = UpdateContext(rule: rule, lr: learningRate, step: Float(steps), limit: limit, scale: scale)
         for (i, p) in parameters.enumerated() where p.value.count > 0 {
-            grads[i].data.withUnsafeBufferPointer { g in
+            let s = slots[i]
+            reading(grads[i].data) { g in
                 p.value.data.withUnsafeMutableBufferPointer { w in
-                    slots[i].withUnsafeMutableBufferPointer { state in
-                        state[0].data.withUnsafeMutableBufferPointer { s0 in
-                            state[1].data.withUnsafeMutableBufferPointer { s1 in
-                                state[2].data.withUnsafeMutableBufferPointer { s2 in
-                                    sq += Optimizer.update(context, w.baseAddress!, g.baseAddress!, s0.baseAddress!, s1.baseAddress!, s2.baseAddress!, n: w.count)
-                                }
-                            }
-                        }
-                    }
+                    sq += Optimizer.update(context, w.baseAddress!, g[0], s.buffer(0), s.buffer(1), s.buffer(2), n: w.count)
                 }
             }
         }
@@ -216,3 +211,33 @@ public final class Optimizer {
         return Double(squares.sum())
     }
 }
+
+/// A parameter's three state buffers in one allocation, made once and
+/// updated in place at every step (no copy-on-write, no reference counting
+/// of arrays in the update loop).
+private final class StateBuffers {
+    private let base: MutableFloats
+    private let count: Int
+
+    init(count: Int) {
+        self.count = count
+        base = MutableFloats.allocate(capacity: max(3 * count, 1))
+        base.initialize(repeating: 0, count: max(3 * count, 1))
+    }
+
+    deinit { base.deallocate() }
+
+    /// Buffer k (0, 1 or 2) of the parameter's `count` floats.
+    func buffer(_ k: Int) -> MutableFloats { base + k * count }
+
+    /// Buffer k as a tensor of the parameter's shape.
+    func tensor(_ k: Int, shape: [Int]) -> Tensor {
+        Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: buffer(k), count: count)))
+    }
+
+    /// Sets buffer k from a tensor of `count` values (checked by the caller).
+    func set(_ k: Int, _ t: Tensor) {
+        reading(t.data) { buffer(k).update(from: $0[0], count: count) }
+    }
+}
+

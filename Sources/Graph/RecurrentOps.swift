@@ -22,36 +22,29 @@ extension Op {
         let z = try Tensor.matmul(xh, weights.value, transposeA: false, transposeB: false)
         let cv = c.value.data
         // Gate pre-activations plus bias, then each gate's activation over
-        // its whole block at once: sigmoid for i, f, o and tanh for g.
-        var gates = z.data
-        var hOut = [Float](repeating: 0, count: B * H), cOut = hOut
-        var tanhC = [Float](repeating: 0, count: B * H)
-        gates.withUnsafeMutableBufferPointer { pz in
-            bias.value.data.withUnsafeBufferPointer { pb in
+        // its whole block at once: sigmoid for i, f, o and tanh for g; then
+        // c' = f c + i g and h' = o tanh(c').
+        let forward = changing([.copy(z.data), .zeros(B * H), .zeros(B * H), .zeros(B * H)]) { out in
+            let (pz, hOut, cOut, tanhC) = (out[0], out[1], out[2], out[3])
+            reading(bias.value.data, c.value.data) { p in
+                let (pb, pc) = (p[0], p[1])
                 for r in 0..<B {
-                    let row = pz.baseAddress! + r * 4 * H
-                    axpy(row, 1, pb.baseAddress!, 4 * H)
+                    let row = pz + r * 4 * H
+                    axpy(row, 1, pb, 4 * H)
                     VectorMath.apply(VectorMath.sigmoid, row, row, 2 * H)
                     VectorMath.apply(VectorMath.tanh, row + 2 * H, row + 2 * H, H)
                     VectorMath.apply(VectorMath.sigmoid, row + 3 * H, row + 3 * H, H)
                 }
-            }
-            for r in 0..<B {
-                let base = r * 4 * H
-                for j in 0..<H {
-                    let i = pz[base + j], f = pz[base + H + j], g = pz[base + 2 * H + j]
-                    cOut[r * H + j] = f * cv[r * H + j] + i * g
+                for r in 0..<B {
+                    let z = pz + r * 4 * H
+                    for j in 0..<H { cOut[r * H + j] = z[H + j] * pc[r * H + j] + z[j] * z[2 * H + j] }
+                    VectorMath.apply(VectorMath.tanh, cOut + r * H, tanhC + r * H, H)
+                    for j in 0..<H { hOut[r * H + j] = z[3 * H + j] * tanhC[r * H + j] }
                 }
-            }
-            cOut.withUnsafeBufferPointer { pc in
-                tanhC.withUnsafeMutableBufferPointer { pt in
-                    for r in 0..<B { VectorMath.apply(VectorMath.tanh, pc.baseAddress! + r * H, pt.baseAddress! + r * H, H) }
-                }
-            }
-            for r in 0..<B {
-                for j in 0..<H { hOut[r * H + j] = pz[r * 4 * H + 3 * H + j] * tanhC[r * H + j] }
             }
         }
+        // The gates after their activations, h', c' and tanh(c'), kept for the backward pass.
+        let (gates, hOut, cOut, tanhC) = (forward[0], forward[1], forward[2], forward[3])
         let xShape = x.shape, hShape = h.shape
         let wValue = weights.value
         let second: Node.MultipleGraphVJP = Graph.recomposed([x.value, h.value, c.value, wValue, bias.value]) { v in
@@ -77,11 +70,11 @@ extension Op {
                         let dz = out[0] + r * 4 * H, dc = out[1] + r * H
                         for j in 0..<H {
                             let i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j]
-                            let dc2 = gc[j] + gh[j] * o * (1 - t[j] * t[j])
-                            dz[j] = dc2 * g * i * (1 - i)
-                            dz[H + j] = dc2 * c[j] * f * (1 - f)
-                            dz[2 * H + j] = dc2 * i * (1 - g * g)
-                            dz[3 * H + j] = gh[j] * t[j] * o * (1 - o)
+                            let dc2 = gc[j] + gh[j] * o * Scalar.tanhSlope(output: t[j])
+                            dz[j] = Scalar.sigmoidBackward(dc2 * g, output: i)
+                            dz[H + j] = Scalar.sigmoidBackward(dc2 * c[j], output: f)
+                            dz[2 * H + j] = dc2 * i * Scalar.tanhSlope(output: g)
+                            dz[3 * H + j] = Scalar.sigmoidBackward(gh[j] * t[j], output: o)
                             dc[j] = dc2 * f
                         }
                     }

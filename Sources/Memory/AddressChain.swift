@@ -32,10 +32,8 @@ extension Addressing {
         }
         return Graph.record(Tensor(shape: shape, data: chain.weighting), [memory, key, beta, gate, shift, gamma, previous]) { back, inputs in
             let g = back.gradient
-            var dm = [Float](repeating: 0, count: m.count), dp = [Float](repeating: 0, count: p.count)
-            dm.withUnsafeMutableBufferPointer { pdm in
-                dp.withUnsafeMutableBufferPointer { pdp in chain.backward(g, memory: pdm.baseAddress!, previous: pdp.baseAddress!) }
-            }
+            let dmp = filling(counts: [m.count, p.count]) { out in chain.backward(g, memory: out[0], previous: out[1]) }
+            let (dm, dp) = (dmp[0], dmp[1])
             let d = chain.gradients
             func values(_ p: MutableFloats, _ n: Int) -> [Float] { Array(UnsafeBufferPointer(start: p, count: n)) }
             let gradients = [Tensor(shape: m.shape, data: dm), Tensor(shape: k.shape, data: values(d.key, k.count)),
@@ -75,9 +73,9 @@ extension Addressing {
         }
         // The activations, straight into the chain's inputs.
         let chain = AddressChain(memory: memory.value, layout: L, heads: 1, shifts: S, previous: previous.value) { x in
-            pv.data.withUnsafeBufferPointer { pp in
+            reading(pv.data) { pp in
                 for b in 0..<B {
-                    let row = pp.baseAddress! + b * P
+                    let row = pp[0] + b * P
                     (x.key + b * W).update(from: row + H.key.lowerBound, count: W)
                     x.beta[b] = Scalar.softplus(row[H.beta])
                     x.gate[b] = Scalar.sigmoid(row[H.gate])
@@ -96,23 +94,20 @@ extension Addressing {
             let g = back.gradient
             // The chain's gradients (the memory's added in place), then
             // through the activations into dp.
-            var dPrevious = [Float](repeating: 0, count: B * L.slots), dp = [Float](repeating: 0, count: pv.count)
-            dPrevious.withUnsafeMutableBufferPointer { pdw in
-                let added = back.addInPlace(to: memory) { chain.backward(g, memory: $0, previous: pdw.baseAddress!) }
-                if !added {
-                    var unused = [Float](repeating: 0, count: memoryCount)
-                    unused.withUnsafeMutableBufferPointer { chain.backward(g, memory: $0.baseAddress!, previous: pdw.baseAddress!) }
-                }
+            let dPrevious = filling(B * L.slots) { pdw in
+                let added = back.addInPlace(to: memory) { chain.backward(g, memory: $0, previous: pdw) }
+                // The memory needs no gradient: the chain still runs back for the others.
+                if !added { _ = filling(memoryCount) { chain.backward(g, memory: $0, previous: pdw) } }
             }
             let (x, d) = (chain.inputs, chain.gradients)
-            pv.data.withUnsafeBufferPointer { pp in
-                dp.withUnsafeMutableBufferPointer { pd in
+            let dp = filling(pv.count) { pd in
+                reading(pv.data) { pp in
                     for b in 0..<B {
-                        let row = pp.baseAddress! + b * P, out = pd.baseAddress! + b * P
+                        let row = pp[0] + b * P, out = pd + b * P
                         let s = x.shift + b * S, ds = d.shift + b * S
                         (out + H.key.lowerBound).update(from: d.key + b * W, count: W)
                         out[H.beta] = d.beta[b] * Scalar.softplusSlope(row[H.beta])
-                        out[H.gate] = d.gate[b] * x.gate[b] * (1 - x.gate[b])
+                        out[H.gate] = Scalar.sigmoidBackward(d.gate[b], output: x.gate[b])
                         var inner: Float = 0
                         for j in 0..<S { inner += ds[j] * s[j] }
                         for j in 0..<S { out[H.shift.lowerBound + j] = s[j] * (ds[j] - inner) }

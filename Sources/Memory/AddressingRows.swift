@@ -217,11 +217,11 @@ final class AddressChain {
         inputs = rows()
         gradients = rows()
         (previous, norms, keyNorms, logZ, perRow, scratch) = (take(R * N), take(B * N), take(R), take(R), take(R * 6 * N), take(2 * N))
-        weighting = [Float](repeating: 0, count: R * N)
+        weighting = []  // forward() makes it
         storage.initialize(repeating: 0, count: next - storage)
         fill(inputs)
         let previous = self.previous
-        p.data.withUnsafeBufferPointer { previous.update(from: $0.baseAddress!, count: R * N) }
+        reading(p.data) { previous.update(from: $0[0], count: R * N) }
         forward()
     }
 
@@ -238,10 +238,10 @@ final class AddressChain {
     private func forward() {
         let (N, W, K) = (slots, width, shifts)
         let x = inputs
-        memory.data.withUnsafeBufferPointer { pm in
-            weighting.withUnsafeMutableBufferPointer { pw in
+        weighting = filling(rows * N) { pw in
+            reading(memory.data) { pm in
                 for b in 0..<batch {
-                    let m = pm.baseAddress! + b * N * W
+                    let m = pm[0] + b * N * W
                     AddressingRows.rowNorms(m, slots: N, width: W, into: norms + b * N)
                     for h in 0..<heads {
                         let r = b * heads + h, s = saved(r)
@@ -250,7 +250,7 @@ final class AddressChain {
                         AddressingRows.focus(s.similarity, beta: x.beta[r], slots: N, into: s.content)
                         AddressingRows.interpolate(s.content, previous + r * N, gate: x.gate[r], slots: N, into: s.interpolated)
                         AddressingRows.shift(s.interpolated, kernel: x.shift + r * K, length: K, slots: N, into: s.shifted)
-                        logZ[r] = AddressingRows.sharpen(s.shifted, gamma: x.gamma[r], slots: N, logs: s.logs, into: pw.baseAddress! + r * N)
+                        logZ[r] = AddressingRows.sharpen(s.shifted, gamma: x.gamma[r], slots: N, logs: s.logs, into: pw + r * N)
                     }
                 }
             }
@@ -265,23 +265,20 @@ final class AddressChain {
         let (x, d) = (inputs, gradients)
         let t1 = scratch, t2 = scratch + N
         d.key.update(repeating: 0, count: rows * W)
-        memory.data.withUnsafeBufferPointer { pm in
-            weighting.withUnsafeBufferPointer { pw in
-                g.data.withUnsafeBufferPointer { pg in
-                    for b in 0..<batch {
-                        for h in 0..<heads {
-                            let r = b * heads + h, s = saved(r)
-                            d.gamma[r] = AddressingRows.sharpenBackward(pg.baseAddress! + r * N, s.shifted, y: pw.baseAddress! + r * N, logs: s.logs,
-                                                                        gamma: x.gamma[r], logZ: logZ[r], slots: N, dw: t1)
-                            AddressingRows.shiftBackward(t1, s.interpolated, kernel: x.shift + r * K, length: K, slots: N, dw: t2, ds: d.shift + r * K)
-                            d.gate[r] = AddressingRows.interpolateBackward(t2, s.content, previous + r * N, gate: x.gate[r], slots: N,
-                                                                           da: t1, dp: dPrevious + r * N)
-                            d.beta[r] = AddressingRows.focusBackward(t1, y: s.content, similarity: s.similarity, beta: x.beta[r], slots: N, dk: t2)
-                            AddressingRows.cosineBackward(t2, memory: pm.baseAddress! + b * N * W, rowNorms: norms + b * N, key: x.key + r * W,
-                                                          keyNorm: keyNorms[r], dots: s.dots, slots: N, width: W,
-                                                          dm: dMemory + b * N * W, dk: d.key + r * W)
-                        }
-                    }
+        reading(memory.data, weighting, g.data) { p in
+            let (pm, pw, pg) = (p[0], p[1], p[2])
+            for b in 0..<batch {
+                for h in 0..<heads {
+                    let r = b * heads + h, s = saved(r)
+                    d.gamma[r] = AddressingRows.sharpenBackward(pg + r * N, s.shifted, y: pw + r * N, logs: s.logs,
+                                                                gamma: x.gamma[r], logZ: logZ[r], slots: N, dw: t1)
+                    AddressingRows.shiftBackward(t1, s.interpolated, kernel: x.shift + r * K, length: K, slots: N, dw: t2, ds: d.shift + r * K)
+                    d.gate[r] = AddressingRows.interpolateBackward(t2, s.content, previous + r * N, gate: x.gate[r], slots: N,
+                                                                   da: t1, dp: dPrevious + r * N)
+                    d.beta[r] = AddressingRows.focusBackward(t1, y: s.content, similarity: s.similarity, beta: x.beta[r], slots: N, dk: t2)
+                    AddressingRows.cosineBackward(t2, memory: pm + b * N * W, rowNorms: norms + b * N, key: x.key + r * W,
+                                                  keyNorm: keyNorms[r], dots: s.dots, slots: N, width: W,
+                                                  dm: dMemory + b * N * W, dk: d.key + r * W)
                 }
             }
         }

@@ -70,7 +70,7 @@ extension Addressing {
                     dlu[luBase + i] += (1 - s) * g.data[base + i]
                     ds += g.data[base + i] * (r.data[base + i] - lu.data[luBase + i])
                 }
-                da[a.count == 1 ? 0 : row] += ds * s * (1 - s)
+                da[a.count == 1 ? 0 : row] += Scalar.sigmoidBackward(ds, output: s)
             }
             try back.add(Tensor(shape: a.shape, data: da), to: alpha)
             try back.add(Tensor(shape: r.shape, data: dr), to: readPrevious)
@@ -94,11 +94,10 @@ extension Addressing {
         // Rows are zeroed by copying around them; the gradient is zeroed at the same rows.
         let W = L.width
         func zeroRows(_ t: Tensor) -> Tensor {
-            var out = t
-            out.data.withUnsafeMutableBufferPointer { p in
-                for row in 0..<keep.count where keep[row] == 0 { (p.baseAddress! + row * W).update(repeating: 0, count: W) }
+            let out = changing([.copy(t.data)]) { p in
+                for row in 0..<keep.count where keep[row] == 0 { (p[0] + row * W).update(repeating: 0, count: W) }
             }
-            return out
+            return Tensor(shape: t.shape, data: out[0])
         }
         return Graph.record(zeroRows(memory.value), memory) { back, memory in try back.add(zeroRows(back.gradient), to: memory) }
     }

@@ -13,17 +13,12 @@ extension Addressing {
         let L = try Layout(memory: m)
         let heads = try L.heads(w, last: L.slots, "the read weighting")
         let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
-        var r = [Float](repeating: 0, count: B * H * W)
-        r.withUnsafeMutableBufferPointer { pr in
-            m.data.withUnsafeBufferPointer { pm in
-                w.data.withUnsafeBufferPointer { pw in
-                    for b in 0..<B {
-                        for h in 0..<H {
-                            let weights = pw.baseAddress! + (b * H + h) * N
-                            for i in 0..<N where weights[i] != 0 {
-                                axpy(pr.baseAddress! + (b * H + h) * W, weights[i], pm.baseAddress! + (b * N + i) * W, W)
-                            }
-                        }
+        let r = filling(B * H * W) { pr in
+            reading(m.data, w.data) { p in
+                for b in 0..<B {
+                    for h in 0..<H {
+                        let weights = p[1] + (b * H + h) * N
+                        for i in 0..<N where weights[i] != 0 { axpy(pr + (b * H + h) * W, weights[i], p[0] + (b * N + i) * W, W) }
                     }
                 }
             }
@@ -31,29 +26,21 @@ extension Addressing {
         return Graph.record(Tensor(shape: L.shape(heads: heads, last: W), data: r), memory, weighting) { back, memory, weighting in
             let g = back.gradient
             // dw(i) = M(i) . g; dM(i) = sum over heads of w(i) g.
-            var dw = [Float](repeating: 0, count: w.count)
-            m.data.withUnsafeBufferPointer { pm in
-                g.data.withUnsafeBufferPointer { pg in
-                    dw.withUnsafeMutableBufferPointer { pdw in
-                        for b in 0..<B {
-                            for h in 0..<H {
-                                for i in 0..<N {
-                                    pdw[(b * H + h) * N + i] = dot(pm.baseAddress! + (b * N + i) * W, pg.baseAddress! + (b * H + h) * W, W)
-                                }
-                            }
+            let dw = filling(w.count) { pdw in
+                reading(m.data, g.data) { p in
+                    for b in 0..<B {
+                        for h in 0..<H {
+                            for i in 0..<N { pdw[(b * H + h) * N + i] = dot(p[0] + (b * N + i) * W, p[1] + (b * H + h) * W, W) }
                         }
                     }
                 }
             }
             func addRows(_ dm: MutableFloats) {
-                g.data.withUnsafeBufferPointer { pg in
-                    w.data.withUnsafeBufferPointer { pw in
-                        for b in 0..<B {
-                            for h in 0..<H {
-                                for i in 0..<N where pw[(b * H + h) * N + i] != 0 {
-                                    axpy(dm + (b * N + i) * W, pw[(b * H + h) * N + i], pg.baseAddress! + (b * H + h) * W, W)
-                                }
-                            }
+                reading(g.data, w.data) { p in
+                    for b in 0..<B {
+                        for h in 0..<H {
+                            let weights = p[1] + (b * H + h) * N
+                            for i in 0..<N where weights[i] != 0 { axpy(dm + (b * N + i) * W, weights[i], p[0] + (b * H + h) * W, W) }
                         }
                     }
                 }
@@ -88,105 +75,82 @@ extension Addressing {
             throw TensorError("the erase vector should have shape \(Tensor.shapeText(L.shape(heads: heads, last: L.width))), one per head of the weighting; got \(Tensor.shapeText(e.shape))")
         }
         let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
-        let none = [Float]()  // stands in for a missing erase vector
+        let erasing = e != nil
         // Row by row: copy M(i), apply every erase, then every add. A single
         // erasing head does it in one pass, (M(i) * (1 - w(i) e)) + w(i) a,
         // the same operations in the same order.
-        let out = [Float](unsafeUninitializedCapacity: m.count) { po, initialized in
-            m.data.withUnsafeBufferPointer { pm in
-                a.data.withUnsafeBufferPointer { pa in
-                    (e?.data ?? none).withUnsafeBufferPointer { pe in
-                        w.data.withUnsafeBufferPointer { pw in
-                            for b in 0..<B {
-                                for i in 0..<N {
-                                    let o = po.baseAddress! + (b * N + i) * W, source = pm.baseAddress! + (b * N + i) * W
-                                    if H == 1, e != nil, pw[b * N + i] != 0 {
-                                        let wi = pw[b * N + i], erase = pe.baseAddress! + b * W, add = pa.baseAddress! + b * W
-                                        for j in 0..<W { o[j] = source[j] * (1 - wi * erase[j]) + wi * add[j] }
-                                        continue
-                                    }
-                                    o.initialize(from: source, count: W)
-                                    if e != nil {
-                                        for h in 0..<H {
-                                            let wi = pw[(b * H + h) * N + i], erase = pe.baseAddress! + (b * H + h) * W
-                                            if wi != 0 { for j in 0..<W { o[j] *= 1 - wi * erase[j] } }
-                                        }
-                                    }
-                                    for h in 0..<H {
-                                        let wi = pw[(b * H + h) * N + i]
-                                        if wi != 0 { axpy(o, wi, pa.baseAddress! + (b * H + h) * W, W) }
-                                    }
-                                }
+        let out = writing(m.count) { po in
+            reading(m.data, a.data, e?.data ?? [], w.data) { p in
+                let (pm, pa, pe, pw) = (p[0], p[1], p[2], p[3])
+                for b in 0..<B {
+                    for i in 0..<N {
+                        let o = po + (b * N + i) * W, source = pm + (b * N + i) * W
+                        if H == 1, erasing, pw[b * N + i] != 0 {
+                            let wi = pw[b * N + i], erase = pe + b * W, add = pa + b * W
+                            for j in 0..<W { o[j] = source[j] * (1 - wi * erase[j]) + wi * add[j] }
+                            continue
+                        }
+                        o.initialize(from: source, count: W)
+                        if erasing {
+                            for h in 0..<H {
+                                let wi = pw[(b * H + h) * N + i], erase = pe + (b * H + h) * W
+                                if wi != 0 { for j in 0..<W { o[j] *= 1 - wi * erase[j] } }
                             }
+                        }
+                        for h in 0..<H {
+                            let wi = pw[(b * H + h) * N + i]
+                            if wi != 0 { axpy(o, wi, pa + (b * H + h) * W, W) }
                         }
                     }
                 }
             }
-            initialized = m.count
         }
         return (Tensor(shape: m.shape, data: out), { g in
             // dM_i = g_i * keep_i with keep_i = prod_h (1 - w_h(i) e_h); da_h += w_h(i) g_i;
             // dw_h(i) = g_i . (a_h - M_i * e_h * others); de_h -= w_h(i) g_i * M_i * others,
             // where others = prod over the other heads h' of (1 - w_h'(i) e_h'), 1 for one head.
-            var dm = g.data, dw = [Float](repeating: 0, count: w.count)
-            var da = [Float](repeating: 0, count: a.count), de = [Float](repeating: 0, count: a.count)
-            var scratch = [Float](repeating: 0, count: W)
-            g.data.withUnsafeBufferPointer { pg in
-                m.data.withUnsafeBufferPointer { pm in
-                    a.data.withUnsafeBufferPointer { pa in
-                        (e?.data ?? none).withUnsafeBufferPointer { pe in
-                            w.data.withUnsafeBufferPointer { pw in
-                                dm.withUnsafeMutableBufferPointer { pdm in
-                                    da.withUnsafeMutableBufferPointer { pda in
-                                        de.withUnsafeMutableBufferPointer { pde in
-                                            scratch.withUnsafeMutableBufferPointer { po in
-                                                for b in 0..<B {
-                                                    for i in 0..<N {
-                                                        let row = (b * N + i) * W
-                                                        let grow = pg.baseAddress! + row, mrow = pm.baseAddress! + row
-                                                        if H == 1, e != nil {
-                                                            dw[b * N + i] = singleHeadEraseRow(g: grow, m: mrow, e: pe.baseAddress! + b * W, a: pa.baseAddress! + b * W,
-                                                                                               w: pw[b * N + i], da: pda.baseAddress! + b * W, de: pde.baseAddress! + b * W,
-                                                                                               dm: pdm.baseAddress! + row, width: W)
-                                                            continue
-                                                        }
-                                                        for h in 0..<H {
-                                                            let at = (b * H + h) * N + i, wi = pw[at]
-                                                            var acc = dot(grow, pa.baseAddress! + (b * H + h) * W, W)
-                                                            if wi != 0 { axpy(pda.baseAddress! + (b * H + h) * W, wi, grow, W) }
-                                                            if e != nil {
-                                                                // gm = g_i * M_i * others, in scratch space.
-                                                                let gm = po.baseAddress!
-                                                                for j in 0..<W { gm[j] = grow[j] * mrow[j] }
-                                                                for h2 in 0..<H where h2 != h {
-                                                                    let w2 = pw[(b * H + h2) * N + i], e2 = pe.baseAddress! + (b * H + h2) * W
-                                                                    if w2 != 0 { for j in 0..<W { gm[j] *= 1 - w2 * e2[j] } }
-                                                                }
-                                                                acc -= dot(gm, pe.baseAddress! + (b * H + h) * W, W)
-                                                                if wi != 0 { axpy(pde.baseAddress! + (b * H + h) * W, -wi, gm, W) }
-                                                            }
-                                                            dw[at] = acc
-                                                        }
-                                                        if e != nil {
-                                                            let drow = pdm.baseAddress! + row
-                                                            for h in 0..<H {
-                                                                let wi = pw[(b * H + h) * N + i], erase = pe.baseAddress! + (b * H + h) * W
-                                                                if wi != 0 { for j in 0..<W { drow[j] *= 1 - wi * erase[j] } }
-                                                            }
-                                                        }
-                                                    }
-                                                }
-                                            }
-                                        }
+            let d = changing([.copy(g.data), .zeros(w.count), .zeros(a.count), .zeros(a.count), .zeros(W)]) { out in
+                reading(g.data, m.data, a.data, e?.data ?? [], w.data) { p in
+                    let (pg, pm, pa, pe, pw) = (p[0], p[1], p[2], p[3], p[4])
+                    let (pdm, dw, pda, pde, gm) = (out[0], out[1], out[2], out[3], out[4])
+                    for b in 0..<B {
+                        for i in 0..<N {
+                            let row = (b * N + i) * W
+                            let grow = pg + row, mrow = pm + row
+                            if H == 1, erasing {
+                                dw[b * N + i] = singleHeadEraseRow(g: grow, m: mrow, e: pe + b * W, a: pa + b * W, w: pw[b * N + i],
+                                                                   da: pda + b * W, de: pde + b * W, dm: pdm + row, width: W)
+                                continue
+                            }
+                            for h in 0..<H {
+                                let at = (b * H + h) * N + i, wi = pw[at]
+                                var acc = dot(grow, pa + (b * H + h) * W, W)
+                                if wi != 0 { axpy(pda + (b * H + h) * W, wi, grow, W) }
+                                if erasing {
+                                    // gm = g_i * M_i * others, in scratch space.
+                                    for j in 0..<W { gm[j] = grow[j] * mrow[j] }
+                                    for h2 in 0..<H where h2 != h {
+                                        let w2 = pw[(b * H + h2) * N + i], e2 = pe + (b * H + h2) * W
+                                        if w2 != 0 { for j in 0..<W { gm[j] *= 1 - w2 * e2[j] } }
                                     }
+                                    acc -= dot(gm, pe + (b * H + h) * W, W)
+                                    if wi != 0 { axpy(pde + (b * H + h) * W, -wi, gm, W) }
+                                }
+                                dw[at] = acc
+                            }
+                            if erasing {
+                                let drow = pdm + row
+                                for h in 0..<H {
+                                    let wi = pw[(b * H + h) * N + i], erase = pe + (b * H + h) * W
+                                    if wi != 0 { for j in 0..<W { drow[j] *= 1 - wi * erase[j] } }
                                 }
                             }
                         }
                     }
                 }
             }
-            var grads = [Tensor(shape: m.shape, data: dm), Tensor(shape: w.shape, data: dw), Tensor(shape: a.shape, data: da)]
-            if let e { grads.append(Tensor(shape: e.shape, data: de)) }
+            var grads = [Tensor(shape: m.shape, data: d[0]), Tensor(shape: w.shape, data: d[1]), Tensor(shape: a.shape, data: d[2])]
+            if let e { grads.append(Tensor(shape: e.shape, data: d[3])) }
             return grads
         })
     }
@@ -244,17 +208,15 @@ extension Addressing {
             throw TensorError("a write head's parameters should be [\(H.writeSize)] or [batch, \(H.writeSize)] (addressing \(H.readSize), erase \(W), add \(W)), got \(Tensor.shapeText(pv.shape))")
         }
         let rows = pv.rank == 2 ? [B] : []
-        var erase = [Float](repeating: 0, count: B * W), add = erase
-        pv.data.withUnsafeBufferPointer { pp in
-            erase.withUnsafeMutableBufferPointer { pe in
-                add.withUnsafeMutableBufferPointer { pa in
-                    for b in 0..<B {
-                        VectorMath.apply(VectorMath.sigmoid, pp.baseAddress! + b * P + H.erase.lowerBound, pe.baseAddress! + b * W, W)
-                        VectorMath.apply(VectorMath.tanh, pp.baseAddress! + b * P + H.add.lowerBound, pa.baseAddress! + b * W, W)
-                    }
+        let activated = filling(counts: [B * W, B * W]) { out in
+            reading(pv.data) { p in
+                for b in 0..<B {
+                    VectorMath.apply(VectorMath.sigmoid, p[0] + b * P + H.erase.lowerBound, out[0] + b * W, W)
+                    VectorMath.apply(VectorMath.tanh, p[0] + b * P + H.add.lowerBound, out[1] + b * W, W)
                 }
             }
         }
+        let (erase, add) = (activated[0], activated[1])
         let (value, backward) = try writeKernel(m, weighting.value, Tensor(shape: rows + [W], data: erase), Tensor(shape: rows + [W], data: add))
         return Graph.record(value, memory, weighting, p) { back, memory, weighting, p in
             let d = backward(back.gradient)  // [dM, dw, dadd, derase]

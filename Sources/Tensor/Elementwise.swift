@@ -216,4 +216,9 @@ public enum Scalar {
     @inline(__always) public static func tanhSlope(output y: Float) -> Float { 1 - y * y }
     /// d softplus / dx at x.
     @inline(__always) public static func softplusSlope(_ x: Float) -> Float { sigmoid(x) }
+    /// g times d sigmoid / dx, from the output y, multiplied in the order the
+    /// fused kernels (LSTM gates, LRUA and addressing gates) use: (g y)(1 - y).
+    /// It rounds differently from g * sigmoidSlope(y), which the separate op
+    /// and the write head use; both stay so that recorded runs keep their bits.
+    @inline(__always) public static func sigmoidBackward(_ g: Float, output y: Float) -> Float { g * y * (1 - y) }
 }

@@ -30,24 +30,55 @@ public func filling(_ count: Int, _ body: (MutableFloats) throws -> Void) rethro
     return out
 }
 
+/// A new array of `count` floats that `body` writes in full, through a
+/// pointer, without zeros first (a kernel that sets every element).
+@inlinable
+public func writing(_ count: Int, _ body: (MutableFloats) throws -> Void) rethrows -> [Float] {
+    try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        try body(buffer.baseAddress ?? emptyFloats)
+        initialized = count
+    }
+}
+
 /// New arrays of zeros, one per count, that `body` fills through pointers.
 @inlinable
 public func filling(counts: [Int], _ body: ([MutableFloats]) throws -> Void) rethrows -> [[Float]] {
+    try changing(counts.map { .zeros($0) }, body)
+}
+
+/// New arrays, each starting as a copy of its `initial` array (or as
+/// zeros), that `body` changes through pointers.
+@inlinable
+public func changing(_ initial: [ArrayStart], _ body: ([MutableFloats]) throws -> Void) rethrows -> [[Float]] {
     var pointers: [MutableFloats] = []
-    pointers.reserveCapacity(counts.count)
+    pointers.reserveCapacity(initial.count)
     // Each array is made inside the previous one's initializer, so that every pointer is valid while body runs.
     func make(_ i: Int) throws -> [[Float]] {
-        if i == counts.count { try body(pointers); return [] }
+        if i == initial.count { try body(pointers); return [] }
         var rest: [[Float]] = []
-        let array = try [Float](unsafeUninitializedCapacity: counts[i]) { buffer, initialized in
-            buffer.initialize(repeating: 0)
-            initialized = counts[i]
+        let count: Int
+        switch initial[i] {
+        case .zeros(let n): count = n
+        case .copy(let source): count = source.count
+        }
+        let array = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            switch initial[i] {
+            case .zeros: buffer.initialize(repeating: 0)
+            case .copy(let source): _ = buffer.initialize(from: source)
+            }
+            initialized = count
             pointers.append(buffer.baseAddress ?? emptyFloats)
             rest = try make(i + 1)
         }
         return [array] + rest
     }
     return try make(0)
+}
+
+/// How an array that `changing` makes starts.
+public enum ArrayStart {
+    case zeros(Int)
+    case copy([Float])
 }
 
 /// Stands in for the storage of an empty array; never read or written.
