@@ -118,7 +118,7 @@ public final class Optimizer {
             let s = slots[i]
             reading(grads[i].data) { g in
                 p.value.data.withUnsafeMutableBufferPointer { w in
-                    sq += Optimizer.update(context, w.baseAddress!, g[0], s.buffer(0), s.buffer(1), s.buffer(2), n: w.count)
+                    sq += Optimizer.update(context, w.baseAddress!, g, s.buffer(0), s.buffer(1), s.buffer(2), n: w.count)
                 }
             }
         }
@@ -237,7 +237,7 @@ private final class StateBuffers {
 
     /// Sets buffer k from a tensor of `count` values (checked by the caller).
     func set(_ k: Int, _ t: Tensor) {
-        reading(t.data) { buffer(k).update(from: $0[0], count: count) }
+        reading(t.data) { buffer(k).update(from: $0, count: count) }
     }
 }
 

@@ -26,8 +26,7 @@ extension Op {
         // c' = f c + i g and h' = o tanh(c').
         let forward = changing([.copy(z.data), .zeros(B * H), .zeros(B * H), .zeros(B * H)]) { out in
             let (pz, hOut, cOut, tanhC) = (out[0], out[1], out[2], out[3])
-            reading(bias.value.data, c.value.data) { p in
-                let (pb, pc) = (p[0], p[1])
+            reading(bias.value.data, c.value.data) { pb, pc in
                 for r in 0..<B {
                     let row = pz + r * 4 * H
                     axpy(row, 1, pb, 4 * H)
@@ -64,7 +63,7 @@ extension Op {
             let none = [Float](repeating: 0, count: B * H)
             let gradH = back.gradient(ofOutput: 0)?.data ?? none, gradC = back.gradient(ofOutput: 1)?.data ?? none
             let d = filling(counts: [B * 4 * H, B * H]) { out in
-                reading(gates, tanhC, gradH, gradC, cv) { p in
+                reading(list: gates, tanhC, gradH, gradC, cv) { p in
                     for r in 0..<B {
                         let z = p[0] + r * 4 * H, t = p[1] + r * H, gh = p[2] + r * H, gc = p[3] + r * H, c = p[4] + r * H
                         let dz = out[0] + r * 4 * H, dc = out[1] + r * H

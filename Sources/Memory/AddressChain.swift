@@ -75,7 +75,7 @@ extension Addressing {
         let chain = AddressChain(memory: memory.value, layout: L, heads: 1, shifts: S, previous: previous.value) { x in
             reading(pv.data) { pp in
                 for b in 0..<B {
-                    let row = pp[0] + b * P
+                    let row = pp + b * P
                     (x.key + b * W).update(from: row + H.key.lowerBound, count: W)
                     x.beta[b] = Scalar.softplus(row[H.beta])
                     x.gate[b] = Scalar.sigmoid(row[H.gate])
@@ -103,7 +103,7 @@ extension Addressing {
             let dp = filling(pv.count) { pd in
                 reading(pv.data) { pp in
                     for b in 0..<B {
-                        let row = pp[0] + b * P, out = pd + b * P
+                        let row = pp + b * P, out = pd + b * P
                         let s = x.shift + b * S, ds = d.shift + b * S
                         (out + H.key.lowerBound).update(from: d.key + b * W, count: W)
                         out[H.beta] = d.beta[b] * Scalar.softplusSlope(row[H.beta])

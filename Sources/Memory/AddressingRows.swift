@@ -221,7 +221,7 @@ final class AddressChain {
         storage.initialize(repeating: 0, count: next - storage)
         fill(inputs)
         let previous = self.previous
-        reading(p.data) { previous.update(from: $0[0], count: R * N) }
+        reading(p.data) { previous.update(from: $0, count: R * N) }
         forward()
     }
 
@@ -241,7 +241,7 @@ final class AddressChain {
         weighting = filling(rows * N) { pw in
             reading(memory.data) { pm in
                 for b in 0..<batch {
-                    let m = pm[0] + b * N * W
+                    let m = pm + b * N * W
                     AddressingRows.rowNorms(m, slots: N, width: W, into: norms + b * N)
                     for h in 0..<heads {
                         let r = b * heads + h, s = saved(r)
@@ -265,8 +265,7 @@ final class AddressChain {
         let (x, d) = (inputs, gradients)
         let t1 = scratch, t2 = scratch + N
         d.key.update(repeating: 0, count: rows * W)
-        reading(memory.data, weighting, g.data) { p in
-            let (pm, pw, pg) = (p[0], p[1], p[2])
+        reading(memory.data, weighting, g.data) { pm, pw, pg in
             for b in 0..<batch {
                 for h in 0..<heads {
                     let r = b * heads + h, s = saved(r)

@@ -15,44 +15,40 @@ extension Addressing {
         let L = try Layout(memory: m)
         let heads = try L.heads(k, last: L.width, "the key")
         let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
-        // Row norms once per memory; dot products and |k| per head, kept for the backward pass.
-        var saved: [Float] = []
-        let out = filling(B * H * N) { po in
-            saved = filling(B * N + B * H * N + B * H) { norms in
-                let dots = norms + B * N, keyNorms = dots + B * H * N
-                reading(m.data, k.data) { p in
-                    let (pm, pk) = (p[0], p[1])
-                    for b in 0..<B {
-                        let memory = pm + b * N * W
-                        AddressingRows.rowNorms(memory, slots: N, width: W, into: norms + b * N)
-                        for h in 0..<H {
-                            let r = b * H + h
-                            keyNorms[r] = AddressingRows.cosine(memory, rowNorms: norms + b * N, key: pk + r * W,
-                                                                slots: N, width: W, dots: dots + r * N, into: po + r * N)
-                        }
+        // Row norms once per memory; dot products and |k| per head.
+        let forward = filling(counts: [B * H * N, B * N + B * H * N + B * H]) { out in
+            let (po, norms) = (out[0], out[1])
+            let dots = norms + B * N, keyNorms = dots + B * H * N
+            reading(m.data, k.data) { pm, pk in
+                for b in 0..<B {
+                    let memory = pm + b * N * W
+                    AddressingRows.rowNorms(memory, slots: N, width: W, into: norms + b * N)
+                    for h in 0..<H {
+                        let r = b * H + h
+                        keyNorms[r] = AddressingRows.cosine(memory, rowNorms: norms + b * N, key: pk + r * W,
+                                                            slots: N, width: W, dots: dots + r * N, into: po + r * N)
                     }
                 }
             }
         }
+        // The similarities, and the row norms, dot products and |k| per head kept for the backward pass.
+        let (out, saved) = (forward[0], forward[1])
         return (Tensor(shape: L.shape(heads: heads, last: N), data: out), { g in
-            var dk: [Float] = []
-            let dm = filling(m.count) { pdm in
-                dk = filling(k.count) { pdk in
-                    reading(m.data, k.data, g.data, saved) { p in
-                        let (pm, pk, pg, norms) = (p[0], p[1], p[2], p[3])
-                        let dots = norms + B * N, keyNorms = dots + B * H * N
-                        for b in 0..<B {
-                            for h in 0..<H {
-                                let r = b * H + h
-                                AddressingRows.cosineBackward(pg + r * N, memory: pm + b * N * W, rowNorms: norms + b * N, key: pk + r * W,
-                                                              keyNorm: keyNorms[r], dots: dots + r * N, slots: N, width: W,
-                                                              dm: pdm + b * N * W, dk: pdk + r * W)
-                            }
+            let d = filling(counts: [m.count, k.count]) { out in
+                reading(list: m.data, k.data, g.data, saved) { p in
+                    let (pm, pk, pg, norms) = (p[0], p[1], p[2], p[3])
+                    let dots = norms + B * N, keyNorms = dots + B * H * N
+                    for b in 0..<B {
+                        for h in 0..<H {
+                            let r = b * H + h
+                            AddressingRows.cosineBackward(pg + r * N, memory: pm + b * N * W, rowNorms: norms + b * N, key: pk + r * W,
+                                                          keyNorm: keyNorms[r], dots: dots + r * N, slots: N, width: W,
+                                                          dm: out[0] + b * N * W, dk: out[1] + r * W)
                         }
                     }
                 }
             }
-            return [Tensor(shape: m.shape, data: dm), Tensor(shape: k.shape, data: dk)]
+            return [Tensor(shape: m.shape, data: d[0]), Tensor(shape: k.shape, data: d[1])]
         })
     }
 
@@ -75,18 +71,18 @@ extension Addressing {
         let (B, N) = (L.batch, L.slots)
         let betas = try L.scalars(beta, "beta")
         let out = filling(B * N) { o in
-            reading(similarity.data) { k in
-                for b in 0..<B { AddressingRows.focus(k[0] + b * N, beta: betas[b], slots: N, into: o + b * N) }
+            reading(similarity.data) { pSimilarity in
+                for b in 0..<B { AddressingRows.focus(pSimilarity + b * N, beta: betas[b], slots: N, into: o + b * N) }
             }
         }
         let y = Tensor(shape: similarity.shape, data: out)
         return (y, { g in
             var dbeta = [Float](repeating: 0, count: B)
             let dk = filling(B * N) { pdk in
-                reading(g.data, y.data, similarity.data) { p in
+                reading(g.data, y.data, similarity.data) { pg, py, pSimilarity in
                     for b in 0..<B {
                         let o = b * N
-                        dbeta[b] = AddressingRows.focusBackward(p[0] + o, y: p[1] + o, similarity: p[2] + o, beta: betas[b], slots: N, dk: pdk + o)
+                        dbeta[b] = AddressingRows.focusBackward(pg + o, y: py + o, similarity: pSimilarity + o, beta: betas[b], slots: N, dk: pdk + o)
                     }
                 }
             }

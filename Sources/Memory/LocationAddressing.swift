@@ -19,23 +19,21 @@ extension Addressing {
         let gs = try L.scalars(gateValue, "the gate g")
         let (B, N) = (L.batch, L.slots)
         let out = filling(B * N) { po in
-            reading(a.data, p.data) { x in
-                for b in 0..<B { AddressingRows.interpolate(x[0] + b * N, x[1] + b * N, gate: gs[b], slots: N, into: po + b * N) }
+            reading(a.data, p.data) { pa, pp in
+                for b in 0..<B { AddressingRows.interpolate(pa + b * N, pp + b * N, gate: gs[b], slots: N, into: po + b * N) }
             }
         }
         return (Tensor(shape: a.shape, data: out), { g in
-            var dp: [Float] = [], dg = [Float](repeating: 0, count: B)
-            let da = filling(B * N) { pda in
-                dp = filling(B * N) { pdp in
-                    reading(g.data, a.data, p.data) { x in
-                        for b in 0..<B {
-                            let o = b * N
-                            dg[b] = AddressingRows.interpolateBackward(x[0] + o, x[1] + o, x[2] + o, gate: gs[b], slots: N, da: pda + o, dp: pdp + o)
-                        }
+            var dg = [Float](repeating: 0, count: B)
+            let d = filling(counts: [B * N, B * N]) { out in
+                reading(g.data, a.data, p.data) { pg, pa, pp in
+                    for b in 0..<B {
+                        let o = b * N
+                        dg[b] = AddressingRows.interpolateBackward(pg + o, pa + o, pp + o, gate: gs[b], slots: N, da: out[0] + o, dp: out[1] + o)
                     }
                 }
             }
-            return [Tensor(shape: a.shape, data: da), Tensor(shape: a.shape, data: dp), scalarGrad(dg, like: gateValue)]
+            return [Tensor(shape: a.shape, data: d[0]), Tensor(shape: a.shape, data: d[1]), scalarGrad(dg, like: gateValue)]
         })
     }
 
@@ -65,23 +63,20 @@ extension Addressing {
         let (B, N) = (L.batch, L.slots)
         let K = try shiftLength(s, rows: B, perRow: L.batched, slots: N)
         let out = filling(B * N) { po in
-            reading(w.data, s.data) { x in
-                for b in 0..<B { AddressingRows.shift(x[0] + b * N, kernel: x[1] + b * K, length: K, slots: N, into: po + b * N) }
+            reading(w.data, s.data) { pw, ps in
+                for b in 0..<B { AddressingRows.shift(pw + b * N, kernel: ps + b * K, length: K, slots: N, into: po + b * N) }
             }
         }
         return (Tensor(shape: w.shape, data: out), { g in
-            var ds: [Float] = []
-            let dw = filling(B * N) { pdw in
-                ds = filling(s.count) { pds in
-                    reading(g.data, w.data, s.data) { x in
-                        for b in 0..<B {
-                            AddressingRows.shiftBackward(x[0] + b * N, x[1] + b * N, kernel: x[2] + b * K, length: K, slots: N,
-                                                         dw: pdw + b * N, ds: pds + b * K)
-                        }
+            let d = filling(counts: [B * N, s.count]) { out in
+                reading(g.data, w.data, s.data) { pg, pw, ps in
+                    for b in 0..<B {
+                        AddressingRows.shiftBackward(pg + b * N, pw + b * N, kernel: ps + b * K, length: K, slots: N,
+                                                     dw: out[0] + b * N, ds: out[1] + b * K)
                     }
                 }
             }
-            return [Tensor(shape: w.shape, data: dw), Tensor(shape: s.shape, data: ds)]
+            return [Tensor(shape: w.shape, data: d[0]), Tensor(shape: s.shape, data: d[1])]
         })
     }
 
@@ -98,21 +93,20 @@ extension Addressing {
         let L = try Layout(weighting: w)
         let (B, N) = (L.batch, L.slots)
         let gs = try L.scalars(gammaValue, "gamma")
-        var logs: [Float] = [], logZ = [Float](repeating: 0, count: B)
-        let out = filling(B * N) { po in
-            logs = filling(B * N) { pl in
-                reading(w.data) { x in
-                    for b in 0..<B {
-                        logZ[b] = AddressingRows.sharpen(x[0] + b * N, gamma: gs[b], slots: N, logs: pl + b * N, into: po + b * N)
-                    }
+        var logZ = [Float](repeating: 0, count: B)
+        let forward = filling(counts: [B * N, B * N]) { out in
+            reading(w.data) { pw in
+                for b in 0..<B {
+                    logZ[b] = AddressingRows.sharpen(pw + b * N, gamma: gs[b], slots: N, logs: out[1] + b * N, into: out[0] + b * N)
                 }
             }
         }
-        let y = Tensor(shape: w.shape, data: out)
+        // The weighting, and its logs kept for the backward pass.
+        let (y, logs) = (Tensor(shape: w.shape, data: forward[0]), forward[1])
         return (y, { g in
             var dgamma = [Float](repeating: 0, count: B)
             let dw = filling(B * N) { pdw in
-                reading(g.data, w.data, y.data, logs) { x in
+                reading(list: g.data, w.data, y.data, logs) { x in
                     for b in 0..<B {
                         let o = b * N
                         dgamma[b] = AddressingRows.sharpenBackward(x[0] + o, x[1] + o, y: x[2] + o, logs: x[3] + o, gamma: gs[b],

@@ -14,11 +14,11 @@ extension Addressing {
         let heads = try L.heads(w, last: L.slots, "the read weighting")
         let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
         let r = filling(B * H * W) { pr in
-            reading(m.data, w.data) { p in
+            reading(m.data, w.data) { pm, pw in
                 for b in 0..<B {
                     for h in 0..<H {
-                        let weights = p[1] + (b * H + h) * N
-                        for i in 0..<N where weights[i] != 0 { axpy(pr + (b * H + h) * W, weights[i], p[0] + (b * N + i) * W, W) }
+                        let weights = pw + (b * H + h) * N
+                        for i in 0..<N where weights[i] != 0 { axpy(pr + (b * H + h) * W, weights[i], pm + (b * N + i) * W, W) }
                     }
                 }
             }
@@ -27,20 +27,20 @@ extension Addressing {
             let g = back.gradient
             // dw(i) = M(i) . g; dM(i) = sum over heads of w(i) g.
             let dw = filling(w.count) { pdw in
-                reading(m.data, g.data) { p in
+                reading(m.data, g.data) { pm, pg in
                     for b in 0..<B {
                         for h in 0..<H {
-                            for i in 0..<N { pdw[(b * H + h) * N + i] = dot(p[0] + (b * N + i) * W, p[1] + (b * H + h) * W, W) }
+                            for i in 0..<N { pdw[(b * H + h) * N + i] = dot(pm + (b * N + i) * W, pg + (b * H + h) * W, W) }
                         }
                     }
                 }
             }
             func addRows(_ dm: MutableFloats) {
-                reading(g.data, w.data) { p in
+                reading(g.data, w.data) { pg, pw in
                     for b in 0..<B {
                         for h in 0..<H {
-                            let weights = p[1] + (b * H + h) * N
-                            for i in 0..<N where weights[i] != 0 { axpy(dm + (b * N + i) * W, weights[i], p[0] + (b * H + h) * W, W) }
+                            let weights = pw + (b * H + h) * N
+                            for i in 0..<N where weights[i] != 0 { axpy(dm + (b * N + i) * W, weights[i], pg + (b * H + h) * W, W) }
                         }
                     }
                 }
@@ -80,7 +80,7 @@ extension Addressing {
         // erasing head does it in one pass, (M(i) * (1 - w(i) e)) + w(i) a,
         // the same operations in the same order.
         let out = writing(m.count) { po in
-            reading(m.data, a.data, e?.data ?? [], w.data) { p in
+            reading(list: m.data, a.data, e?.data ?? [], w.data) { p in
                 let (pm, pa, pe, pw) = (p[0], p[1], p[2], p[3])
                 for b in 0..<B {
                     for i in 0..<N {
@@ -110,7 +110,7 @@ extension Addressing {
             // dw_h(i) = g_i . (a_h - M_i * e_h * others); de_h -= w_h(i) g_i * M_i * others,
             // where others = prod over the other heads h' of (1 - w_h'(i) e_h'), 1 for one head.
             let d = changing([.copy(g.data), .zeros(w.count), .zeros(a.count), .zeros(a.count), .zeros(W)]) { out in
-                reading(g.data, m.data, a.data, e?.data ?? [], w.data) { p in
+                reading(list: g.data, m.data, a.data, e?.data ?? [], w.data) { p in
                     let (pg, pm, pa, pe, pw) = (p[0], p[1], p[2], p[3], p[4])
                     let (pdm, dw, pda, pde, gm) = (out[0], out[1], out[2], out[3], out[4])
                     for b in 0..<B {
@@ -209,10 +209,10 @@ extension Addressing {
         }
         let rows = pv.rank == 2 ? [B] : []
         let activated = filling(counts: [B * W, B * W]) { out in
-            reading(pv.data) { p in
+            reading(pv.data) { pp in
                 for b in 0..<B {
-                    VectorMath.apply(VectorMath.sigmoid, p[0] + b * P + H.erase.lowerBound, out[0] + b * W, W)
-                    VectorMath.apply(VectorMath.tanh, p[0] + b * P + H.add.lowerBound, out[1] + b * W, W)
+                    VectorMath.apply(VectorMath.sigmoid, pp + b * P + H.erase.lowerBound, out[0] + b * W, W)
+                    VectorMath.apply(VectorMath.tanh, pp + b * P + H.add.lowerBound, out[1] + b * W, W)
                 }
             }
         }

@@ -39,13 +39,8 @@ extension Tensor {
     public static func zip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) throws -> Tensor {
         let n = a.count, m = b.count
         if a.shape == b.shape {
-            var out = [Float](repeating: 0, count: n)
-            a.data.withUnsafeBufferPointer { pa in
-                b.data.withUnsafeBufferPointer { pb in
-                    out.withUnsafeMutableBufferPointer { po in
-                        for i in 0..<n { po[i] = f(pa[i], pb[i]) }
-                    }
-                }
+            let out = writing(n) { po in
+                reading(a.data, b.data) { pa, pb in for i in 0..<n { po[i] = f(pa[i], pb[i]) } }
             }
             return Tensor(shape: a.shape, data: out)
         }
@@ -53,66 +48,26 @@ extension Tensor {
         let total = try allocationCount(shape)
         // An empty result (a zero-sized axis on either side) has nothing to compute.
         if total == 0 { return Tensor(shape: shape, data: []) }
-        var out = [Float](repeating: 0, count: total)
-        if m == 1 {
-            let s = b.data[0]
-            a.data.withUnsafeBufferPointer { pa in
-                out.withUnsafeMutableBufferPointer { po in
+        let out = writing(total) { po in
+            reading(a.data, b.data) { pa, pb in
+                if m == 1 {
                     // b has one element, so the result has a's element count.
-                    for i in 0..<total { po[i] = f(pa[i], s) }
-                }
-            }
-            return Tensor(shape: shape, data: out)
-        }
-        if n == 1 {
-            let s = a.data[0]
-            b.data.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { po in
-                    for i in 0..<total { po[i] = f(s, pb[i]) }
-                }
-            }
-            return Tensor(shape: shape, data: out)
-        }
-        // A common case: a bias row added to every row of a matrix.
-        if shape == a.shape, total % m == 0, a.shape.suffix(b.rank).elementsEqual(b.shape) {
-            a.data.withUnsafeBufferPointer { pa in
-                b.data.withUnsafeBufferPointer { pb in
-                    out.withUnsafeMutableBufferPointer { po in
-                        var i = 0
-                        while i < total { for j in 0..<m { po[i + j] = f(pa[i + j], pb[j]) }; i += m }
-                    }
-                }
-            }
-            return Tensor(shape: shape, data: out)
-        }
-        if shape == b.shape, total % n == 0, b.shape.suffix(a.rank).elementsEqual(a.shape) {
-            a.data.withUnsafeBufferPointer { pa in
-                b.data.withUnsafeBufferPointer { pb in
-                    out.withUnsafeMutableBufferPointer { po in
-                        var i = 0
-                        while i < total { for j in 0..<n { po[i + j] = f(pa[j], pb[i + j]) }; i += n }
-                    }
-                }
-            }
-            return Tensor(shape: shape, data: out)
-        }
-        // General case: walk the output with an odometer over its indices.
-        let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
-        let r = shape.count
-        var index = [Int](repeating: 0, count: r)
-        var ia = 0, ib = 0
-        a.data.withUnsafeBufferPointer { pa in
-            b.data.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { po in
+                    for i in 0..<total { po[i] = f(pa[i], pb[0]) }
+                } else if n == 1 {
+                    for i in 0..<total { po[i] = f(pa[0], pb[i]) }
+                } else if shape == a.shape, total % m == 0, a.shape.suffix(b.rank).elementsEqual(b.shape) {
+                    // A common case: a bias row added to every row of a matrix.
+                    var i = 0
+                    while i < total { for j in 0..<m { po[i + j] = f(pa[i + j], pb[j]) }; i += m }
+                } else if shape == b.shape, total % n == 0, b.shape.suffix(a.rank).elementsEqual(a.shape) {
+                    var i = 0
+                    while i < total { for j in 0..<n { po[i + j] = f(pa[j], pb[i + j]) }; i += n }
+                } else {
+                    // General case: walk the output's indices, with each input's offset.
+                    var walk = Odometer(shape, broadcastStrides(a.shape, to: shape), broadcastStrides(b.shape, to: shape))
                     for o in 0..<total {
-                        po[o] = f(pa[ia], pb[ib])
-                        var d = r - 1
-                        while d >= 0 {
-                            index[d] += 1; ia += sa[d]; ib += sb[d]
-                            if index[d] < shape[d] { break }
-                            ia -= sa[d] * shape[d]; ib -= sb[d] * shape[d]; index[d] = 0
-                            d -= 1
-                        }
+                        po[o] = f(pa[walk.first], pb[walk.second])
+                        walk.advance()
                     }
                 }
             }
@@ -155,19 +110,11 @@ extension Tensor {
             }
             return Tensor(shape: target, data: out)
         }
-        let st = Tensor.broadcastStrides(target, to: shape)
-        let r = shape.count
-        var index = [Int](repeating: 0, count: r)
-        var it = 0
+        // Each element adds into the target element it was broadcast from.
+        var walk = Odometer(shape, Tensor.broadcastStrides(target, to: shape))
         for o in 0..<count {
-            out[it] += data[o]
-            var d = r - 1
-            while d >= 0 {
-                index[d] += 1; it += st[d]
-                if index[d] < shape[d] { break }
-                it -= st[d] * shape[d]; index[d] = 0
-                d -= 1
-            }
+            out[walk.first] += data[o]
+            walk.advance()
         }
         return Tensor(shape: target, data: out)
     }

@@ -236,15 +236,11 @@ extension Tensor {
         let batchShape = aBatch.isEmpty ? bBatch : aBatch
         let batches = batchShape.reduce(1, *)
         let shape = batchShape.isEmpty ? [m, n] : batchShape + [m, n]
-        var out = [Float](repeating: 0, count: try allocationCount(shape))
         let aStep = aBatch.isEmpty ? 0 : m * k, bStep = bBatch.isEmpty ? 0 : k * n
-        a.data.withUnsafeBufferPointer { pa in
-            b.data.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { pc in
-                    for batch in 0..<batches where !Interrupt.requested {
-                        gemm(pa.baseAddress! + batch * aStep, pb.baseAddress! + batch * bStep, pc.baseAddress! + batch * m * n,
-                             m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
-                    }
+        let out = filling(try allocationCount(shape)) { pc in
+            reading(a.data, b.data) { pa, pb in
+                for batch in 0..<batches where !Interrupt.requested {
+                    gemm(pa + batch * aStep, pb + batch * bStep, pc + batch * m * n, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
                 }
             }
         }

@@ -5,11 +5,31 @@
 public typealias Floats = UnsafePointer<Float>
 public typealias MutableFloats = UnsafeMutablePointer<Float>
 
-/// Pointers to the elements of several arrays at once, for reading while
-/// they stay alive and unchanged, valid only inside `body`. (An empty array
-/// gives a pointer that must not be read.)
+/// A pointer to the elements of an array, for reading while it stays alive
+/// and unchanged, valid only inside `body`. (An empty array gives a pointer
+/// that must not be read.)
+@inlinable @inline(__always)
+public func reading<R>(_ a: [Float], _ body: (Floats) throws -> R) rethrows -> R {
+    try a.withUnsafeBufferPointer { try body($0.baseAddress ?? Floats(emptyFloats)) }
+}
+
+/// The same for two arrays: one pointer each, no allocation.
+@inlinable @inline(__always)
+public func reading<R>(_ a: [Float], _ b: [Float], _ body: (Floats, Floats) throws -> R) rethrows -> R {
+    try a.withUnsafeBufferPointer { pa in
+        try b.withUnsafeBufferPointer { try body(pa.baseAddress ?? Floats(emptyFloats), $0.baseAddress ?? Floats(emptyFloats)) }
+    }
+}
+
+/// The same for three arrays.
+@inlinable @inline(__always)
+public func reading<R>(_ a: [Float], _ b: [Float], _ c: [Float], _ body: (Floats, Floats, Floats) throws -> R) rethrows -> R {
+    try reading(a, b) { pa, pb in try reading(c) { try body(pa, pb, $0) } }
+}
+
+/// The same for any number of arrays, as a list of pointers in order.
 @inlinable
-public func reading<R>(_ arrays: [Float]..., body: ([Floats]) throws -> R) rethrows -> R {
+public func reading<R>(list arrays: [Float]..., body: ([Floats]) throws -> R) rethrows -> R {
     var pointers: [Floats] = []
     pointers.reserveCapacity(arrays.count)
     func next(_ i: Int) throws -> R {

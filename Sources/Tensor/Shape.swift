@@ -40,17 +40,10 @@ extension Tensor {
             return Tensor(shape: outShape, data: out)
         }
         var out = [Float](repeating: 0, count: count)
-        var index = [Int](repeating: 0, count: rank)
-        var src = 0
+        var walk = Odometer(outShape, strides)
         for o in 0..<count {
-            out[o] = data[src]
-            var d = rank - 1
-            while d >= 0 {
-                index[d] += 1; src += strides[d]
-                if index[d] < outShape[d] { break }
-                src -= strides[d] * outShape[d]; index[d] = 0
-                d -= 1
-            }
+            out[o] = data[walk.first]
+            walk.advance()
         }
         return Tensor(shape: outShape, data: out)
     }
@@ -256,3 +249,34 @@ extension Tensor {
         return out
     }
 }
+
+/// Walks the indices of a shape in row-major order, keeping the offsets
+/// they map to in one or two strided layouts (a stride of 0 repeats an
+/// axis, as broadcasting does): the output of a broadcast op, a transpose
+/// or a sum back to a shape, element by element.
+struct Odometer {
+    let shape: [Int], firstStrides: [Int], secondStrides: [Int]
+    var index: [Int]
+    /// The current element's offsets in the first and second layouts.
+    var first = 0, second = 0
+
+    init(_ shape: [Int], _ firstStrides: [Int], _ secondStrides: [Int]? = nil) {
+        self.shape = shape
+        self.firstStrides = firstStrides
+        self.secondStrides = secondStrides ?? [Int](repeating: 0, count: shape.count)
+        index = [Int](repeating: 0, count: shape.count)
+    }
+
+    /// Moves to the next index: the last axis fastest, carrying into the ones before.
+    @inline(__always)
+    mutating func advance() {
+        var d = shape.count - 1
+        while d >= 0 {
+            index[d] += 1; first += firstStrides[d]; second += secondStrides[d]
+            if index[d] < shape[d] { return }
+            first -= firstStrides[d] * shape[d]; second -= secondStrides[d] * shape[d]; index[d] = 0
+            d -= 1
+        }
+    }
+}
+
