@@ -32,23 +32,12 @@ public struct Mnemo: ParsableCommand {
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a script (the default), or open the REPL when no file is given.")
 
-    @Flag(name: .customShort("i"), help: "Open the REPL after the script has run, with its names defined.")
-    var interactive = false
-
-    @Flag(help: "Stop at the first op whose output or gradient is NaN or infinite (as debug_nans(true)).")
-    var debugNans = false
-
-    @Option(help: "The memory a script's values may hold, e.g. 8G or 500M (default: half the machine's memory; also MNEMO_MAX_MEMORY).")
-    var maxMemory: String?
-
-    @Option(help: "Also write the run as one HTML page, DIR/index.html: its printed output and figures in order, arguments, seed, version and times.")
-    var report: String?
-
-    @Argument(help: "The script to run.")
-    var file: String?
-
-    @Argument(parsing: .captureForPassthrough, help: "Arguments the script sees through args().")
-    var scriptArguments: [String] = []
+    @Flag(name: .customShort("i"), help: "Open the REPL after the script has run, with its names defined.") var interactive = false
+    @Flag(help: "Stop at the first op whose output or gradient is NaN or infinite (as debug_nans(true)).") var debugNans = false
+    @Option(help: "The memory a script's values may hold, e.g. 8G or 500M (default: half the machine's memory; also MNEMO_MAX_MEMORY).") var maxMemory: String?
+    @Option(help: "Also write the run as one HTML page, DIR/index.html: its printed output and figures in order, arguments, seed, version and times.") var report: String?
+    @Argument(help: "The script to run.") var file: String?
+    @Argument(parsing: .captureForPassthrough, help: "Arguments the script sees through args().") var scriptArguments: [String] = []
 
     func run() throws {
         if let maxMemory {
@@ -111,8 +100,7 @@ struct Run: ParsableCommand {
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Parse and resolve scripts without running them.")
 
-    @Argument(help: "The scripts to check.")
-    var files: [String]
+    @Argument(help: "The scripts to check.") var files: [String]
 
     func run() throws {
         var worst = ExitStatus.ok
@@ -140,17 +128,10 @@ struct Test: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run sample scripts and compare their output with the expected output stored beside them (NAME.out).")
 
-    @Argument(help: "Scripts or folders of scripts (default: samples).")
-    var paths: [String] = []
-
-    @Flag(help: "Rewrite the expected output from this run.")
-    var update = false
-
-    @Option(help: "Seconds a script may run before it is stopped and fails.")
-    var timeout: Double = 300
-
-    @Option(help: "Scripts run at a time (default: the number of cores).")
-    var jobs = ProcessInfo.processInfo.activeProcessorCount
+    @Argument(help: "Scripts or folders of scripts (default: samples).") var paths: [String] = []
+    @Flag(help: "Rewrite the expected output from this run.") var update = false
+    @Option(help: "Seconds a script may run before it is stopped and fails.") var timeout: Double = 300
+    @Option(help: "Scripts run at a time (default: the number of cores).") var jobs = ProcessInfo.processInfo.activeProcessorCount
 
     func run() throws {
         guard timeout > 0, jobs > 0 else { throw ValidationError("--timeout and --jobs must be positive") }
@@ -164,11 +145,8 @@ struct Test: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the benchmark scripts of bench/ (build with -c release): loops and ops per iteration, the memory models per step.")
 
-    @Option(help: "Iterations per loop benchmark (each script's first argument).")
-    var iterations = 1_000_000
-
-    @Argument(help: "Benchmark scripts to run (default: every bench/*.mn).")
-    var files: [String] = []
+    @Option(help: "Iterations per loop benchmark (each script's first argument).") var iterations = 1_000_000
+    @Argument(help: "Benchmark scripts to run (default: every bench/*.mn).") var files: [String] = []
 
     func run() throws {
         guard iterations > 0, iterations <= 100_000_000 else { throw ValidationError("iterations must be between 1 and 100000000") }
@@ -180,8 +158,7 @@ struct Install: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Copy this mnemo to PREFIX/bin and its standard library to PREFIX/share/mnemo/stdlib, where the installed mnemo finds it.")
 
-    @Argument(help: "The folder to install into, e.g. /usr/local or ~/.local.")
-    var prefix: String
+    @Argument(help: "The folder to install into, e.g. /usr/local or ~/.local.") var prefix: String
 
     func run() throws {
         let fm = FileManager.default

@@ -82,26 +82,13 @@ struct Plot: ParsableCommand {
         abstract: "Draw columns of a metrics log (log_metrics's JSON lines or CSV) as curves, in the terminal or to a PNG or SVG file.",
         discussion: "Example: mnemo plot metrics.jsonl loss bits --smooth 0.9 --out loss.png")
 
-    @Argument(help: "The log file (.jsonl, .json or .csv).")
-    var file: String
-
-    @Argument(help: "The columns to draw (default: every numeric column but the x axis).")
-    var columns: [String] = []
-
-    @Option(help: "The column along the x axis (default: step when there is one, else the row number).")
-    var x: String?
-
-    @Option(help: "Exponential moving average, 0 to 1 (as TensorBoard's smoothing).")
-    var smooth: Double = 0
-
-    @Flag(help: "A log-scale y axis.")
-    var log = false
-
-    @Option(help: "Write the figure to this .png, .svg or .txt file instead of the terminal.")
-    var out: String?
-
-    @Option(help: "The figure's title (default: the file's name).")
-    var title: String?
+    @Argument(help: "The log file (.jsonl, .json or .csv).") var file: String
+    @Argument(help: "The columns to draw (default: every numeric column but the x axis).") var columns: [String] = []
+    @Option(help: "The column along the x axis (default: step when there is one, else the row number).") var x: String?
+    @Option(help: "Exponential moving average, 0 to 1 (as TensorBoard's smoothing).") var smooth: Double = 0
+    @Flag(help: "A log-scale y axis.") var log = false
+    @Option(help: "Write the figure to this .png, .svg or .txt file instead of the terminal.") var out: String?
+    @Option(help: "The figure's title (default: the file's name).") var title: String?
 
     func run() throws {
         let metrics: MetricsLog

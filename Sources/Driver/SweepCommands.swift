@@ -23,22 +23,22 @@ struct Sweep: ParsableCommand {
     }
 }
 
+/// The sweep file every `mnemo sweep` command takes.
+struct SweepFileArgument: ParsableArguments {
+    @Argument(help: "The sweep file (.mn holding a record, or .json).") var file: String
+
+    func load() throws -> SweepFile { try Sweep.load(file) }
+}
+
 struct SweepRun: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "run",
-        abstract: "Run the trials that are not done yet, N at a time; or one (--trial I, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX).")
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the trials that are not done yet, N at a time; or one (--trial I, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX).")
 
-    @Argument(help: "The sweep file (.mn holding a record, or .json).")
-    var file: String
-
-    @Option(help: "Run this trial only (0-based).")
-    var trial: Int?
-
-    @Option(help: "Trials at a time (default: the number of cores).")
-    var jobs = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var sweepFile: SweepFileArgument
+    @Option(help: "Run this trial only (0-based).") var trial: Int?
+    @Option(help: "Trials at a time (default: the number of cores).") var jobs = ProcessInfo.processInfo.activeProcessorCount
 
     func run() throws {
-        let sweep = try Sweep.load(file)
+        let sweep = try sweepFile.load()
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         Host.handleTermination()
         let runner = SweepRunner(sweep: sweep)
@@ -57,11 +57,10 @@ struct SweepRun: ParsableCommand {
 struct SweepStatus: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Done, running, failed and pending trials, from the results folder (and squeue).")
 
-    @Argument(help: "The sweep file.")
-    var file: String
+    @OptionGroup var sweepFile: SweepFileArgument
 
     func run() throws {
-        let sweep = try Sweep.load(file)
+        let sweep = try sweepFile.load()
         let runner = SweepRunner(sweep: sweep)
         var byState: [SweepRunner.State: [Int]] = [:]
         for i in 0..<sweep.trials { byState[runner.state(i), default: []].append(i) }
@@ -79,35 +78,22 @@ struct SweepStatus: ParsableCommand {
 }
 
 struct SweepSummary: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "summary",
-        abstract: "Each configuration's final metrics over seeds (median, interquartile range, min and max), best first; its median curve with the spread as a band.")
+    static let configuration = CommandConfiguration(commandName: "summary", abstract: "Each configuration's final metrics over seeds (median, interquartile range, min and max), best first; its median curve with the spread as a band.")
 
-    @Argument(help: "The sweep file.")
-    var file: String
-
-    @Option(help: "The metric to sort by and draw (default: the sweep's, else the log's first).")
-    var metric: String?
-
-    @Option(help: "Also write the table as CSV here.")
-    var csv: String?
-
-    @Option(help: "Draw the median curves of the metric, with the interquartile band, to this .png, .svg or .txt file.")
-    var out: String?
-
-    @Flag(help: "Draw the curves in the terminal too.")
-    var plot = false
-
-    @Option(help: "Also rank by the first step at which the metric gets below this value (above it with goal \"max\"), e.g. sequences to 0.1 bits.")
-    var reach: Double?
+    @OptionGroup var sweepFile: SweepFileArgument
+    @Option(help: "The metric to sort by and draw (default: the sweep's, else the log's first).") var metric: String?
+    @Option(help: "Also write the table as CSV here.") var csv: String?
+    @Option(help: "Draw the median curves of the metric, with the interquartile band, to this .png, .svg or .txt file.") var out: String?
+    @Flag(help: "Draw the curves in the terminal too.") var plot = false
+    @Option(help: "Also rank by the first step at which the metric gets below this value (above it with goal \"max\"), e.g. sequences to 0.1 bits.") var reach: Double?
 
     func run() throws {
-        let sweep = try Sweep.load(file)
+        let sweep = try sweepFile.load()
         let target = metric ?? sweep.metric
         if reach != nil, target == nil { throw ValidationError("--reach needs --metric (or the sweep's metric)") }
         let summary = SweepTable(sweep: sweep, reach: reach.map { (target!, $0) })
         guard summary.doneTrials > 0 else {
-            Host.writeError("error: no trial of \(file) is done yet (mnemo sweep status \(file))")
+            Host.writeError("error: no trial of \(sweepFile.file) is done yet (mnemo sweep status \(sweepFile.file))")
             throw ExitCode(ExitStatus.failure.rawValue)
         }
         let chosen = summary.reachName ?? metric ?? sweep.metric ?? summary.metrics.first
@@ -270,13 +256,9 @@ struct SweepTable {
 }
 
 struct SweepSlurm: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "slurm",
-        abstract: "Write and submit a Slurm array job whose tasks run `mnemo sweep run FILE --trial $SLURM_ARRAY_TASK_ID` (the trials not done yet).")
+    static let configuration = CommandConfiguration(commandName: "slurm", abstract: "Write and submit a Slurm array job whose tasks run `mnemo sweep run FILE --trial $SLURM_ARRAY_TASK_ID` (the trials not done yet).")
 
-    @Argument(help: "The sweep file.")
-    var file: String
-
+    @OptionGroup var sweepFile: SweepFileArgument
     @Option(help: "Slurm partition.") var partition: String?
     @Option(help: "Time limit per task, as Slurm takes it (e.g. 2:00:00). At the limit Slurm sends SIGTERM: the trial checkpoints and the next submission resumes it.") var time: String?
     @Option(help: "CPUs per task.") var cpusPerTask = 1
@@ -298,17 +280,17 @@ struct SweepSlurm: ParsableCommand {
     }
 
     func run() throws {
-        let sweep = try Sweep.load(file)
+        let sweep = try sweepFile.load()
         let runner = SweepRunner(sweep: sweep)
         let todo = (0..<sweep.trials).filter { runner.state($0) == .pending || runner.state($0) == .failed }
-        guard !todo.isEmpty else { print("every trial of \(file) is done or running"); return }
+        guard !todo.isEmpty else { print("every trial of \(sweepFile.file) is done or running"); return }
         let fm = FileManager.default
         func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : fm.currentDirectoryPath + "/" + p }
         let results = absolute(sweep.results)
         try? fm.createDirectory(atPath: results, withIntermediateDirectories: true)
         func quoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        var lines = ["#!/bin/bash", "# Written by mnemo sweep slurm for \(absolute(file)).",
-                     "#SBATCH --job-name=mnemo-\((file as NSString).lastPathComponent)",
+        var lines = ["#!/bin/bash", "# Written by mnemo sweep slurm for \(absolute(sweepFile.file)).",
+                     "#SBATCH --job-name=mnemo-\((sweepFile.file as NSString).lastPathComponent)",
                      "#SBATCH --array=\(SweepSlurm.ranges(todo))\(parallel.map { "%\($0)" } ?? "")",
                      "#SBATCH --output=\(results)/slurm-%A_%a.out",
                      "#SBATCH --cpus-per-task=\(cpusPerTask)"]
@@ -316,7 +298,7 @@ struct SweepSlurm: ParsableCommand {
         if let time { lines.append("#SBATCH --time=\(time)") }
         if let mem { lines.append("#SBATCH --mem=\(mem)") }
         lines += ["cd \(quoted(fm.currentDirectoryPath))",
-                  "exec \(quoted(SampleRunner.currentExecutable)) sweep run \(quoted(absolute(file))) --trial \"$SLURM_ARRAY_TASK_ID\""]
+                  "exec \(quoted(SampleRunner.currentExecutable)) sweep run \(quoted(absolute(sweepFile.file))) --trial \"$SLURM_ARRAY_TASK_ID\""]
         let script = results + "/slurm.sh"
         do { try SafeFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: script) } catch {
             Host.writeError("error: \(error)"); throw ExitCode(ExitStatus.ioError.rawValue)

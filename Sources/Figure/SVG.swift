@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// A scene as a standalone SVG document.
 public enum SVG {
@@ -49,18 +50,16 @@ public enum SVG {
     }
 
     public static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s.unicodeScalars {
+        escaped(s) { ch in
             switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
+            case "&": return "&amp;"
+            case "<": return "&lt;"
+            case ">": return "&gt;"
+            case "\"": return "&quot;"
             // XML 1.0 forbids most control characters even escaped.
-            case _ where ch.value < 0x20 && ch != "\t" && ch != "\n": out += "?"
-            default: out.unicodeScalars.append(ch)
+            case _ where ch.value < 0x20 && ch != "\t" && ch != "\n": return "?"
+            default: return nil
             }
         }
-        return out
     }
 }

@@ -39,12 +39,8 @@ public final class Optimizer {
             kept.append(p)
             keptNames.append(names.flatMap { i < $0.count ? $0[i] : nil } ?? "parameter \(i + 1)")
         }
-        self.parameters = kept
-        self.names = keptNames
-        self.rule = rule
-        self.learningRate = learningRate
-        self.clipValue = clipValue
-        self.clipNorm = clipNorm
+        (self.parameters, self.names, self.rule, self.learningRate, self.clipValue, self.clipNorm) =
+            (kept, keptNames, rule, learningRate, clipValue, clipNorm)
         slots = kept.map { StateBuffers(count: $0.value.count) }
     }
 

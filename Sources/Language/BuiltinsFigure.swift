@@ -42,6 +42,16 @@ enum FigureBuiltins {
         return Formatter.describe(value)
     }
 
+    /// The one figure that `figure` makes and `show` prints, from their items, title and columns.
+    static func combined(_ a: Arguments) throws -> Figure {
+        var panels: [Panel] = []
+        try collectPanels(try a["items"], into: &panels, a.interpreter)
+        guard !panels.isEmpty else { throw RuntimeError("\(a.builtin.name) needs at least one figure, tensor or memory") }
+        let columns = try a.optionalInt("columns")
+        if let c = columns, c < 1 { throw RuntimeError("columns must be at least 1, got \(c)") }
+        return Figure(title: try optionalString(a, "title"), panels: panels, columns: columns)
+    }
+
     static func colormap(_ a: Arguments, _ parameter: String) throws -> Colormap? {
         guard let name = try optionalString(a, parameter) else { return nil }
         guard let map = Colormap(rawValue: name) else {
@@ -119,20 +129,11 @@ enum FigureBuiltins {
         }.notDifferentiable("draws a picture"),
         Builtin("figure", "*items, title = nil, columns = nil",
                 "One figure from several: figures (their panels), tensors (heat maps), memories (their memory view, as show draws it), or lists of these; columns: panels per row (default one column).") { a in
-            var panels: [Panel] = []
-            try collectPanels(try a["items"], into: &panels, a.interpreter)
-            guard !panels.isEmpty else { throw RuntimeError("figure needs at least one figure, tensor or memory") }
-            let columns = try a.optionalInt("columns")
-            if let c = columns, c < 1 { throw RuntimeError("columns must be at least 1, got \(c)") }
-            return .object(FigureObject(Figure(title: try optionalString(a, "title"), panels: panels, columns: columns)))
+            .object(FigureObject(try combined(a)))
         }.notDifferentiable("draws a picture"),
         Builtin("show", "*items, title = nil, columns = nil",
                 "Prints figure(items...): for a memory, the NTM paper's view of what its heads did (write and read weightings over time, the vectors added and read, the contents; an LRUA memory's usage).") { a in
-            var panels: [Panel] = []
-            try collectPanels(try a["items"], into: &panels, a.interpreter)
-            guard !panels.isEmpty else { throw RuntimeError("show needs at least one figure, tensor or memory") }
-            let figure = Figure(title: try optionalString(a, "title"), panels: panels, columns: try a.optionalInt("columns"))
-            a.interpreter.emit(FigureObject(figure))
+            a.interpreter.emit(FigureObject(try combined(a)))
             return .nil
         }.notDifferentiable("draws a picture"),
     ]

@@ -274,11 +274,10 @@ final class OptimizerObject: NativeObject {
 
     var kindName: String { "optimizer" }
     var memberNames: [String] { ["lr", "steps", "norm", "params"] + methods.names }
-    var methodNames: [String] { methods.names }
     var summary: String { "<\(name) optimizer: \(optimizer.parameters.count) parameters, lr \(Formatter.number(Double("\(optimizer.learningRate)") ?? 0)), \(optimizer.steps) steps>" }
     var children: [Value] { optimizer.parameters.map { .tensor($0) } }
 
-    private lazy var methods: Methods = {
+    lazy var methods: Methods = {
         let o = optimizer
         return Methods([
             Builtin("step", "loss", "Backward from a scalar loss, clip, update the parameters. Returns the loss as a number.") { a in
@@ -299,7 +298,6 @@ final class OptimizerObject: NativeObject {
     }()
 
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
-        if let method = methods[name] { return .builtin(method) }
         let o = optimizer
         switch name {
         case "lr": return .number(Double("\(o.learningRate)") ?? Double(o.learningRate))

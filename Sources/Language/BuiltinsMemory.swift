@@ -82,7 +82,6 @@ final class MemoryObject: NativeObject {
 
     var kindName: String { "memory" }
     var memberNames: [String] { ["contents", "slots", "width", "batch", "trace", "trace_contents"] + methods.names }
-    var methodNames: [String] { methods.names }
     var children: [Value] {
         if case .learned(let v) = bank.initialisation { return [.tensor(v)] }
         return []
@@ -103,7 +102,7 @@ final class MemoryObject: NativeObject {
             + String(format: "contents mean %.4g, std %.4g; trace: %d reads, %d writes>", mean, spread, reads, writes)
     }
 
-    private lazy var methods: Methods = {
+    lazy var methods: Methods = {
         let bank = self.bank
         return Methods([
             Builtin("read", "w, head = 0", "Reads with weighting w (several heads: [H, N] or [B, H, N], traced as heads head, head + 1, ...); records it in the trace.") { a in
@@ -138,8 +137,6 @@ final class MemoryObject: NativeObject {
     }()
 
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
-        if let method = methods[name] { return .builtin(method) }
-        let bank = self.bank
         switch name {
         case "contents": return .tensor(bank.contents)
         case "slots": return .number(Double(bank.slots))
@@ -172,14 +169,13 @@ final class HeadObject: NativeObject {
 
     var kindName: String { "head" }
     var memberNames: [String] { ["prev", "shifts", "memory", "index"] + methods.names }
-    var methodNames: [String] { methods.names }
     var summary: String {
         let p = head.previous.value
         let focus = p.data.isEmpty ? 0 : p.data.indices.max { p.data[$0] < p.data[$1] }! % head.memory.slots
         return "<head \(head.index) on a \(head.memory.slots) x \(head.memory.width) memory, shifts \(head.shiftKernel), previous focus at slot \(focus)>"
     }
 
-    private lazy var methods: Methods = {
+    lazy var methods: Methods = {
         let head = self.head
         return Methods([
             Builtin("reset", "", "The previous weighting back to its start, focused on slot 0.") { _ in head.reset(); return .nil },
@@ -196,8 +192,6 @@ final class HeadObject: NativeObject {
     }()
 
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
-        if let method = methods[name] { return .builtin(method) }
-        let head = self.head
         switch name {
         case "prev": return .tensor(head.previous)
         case "shifts": return .number(Double(head.shiftKernel))

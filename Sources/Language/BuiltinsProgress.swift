@@ -26,21 +26,15 @@ final class ProgressObject: NativeObject {
     private var finished = false
 
     init(source: Value, total: Int?, label: String?, interval: Double, onTerminal: Bool, columns: Int, write: @escaping (String) -> Void) {
-        self.source = source
-        self.total = total
-        self.label = label
-        self.interval = interval
-        self.onTerminal = onTerminal
-        self.columns = columns
-        self.write = write
+        (self.source, self.total, self.label, self.interval, self.onTerminal, self.columns, self.write) =
+            (source, total, label, interval, onTerminal, columns, write)
     }
 
     var kindName: String { "progress" }
     var memberNames: [String] { ["count", "total", "elapsed"] + methods.names }
-    var methodNames: [String] { methods.names }
     var summary: String { "<progress \(count)\(total.map { "/\($0)" } ?? "")>" }
 
-    private lazy var methods: Methods = Methods([
+    lazy var methods: Methods = Methods([
         Builtin("set", "**values", "Shows values beside the bar (bar.set(loss: l, bits: b)); numbers with four significant digits.") { [unowned self] a in
             guard case .record(let r) = try a["values"] else { return .nil }
             for (name, v) in zip(r.names, r.values) {
@@ -57,7 +51,6 @@ final class ProgressObject: NativeObject {
     ])
 
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
-        if let m = methods[name] { return .builtin(m) }
         switch name {
         case "count": return .number(Double(count))
         case "total": return total.map { .number(Double($0)) } ?? .nil

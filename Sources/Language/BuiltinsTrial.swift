@@ -85,11 +85,8 @@ final class CheckpointedLoop: NativeObject {
     private(set) var resumed = false
 
     init(source: Value, state: Value, path: String?, every: Int, interpreter: Interpreter) {
-        self.source = source
-        self.state = state
-        self.path = path
-        self.every = every
-        self.interpreter = interpreter
+        (self.source, self.state, self.path, self.every, self.interpreter) =
+            (source, state, path, every, interpreter)
     }
 
     var kindName: String { "checkpointed loop" }

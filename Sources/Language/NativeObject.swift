@@ -7,6 +7,9 @@ public protocol NativeObject: AnyObject {
     var memberNames: [String] { get }
     /// The members that are methods (completion adds "(" to these).
     var methodNames: [String] { get }
+    /// Its methods, found before `member` is asked (`Operators.member`).
+    var methods: Methods { get }
+    /// A member that is not a method, nil when it has none of that name.
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value?
     func setMember(_ name: String, _ value: Value) throws -> Bool
     /// Values inside it that may hold parameters (for `params`).
@@ -19,21 +22,22 @@ public protocol NativeObject: AnyObject {
 extension NativeObject {
     public func setMember(_ name: String, _ value: Value) throws -> Bool { false }
     public var children: [Value] { [] }
-    public var methodNames: [String] { [] }
+    public var methods: Methods { Methods([]) }
+    public var methodNames: [String] { methods.names }
     public var display: String? { nil }
 }
 
 /// A host object's methods, made once per object: a method called in a
 /// training loop should not build its builtin (and parse its signature) on
 /// every step.
-struct Methods {
+public struct Methods {
     private let byName: [String: Builtin]
-    let names: [String]
+    public let names: [String]
 
-    init(_ list: [Builtin]) {
+    public init(_ list: [Builtin]) {
         byName = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
         names = list.map(\.name)
     }
 
-    subscript(name: String) -> Builtin? { byName[name] }
+    public subscript(name: String) -> Builtin? { byName[name] }
 }

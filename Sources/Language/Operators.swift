@@ -224,6 +224,7 @@ enum Operators {
             if let v = m.globals.value(of: name) { return v }
             throw RuntimeError("module '\(m.name)' has no member '\(name)'")
         case .object(let o):
+            if let method = o.methods[name] { return .builtin(method) }
             if let v = try o.member(name, interpreter) { return v }
             var message = "\(o.kindName) has no member '\(name)'"
             if let s = Suggest.closest(to: name, among: o.memberNames) { message += "; did you mean '\(s)'?" }

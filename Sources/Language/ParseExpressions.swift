@@ -14,44 +14,51 @@ extension Parser {
         if chain > Parser.maxChain { throw fail("expression too long: more than \(Parser.maxChain) operations in a row") }
     }
 
-    mutating func orExpr() throws -> Expr {
+    /// `and` or `or` (`keyword`) joining operands from the next level up.
+    mutating func logical(_ keyword: TokenKind, _ operand: (inout Parser) throws -> Expr) throws -> Expr {
         let chainAtStart = chain
         defer { chain = chainAtStart }
-        var e = try andExpr()
-        while match(.kOr) { try link(); skipNewlines(); e = LogicalExpr(isAnd: false, e, try andExpr()) }
+        var e = try operand(&self)
+        while match(keyword) { try link(); skipNewlines(); e = LogicalExpr(isAnd: keyword == .kAnd, e, try operand(&self)) }
         return e
     }
 
-    mutating func andExpr() throws -> Expr {
-        let chainAtStart = chain
-        defer { chain = chainAtStart }
-        var e = try notExpr()
-        while match(.kAnd) { try link(); skipNewlines(); e = LogicalExpr(isAnd: true, e, try notExpr()) }
-        return e
+    mutating func orExpr() throws -> Expr { try logical(.kOr) { try $0.andExpr() } }
+
+    mutating func andExpr() throws -> Expr { try logical(.kAnd) { try $0.notExpr() } }
+
+    /// A prefix operator (`token`, as `op`) on an operand of the same level
+    /// (`operand`), or else the next level (`next`).
+    mutating func prefixed(_ token: TokenKind, _ op: UnaryOp, _ operand: (inout Parser) throws -> Expr,
+                           else next: (inout Parser) throws -> Expr) throws -> Expr {
+        guard at(token) else { return try next(&self) }
+        let t = advance()
+        let value = try nested { try operand(&$0) }
+        return UnaryExpr(op, value, range(t).to(value.range))
     }
 
-    mutating func notExpr() throws -> Expr {
-        if at(.kNot) {
-            let t = advance()
-            let operand = try nested { try $0.notExpr() }
-            return UnaryExpr(.not, operand, range(t).to(operand.range))
-        }
-        return try comparison()
-    }
+    mutating func notExpr() throws -> Expr { try prefixed(.kNot, .not, { try $0.notExpr() }, else: { try $0.comparison() }) }
 
-    mutating func comparison() throws -> Expr {
+    /// One level of left-associative binary operators: operands from
+    /// `operand` (the next level up) joined by the operators of `ops`.
+    mutating func leftAssociative(_ ops: [TokenKind: BinaryOp], _ operand: (inout Parser) throws -> Expr) throws -> Expr {
         let chainAtStart = chain
         defer { chain = chainAtStart }
-        let ops: [TokenKind: BinaryOp] = [.equal: .equal, .notEqual: .notEqual, .less: .less,
-                                          .lessEqual: .lessEqual, .greater: .greater, .greaterEqual: .greaterEqual]
-        var e = try rangeExpr()
+        var e = try operand(&self)
         while let op = ops[peek.kind] {
             try link()
             let t = advance(); skipNewlines()
-            e = BinaryExpr(op, e, try rangeExpr(), opRange: range(t))
+            e = BinaryExpr(op, e, try operand(&self), opRange: range(t))
         }
         return e
     }
+
+    static let comparisons: [TokenKind: BinaryOp] = [.equal: .equal, .notEqual: .notEqual, .less: .less,
+                                                     .lessEqual: .lessEqual, .greater: .greater, .greaterEqual: .greaterEqual]
+    static let additions: [TokenKind: BinaryOp] = [.plus: .add, .minus: .subtract]
+    static let multiplications: [TokenKind: BinaryOp] = [.star: .multiply, .slash: .divide, .percent: .modulo, .at: .matmul]
+
+    mutating func comparison() throws -> Expr { try leftAssociative(Parser.comparisons) { try $0.rangeExpr() } }
 
     mutating func rangeExpr() throws -> Expr {
         let e = try additive()
@@ -63,39 +70,11 @@ extension Parser {
         return e
     }
 
-    mutating func additive() throws -> Expr {
-        let chainAtStart = chain
-        defer { chain = chainAtStart }
-        var e = try multiplicative()
-        while at(.plus) || at(.minus) {
-            try link()
-            let t = advance(); skipNewlines()
-            e = BinaryExpr(t.kind == .plus ? .add : .subtract, e, try multiplicative(), opRange: range(t))
-        }
-        return e
-    }
+    mutating func additive() throws -> Expr { try leftAssociative(Parser.additions) { try $0.multiplicative() } }
 
-    mutating func multiplicative() throws -> Expr {
-        let chainAtStart = chain
-        defer { chain = chainAtStart }
-        let ops: [TokenKind: BinaryOp] = [.star: .multiply, .slash: .divide, .percent: .modulo, .at: .matmul]
-        var e = try unary()
-        while let op = ops[peek.kind] {
-            try link()
-            let t = advance(); skipNewlines()
-            e = BinaryExpr(op, e, try unary(), opRange: range(t))
-        }
-        return e
-    }
+    mutating func multiplicative() throws -> Expr { try leftAssociative(Parser.multiplications) { try $0.unary() } }
 
-    mutating func unary() throws -> Expr {
-        if at(.minus) {
-            let t = advance()
-            let operand = try nested { try $0.unary() }
-            return UnaryExpr(.negate, operand, range(t).to(operand.range))
-        }
-        return try power()
-    }
+    mutating func unary() throws -> Expr { try prefixed(.minus, .negate, { try $0.unary() }, else: { try $0.power() }) }
 
     /// `**` binds tighter than unary minus on its left and is right-associative.
     mutating func power() throws -> Expr {
@@ -106,6 +85,16 @@ extension Parser {
             return BinaryExpr(.power, base, exponent, opRange: range(t))
         }
         return base
+    }
+
+    /// Items separated by commas (a trailing one allowed) up to `closer`, which is left for the caller.
+    mutating func commaSeparated<T>(until closer: TokenKind, _ item: (inout Parser) throws -> T) throws -> [T] {
+        var items: [T] = []
+        while !at(closer) {
+            items.append(try item(&self))
+            if !match(.comma) { break }
+        }
+        return items
     }
 
     mutating func nested<T>(_ body: (inout Parser) throws -> T) throws -> T {
@@ -200,11 +189,7 @@ extension Parser {
             return TupleExpr(items, range(t).to(previousRange))
         case .leftBracket:
             advance()
-            var items: [Expr] = []
-            while !at(.rightBracket) {
-                items.append(try expression())
-                if !match(.comma) { break }
-            }
+            let items = try commaSeparated(until: .rightBracket) { try $0.expression() }
             try expect(.rightBracket, "']' or ','")
             return ListExpr(items, range(t).to(previousRange))
         case .leftBrace:

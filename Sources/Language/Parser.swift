@@ -255,11 +255,7 @@ struct Parser {
         }
         if t.kind == .leftParen {
             advance()
-            var items: [Pattern] = []
-            while !at(.rightParen) {
-                items.append(try parsePattern())
-                if !match(.comma) { break }
-            }
+            let items = try commaSeparated(until: .rightParen) { try $0.parsePattern() }
             try expect(.rightParen, "')' to close the pattern")
             return .tuple(items, range(t).to(previousRange))
         }

@@ -65,12 +65,8 @@ public final class MemoryBank {
         if case .learned(let v) = initialisation, v.shape != [slots, width] {
             throw TensorError("a learned initial memory must have shape \(Tensor.shapeText([slots, width])), got \(Tensor.shapeText(v.shape))")
         }
-        self.slots = slots
-        self.width = width
-        self.batch = batch
-        self.initialisation = initialisation
-        self.tracing = tracing
-        self.random = random
+        (self.slots, self.width, self.batch, self.initialisation, self.tracing, self.random) =
+            (slots, width, batch, initialisation, tracing, random)
         self.contents = Variable(try Tensor.zeros([slots, width]))
         try reset()
     }

@@ -61,24 +61,37 @@ extension Tensor {
         return Tensor(shape: shape, data: data)
     }
 
+    /// Calls `body` once per line of values along `axis`: the offset of the
+    /// line's first element, and the line's number (its position once the
+    /// axis is removed); the line's elements are `step` apart.
+    private func forEachLine(along axis: Int, _ body: (_ start: Int, _ line: Int) -> Void) {
+        let (outer, n, inner) = split3(axis)
+        for o in 0..<outer {
+            for i in 0..<inner { body(o * n * inner + i, o * inner + i) }
+        }
+    }
+
+    /// The largest of `n` values `step` apart (-infinity for none).
+    private static func largest(_ p: Floats, _ n: Int, _ step: Int) -> Float {
+        var m = -Float.infinity
+        for j in 0..<n { m = Swift.max(m, p[j * step]) }
+        return m
+    }
+
     /// Numerically stable softmax along `axis`.
     public func softmax(axis: Int) throws -> Tensor {
         let a = try self.axis(axis)
-        let (outer, n, inner) = split3(a)
-        var out = [Float](repeating: 0, count: count)
-        data.withUnsafeBufferPointer { p in
-            out.withUnsafeMutableBufferPointer { po in
-                for o in 0..<outer {
-                    for i in 0..<inner {
-                        let base = o * n * inner + i
-                        var m = -Float.infinity
-                        for j in 0..<n { m = Swift.max(m, p[base + j * inner]) }
-                        if m == -.infinity { m = 0 }
-                        var s: Float = 0
-                        for j in 0..<n { let e = Foundation.exp(p[base + j * inner] - m); po[base + j * inner] = e; s += e }
-                        let inv = 1 / s
-                        for j in 0..<n { po[base + j * inner] *= inv }
-                    }
+        let (_, n, step) = split3(a)
+        let out = filling(count) { po in
+            reading(data) { p in
+                forEachLine(along: a) { start, _ in
+                    let (x, y) = (p + start, po + start)
+                    var m = Tensor.largest(x, n, step)
+                    if m == -.infinity { m = 0 }
+                    var s: Float = 0
+                    for j in 0..<n { let e = Foundation.exp(x[j * step] - m); y[j * step] = e; s += e }
+                    let inv = 1 / s
+                    for j in 0..<n { y[j * step] *= inv }
                 }
             }
         }
@@ -88,18 +101,16 @@ extension Tensor {
     /// Numerically stable log(sum(exp(x))) along `axis`, which is removed.
     public func logsumexp(axis: Int, keepdims: Bool = false) throws -> Tensor {
         let a = try self.axis(axis)
-        let (outer, n, inner) = split3(a)
-        var out = [Float](repeating: 0, count: outer * inner)
-        data.withUnsafeBufferPointer { p in
-            for o in 0..<outer {
-                for i in 0..<inner {
-                    let base = o * n * inner + i
-                    var m = -Float.infinity
-                    for j in 0..<n { m = Swift.max(m, p[base + j * inner]) }
-                    if m == -.infinity || m == .infinity { out[o * inner + i] = m; continue }
+        let (outer, n, step) = split3(a)
+        let out = filling(outer * step) { po in
+            reading(data) { p in
+                forEachLine(along: a) { start, line in
+                    let x = p + start
+                    let m = Tensor.largest(x, n, step)
+                    if m == -.infinity || m == .infinity { po[line] = m; return }
                     var s: Float = 0
-                    for j in 0..<n { s += Foundation.exp(p[base + j * inner] - m) }
-                    out[o * inner + i] = m + Foundation.log(s)
+                    for j in 0..<n { s += Foundation.exp(x[j * step] - m) }
+                    po[line] = m + Foundation.log(s)
                 }
             }
         }

@@ -119,16 +119,15 @@ public enum SafeTensors {
     }
 
     public static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
+        let inner = escaped(s) { u in
             switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
+            case "\"": return "\\\""
+            case "\\": return "\\\\"
+            case _ where u.value < 0x20: return String(format: "\\u%04x", u.value)
+            default: return nil
             }
         }
-        return out + "\""
+        return "\"" + inner + "\""
     }
 
     /// The element types of safetensors, read as float32.

@@ -31,3 +31,15 @@ public enum CSV {
         return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
+
+/// Text with some characters replaced: `replacement` gives the text for a
+/// character that must be escaped, nil for one kept as it is. (XML, JSON
+/// and the like differ only in that function.)
+public func escaped(_ s: String, _ replacement: (Unicode.Scalar) -> String?) -> String {
+    var out = ""
+    for ch in s.unicodeScalars {
+        if let r = replacement(ch) { out += r } else { out.unicodeScalars.append(ch) }
+    }
+    return out
+}
+
