@@ -1,6 +1,7 @@
-// The syntax tree. Nodes are classes so that the resolver can annotate them in
-// place (which slot a name lives in, how many slots a function needs); the
-// compiler then reads those annotations.
+// The syntax tree. Nodes are classes, so that each has an identity: the
+// resolver records what it decides about a node (where a name lives) in a
+// `Resolution` keyed by node, and writes a function's frame layout into its
+// FunctionDecl; the compiler then reads both.
 
 // Every pass (resolver, compiler, formatter) switches over a node's `kind`
 // with no default case, so that a new kind of node fails to compile until
@@ -34,38 +35,6 @@ enum StmtKind {
     case importStmt(ImportStmt), nogradStmt(NogradStmt)
 }
 
-/// Where a name lives, decided by the resolver.
-enum Binding {
-    /// A slot in the current function's frame.
-    case local(LocalVariable)
-    /// A captured variable of the enclosing closure.
-    case upvalue(Int)
-    /// A top-level name of a module (or of the REPL session).
-    case global(Globals, Int)
-    case builtin(Builtin)
-    /// A constant the language provides (`builtins`).
-    case value(Value)
-}
-
-/// A local variable as the resolver sees it. `boxed` becomes true when a
-/// closure captures it; the compiler reads it after resolution is complete.
-final class LocalVariable {
-    let name: String
-    let slot: Int
-    let mutable: Bool
-    let range: SourceRange
-    var boxed = false
-    /// Set when bound by `fn`, so calls can be checked.
-    var function: FunctionDecl?
-    /// The fields of the record a `let` binds, when the resolver can tell
-    /// (a record literal, or a call of a function that returns one), so that
-    /// a misspelt field is reported before the script runs.
-    var fields: [String]?
-    init(name: String, slot: Int, mutable: Bool, range: SourceRange) {
-        self.name = name; self.slot = slot; self.mutable = mutable; self.range = range
-    }
-}
-
 // MARK: Expressions
 
 final class NumberExpr: Expr {
@@ -95,7 +64,6 @@ final class NameExpr: Expr {
     let range: SourceRange
     var kind: ExprKind { .name(self) }
     let name: String
-    var binding: Binding?
     init(_ name: String, _ r: SourceRange) { self.name = name; self.range = r }
 }
 
@@ -203,8 +171,6 @@ final class MemberExpr: Expr {
     let base: Expr
     let name: String
     let nameRange: SourceRange
-    /// Set by the resolver when `base` is a module: the member's global slot.
-    var moduleSlot: (Globals, Int)?
     init(_ base: Expr, _ name: String, nameRange: SourceRange) {
         self.base = base; self.name = name; self.nameRange = nameRange
         self.range = base.range.to(nameRange)
@@ -270,10 +236,10 @@ indirect enum Pattern {
     }
 }
 
-/// A pattern with each name's binding, as the resolver decided.
+/// The pattern a `let` or `for` binds (a node of its own, so that the
+/// resolver can record each name's binding for it).
 final class BindingPattern {
     let pattern: Pattern
-    var bindings: [Binding] = []
     init(_ pattern: Pattern) { self.pattern = pattern }
 }
 
@@ -293,7 +259,6 @@ final class FnStmt: Stmt {
     var kind: StmtKind { .fnStmt(self) }
     let function: FunctionDecl
     let nameRange: SourceRange
-    var binding: Binding?
     init(_ function: FunctionDecl, nameRange: SourceRange) { self.function = function; self.nameRange = nameRange; self.range = function.range }
 }
 
@@ -377,8 +342,6 @@ final class ImportStmt: Stmt {
     let module: String
     let alias: String
     let nameRange: SourceRange
-    var binding: Binding?
-    var loaded: Module?
     init(_ module: String, alias: String, nameRange: SourceRange, _ r: SourceRange) {
         self.module = module; self.alias = alias; self.nameRange = nameRange; self.range = r
     }

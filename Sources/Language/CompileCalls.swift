@@ -11,7 +11,7 @@ extension Compiler {
         let interpreter = self.interpreter
         // A call to a builtin named directly: bind arguments to parameters now
         // (a call that does not bind was reported by the resolver).
-        if let name = e.callee as? NameExpr, case .builtin(let b)? = name.binding,
+        if let name = e.callee as? NameExpr, case .builtin(let b)? = resolved[binding: name],
            let slots = try? b.signature.bind(labels: e.arguments.map(\.label)) {
             let defaults = b.defaults, signature = b.signature
             // The usual case, every argument to a parameter: placed straight into the defaults.

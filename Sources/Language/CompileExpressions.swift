@@ -66,7 +66,7 @@ extension Compiler {
         let range = target.range
         switch target.kind {
         case .name(let name):
-            switch name.binding {
+            switch resolved[binding: name] {
             case .local(let v)?:
                 if !v.mutable { return constantError(name.name, range) }
                 if v.boxed {
@@ -210,7 +210,7 @@ extension Compiler {
                 do { return try Operators.index(b, positions) } catch { throw locate(error, range) }
             }
         case .member(let e):
-            if let (g, i) = e.moduleSlot {
+            if let (g, i) = resolved[moduleSlot: e] {
                 return { _ in
                     let v = g.values[i]
                     if case .uninitialized = v { throw Diagnostic(.runtime, "'\(e.name)' is used before its definition", at: range) }
@@ -244,7 +244,7 @@ extension Compiler {
     func read(_ e: NameExpr) -> Code {
         let range = e.range
         let name = e.name
-        switch e.binding {
+        switch resolved[binding: e] {
         case .local(let v)?:
             let slot = v.slot
             if v.boxed {

@@ -53,6 +53,8 @@ final class CompiledScript {
 
 struct Compiler {
     unowned let interpreter: Interpreter
+    /// Where the resolver put each name of the tree being compiled.
+    let resolved: Resolution
 
     func script(_ statements: [Stmt], slotCount: Int) -> CompiledScript {
         CompiledScript(slotCount: slotCount, body: block(statements, tail: true))
@@ -94,7 +96,7 @@ struct Compiler {
             return { f in _ = try code(f); return .normal }
         case .letStmt(let s):
             let value = s.value.map(expression) ?? { _ in .nil }
-            let store = declarationStore(s.target.pattern, s.target.bindings)
+            let store = declarationStore(s.target.pattern, resolved[pattern: s.target])
             return { f in try store(f, try value(f)); return .normal }
         case .fnStmt(let s):
             return functionDeclaration(s)
@@ -138,7 +140,7 @@ struct Compiler {
                 throw Diagnostic(.runtime, text, at: range)
             }
         case .importStmt(let s):
-            guard let module = s.loaded, case let .global(g, i)? = s.binding else { return { _ in .normal } }
+            guard let module = resolved[module: s], case let .global(g, i)? = resolved[binding: s] else { return { _ in .normal } }
             let interpreter = self.interpreter
             let range = s.range
             return { _ in
@@ -164,7 +166,7 @@ struct Compiler {
     }
 
     func forLoop(_ s: ForStmt) -> Exec {
-        let store = declarationStore(s.target.pattern, s.target.bindings)
+        let store = declarationStore(s.target.pattern, resolved[pattern: s.target])
         let body = block(s.body, tail: false)
         let interpreter = self.interpreter
         let range = s.range
@@ -211,7 +213,7 @@ struct Compiler {
 
     func functionDeclaration(_ s: FnStmt) -> Exec {
         let make = closureMaker(s.function)
-        switch s.binding {
+        switch resolved[binding: s] {
         case .local(let v)? where v.boxed:
             // The cell exists before the closure, so the function can call itself.
             return { f in

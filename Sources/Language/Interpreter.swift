@@ -108,7 +108,7 @@ public final class Interpreter {
         let resolver = Resolver(globals: globals, builtins: builtins, loader: loader, file: file, allowRedefinition: allowRedefinition)
         let slotCount = resolver.resolveScript(statements)
         if !resolver.diagnostics.isEmpty { throw CompileErrors(resolver.diagnostics) }
-        return Compiler(interpreter: self).script(statements, slotCount: slotCount)
+        return Compiler(interpreter: self, resolved: resolver.resolved).script(statements, slotCount: slotCount)
     }
 
     /// Checks a script without running it (`mnemo check`).

@@ -56,7 +56,7 @@ extension Resolver {
         case .string(let e):
             for case .expr(let x) in e.parts { expression(x) }
         case .name(let e):
-            e.binding = lookup(e.name, e.range)
+            resolved[binding: e] = lookup(e.name, e.range)
         case .list(let e): e.items.forEach(expression)
         case .tuple(let e): e.items.forEach(expression)
         case .record(let e): e.fields.forEach { expression($0.value) }
@@ -73,7 +73,7 @@ extension Resolver {
             indexItems(e.items)
         case .member(let e):
             expression(e.base)
-            if let base = e.base as? NameExpr, let binding = base.binding {
+            if let base = e.base as? NameExpr, let binding = resolved[binding: base] {
                 var known: [String]?
                 switch binding {
                 case .local(let v): known = v.fields
@@ -86,9 +86,9 @@ extension Resolver {
                     error(message, e.nameRange, notes: ["its fields: " + known.joined(separator: ", ")])
                 }
             }
-            if let base = e.base as? NameExpr, case let .global(g, i)? = base.binding, let module = g.modules[i] {
+            if let base = e.base as? NameExpr, case let .global(g, i)? = resolved[binding: base], let module = g.modules[i] {
                 if let j = module.globals.index(of: e.name) {
-                    e.moduleSlot = (module.globals, j)
+                    resolved[moduleSlot: e] = (module.globals, j)
                 } else {
                     var message = "module '\(module.name)' has no member '\(e.name)'"
                     if let s = Suggest.closest(to: e.name, among: module.memberNames) { message += "; did you mean '\(s)'?" }
@@ -120,10 +120,10 @@ extension Resolver {
 
     /// The signature of a callee known before the script runs: a builtin, or a function bound by `fn` or imported.
     func signature(of callee: Expr) -> Signature? {
-        if let member = callee as? MemberExpr, let (g, i) = member.moduleSlot, let f = g.functions[i] {
+        if let member = callee as? MemberExpr, let (g, i) = resolved[moduleSlot: member], let f = g.functions[i] {
             return Signature(function: f)
         }
-        guard let name = callee as? NameExpr, let binding = name.binding else { return nil }
+        guard let name = callee as? NameExpr, let binding = resolved[binding: name] else { return nil }
         switch binding {
         case .builtin(let b): return b.signature
         case .local(let v) where !v.mutable: return v.function.map(Signature.init(function:))

@@ -29,6 +29,8 @@ final class Resolver {
     /// Globals given a value by this script so far.
     var definedGlobals = Set<Int>()
     private(set) var diagnostics: [Diagnostic] = []
+    /// What it decides, for the compiler.
+    let resolved = Resolution()
 
     init(globals: Globals, builtins: BuiltinRegistry, loader: ModuleLoader, file: SourceFile, allowRedefinition: Bool) {
         self.globals = globals
@@ -115,7 +117,7 @@ final class Resolver {
     }
 
     func bind(_ target: BindingPattern, mutable: Bool) {
-        target.bindings = names(in: target.pattern).map { declare($0.0, $0.1, mutable: mutable) }
+        resolved[pattern: target] = names(in: target.pattern).map { declare($0.0, $0.1, mutable: mutable) }
     }
 
     func withScope(_ body: () -> Void) {
@@ -131,11 +133,11 @@ final class Resolver {
         case .letStmt(let s):
             if let v = s.value { expression(v) }
             bind(s.target, mutable: s.mutable)
-            if !s.mutable, let f = s.value as? FunctionExpr, s.target.bindings.count == 1 {
-                remember(function: f.function, for: s.target.bindings[0])
+            if !s.mutable, let f = s.value as? FunctionExpr, resolved[pattern: s.target].count == 1 {
+                remember(function: f.function, for: resolved[pattern: s.target][0])
             }
-            if !s.mutable, s.target.bindings.count == 1, let value = s.value, let fields = recordFields(of: value) {
-                switch s.target.bindings[0] {
+            if !s.mutable, resolved[pattern: s.target].count == 1, let value = s.value, let fields = recordFields(of: value) {
+                switch resolved[pattern: s.target][0] {
                 case .local(let v): v.fields = fields
                 case let .global(g, i): g.fields[i] = fields
                 default: break
@@ -143,7 +145,7 @@ final class Resolver {
             }
         case .fnStmt(let s):
             let binding = declare(s.function.name, s.nameRange, mutable: false)
-            s.binding = binding
+            resolved[binding: s] = binding
             remember(function: s.function, for: binding)
             function(s.function)
         case .exprStmt(let s):
@@ -166,7 +168,7 @@ final class Resolver {
             expression(s.sequence)
             loop {
                 withScope {
-                    s.target.bindings = names(in: s.target.pattern).map { .local(declareLocal($0.0, $0.1, mutable: false)) }
+                    resolved[pattern: s.target] = names(in: s.target.pattern).map { .local(declareLocal($0.0, $0.1, mutable: false)) }
                     s.body.forEach(statement)
                 }
             }
@@ -183,9 +185,9 @@ final class Resolver {
             guard atTopLevel else { error("'import' must be at the top level of a file", s.range); return }
             do {
                 let module = try loader.load(s.module, from: file, at: s.range)
-                s.loaded = module
+                resolved[module: s] = module
                 let binding = declare(s.alias, s.nameRange, mutable: false)
-                s.binding = binding
+                resolved[binding: s] = binding
                 if case let .global(g, i) = binding { g.modules[i] = module }
             } catch let d as Diagnostic {
                 diagnostics.append(d)
@@ -196,7 +198,7 @@ final class Resolver {
             }
             // The name exists even when its module failed, so that its uses
             // are not reported again as unknown or used too early.
-            if s.binding == nil { s.binding = declare(s.alias, s.nameRange, mutable: false) }
+            if resolved[binding: s] == nil { resolved[binding: s] = declare(s.alias, s.nameRange, mutable: false) }
         case .nogradStmt(let s):
             withScope { s.body.forEach(statement) }
         }
@@ -215,8 +217,8 @@ final class Resolver {
         if let r = e as? RecordExpr { return r.fields.map(\.name) }
         guard let call = e as? CallExpr else { return nil }
         let decl: FunctionDecl?
-        if let member = call.callee as? MemberExpr, let (g, i) = member.moduleSlot { decl = g.functions[i] }
-        else if let name = call.callee as? NameExpr, let binding = name.binding {
+        if let member = call.callee as? MemberExpr, let (g, i) = resolved[moduleSlot: member] { decl = g.functions[i] }
+        else if let name = call.callee as? NameExpr, let binding = resolved[binding: name] {
             switch binding {
             case .local(let v) where !v.mutable: decl = v.function
             case let .global(g, i) where !g.mutable[i]: decl = g.functions[i]
@@ -255,7 +257,7 @@ final class Resolver {
         switch target.kind {
         case .name(let name):
             guard let binding = lookup(name.name, name.range) else { return }
-            name.binding = binding
+            resolved[binding: name] = binding
             switch binding {
             case .local(let v) where !v.mutable:
                 error("cannot assign to '\(name.name)': it is a constant", name.range,
