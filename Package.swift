@@ -3,8 +3,10 @@ import Foundation
 import PackageDescription
 
 // Layers, each importing only the ones below it:
-// Tensor <- Graph <- Memory <- Language <- Driver <- mnemo (executable);
-// Figure (pictures of tensors) sits on Tensor, beside Graph, below Language.
+// Tensor <- Graph <- Memory <- Runtime <- Builtins <- Driver <- mnemo (executable);
+// Syntax (source, lexer, parser, syntax tree, diagnostics) sits on Tensor
+// (for its limits) below Runtime, and knows nothing of values or running;
+// Figure (pictures of tensors) sits on Tensor, beside Graph, below Runtime.
 // Driver also links the system's GNU readline (CReadline), the one system
 // library the build needs; zlib (PNG, .npz) and a BLAS are found at run time.
 let package = Package(
@@ -26,15 +28,20 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CSupport"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "Graph", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "Memory", dependencies: ["Tensor", "Graph"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
-        // Frames and globals are class-held arrays read on every step of a
-        // script; dynamic exclusivity checks on them cost a third of a loop.
         .target(name: "Figure", dependencies: ["Tensor"]),
-        .target(name: "Language", dependencies: ["Tensor", "Graph", "Memory", "Figure"],
+        .target(name: "Syntax", dependencies: ["Tensor"]),
+        // Values, scopes, the resolver, compiler and interpreter, and the
+        // Builtin type; frames and globals are class-held arrays read on every
+        // step of a script: dynamic exclusivity checks on them cost a third of a loop.
+        .target(name: "Runtime", dependencies: ["Syntax", "Tensor", "Graph", "Memory", "Figure"],
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        // The standard library of builtins.
+        .target(name: "Builtins", dependencies: ["Runtime", "Syntax", "Tensor", "Graph", "Memory", "Figure"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // GNU readline for the REPL's line editing, history and completion.
         .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
         .target(name: "Driver", dependencies: [
-            "Language", "Figure", "CReadline",
+            "Builtins", "Runtime", "Syntax", "Figure", "CReadline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mnemo", dependencies: ["Driver"]),
@@ -42,7 +49,7 @@ let package = Package(
         .testTarget(name: "GraphTests", dependencies: ["Graph", "Tensor"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory", "Graph", "Tensor"]),
         .testTarget(name: "FigureTests", dependencies: ["Figure", "Tensor"]),
-        .testTarget(name: "LanguageTests", dependencies: ["Language", "Driver"]),
+        .testTarget(name: "LanguageTests", dependencies: ["Builtins", "Runtime", "Syntax", "Driver"]),
     ]
 )
 

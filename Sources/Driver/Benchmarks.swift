@@ -1,5 +1,7 @@
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import Tensor
 
 /// `mnemo bench`: the scripts in bench/ (each prints its figure, "VALUE

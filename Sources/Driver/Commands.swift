@@ -2,7 +2,9 @@ import ArgumentParser
 import Figure
 import Foundation
 import Graph
-import Language
+import Builtins
+import Runtime
+import Syntax
 import Tensor
 
 /// `mnemo`: the command line. Each subcommand parses its arguments and calls

@@ -1,7 +1,9 @@
 import Figure
 import Foundation
 import Graph
-import Language
+import Builtins
+import Runtime
+import Syntax
 import Tensor
 
 /// What the fuzzer runs on each input, shared by the libFuzzer target

@@ -1,6 +1,8 @@
 import CReadline
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import Tensor
 
 /// What reading one line gave.

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Figure
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import Tensor
 
 /// A metrics log as `log_metrics` writes it (JSON lines, or CSV with a

@@ -1,5 +1,7 @@
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 
 /// The interactive session: reads inputs from a line editor, gathers the
 /// lines of an incomplete input, and runs each complete one as code or as a

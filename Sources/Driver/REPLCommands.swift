@@ -1,6 +1,8 @@
 import Foundation
 import Graph
-import Language
+import Builtins
+import Runtime
+import Syntax
 import Tensor
 
 /// A REPL command (`:load file`). The table below is the one place that

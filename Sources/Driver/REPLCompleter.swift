@@ -1,5 +1,7 @@
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 
 /// Tab completion for the REPL, independent of readline so it can be tested
 /// directly: given the text before the cursor, where the word being

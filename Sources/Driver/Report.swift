@@ -1,6 +1,8 @@
 import Figure
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import Tensor
 
 /// A run written up as one self-contained HTML page: what the script

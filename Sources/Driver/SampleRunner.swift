@@ -1,5 +1,7 @@
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 
 /// The regression runner behind `mnemo test`: each NAME.mn runs as its own
 /// `mnemo` process (so a crash or a hang fails that script alone), from its

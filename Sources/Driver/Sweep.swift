@@ -1,5 +1,7 @@
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import Tensor
 
 /// A sweep: one script run as many trials, over seeds and hyper-parameters.

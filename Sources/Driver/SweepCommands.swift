@@ -1,7 +1,9 @@
 import ArgumentParser
 import Figure
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import Tensor
 
 struct Sweep: ParsableCommand {

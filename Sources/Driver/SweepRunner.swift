@@ -1,5 +1,7 @@
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import Tensor
 
 /// Runs the trials of a sweep as `mnemo run` processes and keeps each one's

@@ -1,5 +1,7 @@
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import XCTest
 
 /// Gradient checks generated over the builtin table: every builtin declares

@@ -1,6 +1,8 @@
 import Driver
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import XCTest
 
 /// The package root, found from this file's place in it.

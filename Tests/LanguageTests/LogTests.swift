@@ -1,6 +1,8 @@
 import Driver
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import XCTest
 
 /// Metric logs are read by other tools: every JSON line parses, a CSV has

@@ -1,6 +1,8 @@
 import Driver
 import Foundation
-import Language
+import Builtins
+import Runtime
+import Syntax
 import XCTest
 
 /// The REPL on piped input: no prompts, results on stdout, errors on stderr,
