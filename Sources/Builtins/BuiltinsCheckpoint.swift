@@ -1,7 +1,7 @@
 import Foundation
+import Graph
 import Runtime
 import Syntax
-import Graph
 import Tensor
 
 /// Checkpoints: a record of what to keep ({model: m, opt: o, step: s}) as

@@ -1,7 +1,7 @@
 import Foundation
+import Graph
 import Runtime
 import Syntax
-import Graph
 import Tensor
 
 /// Builtins for plain values: printing, lists, strings, numbers, randomness,

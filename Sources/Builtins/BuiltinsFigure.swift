@@ -1,9 +1,9 @@
 import Figure
 import Foundation
-import Runtime
-import Syntax
 import Graph
 import Memory
+import Runtime
+import Syntax
 import Tensor
 
 /// A figure as a Mnemo value: printing it draws it in the terminal,

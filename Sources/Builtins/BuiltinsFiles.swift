@@ -1,8 +1,8 @@
 import Figure
 import Foundation
+import Graph
 import Runtime
 import Syntax
-import Graph
 import Tensor
 
 /// Reading and writing data, by the file's extension: NumPy's .npy and

@@ -1,7 +1,7 @@
 import Foundation
+import Graph
 import Runtime
 import Syntax
-import Graph
 import Tensor
 
 /// Builtins for training: parameters, gradients, gradient checks, optimizers, losses.

@@ -1,8 +1,8 @@
 import Foundation
-import Runtime
-import Syntax
 import Graph
 import Memory
+import Runtime
+import Syntax
 import Tensor
 
 /// Builtins for memory networks: the addressing primitives, and memories and

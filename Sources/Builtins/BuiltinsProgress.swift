@@ -1,8 +1,8 @@
 import Figure
 import Foundation
+import Graph
 import Runtime
 import Syntax
-import Graph
 import Tensor
 
 /// A progress bar over a loop: `for step in progress(1...steps) { ... }`.

@@ -1,7 +1,7 @@
 import Foundation
+import Graph
 import Runtime
 import Syntax
-import Graph
 import Tensor
 
 /// Builtins that make and transform tensors. Those that compute record graph

@@ -1,7 +1,7 @@
 import Foundation
+import Graph
 import Runtime
 import Syntax
-import Graph
 import Tensor
 
 /// A script as one trial of a sweep (`mnemo sweep`): the runner gives the

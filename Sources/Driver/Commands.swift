@@ -1,8 +1,8 @@
 import ArgumentParser
+import Builtins
 import Figure
 import Foundation
 import Graph
-import Builtins
 import Runtime
 import Syntax
 import Tensor

@@ -1,7 +1,7 @@
+import Builtins
 import Figure
 import Foundation
 import Graph
-import Builtins
 import Runtime
 import Syntax
 import Tensor

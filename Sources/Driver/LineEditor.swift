@@ -1,6 +1,6 @@
+import Builtins
 import CReadline
 import Foundation
-import Builtins
 import Runtime
 import Syntax
 import Tensor

@@ -1,7 +1,7 @@
 import ArgumentParser
+import Builtins
 import Figure
 import Foundation
-import Builtins
 import Runtime
 import Syntax
 import Tensor

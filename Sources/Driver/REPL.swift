@@ -1,5 +1,5 @@
-import Foundation
 import Builtins
+import Foundation
 import Runtime
 import Syntax
 

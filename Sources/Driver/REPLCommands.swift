@@ -1,6 +1,6 @@
+import Builtins
 import Foundation
 import Graph
-import Builtins
 import Runtime
 import Syntax
 import Tensor

@@ -1,6 +1,6 @@
+import Builtins
 import Figure
 import Foundation
-import Builtins
 import Runtime
 import Syntax
 import Tensor

@@ -1,6 +1,6 @@
-import Syntax
 import Foundation
 import Graph
+import Syntax
 import Tensor
 
 /// An error raised by a builtin or an operator, without a place yet: the

@@ -1,5 +1,5 @@
-import Syntax
 import Foundation
+import Syntax
 
 /// Builtins by name, each declared once (the standard library's in the
 /// Builtins target: `BuiltinRegistry.standard()`).

@@ -1,5 +1,5 @@
-import Syntax
 import Graph
+import Syntax
 import Tensor
 
 // Calls (with argument plans for builtins named directly) and closures.

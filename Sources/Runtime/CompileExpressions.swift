@@ -1,5 +1,5 @@
-import Syntax
 import Graph
+import Syntax
 import Tensor
 
 // Stores (declarations, assignments) and expressions, compiled to closures.

@@ -1,5 +1,5 @@
-import Syntax
 import Graph
+import Syntax
 import Tensor
 
 /// How values print: `print` shows strings bare; inside containers, and in

@@ -1,7 +1,7 @@
-import Syntax
 import Figure
 import Foundation
 import Graph
+import Syntax
 import Tensor
 
 /// Runs Mnemo code for a host (the command line, the REPL, the test runner).

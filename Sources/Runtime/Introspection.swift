@@ -1,6 +1,6 @@
-import Syntax
 import Foundation
 import Graph
+import Syntax
 import Tensor
 
 // What a host (the REPL) asks about code and values without running anything:

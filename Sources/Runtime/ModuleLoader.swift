@@ -1,5 +1,5 @@
-import Syntax
 import Foundation
+import Syntax
 
 /// Finds and loads `import`ed files: beside the importing file first, then in
 /// the standard library. Each file is loaded once.

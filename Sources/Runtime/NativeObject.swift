@@ -1,5 +1,5 @@
-import Syntax
 import Graph
+import Syntax
 import Tensor
 
 /// Host objects with members: optimizers, memories and heads.

@@ -1,6 +1,6 @@
-import Syntax
 import Foundation
 import Graph
+import Syntax
 import Tensor
 
 /// What operators, indexing, member access and iteration do to each kind of value.

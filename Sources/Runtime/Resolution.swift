@@ -1,4 +1,5 @@
 import Syntax
+
 /// What the resolver decided about one unit's syntax tree (a script, a REPL
 /// input, a module), read by the compiler: where each name lives, the
 /// module each import loaded and the slot of each member of a module. Kept

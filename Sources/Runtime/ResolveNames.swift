@@ -1,4 +1,5 @@
 import Syntax
+
 // Names, expressions and the calls the resolver can check before running.
 extension Resolver {
     // MARK: Names

@@ -1,4 +1,5 @@
 import Syntax
+
 /// Binds every name to where it lives (a frame slot, a captured cell, a
 /// global, a builtin) and reports, before anything runs, the mistakes that can
 /// be seen statically: unknown names (with a suggestion), wrong arity or

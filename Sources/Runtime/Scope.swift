@@ -1,5 +1,5 @@
-import Syntax
 import Graph
+import Syntax
 import Tensor
 
 // Where names live at run time: closures with their captured cells, the

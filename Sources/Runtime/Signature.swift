@@ -1,5 +1,5 @@
-import Syntax
 import Foundation
+import Syntax
 
 /// The parameters of something callable, a builtin or a Mnemo function, and
 /// the one place where a call's arguments are matched to them (`bind`). The

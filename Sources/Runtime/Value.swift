@@ -1,5 +1,5 @@
-import Syntax
 import Graph
+import Syntax
 import Tensor
 
 /// A Mnemo value. Numbers are doubles; tensors are float32 and carry their

@@ -1,6 +1,6 @@
-import XCTest
 import Graph
 import Tensor
+import XCTest
 
 /// Every differentiable op against central finite differences. Inputs are
 /// kept away from kinks (abs, relu, max, clip) where the derivative jumps.

@@ -1,6 +1,6 @@
+import Builtins
 import Driver
 import Foundation
-import Builtins
 import Runtime
 import Syntax
 import XCTest

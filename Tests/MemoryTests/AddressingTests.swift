@@ -1,8 +1,8 @@
 import Foundation
-import XCTest
 import Graph
 import Memory
 import Tensor
+import XCTest
 
 /// Each primitive is gradient-checked (including edge values) and shown to
 /// equal the same equation composed from basic ops, forward and gradient.

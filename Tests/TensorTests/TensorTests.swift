@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 import Tensor
+import XCTest
 
 final class TensorTests: XCTestCase {
     func t(_ shape: [Int], _ data: [Float]) -> Tensor { Tensor(shape: shape, data: data) }
