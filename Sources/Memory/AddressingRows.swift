@@ -8,6 +8,14 @@ import Tensor
 /// separate graph ops and the fused head addressing share one definition and
 /// the fused chain keeps every intermediate in a single buffer.
 enum AddressingRows {
+    /// The epsilon of the cosine similarity's denominator: a zero row or key gives 0, not NaN.
+    static let cosineEpsilon: Float = 1e-8
+
+    /// The offset that entry k of a shift kernel of length K applies, for N slots:
+    /// a kernel shorter than N is centred (K = 3 means offsets -1, 0, +1);
+    /// a kernel of length N holds offsets 0, 1, ..., N-1.
+    static func offset(_ k: Int, kernel K: Int, slots N: Int) -> Int { K == N ? k : k - K / 2 }
+
     // MARK: Cosine similarity
 
     /// |M_i| for every row of an [N, W] memory.
@@ -25,7 +33,7 @@ enum AddressingRows {
         for i in 0..<N {
             let d = dot(m + i * W, key, W)
             dots[i] = d
-            out[i] = d / (rowNorms[i] * nk + Addressing.cosineEpsilon)
+            out[i] = d / (rowNorms[i] * nk + cosineEpsilon)
         }
         return nk
     }
@@ -35,7 +43,7 @@ enum AddressingRows {
     /// dM_i = g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k).
     static func cosineBackward(_ g: Floats, memory m: Floats, rowNorms: Floats, key: Floats, keyNorm nk: Float, dots: Floats,
                                slots N: Int, width W: Int, dm: MutableFloats, dk: MutableFloats) {
-        let eps = Addressing.cosineEpsilon
+        let eps = cosineEpsilon
         var keyScale: Float = 0
         for i in 0..<N {
             let gi = g[i]
@@ -98,9 +106,9 @@ enum AddressingRows {
         return dgate
     }
 
-    /// The slot a shift entry k moves weight by (see `Addressing.offset`), in 0..<N.
+    /// The slot a shift entry k moves weight by (see `offset`), in 0..<N.
     static func shiftOffset(_ k: Int, kernel K: Int, slots N: Int) -> Int {
-        ((Addressing.offset(k, kernel: K, slots: N) % N) + N) % N
+        ((offset(k, kernel: K, slots: N) % N) + N) % N
     }
 
     /// Circular convolution: out(i) = sum_k s(k) w((i - offset_k) mod N).
@@ -204,7 +212,7 @@ final class AddressChain {
     private let previous, norms, keyNorms, logZ, perRow, scratch: MutableFloats
 
     /// Runs the chain forward after `fill` has written the inputs.
-    init(memory: Tensor, layout L: Addressing.Layout, heads H: Int, shifts K: Int, previous p: Tensor, fill: (Rows) -> Void) {
+    init(memory: Tensor, layout L: Layout, heads H: Int, shifts K: Int, previous p: Tensor, fill: (Rows) -> Void) {
         let (B, N, W) = (L.batch, L.slots, L.width)
         let R = B * H
         self.memory = memory

@@ -37,10 +37,9 @@ extension Addressing {
         })
     }
 
-    /// The offset that entry k of a shift kernel of length K applies, for N slots:
-    /// a kernel shorter than N is centred (K = 3 means offsets -1, 0, +1);
-    /// a kernel of length N holds offsets 0, 1, ..., N-1.
-    public static func offset(_ k: Int, kernel K: Int, slots N: Int) -> Int { K == N ? k : k - K / 2 }
+    /// The offset that entry k of a shift kernel of length K applies, for N
+    /// slots (defined with the row kernels: `AddressingRows.offset`).
+    public static func offset(_ k: Int, kernel K: Int, slots N: Int) -> Int { AddressingRows.offset(k, kernel: K, slots: N) }
 
     /// Circular convolution: w~(i) = sum_k s(k) w((i - offset_k) mod N).
     /// The entry for offset +1 moves the focus forward, from slot i to slot i + 1.
