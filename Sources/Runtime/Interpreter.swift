@@ -64,7 +64,8 @@ public final class Interpreter {
 
     /// Deeper Mnemo recursion than this is an error, not a crashed stack.
     public static let maxCallDepth = 2_000
-    private var callDepth = 0
+    /// Mnemo calls in progress, and the loop ticks when the run began (for the work limit).
+    package var callDepth = 0, workStart = 0
 
     /// Set from a signal handler (Ctrl-C); loops and calls check it.
     /// Ctrl-C was pressed: loops, calls and long kernels stop at their next check.
@@ -72,12 +73,6 @@ public final class Interpreter {
         get { Interrupt.requested }
         set { Interrupt.requested = newValue }
     }
-
-    /// For fuzzing and tests: a run stops with an error after this many loop
-    /// iterations and calls, or after this many seconds (nil: no limit).
-    nonisolated(unsafe) public static var workLimit: Int? = nil
-    nonisolated(unsafe) public static var timeLimit: Double? = nil
-    package nonisolated(unsafe) static var deadline: UInt64 = .max
 
     /// Notes that are not errors (a module shadowing the standard library's), on standard error.
     public var warn: (String) -> Void = { text in
@@ -169,69 +164,6 @@ public final class Interpreter {
         }
     }
 
-    /// With `debug_nans(true)`: runs one op (a builtin or an operator on
-    /// tensors), naming it for the nodes it records, and stops at the first
-    /// NaN or infinity in its result.
-    @inline(never)
-    package func checkingNonFinite(_ name: String, _ range: SourceRange, inputs: [Value], _ body: () throws -> Value) throws -> Value {
-        let saved = Graph.origin
-        Graph.origin = "'\(name)' at \(range.place)"
-        defer { Graph.origin = saved }
-        let result = try body()
-        if Interpreter.hasNonFinite(result) {
-            let cause = inputs.contains(where: Interpreter.hasNonFinite)
-                ? "; an input already had them (from outside the graph: a file, a constant)" : " from finite inputs"
-            throw Diagnostic(.runtime, "debug_nans: '\(name)' produced NaN or infinite values\(cause)", at: range)
-        }
-        return result
-    }
-
-    /// A tensor or number with a NaN or infinity, directly or as an item of a list or tuple.
-    package static func hasNonFinite(_ v: Value) -> Bool {
-        switch v {
-        case .number(let d): return !d.isFinite
-        case .tensor(let t): return !VectorMath.allFinite(t.value.data)
-        case .list(let l): return l.items.contains { if case .tensor(let t) = $0 { return !VectorMath.allFinite(t.value.data) } else { return false } }
-        case .tuple(let items): return items.contains { if case .tensor(let t) = $0 { return !VectorMath.allFinite(t.value.data) } else { return false } }
-        default: return false
-        }
-    }
-
-    /// Loops call this on every iteration: Ctrl-C, and now and then the memory budget.
-    @inline(__always)
-    package func loopCheck(at range: SourceRange) throws {
-        if Interpreter.interruptRequested { throw interruption(at: range) }
-        Interpreter.loopTicks &+= 1
-        if Interpreter.loopTicks & 1023 == 0 { try periodicCheck(at: range) }
-    }
-    package nonisolated(unsafe) static var loopTicks = 0
-
-    /// Every 1024 iterations and calls: the work and time limits if set, and
-    /// every 64th time the memory budget (a look costs a few system calls;
-    /// what a loop appends in 65,536 iterations is small).
-    @inline(never)
-    package func periodicCheck(at range: SourceRange) throws {
-        if Interpreter.loopTicks & 0xffff == 0 {
-            do { try MemoryBudget.check(adding: 0, for: "the values this script holds") } catch let e as TensorError { throw Diagnostic(.runtime, e.message, at: range) }
-        }
-        if let limit = Interpreter.workLimit, Interpreter.loopTicks - workStart > limit {
-            throw Diagnostic(.runtime, "work limit reached: more than \(limit) loop iterations and calls", at: range)
-        }
-        if Interpreter.deadline != .max && DispatchTime.now().uptimeNanoseconds > Interpreter.deadline {
-            throw Diagnostic(.runtime, "time limit reached", at: range)
-        }
-    }
-    private var workStart = 0
-
-    package func interruption(at range: SourceRange) -> Diagnostic {
-        Interpreter.interruptRequested = false
-        if Interrupt.terminationRequested { return Diagnostic(.runtime, Interpreter.terminatedMessage, at: range) }
-        return Diagnostic(.runtime, "interrupted", at: range)
-    }
-
-    /// The message a run stopped by SIGTERM ends with (the command line exits with status 75 on it).
-    public static let terminatedMessage = "stopped by SIGTERM"
-
     /// A relative path that does not exist from the working directory is
     /// looked up beside the script, so samples find their data from anywhere.
     public func resolvePath(_ path: String) -> String {
@@ -240,99 +172,4 @@ public final class Interpreter {
         let beside = (dir as NSString).appendingPathComponent(path)
         return fm.fileExists(atPath: beside) ? beside : path
     }
-
-    // MARK: Calls
-
-    /// Calls a function value with positional and (optionally) labelled arguments.
-    public func call(_ callee: Value, _ args: [Value], labels: [String?]? = nil, at range: SourceRange? = nil) throws -> Value {
-        switch callee {
-        case .function(let c):
-            return try invoke(c, args, labels: labels, at: range)
-        case .builtin(let b):
-            do {
-                let values = try b.bind(args, labels: labels)
-                if Graph.debugNonFinite, let range {
-                    return try checkingNonFinite(b.name, range, inputs: values) {
-                        try b.implementation(Arguments(values: values, builtin: b, interpreter: self, callRange: range))
-                    }
-                }
-                return try b.implementation(Arguments(values: values, builtin: b, interpreter: self, callRange: range))
-            } catch {
-                guard let range else { throw error }
-                throw locate(error, range)
-            }
-        default:
-            let error = RuntimeError("cannot call a \(callee.kindName)")
-            guard let range else { throw error }
-            throw locate(error, range)
-        }
-    }
-
-    private func invoke(_ c: Closure, _ args: [Value], labels: [String?]?, at range: SourceRange?) throws -> Value {
-        let fn = c.function
-        callDepth += 1
-        defer { callDepth -= 1 }
-        func fail(_ message: String) -> Error {
-            guard let range else { return RuntimeError(message) }
-            return Diagnostic(.runtime, message, at: range)
-        }
-        if callDepth > Interpreter.maxCallDepth {
-            throw fail("recursion too deep: more than \(Interpreter.maxCallDepth) nested calls (in '\(fn.name)')")
-        }
-        // The call count is not the stack: deep bodies use more per call.
-        if !StackGuard.hasMargin {
-            throw fail("recursion too deep: the stack is nearly exhausted (in '\(fn.name)')")
-        }
-        if let range { try loopCheck(at: range) }
-        let frame = Frame(slotCount: fn.slotCount, captures: c.captures)
-        let n = fn.parameterNames.count
-        if labels == nil && args.count == n {
-            for i in 0..<n { frame.slots[i] = args[i] }
-        } else {
-            let slots: [Signature.Slot]
-            do { slots = try fn.signature.bind(labels: labels ?? [String?](repeating: nil, count: args.count)) }
-            catch let mismatch as Signature.Mismatch { throw fail(mismatch.message) }
-            var given = [Bool](repeating: false, count: n)
-            for (arg, slot) in zip(args, slots) {
-                if case .parameter(let i) = slot { frame.slots[i] = arg; given[i] = true }
-            }
-            // Left out: optional (bind checked that every required one is given), so it has a default.
-            for i in 0..<n where !given[i] {
-                guard let d = fn.defaults[i] else { throw fail("missing argument '\(fn.parameterNames[i])' in call to \(fn.signature)") }
-                frame.slots[i] = try d(frame)
-            }
-        }
-        for i in fn.boxedParameters { frame.slots[i] = .cell(Box(frame.slots[i])) }
-        do {
-            _ = try fn.body(frame)
-        } catch var d as Diagnostic {
-            if let range { d.addFrame("in '\(fn.name)' called at \(range.position)") }
-            throw d
-        }
-        return frame.result
-    }
-}
-
-extension Interpreter {
-    /// Runs `body` on a thread with a large stack, so that deep (but bounded)
-    /// recursion in scripts and in the parser cannot overflow it.
-    public static func onLargeStack<T>(_ body: @escaping () -> T) -> T {
-        let slot = ResultSlot(body)
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            slot.value = slot.body()
-            done.signal()
-        }
-        thread.stackSize = 1 << 29
-        thread.start()
-        done.wait()
-        return slot.value!
-    }
-}
-
-/// Carries a result back from the large-stack thread.
-private final class ResultSlot<T>: @unchecked Sendable {
-    var value: T?
-    let body: () -> T
-    init(_ body: @escaping () -> T) { self.body = body }
 }

@@ -1,0 +1,78 @@
+import Dispatch
+import Foundation
+import Graph
+import Syntax
+import Tensor
+
+/// Calling a Mnemo function or a builtin: arguments bound by the callee's
+/// signature, a frame per call, the depth and the stack guarded.
+extension Interpreter {
+    /// Calls a function value with positional and (optionally) labelled arguments.
+    public func call(_ callee: Value, _ args: [Value], labels: [String?]? = nil, at range: SourceRange? = nil) throws -> Value {
+        switch callee {
+        case .function(let c):
+            return try invoke(c, args, labels: labels, at: range)
+        case .builtin(let b):
+            do {
+                let values = try b.bind(args, labels: labels)
+                if Graph.debugNonFinite, let range {
+                    return try checkingNonFinite(b.name, range, inputs: values) {
+                        try b.implementation(Arguments(values: values, builtin: b, interpreter: self, callRange: range))
+                    }
+                }
+                return try b.implementation(Arguments(values: values, builtin: b, interpreter: self, callRange: range))
+            } catch {
+                guard let range else { throw error }
+                throw locate(error, range)
+            }
+        default:
+            let error = RuntimeError("cannot call a \(callee.kindName)")
+            guard let range else { throw error }
+            throw locate(error, range)
+        }
+    }
+
+    private func invoke(_ c: Closure, _ args: [Value], labels: [String?]?, at range: SourceRange?) throws -> Value {
+        let fn = c.function
+        callDepth += 1
+        defer { callDepth -= 1 }
+        func fail(_ message: String) -> Error {
+            guard let range else { return RuntimeError(message) }
+            return Diagnostic(.runtime, message, at: range)
+        }
+        if callDepth > Interpreter.maxCallDepth {
+            throw fail("recursion too deep: more than \(Interpreter.maxCallDepth) nested calls (in '\(fn.name)')")
+        }
+        // The call count is not the stack: deep bodies use more per call.
+        if !StackGuard.hasMargin {
+            throw fail("recursion too deep: the stack is nearly exhausted (in '\(fn.name)')")
+        }
+        if let range { try loopCheck(at: range) }
+        let frame = Frame(slotCount: fn.slotCount, captures: c.captures)
+        let n = fn.parameterNames.count
+        if labels == nil && args.count == n {
+            for i in 0..<n { frame.slots[i] = args[i] }
+        } else {
+            let slots: [Signature.Slot]
+            do { slots = try fn.signature.bind(labels: labels ?? [String?](repeating: nil, count: args.count)) }
+            catch let mismatch as Signature.Mismatch { throw fail(mismatch.message) }
+            var given = [Bool](repeating: false, count: n)
+            for (arg, slot) in zip(args, slots) {
+                if case .parameter(let i) = slot { frame.slots[i] = arg; given[i] = true }
+            }
+            // Left out: optional (bind checked that every required one is given), so it has a default.
+            for i in 0..<n where !given[i] {
+                guard let d = fn.defaults[i] else { throw fail("missing argument '\(fn.parameterNames[i])' in call to \(fn.signature)") }
+                frame.slots[i] = try d(frame)
+            }
+        }
+        for i in fn.boxedParameters { frame.slots[i] = .cell(Box(frame.slots[i])) }
+        do {
+            _ = try fn.body(frame)
+        } catch var d as Diagnostic {
+            if let range { d.addFrame("in '\(fn.name)' called at \(range.position)") }
+            throw d
+        }
+        return frame.result
+    }
+}
