@@ -8,10 +8,15 @@ import Tensor
 /// signature, a frame per call, the depth and the stack guarded.
 extension Interpreter {
     /// Calls a function value with positional and (optionally) labelled arguments.
+    /// `site` keeps a call site's binding between calls (see `CallSite`).
     public func call(_ callee: Value, _ args: [Value], labels: [String?]? = nil, at range: SourceRange? = nil) throws -> Value {
+        try call(callee, args, labels: labels, at: range, site: nil)
+    }
+
+    package func call(_ callee: Value, _ args: [Value], labels: [String?]?, at range: SourceRange?, site: CallSite?) throws -> Value {
         switch callee {
         case .function(let c):
-            return try invoke(c, args, labels: labels, at: range)
+            return try invoke(c, args, labels: labels, at: range, site: site)
         case .builtin(let b):
             do {
                 let values = try b.bind(args, labels: labels)
@@ -32,7 +37,7 @@ extension Interpreter {
         }
     }
 
-    private func invoke(_ c: Closure, _ args: [Value], labels: [String?]?, at range: SourceRange?) throws -> Value {
+    private func invoke(_ c: Closure, _ args: [Value], labels: [String?]?, at range: SourceRange?, site: CallSite?) throws -> Value {
         let fn = c.function
         callDepth += 1
         defer { callDepth -= 1 }
@@ -53,15 +58,19 @@ extension Interpreter {
         if labels == nil && args.count == n {
             for i in 0..<n { frame.slots[i] = args[i] }
         } else {
-            let slots: [Signature.Slot]
-            do { slots = try fn.signature.bind(labels: labels ?? [String?](repeating: nil, count: args.count)) }
-            catch let mismatch as Signature.Mismatch { throw fail(mismatch.message) }
-            var given = [Bool](repeating: false, count: n)
-            for (arg, slot) in zip(args, slots) {
-                if case .parameter(let i) = slot { frame.slots[i] = arg; given[i] = true }
+            // A call site binds once for the function it calls (its labels
+            // and count do not change), and again only if the function does.
+            let binding: CallSite.Binding
+            if let site, let known = site.binding, known.function === fn {
+                binding = known
+            } else {
+                do { binding = CallSite.Binding(fn, try fn.signature.bind(labels: labels ?? [String?](repeating: nil, count: args.count))) }
+                catch let mismatch as Signature.Mismatch { throw fail(mismatch.message) }
+                site?.binding = binding
             }
+            for (arg, i) in zip(args, binding.positions) { frame.slots[i] = arg }
             // Left out: optional (bind checked that every required one is given), so it has a default.
-            for i in 0..<n where !given[i] {
+            for i in binding.defaulted {
                 guard let d = fn.defaults[i] else { throw fail("missing argument '\(fn.parameterNames[i])' in call to \(fn.signature)") }
                 frame.slots[i] = try d(frame)
             }
@@ -76,3 +85,27 @@ extension Interpreter {
         return frame.result
     }
 }
+
+/// One call expression's binding of its arguments, kept between calls:
+/// its labels and count are fixed, so the binding depends only on the
+/// function called, which a call site in a loop nearly always repeats.
+package final class CallSite {
+    package struct Binding {
+        package let function: CompiledFunction
+        /// The parameter each argument goes to, in order.
+        package let positions: [Int]
+        /// The parameters left to their defaults.
+        package let defaulted: [Int]
+
+        package init(_ function: CompiledFunction, _ slots: [Signature.Slot]) {
+            self.function = function
+            // A Mnemo function's parameters are all plain (no `*` or `**`).
+            positions = slots.map { if case .parameter(let i) = $0 { return i } else { return 0 } }
+            let given = Set(positions)
+            defaulted = (0..<function.parameterNames.count).filter { !given.contains($0) }
+        }
+    }
+    package var binding: Binding?
+    package init() {}
+}
+

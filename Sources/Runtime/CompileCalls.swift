@@ -39,6 +39,7 @@ extension Compiler {
                 } catch { throw locate(error, range) }
             }
         }
+        let site = CallSite()
         let callee = expression(e.callee)
         let labels: [String?]? = e.arguments.contains { $0.label != nil } ? e.arguments.map(\.label) : nil
         return { f in
@@ -46,7 +47,7 @@ extension Compiler {
             var values: [Value] = []
             values.reserveCapacity(args.count)
             for arg in args { values.append(try arg(f)) }
-            return try interpreter.call(c, values, labels: labels, at: range)
+            return try interpreter.call(c, values, labels: labels, at: range, site: site)
         }
     }
 

@@ -103,7 +103,7 @@ public struct Signature: CustomStringConvertible {
         var slots: [Slot] = []
         slots.reserveCapacity(labels.count)
         var given = [Bool](repeating: false, count: parameters.count)
-        var collected: Set<String> = []
+        var collected: Set<String> = []  // only a `**` parameter fills it
         var position = 0
         for (k, label) in labels.enumerated() {
             if let label {
@@ -135,8 +135,8 @@ public struct Signature: CustomStringConvertible {
             slots.append(.parameter(position))
             position += 1
         }
-        let missing = parameters.indices.filter { parameters[$0].kind == .required && !given[$0] }.map { "'\(parameters[$0].name)'" }
-        if !missing.isEmpty {
+        for i in parameters.indices where parameters[i].kind == .required && !given[i] {
+            let missing = parameters.indices.filter { parameters[$0].kind == .required && !given[$0] }.map { "'\(parameters[$0].name)'" }
             throw Mismatch(message: "missing argument\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) in call to \(self)", argument: nil)
         }
         return slots
