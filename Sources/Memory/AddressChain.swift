@@ -110,7 +110,7 @@ extension Addressing {
                         out[H.gate] = Scalar.sigmoidBackward(d.gate[b], output: x.gate[b])
                         var inner: Float = 0
                         for j in 0..<S { inner += ds[j] * s[j] }
-                        for j in 0..<S { out[H.shift.lowerBound + j] = s[j] * (ds[j] - inner) }
+                        for j in 0..<S { out[H.shift.lowerBound + j] = Scalar.softmaxBackward(ds[j], output: s[j], inner: inner) }
                         out[H.gamma] = d.gamma[b] * Scalar.softplusSlope(row[H.gamma])
                     }
                 }

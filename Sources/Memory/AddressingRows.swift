@@ -82,7 +82,7 @@ enum AddressingRows {
         let inner = dot(g, y, N)
         var dbeta: Float = 0
         for i in 0..<N {
-            let dz = y[i] * (g[i] - inner)
+            let dz = Scalar.softmaxBackward(g[i], output: y[i], inner: inner)
             dk[i] = dz * beta
             dbeta += dz * similarity[i]
         }

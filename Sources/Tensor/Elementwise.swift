@@ -168,4 +168,8 @@ public enum Scalar {
     /// It rounds differently from g * sigmoidSlope(y), which the separate op
     /// and the write head use; both stay so that recorded runs keep their bits.
     @inline(__always) public static func sigmoidBackward(_ g: Float, output y: Float) -> Float { g * y * (1 - y) }
+    /// One element of softmax's vector-Jacobian product: y_i (g_i - <g, y>),
+    /// given the row's <g, y> (`inner`), whose order of summation the
+    /// caller keeps (a row kernel's dot, a running sum).
+    @inline(__always) public static func softmaxBackward(_ g: Float, output y: Float, inner: Float) -> Float { y * (g - inner) }
 }
