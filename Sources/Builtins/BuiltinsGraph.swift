@@ -188,6 +188,9 @@ enum GraphBuiltins {
             Graph.debugNonFinite = try a.bool("on")
             return .bool(previous)
         }.notDifferentiable("a setting"),
+        Builtin("graph", "x", "What the recorded graph behind x does: its ops by kind, with their count, forward floating-point operations (estimated), share and the values they hold; print it as a table, or read .nodes, .flops, .bytes. `mnemo run --graph` prints the first optimizer step's.") { a in
+            .object(GraphProfileObject(GraphProfile(of: try a.tensor("x"))))
+        }.notDifferentiable("describes a graph"),
         Builtin("detach", "x", "The same value with no gradient flowing back through it.") { a in
             .tensor(Op.detach(try a.tensor("x")))
         }.notDifferentiable("stops the gradient by definition"),
@@ -285,6 +288,10 @@ final class OptimizerObject: NativeObject {
             Builtin("step", "loss", "Backward from a scalar loss, clip, update the parameters. Returns the loss as a number.") { a in
                 let loss = try GraphBuiltins.scalarLoss(a, "loss")
                 if !loss.value.scalar.isFinite { throw RuntimeError("the loss is \(Tensor.formatScalar(loss.value.scalar)); parameters left unchanged") }
+                if a.interpreter.profileFirstStep {
+                    a.interpreter.profileFirstStep = false
+                    a.interpreter.warn("the first step's graph, at \(a.place):\n" + GraphProfile(of: loss).text)
+                }
                 try o.step(loss: loss)
                 return .number(Double(loss.value.scalar))
             },
@@ -317,3 +324,24 @@ final class OptimizerObject: NativeObject {
         return true
     }
 }
+
+/// `graph(x)`: a graph's profile, printed as a table.
+final class GraphProfileObject: NativeObject {
+    let profile: GraphProfile
+    init(_ profile: GraphProfile) { self.profile = profile }
+
+    var kindName: String { "graph profile" }
+    var memberNames: [String] { ["nodes", "flops", "bytes"] }
+    var summary: String { "<graph: \(profile.nodes) nodes, \(profile.flops) flops>" }
+    var display: String? { profile.text }
+
+    func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
+        switch name {
+        case "nodes": return .number(Double(profile.nodes))
+        case "flops": return .number(Double(profile.flops))
+        case "bytes": return .number(Double(profile.bytes))
+        default: return nil
+        }
+    }
+}
+

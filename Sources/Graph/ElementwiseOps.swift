@@ -11,7 +11,7 @@ extension Op {
 
     public static func add(_ a: Variable, _ b: Variable) throws -> Variable {
         let (sa, sb) = (a.shape, b.shape)
-        return Graph.record(try a.value + b.value, a, b, { back, a, b in
+        return Graph.record(try a.value + b.value, a, b, op: "add", { back, a, b in
             try back.add(to: a) { back.gradient.sum(toShape: sa) }
             try back.add(to: b) { back.gradient.sum(toShape: sb) }
         },
@@ -20,7 +20,7 @@ extension Op {
 
     public static func sub(_ a: Variable, _ b: Variable) throws -> Variable {
         let (sa, sb) = (a.shape, b.shape)
-        return Graph.record(try a.value - b.value, a, b, { back, a, b in
+        return Graph.record(try a.value - b.value, a, b, op: "sub", { back, a, b in
             try back.add(to: a) { back.gradient.sum(toShape: sa) }
             try back.add(to: b) { (-back.gradient).sum(toShape: sb) }
         },
@@ -30,7 +30,7 @@ extension Op {
     public static func mul(_ a: Variable, _ b: Variable) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(try x * y, a, b, { back, a, b in
+        return Graph.record(try x * y, a, b, op: "mul", { back, a, b in
             try back.add(to: a) { try (back.gradient * y).sum(toShape: x.shape) }
             try back.add(to: b) { try (back.gradient * x).sum(toShape: y.shape) }
         }, graph: { g, nodes in
@@ -42,7 +42,7 @@ extension Op {
     public static func div(_ a: Variable, _ b: Variable) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(try x / y, a, b, { back, a, b in
+        return Graph.record(try x / y, a, b, op: "div", { back, a, b in
             try back.add(to: a) { try (back.gradient / y).sum(toShape: x.shape) }
             try back.add(to: b) { try Tensor.zip(try back.gradient * x, y) { gx, yv in -gx / (yv * yv) }.sum(toShape: y.shape) }
         }, graph: { g, nodes in
@@ -57,7 +57,7 @@ extension Op {
     public static func sum(_ a: Variable, toShape shape: [Int]) throws -> Variable {
         if a.shape == shape { return a }
         let original = a.shape
-        return Graph.record(a.value.sum(toShape: shape), a, { back, a in try back.add(try back.gradient.broadcast(to: original), to: a) },
+        return Graph.record(a.value.sum(toShape: shape), a, op: "sum_to_shape", flops: a.value.count, { back, a in try back.add(try back.gradient.broadcast(to: original), to: a) },
                             graph: { g, _ in [try broadcast(g, to: original)] })
     }
 
@@ -65,7 +65,7 @@ extension Op {
     public static func broadcast(_ a: Variable, to shape: [Int]) throws -> Variable {
         if a.shape == shape { return a }
         let original = a.shape
-        return Graph.record(try a.value.broadcast(to: shape), a, { back, a in try back.add(back.gradient.sum(toShape: original), to: a) },
+        return Graph.record(try a.value.broadcast(to: shape), a, op: "broadcast", flops: 0, { back, a in try back.add(back.gradient.sum(toShape: original), to: a) },
                             graph: { g, _ in [try sum(g, toShape: original)] })
     }
 
@@ -74,7 +74,7 @@ extension Op {
         let (x, p) = (a.value, b.value)
         let y = try Tensor.zip(x, p) { Foundation.pow($0, $1) }
         let needB = b.requiresGrad
-        return Graph.record(y, a, b, { back, a, b in
+        return Graph.record(y, a, b, op: "pow", { back, a, b in
             let g = back.gradient
             try back.add(to: a) { try (g * Tensor.zip(x, p) { xv, pv in pv == 0 ? 0 : pv * Foundation.pow(xv, pv - 1) }).sum(toShape: x.shape) }
             try back.add(to: b) { try (g * Tensor.zip(y, x) { yv, xv in xv > 0 ? yv * Foundation.log(xv) : 0 }).sum(toShape: p.shape) }
@@ -88,18 +88,18 @@ extension Op {
 
     /// Elementwise maximum; ties send the gradient to the first argument.
     public static func maximum(_ a: Variable, _ b: Variable) throws -> Variable {
-        try select(a, b) { $0 >= $1 }
+        try select(a, b, "maximum") { $0 >= $1 }
     }
 
     public static func minimum(_ a: Variable, _ b: Variable) throws -> Variable {
-        try select(a, b) { $0 <= $1 }
+        try select(a, b, "minimum") { $0 <= $1 }
     }
 
-    private static func select(_ a: Variable, _ b: Variable, _ takeFirst: @escaping (Float, Float) -> Bool) throws -> Variable {
+    private static func select(_ a: Variable, _ b: Variable, _ name: StaticString, _ takeFirst: @escaping (Float, Float) -> Bool) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let mask = try Tensor.zip(x, y) { takeFirst($0, $1) ? 1 : 0 }
         let value = try Tensor.zip(x, y) { takeFirst($0, $1) ? $0 : $1 }
-        return Graph.record(value, a, b, { back, a, b in
+        return Graph.record(value, a, b, op: name, { back, a, b in
             try back.add(to: a) { try (back.gradient * mask).sum(toShape: x.shape) }
             try back.add(to: b) { try (back.gradient * mask.map { 1 - $0 }).sum(toShape: y.shape) }
         }, graph: { g, _ in
@@ -132,22 +132,22 @@ extension Op {
 
     /// A unary op whose derivative is written in terms of the input x and output y.
     @inline(__always)
-    static func unary(_ a: Variable, _ f: (Float) -> Float, _ derivative: @escaping (Float, Float) -> Float,
+    static func unary(_ name: StaticString, _ a: Variable, _ f: (Float) -> Float, _ derivative: @escaping (Float, Float) -> Float,
                       graph: Derivative? = nil) -> Variable {
-        unary(a, value: a.value.map(f), derivative, graph: graph)
+        unary(name, a, value: a.value.map(f), derivative, graph: graph)
     }
 
     /// The same for a function computed eight lanes at a time.
     @inline(__always)
-    static func unary(_ a: Variable, lanes f: (VectorMath.Lanes) -> VectorMath.Lanes, _ derivative: @escaping (Float, Float) -> Float,
+    static func unary(_ name: StaticString, _ a: Variable, lanes f: (VectorMath.Lanes) -> VectorMath.Lanes, _ derivative: @escaping (Float, Float) -> Float,
                       graph: Derivative? = nil) -> Variable {
-        unary(a, value: a.value.mapLanes(f), derivative, graph: graph)
+        unary(name, a, value: a.value.mapLanes(f), derivative, graph: graph)
     }
 
     @inline(__always)
-    static func unary(_ a: Variable, value y: Tensor, _ derivative: @escaping (Float, Float) -> Float, graph: Derivative?) -> Variable {
+    static func unary(_ name: StaticString, _ a: Variable, value y: Tensor, _ derivative: @escaping (Float, Float) -> Float, graph: Derivative?) -> Variable {
         let x = a.value
-        return Graph.record(y, a, { back, a in
+        return Graph.record(y, a, op: name, { back, a in
             let g = back.gradient
             var out = [Float](repeating: 0, count: g.count)
             for i in 0..<g.count { out[i] = g.data[i] * derivative(x.data[i], y.data[i]) }
@@ -159,41 +159,41 @@ extension Op {
     /// derivative is zero, so it enters the second-order walk as a constant.
     static func constantDerivative(_ f: @escaping (Float) -> Float) -> Derivative { { x in Variable(x.value.map(f)) } }
 
-    public static func neg(_ a: Variable) -> Variable { unary(a, { -$0 }, { _, _ in -1 }, graph: constantDerivative { _ in -1 }) }
-    public static func exp(_ a: Variable) -> Variable { unary(a, lanes: VectorMath.exp, { _, y in y }, graph: { exp($0) }) }
+    public static func neg(_ a: Variable) -> Variable { unary("neg", a, { -$0 }, { _, _ in -1 }, graph: constantDerivative { _ in -1 }) }
+    public static func exp(_ a: Variable) -> Variable { unary("exp", a, lanes: VectorMath.exp, { _, y in y }, graph: { exp($0) }) }
     public static func log(_ a: Variable) -> Variable {
-        unary(a, Foundation.log, { x, _ in 1 / x }, graph: { try div(Variable(Tensor(1)), $0) })
+        unary("log", a, Foundation.log, { x, _ in 1 / x }, graph: { try div(Variable(Tensor(1)), $0) })
     }
     public static func sqrt(_ a: Variable) -> Variable {
-        unary(a, Foundation.sqrt, { _, y in 0.5 / y }, graph: { try div(Variable(Tensor(0.5)), sqrt($0)) })
+        unary("sqrt", a, Foundation.sqrt, { _, y in 0.5 / y }, graph: { try div(Variable(Tensor(0.5)), sqrt($0)) })
     }
     public static func abs(_ a: Variable) -> Variable {
-        unary(a, Swift.abs, { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }, graph: constantDerivative { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
+        unary("abs", a, Swift.abs, { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }, graph: constantDerivative { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
     }
     public static func tanh(_ a: Variable) -> Variable {
-        unary(a, lanes: VectorMath.tanh, { _, y in Scalar.tanhSlope(output: y) }, graph: { x in try sub(Variable(Tensor(1)), square(tanh(x))) })
+        unary("tanh", a, lanes: VectorMath.tanh, { _, y in Scalar.tanhSlope(output: y) }, graph: { x in try sub(Variable(Tensor(1)), square(tanh(x))) })
     }
     public static func sigmoid(_ a: Variable) -> Variable {
-        unary(a, lanes: VectorMath.sigmoid, { _, y in Scalar.sigmoidSlope(output: y) }, graph: { x in
+        unary("sigmoid", a, lanes: VectorMath.sigmoid, { _, y in Scalar.sigmoidSlope(output: y) }, graph: { x in
             let s = sigmoid(x)
             return try mul(s, try sub(Variable(Tensor(1)), s))
         })
     }
     public static func relu(_ a: Variable) -> Variable {
-        unary(a, { Swift.max($0, 0) }, { x, _ in x > 0 ? 1 : 0 }, graph: constantDerivative { $0 > 0 ? 1 : 0 })
+        unary("relu", a, { Swift.max($0, 0) }, { x, _ in x > 0 ? 1 : 0 }, graph: constantDerivative { $0 > 0 ? 1 : 0 })
     }
-    public static func softplus(_ a: Variable) -> Variable { unary(a, Scalar.softplus, { x, _ in Scalar.softplusSlope(x) }, graph: { sigmoid($0) }) }
-    public static func square(_ a: Variable) -> Variable { unary(a, { $0 * $0 }, { x, _ in 2 * x }, graph: { scale($0, 2) }) }
+    public static func softplus(_ a: Variable) -> Variable { unary("softplus", a, Scalar.softplus, { x, _ in Scalar.softplusSlope(x) }, graph: { sigmoid($0) }) }
+    public static func square(_ a: Variable) -> Variable { unary("square", a, { $0 * $0 }, { x, _ in 2 * x }, graph: { scale($0, 2) }) }
 
     /// Clamps into [lo, hi]; the gradient passes only where the value was inside.
     public static func clip(_ a: Variable, _ lo: Float, _ hi: Float) -> Variable {
-        unary(a, { Swift.min(Swift.max($0, lo), hi) }, { x, _ in x >= lo && x <= hi ? 1 : 0 },
+        unary("clip", a, { Swift.min(Swift.max($0, lo), hi) }, { x, _ in x >= lo && x <= hi ? 1 : 0 },
               graph: constantDerivative { $0 >= lo && $0 <= hi ? 1 : 0 })
     }
 
     /// Multiplies by a constant (cheaper than `mul` with a scalar tensor).
     public static func scale(_ a: Variable, _ s: Float) -> Variable {
-        unary(a, { $0 * s }, { _, _ in s }, graph: constantDerivative { _ in s })
+        unary("scale", a, { $0 * s }, { _, _ in s }, graph: constantDerivative { _ in s })
     }
 
     /// Stops gradients: the same value, as a constant.

@@ -47,36 +47,38 @@ public enum Graph {
     /// `graph` is an autoclosure so that an op that records nothing (no input
     /// needs a gradient) does not build its second-order closure at all.
     @inline(__always)
-    public static func record(_ value: Tensor, _ a: Variable, _ vjp: @escaping (Backward, Input) throws -> Void,
+    public static func record(_ value: Tensor, _ a: Variable, op: StaticString, flops: Int? = nil, _ vjp: @escaping (Backward, Input) throws -> Void,
                               graph graphVJP: @autoclosure () -> Node.GraphVJP? = nil) -> Variable {
         guard isRecording, a.node != nil else { return Variable(value) }
-        return Variable(value, node: Node(inputs: [a.node], inputOutputs: outputsRead(a), shape: value.shape, vjp: .one(vjp), graphVJP: graphVJP()))
+        return Variable(value, node: Node(op: op, flops: flops ?? value.count, inputs: [a.node], inputOutputs: outputsRead(a), shape: value.shape, vjp: .one(vjp), graphVJP: graphVJP()))
     }
 
     /// The same for an op of two inputs (`b` may be absent: it then needs no gradient).
     @inline(__always)
-    public static func record(_ value: Tensor, _ a: Variable, _ b: Variable?, _ vjp: @escaping (Backward, Input, Input) throws -> Void,
+    public static func record(_ value: Tensor, _ a: Variable, _ b: Variable?, op: StaticString, flops: Int? = nil,
+                              _ vjp: @escaping (Backward, Input, Input) throws -> Void,
                               graph graphVJP: @autoclosure () -> Node.GraphVJP? = nil) -> Variable {
         guard isRecording, a.node != nil || b?.node != nil else { return Variable(value) }
-        return Variable(value, node: Node(inputs: [a.node, b?.node], inputOutputs: outputsRead(a, b), shape: value.shape,
+        return Variable(value, node: Node(op: op, flops: flops ?? value.count, inputs: [a.node, b?.node], inputOutputs: outputsRead(a, b), shape: value.shape,
                                           vjp: .two(vjp), graphVJP: graphVJP()))
     }
 
     /// The same for an op of three inputs.
     @inline(__always)
-    public static func record(_ value: Tensor, _ a: Variable, _ b: Variable?, _ c: Variable?,
+    public static func record(_ value: Tensor, _ a: Variable, _ b: Variable?, _ c: Variable?, op: StaticString, flops: Int? = nil,
                               _ vjp: @escaping (Backward, Input, Input, Input) throws -> Void,
                               graph graphVJP: @autoclosure () -> Node.GraphVJP? = nil) -> Variable {
         guard isRecording, a.node != nil || b?.node != nil || c?.node != nil else { return Variable(value) }
-        return Variable(value, node: Node(inputs: [a.node, b?.node, c?.node], inputOutputs: outputsRead(a, b, c), shape: value.shape,
+        return Variable(value, node: Node(op: op, flops: flops ?? value.count, inputs: [a.node, b?.node, c?.node], inputOutputs: outputsRead(a, b, c), shape: value.shape,
                                           vjp: .three(vjp), graphVJP: graphVJP()))
     }
 
     /// The same for an op of any number of inputs, given to `vjp` as a list of handles in order.
-    public static func record(_ value: Tensor, _ inputs: [Variable?], _ vjp: @escaping (Backward, [Input]) throws -> Void,
+    public static func record(_ value: Tensor, _ inputs: [Variable?], op: StaticString, flops: Int? = nil,
+                              _ vjp: @escaping (Backward, [Input]) throws -> Void,
                               graph graphVJP: @autoclosure () -> Node.GraphVJP? = nil) -> Variable {
         guard isRecording, inputs.contains(where: { $0?.node != nil }) else { return Variable(value) }
-        return Variable(value, node: Node(inputs: inputs.map { $0?.node }, inputOutputs: outputsRead(inputs), shape: value.shape,
+        return Variable(value, node: Node(op: op, flops: flops ?? value.count, inputs: inputs.map { $0?.node }, inputOutputs: outputsRead(inputs), shape: value.shape,
                                           vjp: .list(vjp), graphVJP: graphVJP()))
     }
 
@@ -84,10 +86,11 @@ public enum Graph {
     /// results): one node, one Variable per output. Its `vjp` reads each
     /// output's gradient with `Backward.gradient(ofOutput:)` (nil where
     /// nothing used that output).
-    public static func record(outputs values: [Tensor], _ inputs: [Variable?], _ vjp: @escaping (Backward, [Input]) throws -> Void,
+    public static func record(outputs values: [Tensor], _ inputs: [Variable?], op: StaticString, flops: Int? = nil,
+                              _ vjp: @escaping (Backward, [Input]) throws -> Void,
                               graph graphVJP: @autoclosure () -> Node.MultipleGraphVJP? = nil) -> [Variable] {
         guard isRecording, values.count > 0, inputs.contains(where: { $0?.node != nil }) else { return values.map { Variable($0) } }
-        let node = Node(inputs: inputs.map { $0?.node }, inputOutputs: outputsRead(inputs), shape: values[0].shape,
+        let node = Node(op: op, flops: flops ?? values.reduce(0) { $0 + $1.count }, inputs: inputs.map { $0?.node }, inputOutputs: outputsRead(inputs), shape: values[0].shape,
                         otherShapes: values.dropFirst().map(\.shape), vjp: .list(vjp), multipleGraphVJP: graphVJP())
         return values.enumerated().map { Variable($1, node: node, output: $0) }
     }
@@ -325,7 +328,7 @@ public enum Graph {
     /// never a zero. `detach` makes it plain data.
     public static func firstOrderResult(_ gradient: Tensor, of loss: Variable, place: String) -> Variable {
         guard isRecording, let root = loss.node else { return Variable(gradient) }
-        let node = Node(inputs: [root], inputOutputs: loss.output == 0 ? [] : [loss.output], shape: gradient.shape, vjp: .one { _, _ in
+        let node = Node(op: "grad", flops: 0, inputs: [root], inputOutputs: loss.output == 0 ? [] : [loss.output], shape: gradient.shape, vjp: .one { _, _ in
             throw GradientError(message: "a gradient of a gradient is needed here, through the result of grad at \(place), which was not recorded: pass create_graph: true to that grad to differentiate it again, or wrap it in detach() to use it as data")
         })
         return Variable(gradient, node: node)

@@ -12,7 +12,7 @@ extension Op {
         let n = Float(max(diff.count, 1))
         let value = Tensor(diff.data.reduce(0) { $0 + $1 * $1 } / n)
         let (pv, tv) = (prediction.value, target.value)
-        return Graph.record(value, prediction, target, { back, prediction, target in
+        return Graph.record(value, prediction, target, op: "mse", flops: 3 * diff.count, { back, prediction, target in
             let d = diff * (2 * back.gradient.scalar / n)
             try back.add(d, to: prediction)
             try back.add(to: target) { -d }
@@ -33,7 +33,7 @@ extension Op {
             total += Double(Swift.max(v, 0) - v * t.data[i] + Foundation.log1p(Foundation.exp(-Swift.abs(v))))
         }
         let n = Float(sum ? 1 : max(x.count, 1))
-        return Graph.record(Tensor(Float(total) / n), logits, target, { back, logits, target in
+        return Graph.record(Tensor(Float(total) / n), logits, target, op: "bce", flops: 6 * x.count, { back, logits, target in
             let k = back.gradient.scalar / n
             try back.add(to: logits) { try Tensor.zip(x, t) { v, tv in (Scalar.sigmoid(v) - tv) * k } }
             try back.add(to: target) { x.map { -$0 * k } }
@@ -55,7 +55,7 @@ extension Op {
             total -= Double(t.data[i] * Foundation.log(x.data[i]) + (1 - t.data[i]) * Foundation.log(1 - x.data[i]))
         }
         let n = Float(sum ? 1 : max(x.count, 1))
-        return Graph.record(Tensor(Float(total) / n), p, target) { back, p, target in
+        return Graph.record(Tensor(Float(total) / n), p, target, op: "bce", flops: 6 * x.count) { back, p, target in
             let k = back.gradient.scalar / n
             try back.add(to: p) { try Tensor.zip(x, t) { v, tv in (v - tv) / (v * (1 - v)) * k } }
             try back.add(to: target) { x.map { (Foundation.log(1 - $0) - Foundation.log($0)) * k } }
@@ -86,7 +86,7 @@ extension Op {
         let n = Float(max(rows, 1))
         let soft = try x.softmax(axis: -1)
         let targetIsData = target.shape == x.shape
-        return Graph.record(Tensor(-total / n), logits, target, { back, logits, target in
+        return Graph.record(Tensor(-total / n), logits, target, op: "cross_entropy", flops: 5 * x.count, { back, logits, target in
             let k = back.gradient.scalar / n
             try back.add(to: logits) {
                 let rowMass = try probabilities.reduce(.sum, axis: -1, keepdims: true)

@@ -6,7 +6,9 @@ extension Op {
         let (x, y) = (a.value, b.value)
         let value = try Tensor.matmul(x, y)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(value, a, b, { back, a, b in
+        // 2 m n k for each product of the batch.
+        let products = value.count * (x.rank == 1 ? x.count : x.shape[x.rank - 1])
+        return Graph.record(value, a, b, op: "matmul", flops: 2 * products, { back, a, b in
             let g = back.gradient
             // Work with 1-d operands promoted to matrices, as the forward did.
             let xm = x.rank == 1 ? Tensor(shape: [1, x.count], data: x.data) : x
@@ -59,7 +61,7 @@ extension Op {
         }
         var shape = xv.shape
         shape[shape.count - 1] = outputs
-        return Graph.record(Tensor(shape: shape, data: value.data), x, w, b, { back, x, w, b in
+        return Graph.record(Tensor(shape: shape, data: value.data), x, w, b, op: "linear", flops: 2 * rows * inputs * outputs + rows * outputs, { back, x, w, b in
             let g = back.gradient
             let g2 = Tensor(shape: [rows, outputs], data: g.data)
             try back.add(to: x) { Tensor(shape: xv.shape, data: try Tensor.matmul(g2, wv, transposeA: false, transposeB: true).data) }

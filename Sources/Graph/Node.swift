@@ -16,6 +16,11 @@ public final class Node {
     /// (zeros where an output is not used).
     public typealias MultipleGraphVJP = ([Variable], [InputRef]) throws -> [Variable?]
 
+    /// What recorded it ("matmul", "lstm_cell"), and an estimate of its
+    /// forward floating-point operations: for `graph(loss)`, what a step does.
+    let op: StaticString
+    let flops: Int
+
     /// Creation order; a node's inputs always have smaller ids, so sorting by
     /// id gives a topological order without a recursive walk.
     let id: Int
@@ -42,8 +47,10 @@ public final class Node {
     /// Products a^T b still to be added to `grad` (see `Backward.addProduct`).
     var pendingProducts: [(a: Tensor, b: Tensor)] = []
 
-    init(inputs: [Node?], inputOutputs: [Int] = [], shape: [Int], otherShapes: [[Int]] = [], vjp: VJP,
+    init(op: StaticString, flops: Int, inputs: [Node?], inputOutputs: [Int] = [], shape: [Int], otherShapes: [[Int]] = [], vjp: VJP,
          graphVJP: GraphVJP? = nil, multipleGraphVJP: MultipleGraphVJP? = nil) {
+        self.op = op
+        self.flops = flops
         Graph.nodeCount += 1
         self.id = Graph.nodeCount
         self.scope = Graph.currentScope

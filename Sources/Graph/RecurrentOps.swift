@@ -56,8 +56,10 @@ extension Op {
             return [h2, c2]
         }
         let stateShape = batched ? [B, H] : [H]
+        // The gate product, then about a dozen operations per state element.
+        let flops = 2 * B * (I + H) * 4 * H + 12 * B * H
         let outputs = Graph.record(outputs: [Tensor(shape: stateShape, data: hOut), Tensor(shape: stateShape, data: cOut)],
-                                   [x, h, c, weights, bias], { back, inputs in
+                                   [x, h, c, weights, bias], op: "lstm_cell", flops: flops, { back, inputs in
             let (x, h, c, weights, bias) = (inputs[0], inputs[1], inputs[2], inputs[3], inputs[4])
             // An output nothing used has a zero gradient.
             let none = [Float](repeating: 0, count: B * H)

@@ -7,7 +7,7 @@ extension Op {
         let shape = a.shape
         let normalized = try axis.map { try a.value.axis($0) }
         let y = try a.value.reduce(.sum, axis: axis, keepdims: keepdims)
-        return Graph.record(y, a, { back, a in
+        return Graph.record(y, a, op: "sum", flops: a.value.count, { back, a in
             try back.add(try back.gradient.keepingAxis(normalized, of: shape).broadcast(to: shape), to: a)
         }, graph: { g, _ in
             [try broadcast(try reshape(g, g.value.keepingAxis(normalized, of: shape).shape), to: shape)]
@@ -30,7 +30,7 @@ extension Op {
             let mask = try Tensor.zip(x, y.keepingAxis(normalized, of: x.shape)) { $0 == $1 ? 1 : 0 }
             return try mask / (try mask.reduce(.sum, axis: normalized, keepdims: true))
         }
-        return Graph.record(y, a, { back, a in
+        return Graph.record(y, a, op: isMax ? "max" : "min", flops: x.count, { back, a in
             try back.add(try weights() * back.gradient.keepingAxis(normalized, of: x.shape), to: a)
         }, graph: { g, _ in
             [try mul(Variable(try weights()), try reshape(g, g.value.keepingAxis(normalized, of: x.shape).shape))]
@@ -41,7 +41,7 @@ extension Op {
         let xv = a.value
         let y = try xv.softmax(axis: axis)
         let ax = try a.value.axis(axis)
-        return Graph.record(y, a, { back, a in
+        return Graph.record(y, a, op: "softmax", flops: 4 * y.count, { back, a in
             let g = back.gradient
             let dot = try (g * y).reduce(.sum, axis: ax, keepdims: true)
             try back.add(try y * (try g - dot), to: a)
@@ -57,7 +57,7 @@ extension Op {
         let x = a.value
         let ax = try x.axis(axis)
         let y = try x.logsumexp(axis: ax, keepdims: keepdims)
-        return Graph.record(y, a, { back, a in
+        return Graph.record(y, a, op: "logsumexp", flops: 3 * x.count, { back, a in
             try back.add(try x.softmax(axis: ax) * back.gradient.keepingAxis(ax, of: x.shape), to: a)
         }, graph: { g, nodes in
             let yv = try softmax(Graph.input(x, nodes[0]), axis: ax)

@@ -7,12 +7,12 @@ extension Op {
         let value = try a.value.permuted(perm)
         var inverse = perm
         for (i, p) in perm.enumerated() { inverse[p] = i }
-        return Graph.record(value, a, { back, a in try back.add(try back.gradient.permuted(inverse), to: a) }, graph: { g, _ in [try permute(g, inverse)] })
+        return Graph.record(value, a, op: "permute", flops: 0, { back, a in try back.add(try back.gradient.permuted(inverse), to: a) }, graph: { g, _ in [try permute(g, inverse)] })
     }
 
     public static func reshape(_ a: Variable, _ shape: [Int]) throws -> Variable {
         let original = a.shape
-        return Graph.record(try a.value.reshaped(shape), a, { back, a in try back.add(Tensor(shape: original, data: back.gradient.data), to: a) },
+        return Graph.record(try a.value.reshaped(shape), a, op: "reshape", flops: 0, { back, a in try back.add(Tensor(shape: original, data: back.gradient.data), to: a) },
                             graph: { g, _ in [try reshape(g, original)] })
     }
 
@@ -20,7 +20,7 @@ extension Op {
         let value = try Tensor.concat(parts.map { $0.value }, axis: axis)
         let ax = try parts[0].value.axis(axis)
         let sizes = parts.map { $0.shape[ax] }
-        return Graph.record(value, parts, { back, parts in
+        return Graph.record(value, parts, op: "concat", flops: 0, { back, parts in
             for (part, d) in zip(parts, try back.gradient.split(sizes: sizes, axis: ax)) { try back.add(d, to: part) }
         }, graph: { g, _ in
             var start = 0
@@ -94,7 +94,7 @@ extension Op {
         let source = a.shape
         let size = source.dropFirst().reduce(1, *)
         let value = Tensor(shape: Array(source.dropFirst()), data: Array(a.value.data[(j * size)..<((j + 1) * size)]))
-        return Graph.record(value, a, { back, a in
+        return Graph.record(value, a, op: "row", flops: 0, { back, a in
             var d = [Float](repeating: 0, count: source.reduce(1, *))
             d.replaceSubrange((j * size)..<((j + 1) * size), with: back.gradient.data)
             try back.add(Tensor(shape: source, data: d), to: a)
@@ -122,7 +122,7 @@ extension Op {
         var shape = x.shape
         shape[ax] = end - start
         let source = x.shape
-        return Graph.record(Tensor(shape: shape, data: out), a, { back, a in
+        return Graph.record(Tensor(shape: shape, data: out), a, op: "slice", flops: 0, { back, a in
             let g = back.gradient
             var d = [Float](repeating: 0, count: source.reduce(1, *))
             g.data.withUnsafeBufferPointer { pg in
@@ -144,7 +144,7 @@ extension Op {
 
     static func gatherOffsets(_ a: Variable, _ offsets: [Int], _ shape: [Int]) -> Variable {
         let source = a.shape
-        return Graph.record(a.value.gathering(offsets: offsets, shape: shape), a, { back, a in
+        return Graph.record(a.value.gathering(offsets: offsets, shape: shape), a, op: "gather", flops: 0, { back, a in
             var d = Tensor(shape: source, data: [Float](repeating: 0, count: source.reduce(1, *)))
             d.scatterAdd(offsets: offsets, values: back.gradient)
             try back.add(d, to: a)
@@ -157,7 +157,7 @@ extension Op {
         let part = a.shape
         var value = Tensor(shape: shape, data: [Float](repeating: 0, count: shape.reduce(1, *)))
         value.scatterAdd(offsets: offsets, values: a.value)
-        return Graph.record(value, a, { back, a in try back.add(back.gradient.gathering(offsets: offsets, shape: part), to: a) },
+        return Graph.record(value, a, op: "scatter", flops: 0, { back, a in try back.add(back.gradient.gathering(offsets: offsets, shape: part), to: a) },
                             graph: { g, _ in [gatherOffsets(g, offsets, part)] })
     }
 
@@ -170,7 +170,7 @@ extension Op {
             for (i, o) in offsets.enumerated() { p[o] = part.data[i] }
         }
         let vShape = v.shape
-        return Graph.record(value, a, v) { back, a, v in
+        return Graph.record(value, a, v, op: "set_index", flops: 0) { back, a, v in
             let g = back.gradient
             try back.add(to: a) {
                 var da = g

@@ -29,7 +29,7 @@ public final class Variable {
 
     /// A trainable leaf: optimizers update its value in place.
     public static func parameter(_ value: Tensor) -> Variable {
-        Variable(value, node: Node(inputs: [], shape: value.shape, vjp: .list { _, _ in }), isParameter: true)
+        Variable(value, node: Node(op: "param", flops: 0, inputs: [], shape: value.shape, vjp: .list { _, _ in }), isParameter: true)
     }
 
     public var requiresGrad: Bool { node != nil }

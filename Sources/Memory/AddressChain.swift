@@ -30,7 +30,9 @@ extension Addressing {
             copy(s.data, into: x.shift)
             copy(gammas, into: x.gamma)
         }
-        return Graph.record(Tensor(shape: shape, data: chain.weighting), [memory, key, beta, gate, shift, gamma, previous]) { back, inputs in
+        // Cosine similarities, then a few dozen operations per slot for the other steps.
+        let flops = 2 * R * L.slots * L.width + R * L.slots * (20 + 2 * K)
+        return Graph.record(Tensor(shape: shape, data: chain.weighting), [memory, key, beta, gate, shift, gamma, previous], op: "address", flops: flops) { back, inputs in
             let g = back.gradient
             let dmp = filling(counts: [m.count, p.count]) { out in chain.backward(g, memory: out[0], previous: out[1]) }
             let (dm, dp) = (dmp[0], dmp[1])
@@ -90,7 +92,8 @@ extension Addressing {
             }
         }
         let memoryCount = memory.value.count, previousShape = previous.value.shape
-        return Graph.record(Tensor(shape: expected, data: chain.weighting), memory, p, previous) { back, memory, p, previous in
+        let flops = 2 * B * L.slots * L.width + B * L.slots * (20 + 2 * S)
+        return Graph.record(Tensor(shape: expected, data: chain.weighting), memory, p, previous, op: "address_from", flops: flops) { back, memory, p, previous in
             let g = back.gradient
             // The chain's gradients (the memory's added in place), then
             // through the activations into dp.

@@ -46,8 +46,8 @@ public enum Addressing {
 
     /// Records a kernel's value as computed from `inputs`, whose gradients
     /// its backward gives in the same order.
-    static func record(_ kernel: Kernel, _ inputs: [Variable?]) -> Variable {
-        Graph.record(kernel.value, inputs) { back, inputs in
+    static func record(_ kernel: Kernel, _ inputs: [Variable?], op: StaticString, flops: Int? = nil) -> Variable {
+        Graph.record(kernel.value, inputs, op: op, flops: flops) { back, inputs in
             for (gradient, input) in zip(kernel.backward(back.gradient), inputs) { try back.add(gradient, to: input) }
         }
     }

@@ -8,7 +8,9 @@ extension Addressing {
 
     /// K[i] = M_i . k / (|M_i| |k| + eps), for every memory row i.
     public static func cosine(_ memory: Variable, _ key: Variable) throws -> Variable {
-        record(try cosineKernel(memory.value, key.value), [memory, key])
+        let kernel = try cosineKernel(memory.value, key.value)
+        // A dot product of a row's width for every similarity.
+        return record(kernel, [memory, key], op: "cosine", flops: 2 * kernel.value.count * (memory.shape.last ?? 1))
     }
 
     static func cosineKernel(_ m: Tensor, _ k: Tensor) throws -> Kernel {
@@ -56,7 +58,7 @@ extension Addressing {
     public static func content(_ memory: Variable, _ key: Variable, _ beta: Variable) throws -> Variable {
         let (similarity, similarityBackward) = try cosineKernel(memory.value, key.value)
         let (value, focusBackward) = try focusKernel(similarity, beta.value)
-        return Graph.record(value, memory, key, beta) { back, memory, key, beta in
+        return Graph.record(value, memory, key, beta, op: "content", flops: value.count * (2 * (memory.shape.last ?? 1) + 4)) { back, memory, key, beta in
             let d = focusBackward(back.gradient)
             let dSimilarity = similarityBackward(d[0])
             try back.add(dSimilarity[0], to: memory)

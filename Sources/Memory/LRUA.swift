@@ -58,7 +58,7 @@ extension Addressing {
         }
         // lu takes its gradient too (a variant with soft least-used weights
         // learns through it); heads sharing one lu row add their shares.
-        return Graph.record(Tensor(shape: r.shape, data: out), alpha, readPrevious, leastUsedPrevious) { back, alpha, readPrevious, leastUsedPrevious in
+        return Graph.record(Tensor(shape: r.shape, data: out), alpha, readPrevious, leastUsedPrevious, op: "lrua_weights", flops: 3 * out.count) { back, alpha, readPrevious, leastUsedPrevious in
             let g = back.gradient
             var dr = [Float](repeating: 0, count: r.count), da = [Float](repeating: 0, count: a.count)
             var dlu = [Float](repeating: 0, count: lu.count)
@@ -99,7 +99,7 @@ extension Addressing {
             }
             return Tensor(shape: t.shape, data: out[0])
         }
-        return Graph.record(zeroRows(memory.value), memory) { back, memory in try back.add(zeroRows(back.gradient), to: memory) }
+        return Graph.record(zeroRows(memory.value), memory, op: "zero_least_used", flops: 0) { back, memory in try back.add(zeroRows(back.gradient), to: memory) }
     }
 
     /// One LRUA write: zero the least-used slot, then M += w^w k, with

@@ -8,7 +8,7 @@ extension Addressing {
 
     /// w = g * wc + (1 - g) * wprev.
     public static func interpolate(_ wc: Variable, _ wprev: Variable, _ gate: Variable) throws -> Variable {
-        record(try interpolateKernel(wc.value, wprev.value, gate.value), [wc, wprev, gate])
+        record(try interpolateKernel(wc.value, wprev.value, gate.value), [wc, wprev, gate], op: "interpolate", flops: 3 * wc.value.count)
     }
 
     static func interpolateKernel(_ a: Tensor, _ p: Tensor, _ gateValue: Tensor) throws -> Kernel {
@@ -44,7 +44,7 @@ extension Addressing {
     /// Circular convolution: w~(i) = sum_k s(k) w((i - offset_k) mod N).
     /// The entry for offset +1 moves the focus forward, from slot i to slot i + 1.
     public static func shift(_ weighting: Variable, _ kernel: Variable) throws -> Variable {
-        record(try shiftKernel(weighting.value, kernel.value), [weighting, kernel])
+        record(try shiftKernel(weighting.value, kernel.value), [weighting, kernel], op: "shift", flops: 2 * weighting.value.count * (kernel.shape.last ?? 1))
     }
 
     /// The length K of a shift kernel for R weighting rows of N slots,
@@ -85,7 +85,7 @@ extension Addressing {
     /// gamma < 1, where it is unbounded, 0 is used). An all-zero row gives the
     /// uniform weighting.
     public static func sharpen(_ weighting: Variable, _ gamma: Variable) throws -> Variable {
-        record(try sharpenKernel(weighting.value, gamma.value), [weighting, gamma])
+        record(try sharpenKernel(weighting.value, gamma.value), [weighting, gamma], op: "sharpen", flops: 4 * weighting.value.count)
     }
 
     static func sharpenKernel(_ w: Tensor, _ gammaValue: Tensor) throws -> Kernel {

@@ -23,7 +23,7 @@ extension Addressing {
                 }
             }
         }
-        return Graph.record(Tensor(shape: L.shape(heads: heads, last: W), data: r), memory, weighting) { back, memory, weighting in
+        return Graph.record(Tensor(shape: L.shape(heads: heads, last: W), data: r), memory, weighting, op: "read", flops: 2 * B * H * N * W) { back, memory, weighting in
             let g = back.gradient
             // dw(i) = M(i) . g; dM(i) = sum over heads of w(i) g.
             let dw = filling(w.count) { pdw in
@@ -61,7 +61,9 @@ extension Addressing {
     /// [B, H, W]) write as the NTM paper combines them: every erase first,
     /// M~(i) = M(i) * prod_h (1 - w_h(i) e_h), then every add, + sum_h w_h(i) a_h.
     public static func write(_ memory: Variable, _ weighting: Variable, erase: Variable?, add: Variable) throws -> Variable {
-        record(try writeKernel(memory.value, weighting.value, erase?.value, add.value), [memory, weighting, add, erase])
+        // Erase and add: a few operations per element of the memory, for each head's weighting.
+        record(try writeKernel(memory.value, weighting.value, erase?.value, add.value), [memory, weighting, add, erase],
+               op: "write", flops: 4 * weighting.value.count * (memory.shape.last ?? 1))
     }
 
     /// The write's value and VJP: [dM, dw, da] and, with an erase vector, de.
@@ -218,7 +220,7 @@ extension Addressing {
         }
         let (erase, add) = (activated[0], activated[1])
         let (value, backward) = try writeKernel(m, weighting.value, Tensor(shape: rows + [W], data: erase), Tensor(shape: rows + [W], data: add))
-        return Graph.record(value, memory, weighting, p) { back, memory, weighting, p in
+        return Graph.record(value, memory, weighting, p, op: "write_from", flops: 4 * m.count + 8 * B * W) { back, memory, weighting, p in
             let d = backward(back.gradient)  // [dM, dw, dadd, derase]
             var dp = [Float](repeating: 0, count: pv.count)
             for b in 0..<B {

@@ -74,6 +74,10 @@ public final class Interpreter {
         set { Interrupt.requested = newValue }
     }
 
+    /// `mnemo run --graph`: the first optimizer step prints the profile of its
+    /// loss's graph (`graph(loss)`) with `warn`, then this turns false.
+    public var profileFirstStep = false
+
     /// Notes that are not errors (a module shadowing the standard library's), on standard error.
     public var warn: (String) -> Void = { text in
         fflush(stdout)
