@@ -122,9 +122,23 @@ final class GradientTests: XCTestCase {
     func testGradcheckCatchesAWrongRule() throws {
         let results = try Gradcheck.check(inputs: [randn(4)]) { v in
             let x = v[0].value
-            return Graph.record(x.map { $0 * $0 }, v[0]) { back, input in try back.add(try back.gradient * x, to: input) }  // should be 2x
+            return Graph.record(x.map { $0 * $0 }, v[0], op: "square") { back, input in try back.add(try back.gradient * x, to: input) }  // should be 2x
         }
         XCTAssertFalse(results[0].ok)
+    }
+
+    /// The profile of a graph counts each node once (a value used twice is
+    /// one node) and sums the ops' own estimates.
+    func testGraphProfile() throws {
+        let w = Variable.parameter(randn(4, 3))
+        let x = Variable(randn(2, 4))
+        let h = try Op.linear(x, w, nil)
+        let y = try Op.mul(h, h)
+        let profile = GraphProfile(of: try Op.sum(y, axis: nil))
+        XCTAssertEqual(profile.nodes, 4)  // param, linear, mul, sum
+        XCTAssertEqual(profile.rows.map(\.op), ["linear", "mul", "sum", "param"])  // ties by name
+        XCTAssertEqual(profile.flops, (2 * 2 * 4 * 3 + 2 * 3) + 6 + 6)
+        XCTAssertEqual(GraphProfile(of: Variable(randn(3))).nodes, 0)
     }
 
     /// An op with two outputs: each output's gradient reaches the inputs, an
