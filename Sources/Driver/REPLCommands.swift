@@ -29,6 +29,8 @@ enum REPLCommands {
                     help: "List the commands; with a name, show a builtin's or function's signature and doc.", action: help),
         REPLCommand(name: "type", argument: .expression, usage: "EXPR",
                     help: "Evaluate EXPR and show its kind and shape, not its value.", action: type),
+        REPLCommand(name: "graph", argument: .expression, usage: "EXPR",
+                    help: "Evaluate EXPR (a loss, say) and profile the graph recorded behind it: ops by kind, count, estimated FLOPs, values held (as graph(EXPR)).", action: graph),
         REPLCommand(name: "vars", argument: .none, usage: "",
                     help: "List the session's names with their kinds and shapes.", action: vars),
         REPLCommand(name: "load", argument: .file, usage: "FILE",
@@ -129,6 +131,12 @@ enum REPLCommands {
     private static func type(_ repl: REPL, _ argument: String) {
         guard let value = repl.evaluate(argument) else { return }
         repl.write(Formatter.typeDescription(value))
+    }
+
+    private static func graph(_ repl: REPL, _ argument: String) {
+        guard let value = repl.evaluate(argument) else { return }
+        guard case .tensor(let t) = value else { return repl.error("error: :graph profiles a tensor's graph, got a \(value.kindName)") }
+        repl.write(GraphProfile(of: t).text)
     }
 
     private static func vars(_ repl: REPL, _: String) {

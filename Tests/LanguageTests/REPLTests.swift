@@ -115,6 +115,13 @@ final class REPLPipedTests: XCTestCase {
         XCTAssertEqual(saved.output, "loading\n")
     }
 
+    func testGraphCommandProfilesTheGraphBehindAValue() throws {
+        let result = try runMnemoProcess([], input: "let w = param(ones(3))\n:graph sum(tanh(w * 2))\n:graph 3\n")
+        XCTAssertTrue(result.output.contains("graph: 4 nodes, 9 FLOP forward"), result.output)
+        for op in ["scale", "tanh", "sum", "param"] { XCTAssertTrue(result.output.contains("\n" + op + " "), result.output) }
+        XCTAssertTrue(result.error.contains("error: :graph profiles a tensor's graph, got a number"), result.error)
+    }
+
     func testSavedSessionRunsEvenWhereItUsedUnderscore() throws {
         let path = NSTemporaryDirectory() + "mnemo-save-\(UUID().uuidString).mn"
         defer { try? FileManager.default.removeItem(atPath: path) }
