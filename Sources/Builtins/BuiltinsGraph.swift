@@ -188,6 +188,14 @@ enum GraphBuiltins {
             Graph.debugNonFinite = try a.bool("on")
             return .bool(previous)
         }.notDifferentiable("a setting"),
+        Builtin("threads", "n = nil", "The threads the own matrix kernels may use (1 by default; also MNEMO_THREADS or mnemo run --threads). They split a product by blocks of rows, so the results are the same bits for any number. Returns the previous number; with no argument, only returns it.") { a in
+            let previous = Parallel.threads
+            if let n = try a.optionalInt("n") {
+                guard n >= 1, n <= 64 else { throw RuntimeError("threads: n must be between 1 and 64, got \(n)") }
+                Parallel.threads = n
+            }
+            return .number(Double(previous))
+        }.notDifferentiable("a setting"),
         Builtin("graph", "x", "What the recorded graph behind x does: its ops by kind, with their count, forward floating-point operations (estimated), share and the values they hold; print it as a table, or read .nodes, .flops, .bytes. `mnemo run --graph` prints the first optimizer step's.") { a in
             .object(GraphProfileObject(GraphProfile(of: try a.tensor("x"))))
         }.notDifferentiable("describes a graph"),

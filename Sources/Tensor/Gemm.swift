@@ -1,4 +1,6 @@
 import CSupport
+import Dispatch
+import Foundation
 // Vector kernels written with explicit SIMD (8 lanes), and matrix products on
 // row-major buffers. The transposed variants let the gradient of a product
 // (G @ B^T, A^T @ G) run without copying a transpose.
@@ -80,27 +82,40 @@ public enum OwnKernels {
             let n8 = n - n % 8, tail = n - n8
             var bTail: UnsafeMutablePointer<Float>? = nil
             if tail > 0 && m >= 4 {
-                let padded = UnsafeMutablePointer<Float>.allocate(capacity: k * 8 + 32)
-                padded.initialize(repeating: 0, count: k * 8 + 32)
+                let padded = UnsafeMutablePointer<Float>.allocate(capacity: k * 8)
+                padded.initialize(repeating: 0, count: k * 8)
                 for p in 0..<k { for j in 0..<tail { padded[p * 8 + j] = b[p * n + n8 + j] } }
                 bTail = padded
             }
             defer { bTail?.deallocate() }
-            var i = 0
-            // A long product stops between blocks of rows at Ctrl-C (the caller reports it).
-            while i + 4 <= m && !Interrupt.requested {
-                let ai = a + i * rowStride, ci = c + i * n
-                fourRows(ai, rowStride, columnStride, b, ldb: n, ci, ldc: n, columns: n8, k: k)
-                if let bTail {
-                    let cTail = bTail + k * 8
-                    for r in 0..<4 { for j in 0..<8 { cTail[r * 8 + j] = j < tail ? ci[r * n + n8 + j] : 0 } }
-                    fourRows(ai, rowStride, columnStride, bTail, ldb: 8, cTail, ldc: 8, columns: 8, k: k)
-                    for r in 0..<4 { for j in 0..<tail { ci[r * n + n8 + j] = cTail[r * 8 + j] } }
+            // Blocks of four rows; with threads, each takes a range of
+            // eight-column groups for every block (so each reads only its part
+            // of B). Each output is computed by one thread in the same order
+            // whatever their number, so the bits do not change.
+            let blocks = m / 4
+            Parallel.forEach(n8 / 8, work: 2 * m * n * k) { groups in
+                let (j0, width) = (8 * groups.lowerBound, 8 * groups.count)
+                // A long product stops between blocks of rows at Ctrl-C (the caller reports it).
+                for block in 0..<blocks where !Interrupt.requested {
+                    let i = 4 * block
+                    fourRows(a + i * rowStride, rowStride, columnStride, b + j0, ldb: n, c + i * n + j0, ldc: n, columns: width, k: k)
                 }
-                i += 4
+            }
+            // The last n % 8 columns through the same kernel on zero-padded copies.
+            if let bTail {
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
+                    let cTail = scratch.baseAddress!
+                    for block in 0..<blocks where !Interrupt.requested {
+                        let i = 4 * block
+                        let ci = c + i * n
+                        for r in 0..<4 { for j in 0..<8 { cTail[r * 8 + j] = j < tail ? ci[r * n + n8 + j] : 0 } }
+                        fourRows(a + i * rowStride, rowStride, columnStride, bTail, ldb: 8, cTail, ldc: 8, columns: 8, k: k)
+                        for r in 0..<4 { for j in 0..<tail { ci[r * n + n8 + j] = cTail[r * 8 + j] } }
+                    }
+                }
             }
             if Interrupt.requested { return }
-            while i < m { oneRow(a + i * rowStride, columnStride, b, c + i * n, n: n, k: k); i += 1 }
+            for i in (4 * blocks)..<m { oneRow(a + i * rowStride, columnStride, b, c + i * n, n: n, k: k) }
         case (false, true) where m < 4:
             // Both operands' rows are contiguous: each output is a dot product.
             for i in 0..<m { rowDotRows(a + i * k, b, c + i * n, n: n, k: k) }
@@ -246,5 +261,31 @@ extension Tensor {
         }
         if Interrupt.requested { throw TensorError("interrupted") }
         return Tensor(shape: shape, data: out)
+    }
+}
+
+/// Threads for the kernels that can split their work without changing a
+/// bit of the result (the own matrix products, by blocks of output rows).
+/// One by default: `threads(n)` in a script, `mnemo run --threads N` or
+/// `MNEMO_THREADS` choose more.
+public enum Parallel {
+    nonisolated(unsafe) public static var threads = Parallel.fromEnvironment()
+
+    /// Below this many floating-point operations per thread, one thread is faster (tests lower it).
+    nonisolated(unsafe) public static var minimumWork = 1 << 18
+
+    static func fromEnvironment() -> Int {
+        guard let text = getenv("MNEMO_THREADS").map({ String(cString: $0) }), let n = Int(text), n >= 1 else { return 1 }
+        return min(n, 64)
+    }
+
+    /// Runs `body` on `count` items split into contiguous ranges, one per
+    /// thread (as many as `threads` allows and `work` justifies).
+    static func forEach(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+        let used = min(threads, count, max(1, work / minimumWork))
+        if used <= 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: used) { t in
+            body((count * t / used)..<(count * (t + 1) / used))
+        }
     }
 }

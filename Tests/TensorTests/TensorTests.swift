@@ -96,6 +96,13 @@ final class TensorTests: XCTestCase {
                     let ownResult = own(avx: true)
                     let label = "m \(m) k \(k) n \(n) transposes \(transposeA) \(transposeB)"
                     XCTAssertEqual(ownResult, own(avx: false), "AVX and portable kernels differ: " + label)
+                    // Threads split the work, never the order of any sum: the same bits.
+                    for threads in [2, 3] {
+                        let (saved, savedWork) = (Parallel.threads, Parallel.minimumWork)
+                        (Parallel.threads, Parallel.minimumWork) = (threads, 1)
+                        defer { (Parallel.threads, Parallel.minimumWork) = (saved, savedWork) }
+                        XCTAssertEqual(own(avx: true), ownResult, "\(threads) threads differ: " + label)
+                    }
                     let product = try Tensor.matmul(a, b, transposeA: transposeA, transposeB: transposeB).data
                     for i in 0..<m {
                         for j in 0..<n {
