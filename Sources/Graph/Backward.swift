@@ -25,6 +25,19 @@ public struct Backward {
         return target
     }
 
+    /// A value derived from an input once per backward walk and shared by
+    /// every node that asks for it under the same `name` (a weight's
+    /// transpose, which each step of a sequence would otherwise copy again):
+    /// inputs do not change during a walk. Computed afresh for a constant.
+    public func cached(_ name: String, for input: Input, _ make: () throws -> Tensor) rethrows -> Tensor {
+        guard let target = node.inputs[input.index] else { return try make() }
+        let key = Graph.WalkKey(node: ObjectIdentifier(target), name: name)
+        if let value = Graph.walkCache[key] { return value }
+        let value = try make()
+        Graph.walkCache[key] = value
+        return value
+    }
+
     /// Whether `input` needs a gradient in this walk (a VJP may skip computing one it does not).
     public func needs(_ input: Input) -> Bool { target(input) != nil }
 

@@ -184,6 +184,10 @@ public enum Graph {
         return wrt.map { v in v.node.flatMap { grads[OutputKey($0, v.output)] } ?? Variable(Tensor.zeros(like: v.value)) }
     }
 
+    /// What `Backward.cached` keeps during one walk.
+    struct WalkKey: Hashable { let node: ObjectIdentifier, name: String }
+    nonisolated(unsafe) static var walkCache: [WalkKey: Tensor] = [:]
+
     /// Adds a node's pending products into its gradient.
     private static func flushProducts(_ node: Node) throws {
         let pending = node.pendingProducts
@@ -302,6 +306,10 @@ public enum Graph {
         guard let (root, order, epoch) = try walk(of: loss, wrt: wrt, unused: unused) else { return wrt.map { Tensor.zeros(like: $0.value) } }
         let targets = Set(wrt.compactMap { $0.node.map(ObjectIdentifier.init) })
         defer { for node in order { node.clearGradients() } }
+        // Values derived once per walk (`Backward.cached`); a walk inside a VJP keeps its own.
+        let outerCache = walkCache
+        walkCache = [:]
+        defer { walkCache = outerCache }
         root.accumulate(seed ?? Tensor(shape: loss.shape, data: [1]), output: loss.output)
         for node in order {
             // Every user of this node has run (they were created later).

@@ -83,7 +83,11 @@ extension Op {
             }
             let (dz, dc) = (d[0], d[1])
             let dzT = Tensor(shape: [B, 4 * H], data: dz)
-            let dxh = try Tensor.matmul(dzT, wValue, transposeA: false, transposeB: true)
+            // dz W^T: the own kernels would copy W's transpose at every step of
+            // the sequence; it is copied once per backward walk instead.
+            let dxh = B >= 4 && Tensor.ownKernelsTransposeB
+                ? try Tensor.matmul(dzT, try back.cached("transpose", for: weights) { try wValue.permuted([1, 0]) }, transposeA: false, transposeB: false)
+                : try Tensor.matmul(dzT, wValue, transposeA: false, transposeB: true)
             // [dx, dh] splits back into dx and dh.
             let parts = try dxh.split(sizes: [I, H], axis: 1)
             try back.add(Tensor(shape: xShape, data: parts[0].data), to: x)

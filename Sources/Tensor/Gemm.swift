@@ -57,6 +57,14 @@ func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutab
     OwnKernels.gemm(a, b, c, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
 }
 
+extension Tensor {
+    /// True when the products run on Mnemo's own kernels, which take a
+    /// product with B transposed (of four rows or more) by copying B's
+    /// transpose first: a caller that has the transpose already may pass
+    /// it instead, for the same bits.
+    public static var ownKernelsTransposeB: Bool { MatrixBackend.blas == nil }
+}
+
 /// Mnemo's own matrix products, used when no BLAS is loaded. They are written
 /// for the shapes of memory networks: matrix-vector products at batch 1 and
 /// thin products (a few to a few hundred rows) otherwise. Each runs eight

@@ -127,6 +127,33 @@ final class GradientTests: XCTestCase {
         XCTAssertFalse(results[0].ok)
     }
 
+    /// A batch of four or more takes dz W^T from W's transpose, copied once per
+    /// backward walk and shared by the steps: the gradients still match finite
+    /// differences, and a walk after W has changed in place copies it again.
+    func testSharedTransposeInAWalk() throws {
+        let (x, h, c) = (randn(4, 3), randn(4, 5), randn(4, 5))
+        let (w, b) = (randn(8, 20), randn(20))
+        let results = try Gradcheck.check(inputs: [x, h, c, w, b]) { v in
+            let first = try Op.lstmCell(x: v[0], h: v[1], c: v[2], weights: v[3], bias: v[4])
+            let second = try Op.lstmCell(x: v[0], h: first.h, c: first.c, weights: v[3], bias: v[4])
+            return try Op.add(second.h, second.c)
+        }
+        XCTAssertTrue(results.allSatisfy(\.ok), "\(results)")
+        let weights = Variable.parameter(w)
+        func gradientOfH() throws -> Tensor {
+            let out = try Op.lstmCell(x: Variable(x), h: Variable.parameter(h), c: Variable(c), weights: weights, bias: Variable(b))
+            let twice = try Op.lstmCell(x: Variable(x), h: out.h, c: out.c, weights: weights, bias: Variable(b))
+            return try Graph.gradients(of: try Op.sum(twice.h, axis: nil), wrt: [weights])[0]
+        }
+        _ = try gradientOfH()
+        weights.value = weights.value.map { $0 * 0.5 }
+        let after = try gradientOfH()
+        let fresh = Variable.parameter(weights.value)
+        let out = try Op.lstmCell(x: Variable(x), h: Variable.parameter(h), c: Variable(c), weights: fresh, bias: Variable(b))
+        let twice = try Op.lstmCell(x: Variable(x), h: out.h, c: out.c, weights: fresh, bias: Variable(b))
+        XCTAssertEqual(after.data, try Graph.gradients(of: try Op.sum(twice.h, axis: nil), wrt: [fresh])[0].data)
+    }
+
     /// The profile of a graph counts each node once (a value used twice is
     /// one node) and sums the ops' own estimates.
     func testGraphProfile() throws {
