@@ -64,7 +64,13 @@ extension Op {
         return Graph.record(Tensor(shape: shape, data: value.data), x, w, b, op: "linear", flops: 2 * rows * inputs * outputs + rows * outputs, { back, x, w, b in
             let g = back.gradient
             let g2 = Tensor(shape: [rows, outputs], data: g.data)
-            try back.add(to: x) { Tensor(shape: xv.shape, data: try Tensor.matmul(g2, wv, transposeA: false, transposeB: true).data) }
+            try back.add(to: x) {
+                // g W^T: on the own kernels, W's transpose is copied once per backward walk, not per step.
+                let product = rows >= 4 && Tensor.ownKernelsTransposeB
+                    ? try Tensor.matmul(g2, try back.cached("transpose", for: w) { try wv.permuted([1, 0]) }, transposeA: false, transposeB: false)
+                    : try Tensor.matmul(g2, wv, transposeA: false, transposeB: true)
+                return Tensor(shape: xv.shape, data: product.data)
+            }
             // Weights are shared across the steps of a sequence: dW = x^T g is summed over them in one product.
             try back.addProduct(x2, g2, to: w)
             try back.add(to: b) {
