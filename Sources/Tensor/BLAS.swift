@@ -48,6 +48,12 @@ public enum MatrixBackend {
     // CBLAS's enumeration values (cblas.h).
     static let rowMajor: Int32 = 101, noTrans: Int32 = 111, trans: Int32 = 112
 
+    /// For tests: the own kernels even where a BLAS was loaded.
+    nonisolated(unsafe) public static var useOwnKernels = false
+
+    /// The BLAS products go to now; nil means the own kernels.
+    static var active: Library? { useOwnKernels ? nil : blas }
+
     /// Loaded on first use; nil means the own kernels.
     static let blas: Library? = {
         let choice = requested

@@ -41,7 +41,7 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
           m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
     guard m > 0, n > 0, k > 0 else { return }
-    if let blas = MatrixBackend.blas, m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) {
+    if let blas = MatrixBackend.active, m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) {
         let (M, N, K) = (Int32(m), Int32(n), Int32(k))
         let (rowMajor, noTrans, trans) = (MatrixBackend.rowMajor, MatrixBackend.noTrans, MatrixBackend.trans)
         if m == 1 {
@@ -62,7 +62,7 @@ extension Tensor {
     /// product with B transposed (of four rows or more) by copying B's
     /// transpose first: a caller that has the transpose already may pass
     /// it instead, for the same bits.
-    public static var ownKernelsTransposeB: Bool { MatrixBackend.blas == nil }
+    public static var ownKernelsTransposeB: Bool { MatrixBackend.active == nil }
 }
 
 /// Mnemo's own matrix products, used when no BLAS is loaded. They are written
