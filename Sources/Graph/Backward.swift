@@ -25,15 +25,17 @@ public struct Backward {
         return target
     }
 
-    /// A value derived from an input once per backward walk and shared by
-    /// every node that asks for it under the same `name` (a weight's
-    /// transpose, which each step of a sequence would otherwise copy again):
-    /// inputs do not change during a walk. Computed afresh for a constant.
-    public func cached(_ name: String, for input: Input, _ make: () throws -> Tensor) rethrows -> Tensor {
-        guard let target = node.inputs[input.index] else { return try make() }
-        let key = Graph.WalkKey(node: ObjectIdentifier(target), name: name)
+    /// The transpose of a matrix an op captured (a weight), copied once per
+    /// backward walk and shared by every node that captured the same value,
+    /// rather than at each step of a sequence. Keyed by the value's storage,
+    /// not by the parameter: a weight changed between steps (an update in
+    /// the middle of a sequence) is another value, with its own transpose.
+    public func transpose(of matrix: Tensor) throws -> Tensor {
+        let address = matrix.data.withUnsafeBufferPointer { $0.baseAddress.map { Int(bitPattern: $0) } }
+        guard let address, matrix.rank == 2 else { return try matrix.permuted([1, 0]) }
+        let key = Graph.WalkKey(storage: address, shape: matrix.shape)
         if let value = Graph.walkCache[key] { return value }
-        let value = try make()
+        let value = try matrix.permuted([1, 0])
         Graph.walkCache[key] = value
         return value
     }

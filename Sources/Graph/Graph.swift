@@ -184,8 +184,9 @@ public enum Graph {
         return wrt.map { v in v.node.flatMap { grads[OutputKey($0, v.output)] } ?? Variable(Tensor.zeros(like: v.value)) }
     }
 
-    /// What `Backward.cached` keeps during one walk.
-    struct WalkKey: Hashable { let node: ObjectIdentifier, name: String }
+    /// What `Backward.transpose(of:)` keeps during one walk: a captured
+    /// value's storage (alive, so unique, while the graph holds it) and shape.
+    struct WalkKey: Hashable { let storage: Int, shape: [Int] }
     nonisolated(unsafe) static var walkCache: [WalkKey: Tensor] = [:]
 
     /// Adds a node's pending products into its gradient.
@@ -306,7 +307,7 @@ public enum Graph {
         guard let (root, order, epoch) = try walk(of: loss, wrt: wrt, unused: unused) else { return wrt.map { Tensor.zeros(like: $0.value) } }
         let targets = Set(wrt.compactMap { $0.node.map(ObjectIdentifier.init) })
         defer { for node in order { node.clearGradients() } }
-        // Values derived once per walk (`Backward.cached`); a walk inside a VJP keeps its own.
+        // Transposes copied once per walk (`Backward.transpose(of:)`); a walk inside a VJP keeps its own.
         let outerCache = walkCache
         walkCache = [:]
         defer { walkCache = outerCache }

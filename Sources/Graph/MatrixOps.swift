@@ -67,7 +67,7 @@ extension Op {
             try back.add(to: x) {
                 // g W^T: on the own kernels, W's transpose is copied once per backward walk, not per step.
                 let product = rows >= 4 && Tensor.ownKernelsTransposeB
-                    ? try Tensor.matmul(g2, try back.cached("transpose", for: w) { try wv.permuted([1, 0]) }, transposeA: false, transposeB: false)
+                    ? try Tensor.matmul(g2, try back.transpose(of: wv), transposeA: false, transposeB: false)
                     : try Tensor.matmul(g2, wv, transposeA: false, transposeB: true)
                 return Tensor(shape: xv.shape, data: product.data)
             }

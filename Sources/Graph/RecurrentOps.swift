@@ -86,7 +86,7 @@ extension Op {
             // dz W^T: the own kernels would copy W's transpose at every step of
             // the sequence; it is copied once per backward walk instead.
             let dxh = B >= 4 && Tensor.ownKernelsTransposeB
-                ? try Tensor.matmul(dzT, try back.cached("transpose", for: weights) { try wValue.permuted([1, 0]) }, transposeA: false, transposeB: false)
+                ? try Tensor.matmul(dzT, try back.transpose(of: wValue), transposeA: false, transposeB: false)
                 : try Tensor.matmul(dzT, wValue, transposeA: false, transposeB: true)
             // [dx, dh] splits back into dx and dh.
             let parts = try dxh.split(sizes: [I, H], axis: 1)

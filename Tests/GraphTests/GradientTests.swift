@@ -156,6 +156,17 @@ final class GradientTests: XCTestCase {
         let out = try Op.lstmCell(x: Variable(x), h: Variable.parameter(h), c: Variable(c), weights: fresh, bias: Variable(b))
         let twice = try Op.lstmCell(x: Variable(x), h: out.h, c: out.c, weights: fresh, bias: Variable(b))
         XCTAssertEqual(after.data, try Graph.gradients(of: try Op.sum(twice.h, axis: nil), wrt: [fresh])[0].data)
+        // One walk through steps recorded before and after W changed in place
+        // (an update in the middle of a sequence): each step's own W, never
+        // the first one's transpose; finite differences are the reference.
+        let (original, halved) = (weights.value, weights.value.map { $0 * 0.5 })
+        let mixed = try Gradcheck.check(inputs: [h]) { v in
+            weights.value = original
+            let first = try Op.lstmCell(x: Variable(x), h: v[0], c: Variable(c), weights: weights, bias: Variable(b))
+            weights.value = halved
+            return try Op.lstmCell(x: Variable(x), h: first.h, c: first.c, weights: weights, bias: Variable(b)).h
+        }
+        XCTAssertTrue(mixed.allSatisfy(\.ok), "\(mixed)")
     }
 
     /// The profile of a graph counts each node once (a value used twice is
