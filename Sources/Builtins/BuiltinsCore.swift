@@ -112,8 +112,8 @@ enum CoreBuiltins {
             let lo = try a.int("low"), hi = try a.int("high")
             guard lo <= hi else { throw RuntimeError("randint: low (\(lo)) is above high (\(hi))") }
             return .number(Double(a.interpreter.random.int(lo, hi)))
-        },
-        Builtin("rand", "", "A random number, uniform in [0, 1).") { a in .number(a.interpreter.random.uniform()) },
+        }.readingValues(),
+        Builtin("rand", "", "A random number, uniform in [0, 1).") { a in .number(a.interpreter.random.uniform()) }.readingValues(),
         Builtin("shuffle", "values", "A new list with the items in random order.") { a in
             let items = try a.items("values")
             return .list(ListBox(a.interpreter.random.permutation(items.count).map { items[$0] }))
@@ -128,7 +128,7 @@ enum CoreBuiltins {
         },
         Builtin("clock", "", "Seconds since an arbitrary start (for timing; not deterministic).") { _ in
             .number(Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
-        },
+        }.readingValues(),
         Builtin("number", "value", "A number from a string, bool or one-element tensor.") { a in
             switch try a["value"] {
             case .number: return try a["value"]
@@ -138,7 +138,7 @@ enum CoreBuiltins {
                 return .number(d)
             default: return .number(try a.number("value"))
             }
-        },
+        }.readingValues(),
         Builtin("floor", "x", "The largest whole number not above x.") { a in .number(Foundation.floor(try a.number("x"))) },
         Builtin("ceil", "x", "The smallest whole number not below x.") { a in .number(Foundation.ceil(try a.number("x"))) },
         Builtin("round", "x, digits = 0", "x rounded to `digits` decimals.") { a in
@@ -150,6 +150,6 @@ enum CoreBuiltins {
         Builtin("isnan", "x", "True when a number is NaN, or when a tensor holds any NaN.") { a in
             if case .tensor(let t) = try a["x"] { return .bool(t.value.data.contains { $0.isNaN }) }
             return .bool(try a.number("x").isNaN)
-        },
+        }.readingValues(),
     ]
 }

@@ -196,9 +196,18 @@ enum GraphBuiltins {
             }
             return .number(Double(previous))
         }.notDifferentiable("a setting"),
-        Builtin("graph", "x", "What the recorded graph behind x does: its ops by kind, with their count, forward floating-point operations (estimated), share and the values they hold; print it as a table, or read .nodes, .flops, .bytes. `mnemo run --graph` prints the first optimizer step's.") { a in
-            .object(GraphProfileObject(GraphProfile(of: try a.tensor("x"))))
+        Builtin("graph", "x", "What the recorded graph behind x does: its ops by kind, with their count, forward floating-point operations (estimated), share and the values they hold; print it as a table, or read .nodes, .flops, .bytes. Given a compiled function, its plans: the steps each replays. `mnemo run --graph` prints the first optimizer step's, and the first compiled plan.") { a in
+            if case .object(let f as TracedFunction) = try a["x"] {
+                return .string(f.planSummaries.isEmpty ? "no plan yet: a compiled function is traced at its first call" : f.planSummaries.joined(separator: "\n"))
+            }
+            return .object(GraphProfileObject(GraphProfile(of: try a.tensor("x"))))
         }.notDifferentiable("describes a graph"),
+        Builtin("compile", "f, max_plans = 8", "The function f, traced at its first call with each kind of arguments (tensor shapes; the values of numbers and strings) and replayed after without the interpreter: the same builtins and ops run, so it gives the same values, bit for bit. Steps that a replay could not repeat stop the trace and the function runs uncompiled for those arguments, with a note: a tensor's value read to steer the script (item, a loss used in arithmetic or text), a change to a variable, field or element outside the function, a function made inside it given to a builtin. Values read from outside (a global number, a record's field) are fixed when traced. Keeps max_plans kinds of arguments, the least recently used dropped first.") { a in
+            guard case .function(let f) = try a["f"] else { throw a.wrong("f", "a Mnemo function") }
+            let n = try a.int("max_plans")
+            guard n >= 1, n <= 1000 else { throw RuntimeError("compile: max_plans must be between 1 and 1000, got \(n)") }
+            return .object(TracedFunction(f, maxPlans: n))
+        }.notDifferentiable("makes a function"),
         Builtin("detach", "x", "The same value with no gradient flowing back through it.") { a in
             .tensor(Op.detach(try a.tensor("x")))
         }.notDifferentiable("stops the gradient by definition"),
@@ -302,7 +311,7 @@ final class OptimizerObject: NativeObject {
                 }
                 try o.step(loss: loss)
                 return .number(Double(loss.value.scalar))
-            },
+            }.readingValues(),
             Builtin("apply", "grads", "Updates the parameters from a list of gradients, one per parameter, clipping as configured.") { a in
                 let grads = try a.items("grads").map { try Convert.tensor($0) }
                 guard grads.count == o.parameters.count, zip(grads, o.parameters).allSatisfy({ $0.shape == $1.shape }) else {

@@ -82,13 +82,13 @@ enum TensorBuiltins {
             let t = try a.tensor("x")
             guard t.value.count == 1 else { throw RuntimeError("item needs a one-element tensor, got shape \(Tensor.shapeText(t.shape))") }
             return .number(Double(t.value.scalar))
-        }.notDifferentiable("a number taken out of the graph"),
+        }.notDifferentiable("a number taken out of the graph").readingValues(),
         Builtin("allclose", "a, b, rtol = 1e-5, atol = 1e-6", "True when two tensors have the same shape and values within tolerance.") { a in
             let x = try a.tensor("a").value, y = try a.tensor("b").value
             let rtol = try a.number("rtol"), atol = try a.number("atol")
             guard x.shape == y.shape else { return .bool(false) }
             return .bool(zip(x.data, y.data).allSatisfy { Swift.abs(Double($0) - Double($1)) <= atol + rtol * Swift.abs(Double($1)) })
-        }.notDifferentiable("a comparison"),
+        }.notDifferentiable("a comparison").readingValues(),
 
         unary("exp", "e to the power x, elementwise.", Op.exp, Foundation.exp).checked("exp($(randn(3, 4)))"),
         unary("log", "Natural logarithm, elementwise.", Op.log, Foundation.log).checked("log($(uniform(3, 4, low: 0.5, high: 2)))"),

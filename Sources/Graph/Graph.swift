@@ -25,11 +25,23 @@ public enum Graph {
     /// the block has ended, what it recorded is a constant to every gradient
     /// taken outside it, as if each value had been detached on leaving.
     public static func detached<T>(_ body: () throws -> T) rethrows -> T {
+        enterDetached()
+        defer { exitDetached() }
+        return try body()
+    }
+
+    /// `detached`'s two halves, for a compiled plan that replays a `nograd`
+    /// block as steps between an opening and a closing one.
+    public static func enterDetached() {
         scopeCount += 1
         openScopes.append(scopeCount)
         currentScope = scopeCount
-        defer { openScopes.removeLast(); currentScope = openScopes[openScopes.count - 1] }
-        return try body()
+    }
+
+    public static func exitDetached() {
+        guard openScopes.count > 1 else { return }
+        openScopes.removeLast()
+        currentScope = openScopes[openScopes.count - 1]
     }
 
     /// Computes values only, recording nothing (finite differences in gradcheck).

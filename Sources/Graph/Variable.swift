@@ -11,6 +11,9 @@ public final class Variable {
     public let isParameter: Bool
     /// A parameter's path in the model it was first found in ("controller.W"), for messages.
     public var label: String?
+    /// When it was made (see `Serial`): a compiled function's trace tells the
+    /// tensors made before it began from those made while it ran.
+    public let serial = Serial.next()
 
     /// A constant: no gradient flows into it.
     public init(_ value: Tensor) {
@@ -34,4 +37,12 @@ public final class Variable {
 
     public var requiresGrad: Bool { node != nil }
     public var shape: [Int] { value.shape }
+}
+
+/// A count of objects made, in order: a trace compares an object's number
+/// with the count when it began to know whether the object is older.
+public enum Serial {
+    nonisolated(unsafe) public private(set) static var last = 0
+    @inline(__always)
+    public static func next() -> Int { last &+= 1; return last }
 }

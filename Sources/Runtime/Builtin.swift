@@ -43,6 +43,14 @@ public final class Builtin {
     /// Declares that no gradient flows through it, and why.
     public func notDifferentiable(_ why: String) -> Builtin { gradients = .none(why); return self }
 
+    /// True for a builtin whose numbers change from call to call (a tensor's
+    /// value read out, a random number, the time): a compiled function replays
+    /// them as values, which may be passed on or returned but not steer the
+    /// script (see `Tracer`). Another builtin's plain results are checked to
+    /// be the same at every replay.
+    public private(set) var readsValues = false
+    public func readingValues() -> Builtin { readsValues = true; return self }
+
     /// `signature` is written as in Mnemo: "x, axis = -1, keepdims = false", "*shape" or "**values".
     public init(_ name: String, _ signature: String, _ doc: String, _ implementation: @escaping Implementation) {
         self.name = name

@@ -20,6 +20,9 @@ extension Interpreter {
         case .builtin(let b):
             do {
                 let values = try b.bind(args, labels: labels)
+                if let tracer = Tracer.current {
+                    return try tracer.call(b, callee: callee, values, at: range) { try run(b, values, range) }
+                }
                 if Graph.debugNonFinite, let range {
                     return try checkingNonFinite(b.name, range, inputs: values) {
                         try b.implementation(Arguments(values: values, builtin: b, interpreter: self, callRange: range))
@@ -30,11 +33,23 @@ extension Interpreter {
                 guard let range else { throw error }
                 throw locate(error, range)
             }
+        case .object(let o as CallableObject):
+            return try o.call(args, labels: labels, at: range, self)
         default:
             let error = RuntimeError("cannot call a \(callee.kindName)")
             guard let range else { throw error }
             throw locate(error, range)
         }
+    }
+
+    /// Runs a builtin on arguments in parameter order.
+    package func run(_ b: Builtin, _ values: [Value], _ range: SourceRange?) throws -> Value {
+        if Graph.debugNonFinite, let range {
+            return try checkingNonFinite(b.name, range, inputs: values) {
+                try b.implementation(Arguments(values: values, builtin: b, interpreter: self, callRange: range))
+            }
+        }
+        return try b.implementation(Arguments(values: values, builtin: b, interpreter: self, callRange: range))
     }
 
     private func invoke(_ c: Closure, _ args: [Value], labels: [String?]?, at range: SourceRange?, site: CallSite?) throws -> Value {

@@ -30,6 +30,9 @@ extension Compiler {
                     values = signature.arrange(given, slots, over: defaults)
                 }
                 do {
+                    if let tracer = Tracer.current {
+                        return try tracer.call(b, callee: .builtin(b), values, at: range) { try interpreter.run(b, values, range) }
+                    }
                     if Graph.debugNonFinite {
                         return try interpreter.checkingNonFinite(b.name, range, inputs: values) {
                             try b.implementation(Arguments(values: values, builtin: b, interpreter: interpreter, callRange: range))

@@ -52,9 +52,7 @@ extension Compiler {
             let current = expression(s.target)
             let range = s.opRange
             return { f in
-                let result: Value
-                do { result = try Operators.binary(op, try current(f), try value(f)) }
-                catch { throw locate(error, range) }
+                let result = try Compiler.binary(op, try current(f), try value(f), at: range, interpreter)
                 try store(f, result)
                 return .normal
             }
@@ -77,10 +75,18 @@ extension Compiler {
                 }
                 return { f, value in f.slots[v.slot] = value }
             case .upvalue(let i)?:
-                return { f, value in f.captures[i].value = value }
+                let what = "'\(name.name)', a variable outside it"
+                return { f, value in
+                    if let tracer = Tracer.current, tracer.isOlder(f.captures[i]) { tracer.changes(what, at: range) }
+                    f.captures[i].value = value
+                }
             case let .global(g, i)?:
                 if !g.mutable[i] { return constantError(name.name, range) }
-                return { _, value in g.values[i] = value }
+                let what = "'\(name.name)', a variable outside it"
+                return { _, value in
+                    Tracer.current?.changes(what, at: range)
+                    g.values[i] = value
+                }
             default:
                 return constantError(name.name, range)
             }
@@ -88,7 +94,11 @@ extension Compiler {
             let base = expression(member.base)
             let name = member.name
             return { f, value in
-                do { try Operators.setMember(try base(f), name, value) }
+                let b = try base(f)
+                if let tracer = Tracer.current, tracer.isReplayed(b) || { if case .object = b { return true }; return false }() {
+                    tracer.changes("the field '\(name)' of a \(b.kindName) it did not make", at: member.nameRange)
+                }
+                do { try Operators.setMember(b, name, value) }
                 catch { throw locate(error, member.nameRange) }
             }
         case .index(let index):
@@ -99,6 +109,9 @@ extension Compiler {
             return { f, value in
                 let container = try base(f)
                 let positions = try items(f)
+                if let tracer = Tracer.current, tracer.isReplayed(container) || { if case .tensor = container { return true }; return false }() {
+                    tracer.changes("an element of a \(container.kindName) it did not make", at: range)
+                }
                 do {
                     switch container {
                     case .list(let l):
@@ -179,6 +192,13 @@ extension Compiler {
             }
             return { f in
                 let v = try operand(f)
+                if let tracer = Tracer.current {
+                    tracer.use(v, .nil, at: range)
+                    if tracer.recording, tracer.tracks(v), let a = tracer.encode(v, range, for: "-") {
+                        do { return try tracer.operation("-", .negate(a), at: range, readsValues: false) { try Operators.negate(v) } }
+                        catch { throw locate(error, range) }
+                    }
+                }
                 if case .number(let d) = v { return .number(-d) }
                 do { return try Operators.negate(v) } catch { throw locate(error, range) }
             }
@@ -208,6 +228,7 @@ extension Compiler {
             return { f in
                 let b = try base(f)
                 let positions = try items(f)
+                if let tracer = Tracer.current { return try Compiler.tracedIndex(tracer, b, positions, at: range) }
                 do { return try Operators.index(b, positions) } catch { throw locate(error, range) }
             }
         case .member(let e):
@@ -224,6 +245,7 @@ extension Compiler {
             return { f in
                 let b = try base(f)
                 if case .record(let r) = b, let i = r.index(of: name) { return r.values[i] }
+                if let tracer = Tracer.current { return try Compiler.tracedMember(tracer, b, name, at: e.nameRange, interpreter) }
                 do { return try Operators.member(b, name, interpreter) } catch { throw locate(error, e.nameRange) }
             }
         case .function(let e):
@@ -275,6 +297,7 @@ extension Compiler {
     }
 
     package func string(_ e: StringExpr) -> Code {
+        let range = e.range
         let parts: [(String?, Code?)] = e.parts.map { part in
             switch part {
             case .text(let s): return (s, nil)
@@ -288,7 +311,11 @@ extension Compiler {
         return { f in
             var out = ""
             for (text, code) in parts {
-                if let text { out += text } else if let code { out += Formatter.describe(try code(f)) }
+                if let text { out += text } else if let code {
+                    let v = try code(f)
+                    Tracer.current?.describes(v, at: range)
+                    out += Formatter.describe(v)
+                }
             }
             return .string(out)
         }
@@ -302,17 +329,15 @@ extension Compiler {
         let interpreter = self.interpreter
         // Operators on tensors, checked for NaN when debug_nans is on.
         func general(_ a: Value, _ b: Value) throws -> Value {
-            do {
-                if Graph.debugNonFinite {
-                    return try interpreter.checkingNonFinite(op.rawValue, range, inputs: [a, b]) { try Operators.binary(op, a, b) }
-                }
-                return try Operators.binary(op, a, b)
-            } catch { throw locate(error, range) }
+            try Compiler.binary(op, a, b, at: range, interpreter)
         }
         func numeric(_ f: @escaping (Double, Double) -> Value) -> Code {
             return { frame in
                 let a = try left(frame), b = try right(frame)
-                if case .number(let x) = a, case .number(let y) = b { return f(x, y) }
+                if case .number(let x) = a, case .number(let y) = b {
+                    if let tracer = Tracer.current { tracer.use(a, b, at: range) }
+                    return f(x, y)
+                }
                 return try general(a, b)
             }
         }
@@ -336,7 +361,9 @@ extension Compiler {
         let code = expression(e)
         let range = e.range
         return { f in
-            do { return try Operators.integer(try code(f), what) } catch { throw locate(error, range) }
+            let v = try code(f)
+            Tracer.current?.use(v, .nil, at: range)
+            do { return try Operators.integer(v, what) } catch { throw locate(error, range) }
         }
     }
 

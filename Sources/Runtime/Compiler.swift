@@ -106,7 +106,12 @@ package struct Compiler {
             }
         case .nogradStmt(let s):
             let body = block(s.body, tail: tail)
-            return { f in try Graph.detached { try body(f) } }
+            let range = s.range
+            return { f in
+                Tracer.current?.mark(.enterNograd, at: range)
+                defer { Tracer.current?.mark(.exitNograd, at: range) }
+                return try Graph.detached { try body(f) }
+            }
         }
     }
 
@@ -148,7 +153,11 @@ package struct Compiler {
         let sequenceRange = s.sequence.range
         return { f in
             var result = Flow.normal
-            let items = try sequence(f)
+            var items = try sequence(f)
+            // A traced tensor's rows are steps of the plan.
+            if let tracer = Tracer.current, tracer.recording, case .tensor = items {
+                items = try Compiler.tracedRows(tracer, items, at: sequenceRange)
+            }
             do {
                 try Operators.iterate(items) { item in
                     try interpreter.loopCheck(at: range)

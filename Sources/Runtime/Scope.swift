@@ -9,6 +9,7 @@ import Tensor
 public final class Closure {
     package let function: CompiledFunction
     package let captures: [Box]
+    package let serial = Serial.next()
     package init(_ function: CompiledFunction, _ captures: [Box]) {
         self.function = function
         self.captures = captures

@@ -87,11 +87,13 @@ extension Value {
 
 public final class Box {
     public var value: Value
+    package let serial = Serial.next()
     public init(_ value: Value) { self.value = value }
 }
 
 public final class ListBox {
     public var items: [Value]
+    package let serial = Serial.next()
     public init(_ items: [Value]) { self.items = items }
     deinit { Value.releaseIteratively(&items) }
 }
@@ -101,6 +103,7 @@ public final class ListBox {
 public final class Record {
     public private(set) var names: [String]
     public var values: [Value]
+    package let serial = Serial.next()
 
     public init(names: [String], values: [Value]) {
         self.names = names

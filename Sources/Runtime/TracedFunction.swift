@@ -1,0 +1,138 @@
+import Graph
+import Syntax
+import Tensor
+
+/// An object a script calls like a function.
+package protocol CallableObject: NativeObject {
+    func call(_ args: [Value], labels: [String?]?, at range: SourceRange?, _ interpreter: Interpreter) throws -> Value
+}
+
+/// `compile(f)`: a function traced once per kind of arguments (tensor shapes,
+/// and the numbers, strings and structure of the rest, like `jax.jit`) and
+/// replayed after. A kind whose trace was refused runs uncompiled, with one
+/// note saying why; at most `maxPlans` kinds are kept, the least recently
+/// used dropped first.
+package final class TracedFunction: CallableObject {
+    package let function: Closure
+    let maxPlans: Int
+    /// Plans by argument kind, most recently used last; nil: runs uncompiled.
+    private var plans: [(key: String, plan: TracePlan?)] = []
+    package private(set) var traces = 0, replays = 0, uncompiledCalls = 0
+    /// Why the last refused kind could not be compiled, and where.
+    package private(set) var lastRefusal: String?
+
+    package init(_ function: Closure, maxPlans: Int) {
+        self.function = function
+        self.maxPlans = maxPlans
+    }
+
+    package var kindName: String { "compiled function" }
+    package var memberNames: [String] { ["traces", "replays", "uncompiled", "plans"] }
+    package var summary: String { "<compiled function \(function.name): \(plans.count) plan\(plans.count == 1 ? "" : "s"), \(traces) traced, \(replays) replayed>" }
+
+    package func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
+        switch name {
+        case "traces": return .number(Double(traces))
+        case "replays": return .number(Double(replays))
+        case "uncompiled": return .number(Double(uncompiledCalls))
+        case "plans": return .number(Double(plans.filter { $0.plan != nil }.count))
+        default: return nil
+        }
+    }
+
+    /// The kept plans, for `graph(f)`.
+    package var planSummaries: [String] {
+        plans.map { entry in entry.plan?.summary ?? "arguments \(entry.key): runs uncompiled (\(lastRefusal ?? "refused"))" }
+    }
+
+    package func call(_ args: [Value], labels: [String?]?, at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
+        // Inside another trace, or with arguments too large to key, it is plain code.
+        guard Tracer.current == nil, let key = TracedFunction.key(args, labels) else {
+            return try interpreter.call(.function(function), args, labels: labels, at: range)
+        }
+        if let i = plans.firstIndex(where: { $0.key == key }) {
+            let entry = plans.remove(at: i)
+            plans.append(entry)
+            guard let plan = entry.plan else {
+                uncompiledCalls += 1
+                return try interpreter.call(.function(function), args, labels: labels, at: range)
+            }
+            replays += 1
+            return try plan.run(.tuple(args), interpreter)
+        }
+        return try trace(args, labels: labels, key: key, at: range, interpreter)
+    }
+
+    private func trace(_ args: [Value], labels: [String?]?, key: String, at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
+        let tracer = Tracer(arguments: .tuple(args))
+        Tracer.current = tracer
+        let value: Value
+        do {
+            defer { Tracer.current = nil }
+            value = try interpreter.call(.function(function), args, labels: labels, at: range)
+        }
+        traces += 1
+        var plan: TracePlan?
+        if tracer.refusal == nil, let result = tracer.result(value, at: range) {
+            plan = TracePlan(entries: tracer.entries, slotCount: tracer.slotCount, result: result, signature: key)
+        }
+        if let refusal = tracer.refusal {
+            let place = refusal.range.map { " at \($0.place)" } ?? ""
+            lastRefusal = refusal.message + place
+            interpreter.warn("note: '\(function.name)' runs uncompiled for these arguments: \(refusal.message)\(place)")
+        }
+        if plans.count >= maxPlans { plans.removeFirst() }
+        plans.append((key, plan))
+        if let plan, interpreter.profileFirstStep {
+            interpreter.warn("the compiled plan of '\(function.name)':\n" + plan.summary)
+        }
+        return value
+    }
+
+    /// The kind of a call's arguments: shapes of tensors, values of numbers
+    /// and strings, structure of containers, identity of objects and
+    /// functions. Nil when the arguments are too large to key.
+    static func key(_ args: [Value], _ labels: [String?]?) -> String? {
+        var out = ""
+        var budget = 10_000
+        func walk(_ v: Value, _ level: Int) -> Bool {
+            budget -= 1
+            guard budget > 0, level < 32 else { return false }
+            switch v {
+            case .nil: out += "nil"
+            case .number(let d): out += Formatter.number(d)
+            case .bool(let b): out += b ? "true" : "false"
+            case .string(let s): out += "\"\(s.count > 200 ? String(s.prefix(200)) + "#\(s.hashValue)" : s)\""
+            case .tensor(let t): out += Tensor.shapeText(t.shape) + (t.requiresGrad ? "g" : "")
+            case .range(let a, let b): out += "\(a)..<\(b)"
+            case .tuple(let items):
+                out += "("
+                for item in items { guard walk(item, level + 1) else { return false }; out += "," }
+                out += ")"
+            case .list(let l):
+                out += "["
+                for item in l.items { guard walk(item, level + 1) else { return false }; out += "," }
+                out += "]"
+            case .record(let r):
+                out += "{"
+                for (name, item) in zip(r.names, r.values) { out += name + ":"; guard walk(item, level + 1) else { return false }; out += "," }
+                out += "}"
+            case .function(let c): out += "fn#\(ObjectIdentifier(c).hashValue)"
+            case .builtin(let b): out += "builtin#\(ObjectIdentifier(b).hashValue)"
+            case .object(let o): out += "\(o.kindName)#\(ObjectIdentifier(o).hashValue)"
+            case .module(let m): out += "module " + m.name
+            case .cell(let b): return walk(b.value, level + 1)
+            case .uninitialized: out += "?"
+            }
+            return true
+        }
+        out += "("
+        for (i, arg) in args.enumerated() {
+            if let label = labels?[i] { out += label + ": " }
+            guard walk(arg, 0) else { return nil }
+            if i < args.count - 1 { out += ", " }
+        }
+        out += ")"
+        return out
+    }
+}
