@@ -198,7 +198,7 @@ enum GraphBuiltins {
         }.notDifferentiable("a setting"),
         Builtin("graph", "x", "What the recorded graph behind x does: its ops by kind, with their count, forward floating-point operations (estimated), share and the values they hold; print it as a table, or read .nodes, .flops, .bytes. Given a compiled function, its plans: the steps each replays. `mnemo run --graph` prints the first optimizer step's, and the first compiled plan.") { a in
             if case .object(let f as TracedFunction) = try a["x"] {
-                return .string(f.planSummaries.isEmpty ? "no plan yet: a compiled function is traced at its first call" : f.planSummaries.joined(separator: "\n"))
+                return .string(f.plansText)
             }
             return .object(GraphProfileObject(GraphProfile(of: try a.tensor("x"))))
         }.notDifferentiable("describes a graph"),

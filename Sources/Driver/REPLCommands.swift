@@ -135,7 +135,8 @@ enum REPLCommands {
 
     private static func graph(_ repl: REPL, _ argument: String) {
         guard let value = repl.evaluate(argument) else { return }
-        guard case .tensor(let t) = value else { return repl.error("error: :graph profiles a tensor's graph, got a \(value.kindName)") }
+        if case .object(let f as TracedFunction) = value { return repl.write(f.plansText) }
+        guard case .tensor(let t) = value else { return repl.error("error: :graph profiles a tensor's graph or a compiled function's plans, got a \(value.kindName)") }
         repl.write(GraphProfile(of: t).text)
     }
 

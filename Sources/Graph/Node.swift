@@ -51,6 +51,7 @@ public final class Node {
          graphVJP: GraphVJP? = nil, multipleGraphVJP: MultipleGraphVJP? = nil) {
         self.op = op
         self.flops = flops
+        GraphProfile.recordedFlops &+= flops
         Graph.nodeCount += 1
         self.id = Graph.nodeCount
         self.scope = Graph.currentScope

@@ -77,6 +77,8 @@ public final class Interpreter {
     /// `mnemo run --graph`: the first optimizer step prints the profile of its
     /// loss's graph (`graph(loss)`) with `warn`, then this turns false.
     public var profileFirstStep = false
+    /// `mnemo run --graph` too: the first compiled plan traced is printed with `warn`.
+    public var printFirstPlan = false
 
     /// Notes that are not errors (a module shadowing the standard library's), on standard error.
     public var warn: (String) -> Void = { text in

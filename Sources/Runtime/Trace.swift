@@ -53,6 +53,11 @@ package struct TraceEntry {
     let range: SourceRange?
     let slot: Int
     let expected: Value?
+    /// What the step recorded when traced, for the plan's table: forward
+    /// FLOPs of the graph nodes it made, bytes of the tensors it returned,
+    /// the first one's shape.
+    var flops = 0, bytes = 0
+    var shape: [Int] = []
 }
 
 /// The recorder, active on the interpreter while a compiled function's first
@@ -73,6 +78,8 @@ package final class Tracer {
     private var ambiguousReads: Set<UInt64> = []
     /// Set when an argument just encoded is such a number.
     private var encodedRead = false
+    /// The FLOPs recorded before the step being recorded began.
+    private var flopsBefore = 0
     /// The trace's values, kept alive so that their identities stay unique.
     private var kept: [Value] = []
     private(set) var slotCount = 1
@@ -105,6 +112,7 @@ package final class Tracer {
         guard recording else { return try nested(run) }
         encodedRead = false
         guard let calleeTemplate = encode(callee, range, for: builtin.name), let args = encode(values, range, for: builtin.name) else { return try run() }
+        flopsBefore = GraphProfile.recordedFlops
         let result = try nested(run)
         // Numbers made from numbers read from tensors change from call to call too.
         finish(.call(calleeTemplate, args), builtin.name, range, result, readsValues: builtin.readsValues || encodedRead)
@@ -113,6 +121,7 @@ package final class Tracer {
 
     /// Records an operator, an index or a member read on a value the plan tracks, and runs it.
     package func operation(_ name: String, _ step: TraceStep, at range: SourceRange?, readsValues: Bool, _ run: () throws -> Value) throws -> Value {
+        flopsBefore = GraphProfile.recordedFlops
         let result = try nested(run)
         finish(step, name, range, result, readsValues: readsValues)
         return result
@@ -149,7 +158,13 @@ package final class Tracer {
             refuse("'\(name)' reads a tensor's value as a \(kind), which a compiled plan cannot replay", at: range)
             return
         }
-        append(TraceEntry(step: step, name: name, range: range, slot: slot, expected: expected))
+        var entry = TraceEntry(step: step, name: name, range: range, slot: slot, expected: expected)
+        entry.flops = GraphProfile.recordedFlops &- flopsBefore
+        for case .tensor(let t) in Tracer.leaves(result) {
+            if entry.bytes == 0 { entry.shape = t.shape }
+            entry.bytes += 4 * t.value.count
+        }
+        append(entry)
         register(result, slot: slot, readsValues: readsValues)
     }
 
@@ -300,6 +315,16 @@ package final class Tracer {
     package func isOlder(_ box: Box) -> Bool { box.serial <= start }
 
     // MARK: Value kinds
+
+    /// A result's parts: itself, or the items of a tuple, list or record (one level).
+    static func leaves(_ v: Value) -> [Value] {
+        switch v {
+        case .tuple(let items): return items
+        case .list(let l): return Array(l.items.prefix(10_000))
+        case .record(let r): return r.values
+        default: return [v]
+        }
+    }
 
     /// Whether a value holds a tensor or an object anywhere (bounded walk).
     private func touchesTensors(_ v: Value) -> Bool {

@@ -115,20 +115,22 @@ package final class TracePlan {
         }
     }
 
-    /// What the plan does, for `graph(f)`: its steps by name, most frequent first.
+    /// What the plan does, for `graph(f)`: its steps by name, with the
+    /// forward FLOPs of the graph nodes each recorded and the bytes of the
+    /// tensors it returned when traced (the one profile table of `graph`).
     package var summary: String {
-        var counts: [String: Int] = [:]
-        var order: [String] = []
+        var rows: [String: GraphProfile.Row] = [:]
+        var steps = 0
         for e in entries {
             if case .enterNograd = e.step { continue }
             if case .exitNograd = e.step { continue }
-            if counts[e.name] == nil { order.append(e.name) }
-            counts[e.name, default: 0] += 1
+            steps += 1
+            let old = rows[e.name]
+            rows[e.name] = GraphProfile.Row(op: e.name, count: (old?.count ?? 0) + 1, flops: (old?.flops ?? 0) + e.flops,
+                                            bytes: (old?.bytes ?? 0) + e.bytes, shape: old?.shape ?? e.shape)
         }
-        let total = counts.values.reduce(0, +)
-        var lines = ["plan for \(signature): \(total) steps replayed without the interpreter"]
-        let sorted = order.enumerated().sorted { (counts[$0.element]!, -$0.offset) > (counts[$1.element]!, -$1.offset) }.map(\.element)
-        for name in sorted { lines.append("  " + name.padding(toLength: max(14, name.count + 1), withPad: " ", startingAt: 0) + String(counts[name]!)) }
-        return lines.joined(separator: "\n")
+        let profile = GraphProfile(rows: Array(rows.values), nodes: steps)
+        let head = "plan for \(signature): \(steps) steps replayed without the interpreter, \(GraphProfile.amount(profile.flops, "FLOP")) forward (the backward pass about twice that), \(GraphProfile.amount(profile.bytes, "B")) of tensors made per call"
+        return profile.table(head: head, kind: "step", held: "made")
     }
 }

@@ -40,9 +40,10 @@ package final class TracedFunction: CallableObject {
         }
     }
 
-    /// The kept plans, for `graph(f)`.
-    package var planSummaries: [String] {
-        plans.map { entry in entry.plan?.summary ?? "arguments \(entry.key): runs uncompiled (\(lastRefusal ?? "refused"))" }
+    /// The kept plans, for `graph(f)` and the REPL's `:graph f`.
+    package var plansText: String {
+        if plans.isEmpty { return "no plan yet: a compiled function is traced at its first call" }
+        return plans.map { entry in entry.plan?.summary ?? "arguments \(entry.key): runs uncompiled (\(lastRefusal ?? "refused"))" }.joined(separator: "\n")
     }
 
     package func call(_ args: [Value], labels: [String?]?, at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
@@ -83,7 +84,8 @@ package final class TracedFunction: CallableObject {
         }
         if plans.count >= maxPlans { plans.removeFirst() }
         plans.append((key, plan))
-        if let plan, interpreter.profileFirstStep {
+        if let plan, interpreter.printFirstPlan {
+            interpreter.printFirstPlan = false
             interpreter.warn("the compiled plan of '\(function.name)':\n" + plan.summary)
         }
         return value
