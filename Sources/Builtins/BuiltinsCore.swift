@@ -118,6 +118,12 @@ enum CoreBuiltins {
             let items = try a.items("values")
             return .list(ListBox(a.interpreter.random.permutation(items.count).map { items[$0] }))
         },
+        Builtin("permutation", "n", "A tensor of 0, 1, ..., n - 1 in random order: the draws of shuffle on n items, as a tensor of indices (which a compiled function replays as data).") { a in
+            let n = try a.int("n")
+            guard n >= 0, n <= Tensor.maxElements else { throw RuntimeError("permutation: n must be between 0 and \(Tensor.maxElements), got \(n)") }
+            try MemoryBudget.reserve(n * 16, for: "a permutation of \(n)")
+            return .tensor(Variable(Tensor(shape: [n], data: a.interpreter.random.permutation(n).map { Float($0) })))
+        }.notDifferentiable("random indices"),
         Builtin("env", "name, default = nil", "An environment variable's value, or `default` when unset.") { a in
             let name = try a.string("name")
             if let v = a.interpreter.environmentOverrides[name] ?? ProcessInfo.processInfo.environment[name] { return .string(v) }
