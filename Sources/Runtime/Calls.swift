@@ -20,7 +20,7 @@ extension Interpreter {
         case .builtin(let b):
             do {
                 let values = try b.bind(args, labels: labels)
-                if let tracer = Tracer.current {
+                if Tracer.isTracing, let tracer = Tracer.current {
                     return try tracer.call(b, callee: callee, values, at: range) { try run(b, values, range) }
                 }
                 if Graph.debugNonFinite, let range {

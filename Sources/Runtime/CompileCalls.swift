@@ -30,7 +30,7 @@ extension Compiler {
                     values = signature.arrange(given, slots, over: defaults)
                 }
                 do {
-                    if let tracer = Tracer.current {
+                    if Tracer.isTracing, let tracer = Tracer.current {
                         return try tracer.call(b, callee: .builtin(b), values, at: range) { try interpreter.run(b, values, range) }
                     }
                     if Graph.debugNonFinite {

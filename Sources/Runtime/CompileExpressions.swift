@@ -76,15 +76,17 @@ extension Compiler {
                 return { f, value in f.slots[v.slot] = value }
             case .upvalue(let i)?:
                 let what = "'\(name.name)', a variable outside it"
+                let trace = Tracer.state
                 return { f, value in
-                    if let tracer = Tracer.current, tracer.isOlder(f.captures[i]) { tracer.changes(what, at: range) }
+                    if trace.isTracing, let tracer = trace.current, tracer.isOlder(f.captures[i]) { tracer.changes(what, at: range) }
                     f.captures[i].value = value
                 }
             case let .global(g, i)?:
                 if !g.mutable[i] { return constantError(name.name, range) }
                 let what = "'\(name.name)', a variable outside it"
+                let trace = Tracer.state
                 return { _, value in
-                    Tracer.current?.changes(what, at: range)
+                    if trace.isTracing { trace.current?.changes(what, at: range) }
                     g.values[i] = value
                 }
             default:
@@ -95,7 +97,7 @@ extension Compiler {
             let name = member.name
             return { f, value in
                 let b = try base(f)
-                if let tracer = Tracer.current, tracer.isReplayed(b) || { if case .object = b { return true }; return false }() {
+                if Tracer.isTracing, let tracer = Tracer.current, tracer.isReplayed(b) || { if case .object = b { return true }; return false }() {
                     tracer.changes("the field '\(name)' of a \(b.kindName) it did not make", at: member.nameRange)
                 }
                 do { try Operators.setMember(b, name, value) }
@@ -109,7 +111,7 @@ extension Compiler {
             return { f, value in
                 let container = try base(f)
                 let positions = try items(f)
-                if let tracer = Tracer.current, tracer.isReplayed(container) || { if case .tensor = container { return true }; return false }() {
+                if Tracer.isTracing, let tracer = Tracer.current, tracer.isReplayed(container) || { if case .tensor = container { return true }; return false }() {
                     tracer.changes("an element of a \(container.kindName) it did not make", at: range)
                 }
                 do {
@@ -192,7 +194,7 @@ extension Compiler {
             }
             return { f in
                 let v = try operand(f)
-                if let tracer = Tracer.current {
+                if Tracer.isTracing, let tracer = Tracer.current {
                     tracer.use(v, .nil, at: range)
                     if tracer.recording, tracer.tracks(v), let a = tracer.encode(v, range, for: "-") {
                         do { return try tracer.operation("-", .negate(a), at: range, readsValues: false) { try Operators.negate(v) } }
@@ -228,7 +230,7 @@ extension Compiler {
             return { f in
                 let b = try base(f)
                 let positions = try items(f)
-                if let tracer = Tracer.current { return try Compiler.tracedIndex(tracer, b, positions, at: range) }
+                if Tracer.isTracing, let tracer = Tracer.current { return try Compiler.tracedIndex(tracer, b, positions, at: range) }
                 do { return try Operators.index(b, positions) } catch { throw locate(error, range) }
             }
         case .member(let e):
@@ -245,7 +247,7 @@ extension Compiler {
             return { f in
                 let b = try base(f)
                 if case .record(let r) = b, let i = r.index(of: name) { return r.values[i] }
-                if let tracer = Tracer.current { return try Compiler.tracedMember(tracer, b, name, at: e.nameRange, interpreter) }
+                if Tracer.isTracing, let tracer = Tracer.current { return try Compiler.tracedMember(tracer, b, name, at: e.nameRange, interpreter) }
                 do { return try Operators.member(b, name, interpreter) } catch { throw locate(error, e.nameRange) }
             }
         case .function(let e):
@@ -313,7 +315,7 @@ extension Compiler {
             for (text, code) in parts {
                 if let text { out += text } else if let code {
                     let v = try code(f)
-                    Tracer.current?.describes(v, at: range)
+                    if Tracer.isTracing { Tracer.current?.describes(v, at: range) }
                     out += Formatter.describe(v)
                 }
             }
@@ -331,11 +333,12 @@ extension Compiler {
         func general(_ a: Value, _ b: Value) throws -> Value {
             try Compiler.binary(op, a, b, at: range, interpreter)
         }
+        let trace = Tracer.state
         func numeric(_ f: @escaping (Double, Double) -> Value) -> Code {
             return { frame in
                 let a = try left(frame), b = try right(frame)
                 if case .number(let x) = a, case .number(let y) = b {
-                    if let tracer = Tracer.current { tracer.use(a, b, at: range) }
+                    if trace.numbersRead { trace.current?.use(x, y, at: range) }
                     return f(x, y)
                 }
                 return try general(a, b)
@@ -360,9 +363,10 @@ extension Compiler {
     package func integer(_ e: Expr, _ what: String) -> (Frame) throws -> Int {
         let code = expression(e)
         let range = e.range
+        let trace = Tracer.state
         return { f in
             let v = try code(f)
-            Tracer.current?.use(v, .nil, at: range)
+            if trace.numbersRead { trace.current?.use(v, .nil, at: range) }
             do { return try Operators.integer(v, what) } catch { throw locate(error, range) }
         }
     }

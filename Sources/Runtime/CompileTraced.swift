@@ -7,6 +7,17 @@ import Tensor
 extension Compiler {
     /// A binary operator, recorded when it works on a tensor (or on a number read from one).
     static func binary(_ op: BinaryOp, _ a: Value, _ b: Value, at range: SourceRange, _ interpreter: Interpreter) throws -> Value {
+        if Tracer.isTracing { return try tracedBinary(op, a, b, at: range, interpreter) }
+        do {
+            if Graph.debugNonFinite {
+                return try interpreter.checkingNonFinite(op.rawValue, range, inputs: [a, b]) { try Operators.binary(op, a, b) }
+            }
+            return try Operators.binary(op, a, b)
+        } catch { throw locate(error, range) }
+    }
+
+    @inline(never)
+    private static func tracedBinary(_ op: BinaryOp, _ a: Value, _ b: Value, at range: SourceRange, _ interpreter: Interpreter) throws -> Value {
         func run() throws -> Value {
             if Graph.debugNonFinite {
                 return try interpreter.checkingNonFinite(op.rawValue, range, inputs: [a, b]) { try Operators.binary(op, a, b) }

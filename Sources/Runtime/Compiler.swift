@@ -108,8 +108,8 @@ package struct Compiler {
             let body = block(s.body, tail: tail)
             let range = s.range
             return { f in
-                Tracer.current?.mark(.enterNograd, at: range)
-                defer { Tracer.current?.mark(.exitNograd, at: range) }
+                if Tracer.isTracing { Tracer.current?.mark(.enterNograd, at: range) }
+                defer { if Tracer.isTracing { Tracer.current?.mark(.exitNograd, at: range) } }
                 return try Graph.detached { try body(f) }
             }
         }
@@ -155,7 +155,7 @@ package struct Compiler {
             var result = Flow.normal
             var items = try sequence(f)
             // A traced tensor's rows are steps of the plan.
-            if let tracer = Tracer.current, tracer.recording, case .tensor = items {
+            if Tracer.isTracing, let tracer = Tracer.current, tracer.recording, case .tensor = items {
                 items = try Compiler.tracedRows(tracer, items, at: sequenceRange)
             }
             do {

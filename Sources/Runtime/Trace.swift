@@ -65,7 +65,31 @@ package struct TraceEntry {
 package final class Tracer {
     /// The trace being recorded, if any (one at a time: a compiled function
     /// called while another traces is part of that trace).
-    nonisolated(unsafe) package static var current: Tracer?
+    package static var current: Tracer? { state.current }
+    package static var isTracing: Bool { state.isTracing }
+    package static var numbersRead: Bool { state.numbersRead }
+
+    /// Whether a trace is being recorded, kept in one object that the
+    /// interpreter's compiled closures capture: their hot paths (the scalar
+    /// loop's arithmetic, a global's store) test a field, not a global.
+    package final class State {
+        package fileprivate(set) var current: Tracer?
+        package fileprivate(set) var isTracing = false
+        /// True while the trace holds numbers read from tensors: the only
+        /// time the interpreter's own arithmetic must be checked.
+        package fileprivate(set) var numbersRead = false
+    }
+    nonisolated(unsafe) package static let state = State()
+
+    /// Records `body`'s run as this trace.
+    package func recording<T>(_ body: () throws -> T) rethrows -> T {
+        let state = Tracer.state
+        state.current = self
+        state.isTracing = true
+        state.numbersRead = false
+        defer { state.current = nil; state.isTracing = false; state.numbersRead = false }
+        return try body()
+    }
 
     /// Objects made after this (`Serial`) were made while tracing.
     let start: Int
@@ -193,6 +217,7 @@ package final class Tracer {
             case .number(let d) where readsValues:
                 let bits = d.bitPattern
                 if reads[bits] != nil { ambiguousReads.insert(bits) } else { reads[bits] = here }
+                Tracer.state.numbersRead = true
             default: break
             }
         }
@@ -287,6 +312,13 @@ package final class Tracer {
                 refuse("a number read from a tensor (\(Formatter.number(d))) steers the script here; a compiled plan replays only tensor work", at: range)
             }
         }
+    }
+
+    /// The same for two numbers the interpreter adds or compares (kept apart
+    /// from the Value form so that the scalar loop's path copies nothing).
+    @inline(never)
+    package func use(_ x: Double, _ y: Double, at range: SourceRange?) {
+        use(.number(x), .number(y), at: range)
     }
 
     /// Text made from a tensor or object (interpolation) would be fixed at its traced value.

@@ -48,7 +48,7 @@ package final class TracedFunction: CallableObject {
 
     package func call(_ args: [Value], labels: [String?]?, at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
         // Inside another trace, or with arguments too large to key, it is plain code.
-        guard Tracer.current == nil, let key = TracedFunction.key(args, labels) else {
+        guard !Tracer.isTracing, let key = TracedFunction.key(args, labels) else {
             return try interpreter.call(.function(function), args, labels: labels, at: range)
         }
         if let i = plans.firstIndex(where: { $0.key == key }) {
@@ -66,12 +66,7 @@ package final class TracedFunction: CallableObject {
 
     private func trace(_ args: [Value], labels: [String?]?, key: String, at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
         let tracer = Tracer(arguments: .tuple(args))
-        Tracer.current = tracer
-        let value: Value
-        do {
-            defer { Tracer.current = nil }
-            value = try interpreter.call(.function(function), args, labels: labels, at: range)
-        }
+        let value = try tracer.recording { try interpreter.call(.function(function), args, labels: labels, at: range) }
         traces += 1
         var plan: TracePlan?
         if tracer.refusal == nil, let result = tracer.result(value, at: range) {

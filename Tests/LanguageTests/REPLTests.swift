@@ -116,10 +116,12 @@ final class REPLPipedTests: XCTestCase {
     }
 
     func testGraphCommandProfilesTheGraphBehindAValue() throws {
-        let result = try runMnemoProcess([], input: "let w = param(ones(3))\n:graph sum(tanh(w * 2))\n:graph 3\n")
+        let result = try runMnemoProcess([], input: "let w = param(ones(3))\n:graph sum(tanh(w * 2))\n:graph 3\nlet f = compile(fn(x) { sum(tanh(w * x)) })\nf(2);\n:graph f\n")
         XCTAssertTrue(result.output.contains("graph: 4 nodes, 9 FLOP forward"), result.output)
         for op in ["scale", "tanh", "sum", "param"] { XCTAssertTrue(result.output.contains("\n" + op + " "), result.output) }
-        XCTAssertTrue(result.error.contains("error: :graph profiles a tensor's graph, got a number"), result.error)
+        XCTAssertTrue(result.error.contains("error: :graph profiles a tensor's graph or a compiled function's plans, got a number"), result.error)
+        // A compiled function's plans: its steps, with the FLOPs they recorded.
+        XCTAssertTrue(result.output.contains("plan for (2): 3 steps replayed without the interpreter, 9 FLOP forward"), result.output)
     }
 
     func testSavedSessionRunsEvenWhereItUsedUnderscore() throws {
