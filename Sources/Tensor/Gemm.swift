@@ -75,6 +75,8 @@ public enum OwnKernels {
     /// The four-row kernel runs on AVX where the CPU has it (same bits, twice
     /// the lanes); tests turn it off to compare the two paths.
     nonisolated(unsafe) public static var useAVX = mnemo_has_avx() != 0
+    /// Eight rows at a time on AVX-512 where the CPU has it (same bits again).
+    nonisolated(unsafe) public static var useAVX512 = mnemo_has_avx512() != 0
 
     /// C[m, n] += op(A) @ op(B), as `gemm` above.
     public static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
@@ -104,9 +106,16 @@ public enum OwnKernels {
             Parallel.forEach(n8 / 8, work: 2 * m * n * k) { groups in
                 let (j0, width) = (8 * groups.lowerBound, 8 * groups.count)
                 // A long product stops between blocks of rows at Ctrl-C (the caller reports it).
-                for block in 0..<blocks where !Interrupt.requested {
+                var block = 0
+                while block < blocks && !Interrupt.requested {
                     let i = 4 * block
+                    if block + 1 < blocks && OwnKernels.useAVX512 && OwnKernels.useAVX {
+                        mnemo_eight_rows_times_b_avx512(a + i * rowStride, rowStride, columnStride, b + j0, n, c + i * n + j0, n, width, k)
+                        block += 2
+                        continue
+                    }
                     fourRows(a + i * rowStride, rowStride, columnStride, b + j0, ldb: n, c + i * n + j0, ldc: n, columns: width, k: k)
+                    block += 1
                 }
             }
             // The last n % 8 columns through the same kernel on zero-padded copies.

@@ -77,16 +77,19 @@ final class TensorTests: XCTestCase {
     /// backends against each other.
     func testOwnKernelsAgreeWithBLASAndDefinition() throws {
         let rng = RandomGenerator(seed: 9)
-        let shapes = [(1, 1, 1), (1, 129, 400), (1, 400, 129), (2, 5, 3), (4, 8, 8), (5, 31, 33), (16, 57, 70), (17, 8, 100), (33, 64, 7)]
+        // Rows in blocks of eight and four and one; columns in runs of 32, 16 and 8 lanes and a tail.
+        let shapes = [(1, 1, 1), (1, 129, 400), (1, 400, 129), (2, 5, 3), (4, 8, 8), (5, 31, 33), (16, 57, 70), (17, 8, 100), (33, 64, 7),
+                      (12, 20, 24), (9, 40, 59)]
         for (m, k, n) in shapes {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
                     let a = try Tensor.randn(transposeA ? [k, m] : [m, k], rng), b = try Tensor.randn(transposeB ? [n, k] : [k, n], rng)
                     let start = try Tensor.randn([m, n], rng).data
-                    func own(avx: Bool) -> [Float] {
-                        let saved = OwnKernels.useAVX
+                    func own(avx: Bool, avx512: Bool = true) -> [Float] {
+                        let (saved, saved512) = (OwnKernels.useAVX, OwnKernels.useAVX512)
                         OwnKernels.useAVX = avx && saved
-                        defer { OwnKernels.useAVX = saved }
+                        OwnKernels.useAVX512 = avx512 && saved512
+                        defer { (OwnKernels.useAVX, OwnKernels.useAVX512) = (saved, saved512) }
                         var c = start
                         c.withUnsafeMutableBufferPointer { pc in
                             OwnKernels.gemm(a.data, b.data, pc.baseAddress!, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
@@ -96,6 +99,7 @@ final class TensorTests: XCTestCase {
                     let ownResult = own(avx: true)
                     let label = "m \(m) k \(k) n \(n) transposes \(transposeA) \(transposeB)"
                     XCTAssertEqual(ownResult, own(avx: false), "AVX and portable kernels differ: " + label)
+                    XCTAssertEqual(ownResult, own(avx: true, avx512: false), "AVX-512 and AVX kernels differ: " + label)
                     // Threads split the work, never the order of any sum: the same bits.
                     for threads in [2, 3] {
                         let (saved, savedWork) = (Parallel.threads, Parallel.minimumWork)

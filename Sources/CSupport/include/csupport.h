@@ -12,6 +12,14 @@ int mnemo_has_avx(void);
 void mnemo_four_rows_times_b_avx(const float *a, long row_stride, long column_stride,
                                  const float *b, long ldb, float *c, long ldc, long n8, long k);
 
+/// Whether this CPU (and its operating system) can run the AVX-512 kernel.
+int mnemo_has_avx512(void);
+
+/// The same for eight rows (r < 8), sixteen lanes at a time: each load of B
+/// serves eight rows. The same bits as the four-row kernels.
+void mnemo_eight_rows_times_b_avx512(const float *a, long row_stride, long column_stride,
+                                     const float *b, long ldb, float *c, long ldc, long n8, long k);
+
 /// Bytes of stack left below the caller on the calling thread (its stack's
 /// bounds are read once per thread). Deep recursion checks it to end in an
 /// error instead of a crash; a large value when the bounds are unknown.
