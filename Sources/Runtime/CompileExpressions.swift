@@ -234,10 +234,12 @@ extension Compiler {
                 do { return try Operators.index(b, positions) } catch { throw locate(error, range) }
             }
         case .member(let e):
+            let trace = Tracer.state
             if let (g, i) = resolved[moduleSlot: e] {
                 return { _ in
                     let v = g.values[i]
                     if case .uninitialized = v { throw Diagnostic(.runtime, "'\(e.name)' is used before its definition", at: range) }
+                    if trace.isTracing { trace.current?.readGlobal(g, i, v, e.name) }
                     return v
                 }
             }
@@ -246,7 +248,10 @@ extension Compiler {
             let interpreter = self.interpreter
             return { f in
                 let b = try base(f)
-                if case .record(let r) = b, let i = r.index(of: name) { return r.values[i] }
+                if case .record(let r) = b, let i = r.index(of: name) {
+                    if trace.isTracing { trace.current?.readField(r, i) }
+                    return r.values[i]
+                }
                 if Tracer.isTracing, let tracer = Tracer.current { return try Compiler.tracedMember(tracer, b, name, at: e.nameRange, interpreter) }
                 do { return try Operators.member(b, name, interpreter) } catch { throw locate(error, e.nameRange) }
             }
@@ -281,11 +286,17 @@ extension Compiler {
             }
             return { f in f.slots[slot] }
         case .upvalue(let i)?:
-            return { f in f.captures[i].value }
+            let trace = Tracer.state
+            return { f in
+                if trace.isTracing { trace.current?.readBox(f.captures[i], name) }
+                return f.captures[i].value
+            }
         case let .global(g, i)?:
+            let trace = Tracer.state
             return { _ in
                 let v = g.values[i]
                 if case .uninitialized = v { throw Diagnostic(.runtime, "'\(name)' is used before its definition", at: range) }
+                if trace.isTracing { trace.current?.readGlobal(g, i, v, name) }
                 return v
             }
         case .builtin(let b)?:

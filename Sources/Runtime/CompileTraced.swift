@@ -40,6 +40,12 @@ extension Compiler {
     static func tracedIndex(_ tracer: Tracer, _ base: Value, _ positions: [Operators.IndexValue], at range: SourceRange) throws -> Value {
         do {
             for p in positions { if case .single(let v) = p { tracer.use(v, .nil, at: range) } }
+            switch base {
+            case .list(let l): tracer.readItems(l, at: range)
+            case .record(let r):
+                if positions.count == 1, case .single(.string(let name)) = positions[0], let i = r.index(of: name) { tracer.readField(r, i) }
+            default: break
+            }
             guard tracer.recording, case .tensor = base, let b = tracer.encode(base, range, for: "indexing") else {
                 return try Operators.index(base, positions)
             }

@@ -155,8 +155,9 @@ package struct Compiler {
             var result = Flow.normal
             var items = try sequence(f)
             // A traced tensor's rows are steps of the plan.
-            if Tracer.isTracing, let tracer = Tracer.current, tracer.recording, case .tensor = items {
-                items = try Compiler.tracedRows(tracer, items, at: sequenceRange)
+            if Tracer.isTracing, let tracer = Tracer.current, tracer.recording {
+                if case .tensor = items { items = try Compiler.tracedRows(tracer, items, at: sequenceRange) }
+                if case .list(let l) = items { tracer.readItems(l, at: sequenceRange) }
             }
             do {
                 try Operators.iterate(items) { item in

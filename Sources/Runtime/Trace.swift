@@ -60,6 +60,57 @@ package struct TraceEntry {
     var shape: [Int] = []
 }
 
+/// A value the function read from outside itself while traced (a global, a
+/// captured variable, a field of an older record, the items of an older
+/// list): a replay first checks that each is still the same value, and the
+/// function is traced again if one is not.
+package enum TraceGuard {
+    case global(Globals, Int, Value, String)
+    case box(Box, Value, String)
+    case field(Record, Int, Value, String)
+    case items(ListBox, [Value])
+
+    /// Whether the place still holds what was read.
+    var holds: Bool {
+        switch self {
+        case let .global(g, i, v, _): return i < g.values.count && TraceGuard.same(g.values[i], v)
+        case let .box(b, v, _): return TraceGuard.same(b.value, v)
+        case let .field(r, i, v, _): return i < r.values.count && TraceGuard.same(r.values[i], v)
+        case let .items(l, items): return l.items.count == items.count && zip(l.items, items).allSatisfy { TraceGuard.same($0, $1) }
+        }
+    }
+
+    /// What was read, for the note.
+    var what: String {
+        switch self {
+        case .global(_, _, _, let name), .box(_, _, let name): return "'\(name)'"
+        case .field(_, _, _, let name): return "the field '\(name)'"
+        case .items: return "a list's items"
+        }
+    }
+
+    /// The same value: the same object for references, the same bits or text for plain values.
+    static func same(_ a: Value, _ b: Value) -> Bool {
+        switch (a, b) {
+        case let (.number(x), .number(y)): return x.bitPattern == y.bitPattern
+        case let (.string(x), .string(y)): return x == y
+        case let (.bool(x), .bool(y)): return x == y
+        case (.nil, .nil), (.uninitialized, .uninitialized): return true
+        case let (.range(a1, b1), .range(a2, b2)): return a1 == a2 && b1 == b2
+        case let (.tensor(x), .tensor(y)): return x === y
+        case let (.list(x), .list(y)): return x === y
+        case let (.record(x), .record(y)): return x === y
+        case let (.tuple(x), .tuple(y)): return x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
+        case let (.function(x), .function(y)): return x === y
+        case let (.builtin(x), .builtin(y)): return x === y
+        case let (.module(x), .module(y)): return x === y
+        case let (.object(x), .object(y)): return x === y
+        case let (.cell(x), .cell(y)): return x === y
+        default: return false
+        }
+    }
+}
+
 /// The recorder, active on the interpreter while a compiled function's first
 /// call of a kind runs.
 package final class Tracer {
@@ -104,6 +155,10 @@ package final class Tracer {
     private var encodedRead = false
     /// The FLOPs recorded before the step being recorded began.
     private var flopsBefore = 0
+    /// What the function read from outside itself, each place once.
+    private(set) var guards: [TraceGuard] = []
+    private var guarded: Set<GuardKey> = []
+    private struct GuardKey: Hashable { let place: ObjectIdentifier, index: Int }
     /// The trace's values, kept alive so that their identities stay unique.
     private var kept: [Value] = []
     private(set) var slotCount = 1
@@ -190,6 +245,40 @@ package final class Tracer {
         }
         append(entry)
         register(result, slot: slot, readsValues: readsValues)
+    }
+
+    // MARK: What the function reads from outside
+
+    /// A lists's items longer than this, read from outside, stop the trace
+    /// (checking them before every replay would cost as much as the work).
+    static let maxGuardedItems = 100_000
+
+    private func guardOnce(_ place: AnyObject, _ index: Int, _ make: () -> TraceGuard) {
+        guard recording, guarded.insert(GuardKey(place: ObjectIdentifier(place), index: index)).inserted else { return }
+        guards.append(make())
+    }
+
+    package func readGlobal(_ g: Globals, _ i: Int, _ v: Value, _ name: String) {
+        guardOnce(g, i) { .global(g, i, v, name) }
+    }
+
+    package func readBox(_ b: Box, _ name: String) {
+        guard b.serial <= start else { return }
+        guardOnce(b, 0) { .box(b, b.value, name) }
+    }
+
+    package func readField(_ r: Record, _ i: Int) {
+        guard r.serial <= start, refs[ObjectIdentifier(r)] == nil else { return }
+        guardOnce(r, i) { .field(r, i, r.values[i], r.names[i]) }
+    }
+
+    package func readItems(_ l: ListBox, at range: SourceRange?) {
+        guard l.serial <= start, refs[ObjectIdentifier(l)] == nil else { return }
+        guard l.items.count <= Tracer.maxGuardedItems else {
+            refuse("the function reads a list of \(l.items.count) items made outside it; pass what it needs as an argument", at: range)
+            return
+        }
+        guardOnce(l, -1) { .items(l, l.items) }
     }
 
     // MARK: Where values come from

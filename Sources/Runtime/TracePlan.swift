@@ -8,17 +8,23 @@ import Tensor
 /// replay gives the same values, bit for bit, as running the function.
 package final class TracePlan {
     package let entries: [TraceEntry]
+    /// What the traced call read from outside; a replay needs each unchanged.
+    let guards: [TraceGuard]
     let slotCount: Int
     let result: Template
     /// What the arguments looked like (shapes, numbers, strings).
     package let signature: String
 
-    init(entries: [TraceEntry], slotCount: Int, result: Template, signature: String) {
+    init(entries: [TraceEntry], guards: [TraceGuard], slotCount: Int, result: Template, signature: String) {
         self.entries = entries
+        self.guards = guards
         self.slotCount = slotCount
         self.result = result
         self.signature = signature
     }
+
+    /// The first value read from outside that has changed since the trace, if any.
+    var changedRead: TraceGuard? { guards.first { !$0.holds } }
 
     package func run(_ arguments: Value, _ interpreter: Interpreter) throws -> Value {
         var slots = [Value](repeating: .nil, count: slotCount)

@@ -20,6 +20,7 @@ package final class TracedFunction: CallableObject {
     package private(set) var traces = 0, replays = 0, uncompiledCalls = 0
     /// Why the last refused kind could not be compiled, and where.
     package private(set) var lastRefusal: String?
+    private var notedChange = false
 
     package init(_ function: Closure, maxPlans: Int) {
         self.function = function
@@ -58,6 +59,15 @@ package final class TracedFunction: CallableObject {
                 uncompiledCalls += 1
                 return try interpreter.call(.function(function), args, labels: labels, at: range)
             }
+            // Something it read from outside changed: this plan no longer describes it.
+            if let changed = plan.changedRead {
+                plans.removeLast()
+                if !notedChange {
+                    notedChange = true
+                    interpreter.warn("note: '\(function.name)' is traced again: \(changed.what), read from outside it, has changed since it was traced (pass what changes as an argument)")
+                }
+                return try trace(args, labels: labels, key: key, at: range, interpreter)
+            }
             replays += 1
             return try plan.run(.tuple(args), interpreter)
         }
@@ -70,7 +80,7 @@ package final class TracedFunction: CallableObject {
         traces += 1
         var plan: TracePlan?
         if tracer.refusal == nil, let result = tracer.result(value, at: range) {
-            plan = TracePlan(entries: tracer.entries, slotCount: tracer.slotCount, result: result, signature: key)
+            plan = TracePlan(entries: tracer.entries, guards: tracer.guards, slotCount: tracer.slotCount, result: result, signature: key)
         }
         if let refusal = tracer.refusal {
             let place = refusal.range.map { " at \($0.place)" } ?? ""
