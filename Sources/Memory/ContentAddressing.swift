@@ -22,7 +22,7 @@ extension Addressing {
             let (po, norms) = (out[0], out[1])
             let dots = norms + B * N, keyNorms = dots + B * H * N
             reading(m.data, k.data) { pm, pk in
-                for b in 0..<B {
+                Parallel.forEach(B, work: 2 * (H + 1) * N * W * B) { batches in for b in batches {
                     let memory = pm + b * N * W
                     AddressingRows.rowNorms(memory, slots: N, width: W, into: norms + b * N)
                     for h in 0..<H {
@@ -30,7 +30,7 @@ extension Addressing {
                         keyNorms[r] = AddressingRows.cosine(memory, rowNorms: norms + b * N, key: pk + r * W,
                                                             slots: N, width: W, dots: dots + r * N, into: po + r * N)
                     }
-                }
+                }}
             }
         }
         // The similarities, and the row norms, dot products and |k| per head kept for the backward pass.
@@ -40,14 +40,14 @@ extension Addressing {
                 reading(list: m.data, k.data, g.data, saved) { p in
                     let (pm, pk, pg, norms) = (p[0], p[1], p[2], p[3])
                     let dots = norms + B * N, keyNorms = dots + B * H * N
-                    for b in 0..<B {
+                    Parallel.forEach(B, work: 6 * H * N * W * B) { batches in for b in batches {
                         for h in 0..<H {
                             let r = b * H + h
                             AddressingRows.cosineBackward(pg + r * N, memory: pm + b * N * W, rowNorms: norms + b * N, key: pk + r * W,
                                                           keyNorm: keyNorms[r], dots: dots + r * N, slots: N, width: W,
                                                           dm: out[0] + b * N * W, dk: out[1] + r * W)
                         }
-                    }
+                    }}
                 }
             }
             return [Tensor(shape: m.shape, data: d[0]), Tensor(shape: k.shape, data: d[1])]

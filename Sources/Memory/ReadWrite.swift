@@ -15,10 +15,13 @@ extension Addressing {
         let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
         let r = filling(B * H * W) { pr in
             reading(m.data, w.data) { pm, pw in
-                for b in 0..<B {
-                    for h in 0..<H {
-                        let weights = pw + (b * H + h) * N
-                        for i in 0..<N where weights[i] != 0 { axpy(pr + (b * H + h) * W, weights[i], pm + (b * N + i) * W, W) }
+                // A batch's rows are independent: threads take whole rows (the same bits).
+                Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
+                    for b in batches {
+                        for h in 0..<H {
+                            let weights = pw + (b * H + h) * N
+                            for i in 0..<N where weights[i] != 0 { axpy(pr + (b * H + h) * W, weights[i], pm + (b * N + i) * W, W) }
+                        }
                     }
                 }
             }
@@ -28,19 +31,23 @@ extension Addressing {
             // dw(i) = M(i) . g; dM(i) = sum over heads of w(i) g.
             let dw = filling(w.count) { pdw in
                 reading(m.data, g.data) { pm, pg in
-                    for b in 0..<B {
-                        for h in 0..<H {
-                            for i in 0..<N { pdw[(b * H + h) * N + i] = dot(pm + (b * N + i) * W, pg + (b * H + h) * W, W) }
+                    Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
+                        for b in batches {
+                            for h in 0..<H {
+                                for i in 0..<N { pdw[(b * H + h) * N + i] = dot(pm + (b * N + i) * W, pg + (b * H + h) * W, W) }
+                            }
                         }
                     }
                 }
             }
             func addRows(_ dm: MutableFloats) {
                 reading(g.data, w.data) { pg, pw in
-                    for b in 0..<B {
-                        for h in 0..<H {
-                            let weights = pw + (b * H + h) * N
-                            for i in 0..<N where weights[i] != 0 { axpy(dm + (b * N + i) * W, weights[i], pg + (b * H + h) * W, W) }
+                    Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
+                        for b in batches {
+                            for h in 0..<H {
+                                let weights = pw + (b * H + h) * N
+                                for i in 0..<N where weights[i] != 0 { axpy(dm + (b * N + i) * W, weights[i], pg + (b * H + h) * W, W) }
+                            }
                         }
                     }
                 }
@@ -84,7 +91,7 @@ extension Addressing {
         let out = writing(m.count) { po in
             reading(list: m.data, a.data, e?.data ?? [], w.data) { p in
                 let (pm, pa, pe, pw) = (p[0], p[1], p[2], p[3])
-                for b in 0..<B {
+                Parallel.forEach(B, work: 2 * m.count * H) { batches in for b in batches {
                     for i in 0..<N {
                         let o = po + (b * N + i) * W, source = pm + (b * N + i) * W
                         if H == 1, erasing, pw[b * N + i] != 0 {
@@ -104,18 +111,22 @@ extension Addressing {
                             if wi != 0 { axpy(o, wi, pa + (b * H + h) * W, W) }
                         }
                     }
-                }
+                }}
             }
         }
         return (Tensor(shape: m.shape, data: out), { g in
             // dM_i = g_i * keep_i with keep_i = prod_h (1 - w_h(i) e_h); da_h += w_h(i) g_i;
             // dw_h(i) = g_i . (a_h - M_i * e_h * others); de_h -= w_h(i) g_i * M_i * others,
             // where others = prod over the other heads h' of (1 - w_h'(i) e_h'), 1 for one head.
-            let d = changing([.copy(g.data), .zeros(w.count), .zeros(a.count), .zeros(a.count), .zeros(W)]) { out in
+            let d = changing([.copy(g.data), .zeros(w.count), .zeros(a.count), .zeros(a.count)]) { out in
                 reading(list: g.data, m.data, a.data, e?.data ?? [], w.data) { p in
                     let (pg, pm, pa, pe, pw) = (p[0], p[1], p[2], p[3], p[4])
-                    let (pdm, dw, pda, pde, gm) = (out[0], out[1], out[2], out[3], out[4])
-                    for b in 0..<B {
+                    let (pdm, dw, pda, pde) = (out[0], out[1], out[2], out[3])
+                    // Threads take whole batch rows, each with its own scratch row (the same bits).
+                    Parallel.forEach(B, work: 4 * m.count * H) { batches in
+                      withUnsafeTemporaryAllocation(of: Float.self, capacity: W) { scratch in
+                        let gm = scratch.baseAddress!
+                        for b in batches {
                         for i in 0..<N {
                             let row = (b * N + i) * W
                             let grow = pg + row, mrow = pm + row
@@ -148,6 +159,8 @@ extension Addressing {
                                 }
                             }
                         }
+                        }
+                      }
                     }
                 }
             }

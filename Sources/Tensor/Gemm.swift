@@ -280,29 +280,3 @@ extension Tensor {
         return Tensor(shape: shape, data: out)
     }
 }
-
-/// Threads for the kernels that can split their work without changing a
-/// bit of the result (the own matrix products, by blocks of output rows).
-/// One by default: `threads(n)` in a script, `mnemo run --threads N` or
-/// `MNEMO_THREADS` choose more.
-public enum Parallel {
-    nonisolated(unsafe) public static var threads = Parallel.fromEnvironment()
-
-    /// Below this many floating-point operations per thread, one thread is faster (tests lower it).
-    nonisolated(unsafe) public static var minimumWork = 1 << 18
-
-    static func fromEnvironment() -> Int {
-        guard let text = getenv("MNEMO_THREADS").map({ String(cString: $0) }), let n = Int(text), n >= 1 else { return 1 }
-        return min(n, 64)
-    }
-
-    /// Runs `body` on `count` items split into contiguous ranges, one per
-    /// thread (as many as `threads` allows and `work` justifies).
-    static func forEach(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
-        let used = min(threads, count, max(1, work / minimumWork))
-        if used <= 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: used) { t in
-            body((count * t / used)..<(count * (t + 1) / used))
-        }
-    }
-}
