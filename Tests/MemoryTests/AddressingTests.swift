@@ -341,6 +341,35 @@ final class AddressingTests: XCTestCase {
         gradcheck([randn(1), weighting(5), weighting(5)]) { v in try Addressing.lruaWeights(v[0], readPrevious: v[1], leastUsedPrevious: v[2]) }
     }
 
+    /// With threads, the batched kernels split the batch, never a sum: read,
+    /// write (one head and several, with and without erase) and cosine give
+    /// the same bits, values and gradients, for 1, 2 and 3 threads.
+    func testBatchedKernelsGiveTheSameBitsWithThreads() throws {
+        let (B, H, N, W) = (5, 3, 16, 12)
+        let inputs = [randn(B, N, W), weighting(B, H, N), randn(B, H, W), uniform(B, H, W, low: 0, high: 1), randn(B, H, W),
+                      weighting(B, N), randn(B, W), uniform(B, W, low: 0, high: 1)]
+        func run() throws -> [[Float]] {
+            let v = inputs.map(Variable.parameter)
+            let outputs = [try Addressing.read(v[0], v[1]), try Addressing.write(v[0], v[1], erase: v[3], add: v[2]),
+                           try Addressing.write(v[0], v[1], erase: nil, add: v[2]), try Addressing.cosine(v[0], v[4]),
+                           try Addressing.write(v[0], v[5], erase: v[7], add: v[6]), try Addressing.read(v[0], v[5])]
+            var loss = try Op.sum(try Op.mul(outputs[0], Variable(randnFixed(outputs[0].shape))), axis: nil)
+            for o in outputs.dropFirst() { loss = try Op.add(loss, try Op.sum(try Op.mul(o, Variable(randnFixed(o.shape))), axis: nil)) }
+            return outputs.map(\.value.data) + (try Graph.gradients(of: loss, wrt: v)).map(\.data)
+        }
+        func randnFixed(_ shape: [Int]) -> Tensor { try! Tensor.randn(shape, RandomGenerator(seed: UInt64(shape.reduce(7, *)))) }
+        let (savedThreads, savedWork) = (Parallel.threads, Parallel.minimumWork)
+        defer { (Parallel.threads, Parallel.minimumWork) = (savedThreads, savedWork) }
+        Parallel.minimumWork = 1
+        Parallel.threads = 1
+        let one = try run()
+        for threads in [2, 3] {
+            Parallel.threads = threads
+            let many = try run()
+            for (a, b) in zip(one, many) { XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(threads) threads") }
+        }
+    }
+
     /// A memory traces each head of a several-head access on its own.
     func testTraceSplitsHeads() throws {
         let bank = try MemoryBank(slots: 4, width: 3, batch: 2, initialisation: .constant(0), random: rng)
