@@ -27,18 +27,21 @@ extension Op {
         let forward = changing([.copy(z.data), .zeros(B * H), .zeros(B * H), .zeros(B * H)]) { out in
             let (pz, hOut, cOut, tanhC) = (out[0], out[1], out[2], out[3])
             reading(bias.value.data, c.value.data) { pb, pc in
-                for r in 0..<B {
-                    let row = pz + r * 4 * H
-                    axpy(row, 1, pb, 4 * H)
-                    VectorMath.apply(VectorMath.sigmoid, row, row, 2 * H)
-                    VectorMath.apply(VectorMath.tanh, row + 2 * H, row + 2 * H, H)
-                    VectorMath.apply(VectorMath.sigmoid, row + 3 * H, row + 3 * H, H)
-                }
-                for r in 0..<B {
-                    let z = pz + r * 4 * H
-                    for j in 0..<H { cOut[r * H + j] = z[H + j] * pc[r * H + j] + z[j] * z[2 * H + j] }
-                    VectorMath.apply(VectorMath.tanh, cOut + r * H, tanhC + r * H, H)
-                    for j in 0..<H { hOut[r * H + j] = z[3 * H + j] * tanhC[r * H + j] }
+                // Rows of a batch are independent: threads take whole rows (the same bits).
+                Parallel.forEach(B, work: 100 * B * H) { rows in
+                    for r in rows {
+                        let row = pz + r * 4 * H
+                        axpy(row, 1, pb, 4 * H)
+                        VectorMath.apply(VectorMath.sigmoid, row, row, 2 * H)
+                        VectorMath.apply(VectorMath.tanh, row + 2 * H, row + 2 * H, H)
+                        VectorMath.apply(VectorMath.sigmoid, row + 3 * H, row + 3 * H, H)
+                    }
+                    for r in rows {
+                        let z = pz + r * 4 * H
+                        for j in 0..<H { cOut[r * H + j] = z[H + j] * pc[r * H + j] + z[j] * z[2 * H + j] }
+                        VectorMath.apply(VectorMath.tanh, cOut + r * H, tanhC + r * H, H)
+                        for j in 0..<H { hOut[r * H + j] = z[3 * H + j] * tanhC[r * H + j] }
+                    }
                 }
             }
         }
@@ -66,7 +69,7 @@ extension Op {
             let gradH = back.gradient(ofOutput: 0)?.data ?? none, gradC = back.gradient(ofOutput: 1)?.data ?? none
             let d = filling(counts: [B * 4 * H, B * H]) { out in
                 reading(list: gates, tanhC, gradH, gradC, cv) { p in
-                    for r in 0..<B {
+                    Parallel.forEach(B, work: 40 * B * H) { rows in for r in rows {
                         let z = p[0] + r * 4 * H, t = p[1] + r * H, gh = p[2] + r * H, gc = p[3] + r * H, c = p[4] + r * H
                         let dz = out[0] + r * 4 * H, dc = out[1] + r * H
                         for j in 0..<H {
@@ -78,7 +81,7 @@ extension Op {
                             dz[3 * H + j] = Scalar.sigmoidBackward(gh[j] * t[j], output: o)
                             dc[j] = dc2 * f
                         }
-                    }
+                    }}
                 }
             }
             let (dz, dc) = (d[0], d[1])

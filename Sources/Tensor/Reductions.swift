@@ -64,10 +64,14 @@ extension Tensor {
     /// Calls `body` once per line of values along `axis`: the offset of the
     /// line's first element, and the line's number (its position once the
     /// axis is removed); the line's elements are `step` apart.
-    private func forEachLine(along axis: Int, _ body: (_ start: Int, _ line: Int) -> Void) {
+    /// `work` is the floating-point work per line: lines of enough work are
+    /// shared among threads (each line whole, so the same bits).
+    private func forEachLine(along axis: Int, work: Int = 0, _ body: (_ start: Int, _ line: Int) -> Void) {
         let (outer, n, inner) = split3(axis)
-        for o in 0..<outer {
-            for i in 0..<inner { body(o * n * inner + i, o * inner + i) }
+        Parallel.forEach(outer, work: outer * inner * work) { outers in
+            for o in outers {
+                for i in 0..<inner { body(o * n * inner + i, o * inner + i) }
+            }
         }
     }
 
@@ -84,7 +88,8 @@ extension Tensor {
         let (_, n, step) = split3(a)
         let out = filling(count) { po in
             reading(data) { p in
-                forEachLine(along: a) { start, _ in
+                // An exp costs about as much as twenty multiply-adds.
+                forEachLine(along: a, work: 24 * n) { start, _ in
                     let (x, y) = (p + start, po + start)
                     var m = Tensor.largest(x, n, step)
                     if m == -.infinity { m = 0 }

@@ -342,17 +342,22 @@ final class AddressingTests: XCTestCase {
     }
 
     /// With threads, the batched kernels split the batch, never a sum: read,
-    /// write (one head and several, with and without erase) and cosine give
-    /// the same bits, values and gradients, for 1, 2 and 3 threads.
+    /// write (one head and several, with and without erase), cosine, the
+    /// LSTM step and softmax give the same bits, values and gradients, for 1,
+    /// 2 and 3 threads.
     func testBatchedKernelsGiveTheSameBitsWithThreads() throws {
         let (B, H, N, W) = (5, 3, 16, 12)
         let inputs = [randn(B, N, W), weighting(B, H, N), randn(B, H, W), uniform(B, H, W, low: 0, high: 1), randn(B, H, W),
-                      weighting(B, N), randn(B, W), uniform(B, W, low: 0, high: 1)]
+                      weighting(B, N), randn(B, W), uniform(B, W, low: 0, high: 1),
+                      randn(B, 7), randn(B, 9), randn(B, 9), randn(16, 36), randn(36)]
         func run() throws -> [[Float]] {
             let v = inputs.map(Variable.parameter)
-            let outputs = [try Addressing.read(v[0], v[1]), try Addressing.write(v[0], v[1], erase: v[3], add: v[2]),
+            var outputs = [try Addressing.read(v[0], v[1]), try Addressing.write(v[0], v[1], erase: v[3], add: v[2]),
                            try Addressing.write(v[0], v[1], erase: nil, add: v[2]), try Addressing.cosine(v[0], v[4]),
-                           try Addressing.write(v[0], v[5], erase: v[7], add: v[6]), try Addressing.read(v[0], v[5])]
+                           try Addressing.write(v[0], v[5], erase: v[7], add: v[6]), try Addressing.read(v[0], v[5]),
+                           try Op.softmax(v[4], axis: -1)]
+            let (h, c) = try Op.lstmCell(x: v[8], h: v[9], c: v[10], weights: v[11], bias: v[12])
+            outputs += [h, c]
             var loss = try Op.sum(try Op.mul(outputs[0], Variable(randnFixed(outputs[0].shape))), axis: nil)
             for o in outputs.dropFirst() { loss = try Op.add(loss, try Op.sum(try Op.mul(o, Variable(randnFixed(o.shape))), axis: nil)) }
             return outputs.map(\.value.data) + (try Graph.gradients(of: loss, wrt: v)).map(\.data)
