@@ -188,7 +188,7 @@ enum GraphBuiltins {
             Graph.debugNonFinite = try a.bool("on")
             return .bool(previous)
         }.notDifferentiable("a setting"),
-        Builtin("threads", "n = nil", "The threads the own matrix kernels may use (1 by default; also MNEMO_THREADS or mnemo run --threads). They split a product by blocks of rows, so the results are the same bits for any number. Returns the previous number; with no argument, only returns it.") { a in
+        Builtin("threads", "n = nil", "The threads Mnemo's kernels may use (1 by default; also MNEMO_THREADS or mnemo run --threads): the own matrix products split their output columns, the memory's read, write and cosine, the LSTM step and softmax split a batch's rows; no sum is split, so the results are the same bits for any number. Helper threads wait spinning between kernels while work comes. Returns the previous number; with no argument, only returns it.") { a in
             let previous = Parallel.threads
             if let n = try a.optionalInt("n") {
                 guard n >= 1, n <= 64 else { throw RuntimeError("threads: n must be between 1 and 64, got \(n)") }

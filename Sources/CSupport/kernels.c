@@ -169,29 +169,19 @@ void mnemo_eight_rows_times_b_avx512(const float *a, long row_stride, long colum
 #define STORE2(r) _mm512_storeu_ps(c + r * ldc + j, c##r); _mm512_storeu_ps(c + r * ldc + j + 16, d##r);
         MNEMO_ROWS8(STORE2)
     }
-    for (; j + 16 <= n8; j += 16) {
-#define LOAD1(r) __m512 c##r = _mm512_loadu_ps(c + r * ldc + j);
+    // The last 16 or 8 columns: sixteen lanes, the unused ones masked off.
+    for (; j < n8; j += 16) {
+        __mmask16 lanes = n8 - j >= 16 ? 0xFFFF : 0x00FF;
+#define LOAD1(r) __m512 c##r = _mm512_maskz_loadu_ps(lanes, c + r * ldc + j);
         MNEMO_ROWS8(LOAD1)
         for (long p = 0; p < k; p++) {
             const float *ap = a + p * column_stride;
-            __m512 bv = _mm512_loadu_ps(b + p * ldb + j);
+            __m512 bv = _mm512_maskz_loadu_ps(lanes, b + p * ldb + j);
 #define STEP1(r) c##r = _mm512_add_ps(c##r, _mm512_mul_ps(_mm512_set1_ps(ap[r * row_stride]), bv));
             MNEMO_ROWS8(STEP1)
         }
-#define STORE1(r) _mm512_storeu_ps(c + r * ldc + j, c##r);
+#define STORE1(r) _mm512_mask_storeu_ps(c + r * ldc + j, lanes, c##r);
         MNEMO_ROWS8(STORE1)
-    }
-    for (; j + 8 <= n8; j += 8) {
-#define LOAD8(r) __m256 c##r = _mm256_loadu_ps(c + r * ldc + j);
-        MNEMO_ROWS8(LOAD8)
-        for (long p = 0; p < k; p++) {
-            const float *ap = a + p * column_stride;
-            __m256 bv = _mm256_loadu_ps(b + p * ldb + j);
-#define STEP8(r) c##r = _mm256_add_ps(c##r, _mm256_mul_ps(_mm256_set1_ps(ap[r * row_stride]), bv));
-            MNEMO_ROWS8(STEP8)
-        }
-#define STORE8(r) _mm256_storeu_ps(c + r * ldc + j, c##r);
-        MNEMO_ROWS8(STORE8)
     }
 }
 #else

@@ -37,7 +37,7 @@ struct Run: ParsableCommand {
     @Flag(name: .customShort("i"), help: "Open the REPL after the script has run, with its names defined.") var interactive = false
     @Flag(help: "Stop at the first op whose output or gradient is NaN or infinite (as debug_nans(true)).") var debugNans = false
     @Option(help: "The memory a script's values may hold, e.g. 8G or 500M (default: half the machine's memory; also MNEMO_MAX_MEMORY).") var maxMemory: String?
-    @Option(help: "Threads for the own matrix kernels (default 1, or MNEMO_THREADS); the results are the same for any number.") var threads: Int?
+    @Option(help: "Threads for the kernels that can split their work: matrix products, memory reads, writes and addressing, the LSTM step (default 1, or MNEMO_THREADS); the results are the same bits for any number.") var threads: Int?
     @Flag(help: "Print the graph of the first optimizer step: its ops by kind, their count, estimated floating-point operations and the values they hold (as graph(loss)); and the first compiled plan traced (as graph(f)).") var graph = false
     @Option(help: "Also write the run as one HTML page, DIR/index.html: its printed output and figures in order, arguments, seed, version and times.") var report: String?
     @Argument(help: "The script to run.") var file: String?

@@ -333,8 +333,7 @@ package final class Tracer {
         guard level < 64 else { refuse("an argument of '\(name)' is nested too deeply to compile", at: range); return nil }
         switch value {
         case .tensor(let x):
-            if let r = refs[ObjectIdentifier(x)] { return .ref(r) }
-            if x.serial <= start { return .constant(value) }
+            if let t = known(x, serial: x.serial, value) { return t }
             refuse("'\(name)' is given a tensor made in a way a compiled plan cannot replay", at: range)
             return nil
         case .number(let d):
@@ -347,24 +346,15 @@ package final class Tracer {
             encodedRead = true
             return .ref(r)
         case .list(let l):
-            if let r = refs[ObjectIdentifier(l)] { return .ref(r) }
-            if l.serial <= start { return .constant(value) }
-            var items: [Template] = []
-            for item in l.items { guard let t = encode(item, range, for: name, level: level + 1) else { return nil }; items.append(t) }
-            return .list(items)
+            if let t = known(l, serial: l.serial, value) { return t }
+            return encodeAll(l.items, range, for: name, level: level).map { .list($0) }
         case .record(let r):
-            if let ref = refs[ObjectIdentifier(r)] { return .ref(ref) }
-            if r.serial <= start { return .constant(value) }
-            var items: [Template] = []
-            for item in r.values { guard let t = encode(item, range, for: name, level: level + 1) else { return nil }; items.append(t) }
-            return .record(r.names, items)
+            if let t = known(r, serial: r.serial, value) { return t }
+            return encodeAll(r.values, range, for: name, level: level).map { .record(r.names, $0) }
         case .tuple(let parts):
-            var items: [Template] = []
-            for item in parts { guard let t = encode(item, range, for: name, level: level + 1) else { return nil }; items.append(t) }
-            return .tuple(items)
+            return encodeAll(parts, range, for: name, level: level).map { .tuple($0) }
         case .function(let c):
-            if let r = refs[ObjectIdentifier(c)] { return .ref(r) }
-            if c.serial <= start { return .constant(value) }
+            if let t = known(c, serial: c.serial, value) { return t }
             refuse("'\(name)' is given a function made inside the compiled function (it holds values of this call)", at: range)
             return nil
         case .object(let o):
@@ -374,6 +364,23 @@ package final class Tracer {
         default:
             return .constant(value)
         }
+    }
+
+    /// A value with an identity: where a step left it, or itself when it is
+    /// older than the trace; nil when the function made it some other way.
+    private func known(_ object: AnyObject, serial: Int, _ value: Value) -> Template? {
+        if let r = refs[ObjectIdentifier(object)] { return .ref(r) }
+        return serial <= start ? .constant(value) : nil
+    }
+
+    /// The parts of a container the function built itself, one level down.
+    private func encodeAll(_ items: [Value], _ range: SourceRange?, for name: String, level: Int) -> [Template]? {
+        var out: [Template] = []
+        for item in items {
+            guard let t = encode(item, range, for: name, level: level + 1) else { return nil }
+            out.append(t)
+        }
+        return out
     }
 
     /// The template of the function's result.
