@@ -309,6 +309,8 @@ final class OptimizerObject: NativeObject {
                     a.interpreter.profileFirstStep = false
                     a.interpreter.warn("the first step's graph, at \(a.place):\n" + GraphProfile(of: loss).text)
                 }
+                // A compiled plan's table says what the graph holds at its largest.
+                if Tracer.isTracing { Tracer.current?.noteHeld(GraphProfile(of: loss).bytes) }
                 try o.step(loss: loss)
                 return .number(Double(loss.value.scalar))
             }.readingValues(),

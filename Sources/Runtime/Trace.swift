@@ -155,6 +155,11 @@ package final class Tracer {
     private var encodedRead = false
     /// The FLOPs recorded before the step being recorded began.
     private var flopsBefore = 0
+    /// The most bytes a graph held when an optimizer stepped on it (the
+    /// values kept for its backward pass), for the plan's table.
+    private(set) var heldAtBackward = 0
+    package func noteHeld(_ bytes: Int) { heldAtBackward = max(heldAtBackward, bytes) }
+
     /// What the function read from outside itself, each place once.
     private(set) var guards: [TraceGuard] = []
     private var guarded: Set<GuardKey> = []

@@ -12,6 +12,8 @@ package final class TracePlan {
     let guards: [TraceGuard]
     let slotCount: Int
     let result: Template
+    /// The most the graph held at an optimizer step when traced (0: none stepped).
+    var heldAtBackward = 0
     /// What the arguments looked like (shapes, numbers, strings).
     package let signature: String
 
@@ -136,7 +138,8 @@ package final class TracePlan {
                                             bytes: (old?.bytes ?? 0) + e.bytes, shape: old?.shape ?? e.shape)
         }
         let profile = GraphProfile(rows: Array(rows.values), nodes: steps)
-        let head = "plan for \(signature): \(steps) steps replayed without the interpreter, \(GraphProfile.amount(profile.flops, "FLOP")) forward (the backward pass about twice that), \(GraphProfile.amount(profile.bytes, "B")) of tensors made per call"
+        var head = "plan for \(signature): \(steps) steps replayed without the interpreter, \(GraphProfile.amount(profile.flops, "FLOP")) forward (the backward pass about twice that), \(GraphProfile.amount(profile.bytes, "B")) of tensors made per call"
+        if heldAtBackward > 0 { head += ", \(GraphProfile.amount(heldAtBackward, "B")) held by the graph at its optimizer step" }
         return profile.table(head: head, kind: "step", held: "made")
     }
 }

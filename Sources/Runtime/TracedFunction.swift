@@ -81,6 +81,7 @@ package final class TracedFunction: CallableObject {
         var plan: TracePlan?
         if tracer.refusal == nil, let result = tracer.result(value, at: range) {
             plan = TracePlan(entries: tracer.entries, guards: tracer.guards, slotCount: tracer.slotCount, result: result, signature: key)
+            plan?.heldAtBackward = tracer.heldAtBackward
         }
         if let refusal = tracer.refusal {
             let place = refusal.range.map { " at \($0.place)" } ?? ""
