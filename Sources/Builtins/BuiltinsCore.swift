@@ -34,8 +34,15 @@ enum CoreBuiltins {
             a.interpreter.write(values.map(Formatter.describe).joined(separator: sep), end: end)
             return .nil
         },
-        Builtin("str", "value", "The text `print` would show for a value.") { a in .string(Formatter.describe(try a["value"])) },
-        Builtin("repr", "value", "The text of a value as the REPL shows it (strings quoted).") { a in .string(Formatter.repr(try a["value"])) },
+        Builtin("str", "value", "The text `print` would show for a value.") { a in
+            // Text of a tensor inside a compiled function would be the traced text at every replay.
+            if Tracer.isTracing { Tracer.current?.describes(try a["value"], at: a.callRange, inStep: true) }
+            return .string(Formatter.describe(try a["value"]))
+        },
+        Builtin("repr", "value", "The text of a value as the REPL shows it (strings quoted).") { a in
+            if Tracer.isTracing { Tracer.current?.describes(try a["value"], at: a.callRange, inStep: true) }
+            return .string(Formatter.repr(try a["value"]))
+        },
         Builtin("type", "value", "The kind of a value: \"number\", \"tensor\", \"list\", ...") { a in .string(try a["value"].kindName) },
         Builtin("len", "value", "Length of a list, tuple, string, range or record; first dimension of a tensor.") { a in
             switch try a["value"] {

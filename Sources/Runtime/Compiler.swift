@@ -158,6 +158,10 @@ package struct Compiler {
             if Tracer.isTracing, let tracer = Tracer.current, tracer.recording {
                 if case .tensor = items { items = try Compiler.tracedRows(tracer, items, at: sequenceRange) }
                 if case .list(let l) = items { tracer.readItems(l, at: sequenceRange) }
+                // A progress bar or checkpointed range does its work as it iterates, which a replay would skip.
+                if case .object(let o) = items {
+                    tracer.refuse("a for loop over a \(o.kindName) does its work as it goes (drawing, checkpointing), which a compiled plan would not repeat", at: sequenceRange)
+                }
             }
             do {
                 try Operators.iterate(items) { item in

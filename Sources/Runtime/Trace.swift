@@ -422,9 +422,10 @@ package final class Tracer {
         use(.number(x), .number(y), at: range)
     }
 
-    /// Text made from a tensor or object (interpolation) would be fixed at its traced value.
-    package func describes(_ v: Value, at range: SourceRange?) {
-        guard recording else { return }
+    /// Text made from a tensor or object (interpolation, or `str` called as a
+    /// step: `inStep`) would be fixed at its traced value.
+    package func describes(_ v: Value, at range: SourceRange?, inStep: Bool = false) {
+        guard refusal == nil, depth == (inStep ? 1 : 0) else { return }
         if touchesTensors(v) { refuse("text is made from a tensor's value here; a compiled plan would repeat the traced text (print the value itself)", at: range) }
         use(v, .nil, at: range)
     }

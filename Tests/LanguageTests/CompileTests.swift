@@ -63,4 +63,16 @@ final class CompileTests: XCTestCase {
         XCTAssertNil(r.error)
         XCTAssertEqual(r.output, "<compiled function step: 1 plan, 1 traced, 3 replayed>\ntrue 16\n")
     }
+
+    /// A loop over a progress bar draws (and a checkpointed range saves) as it
+    /// goes: a replay would skip that, so the function runs uncompiled.
+    func testLoopOverAProgressBarRunsUncompiled() {
+        let r = runMnemo("""
+        let f = compile(fn(n) { var s = 0; for i in progress(0..<n, every: 1000) { s = s + i }; s })
+        print(f(3), f(3), f.uncompiled, f.plans)
+        print(graph(f))
+        """)
+        XCTAssertNil(r.error)
+        XCTAssertTrue(r.output.hasPrefix("3 3 1 0\narguments (3): runs uncompiled (a for loop over a progress does its work as it goes"), r.output)
+    }
 }
