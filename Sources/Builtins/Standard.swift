@@ -12,6 +12,7 @@ extension BuiltinRegistry {
             return b
         })
         r.add(TensorBuiltins.all)
+        r.add(OrderBuiltins.all)
         r.add(GraphBuiltins.all)
         r.add(MemoryBuiltins.all)
         r.add(FigureBuiltins.all)

@@ -107,6 +107,25 @@ extension Op {
         })
     }
 
+    /// a where `condition` is nonzero, else b, elementwise, all three
+    /// broadcast together; the gradient goes to the one chosen (exactly:
+    /// the other gets zero, not g times zero).
+    public static func choose(_ condition: Tensor, _ a: Variable, _ b: Variable) throws -> Variable {
+        let shape = try Tensor.broadcastShape(try Tensor.broadcastShape(condition.shape, a.shape), b.shape)
+        let mask = try condition.broadcast(to: shape).map { $0 != 0 ? 1 : 0 }
+        let (x, y) = (try a.value.broadcast(to: shape), try b.value.broadcast(to: shape))
+        var out = y
+        for i in 0..<out.count where mask.data[i] != 0 { out.data[i] = x.data[i] }
+        let (sa, sb) = (a.shape, b.shape)
+        return Graph.record(out, a, b, op: "where", { back, a, b in
+            let g = back.gradient
+            try back.add(to: a) { try Tensor.zip(g, mask) { gv, m in m != 0 ? gv : 0 }.sum(toShape: sa) }
+            try back.add(to: b) { try Tensor.zip(g, mask) { gv, m in m != 0 ? 0 : gv }.sum(toShape: sb) }
+        }, graph: { g, _ in
+            [try sum(try mul(g, Variable(mask)), toShape: sa), try sum(try mul(g, Variable(mask.map { 1 - $0 })), toShape: sb)]
+        })
+    }
+
     // MARK: Comparisons (not differentiable: 1 where true, 0 where false)
 
     public enum Comparison { case less, lessEqual, greater, greaterEqual, equal, notEqual }
@@ -183,6 +202,8 @@ extension Op {
         unary("relu", a, { Swift.max($0, 0) }, { x, _ in x > 0 ? 1 : 0 }, graph: constantDerivative { $0 > 0 ? 1 : 0 })
     }
     public static func softplus(_ a: Variable) -> Variable { unary("softplus", a, Scalar.softplus, { x, _ in Scalar.softplusSlope(x) }, graph: { sigmoid($0) }) }
+    public static func sin(_ a: Variable) -> Variable { unary("sin", a, Foundation.sin, { x, _ in Foundation.cos(x) }, graph: { cos($0) }) }
+    public static func cos(_ a: Variable) -> Variable { unary("cos", a, Foundation.cos, { x, _ in -Foundation.sin(x) }, graph: { neg(sin($0)) }) }
     public static func square(_ a: Variable) -> Variable { unary("square", a, { $0 * $0 }, { x, _ in 2 * x }, graph: { scale($0, 2) }) }
 
     /// Clamps into [lo, hi]; the gradient passes only where the value was inside.

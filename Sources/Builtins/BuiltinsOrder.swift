@@ -1,0 +1,52 @@
+import Foundation
+import Graph
+import Runtime
+import Tensor
+
+/// Orderings, running sums and products, choosing, and the trigonometric
+/// functions: the toolkit a DNC's allocation (sorted usage, exclusive
+/// cumulative product) and newer memories build on.
+enum OrderBuiltins {
+    static let all: [Builtin] = [
+        Builtin("argsort", "x, axis = -1, descending = false", "The positions that sort each line of x along an axis (stable: equal values keep their order; NaN last), as a tensor of indices.") { a in
+            .tensor(Variable(try Op.argsort(try a.tensor("x").value, axis: try a.int("axis"), descending: try a.bool("descending"))))
+        }.notDifferentiable("indices"),
+        Builtin("sort", "x, axis = -1, descending = false", "Each line of x along an axis in order (stable, NaN last); the gradient goes back to where each value came from. `argsort` gives the positions.") { a in
+            .tensor(try Op.sort(try a.tensor("x"), axis: try a.int("axis"), descending: try a.bool("descending")).values)
+        }.checked("sort($(tensor([[0.3, -1.2, 2.5, 0.9], [1.7, -0.4, -2.2, 3.1]])))",
+                  "sort($(tensor([[0.3, -1.2], [2.5, 0.9], [1.7, -0.4]])), axis: 0, descending: true)"),
+        Builtin("topk", "x, k, axis = -1, largest = true", "The k largest values of each line along an axis (or smallest), largest first, and their positions: a tuple (values, indices).") { a in
+            let (values, indices) = try Op.topk(try a.tensor("x"), try a.int("k"), axis: try a.int("axis"), largest: try a.bool("largest"))
+            return .tuple([.tensor(values), .tensor(Variable(indices))])
+        }.checked("topk($(tensor([[0.3, -1.2, 2.5, 0.9], [1.7, -0.4, -2.2, 3.1]])), 2)[0]",
+                  "topk($(tensor([0.3, -1.2, 2.5, 0.9])), 3, largest: false)[0]"),
+        Builtin("take_along", "x, indices, axis = -1", "Entries of x picked along an axis by indices shaped like x but for that axis (NumPy's take_along_axis); the gradient adds back where each came from.") { a in
+            .tensor(try Op.takeAlong(try a.tensor("x"), try a.tensor("indices").value, axis: try a.int("axis")))
+        }.checked("take_along($(randn(3, 4)), tensor([[0, 2], [1, 1], [3, 0]]))", "take_along($(randn(3, 2)), tensor([[2, 0]]), axis: 0)"),
+        Builtin("cumsum", "x, axis = -1, exclusive = false", "Running sums along an axis: y_i = x_0 + ... + x_i, or with exclusive: true, up to x_(i-1) (starting at 0).") { a in
+            .tensor(try Op.cumsum(try a.tensor("x"), axis: try a.int("axis"), exclusive: try a.bool("exclusive")))
+        }.checked("cumsum($(randn(3, 4)))", "cumsum($(randn(3, 4)), axis: 0, exclusive: true)"),
+        Builtin("cumprod", "x, axis = -1, exclusive = false", "Running products along an axis: y_i = x_0 * ... * x_i, or with exclusive: true, up to x_(i-1) (starting at 1). The gradient is computed without division, so it is right where an element is zero.") { a in
+            .tensor(try Op.cumprod(try a.tensor("x"), axis: try a.int("axis"), exclusive: try a.bool("exclusive")))
+        }.checked("cumprod($(randn(3, 4)))", "cumprod($(tensor([1.5, 0, 2, -1, 0, 0.5])))",
+                  "cumprod($(tensor([[2, 0, 3, 0.5], [0, 1.5, -2, 0]])), exclusive: true)", "cumprod($(randn(3, 2)), axis: 0, exclusive: true)"),
+        TensorBuiltins.axisReduction("prod", "Product over an axis (all elements when axis is nil), with a gradient that is right where an element is zero; also multiplies a list.", { try Op.prod($0, axis: $1, keepdims: $2) }) { items in
+            var total: Value = .number(1)
+            for item in items { total = try Operators.binary(.multiply, total, item) }
+            return total
+        }.checked("prod($(randn(3, 4)), 1)", "prod($(tensor([[2, 0, 3], [0, 0, 1.5], [1, 2, 0.5]])), 1)", "prod($(randn(2, 3)))",
+                  "prod($(randn(2, 3)), 0, keepdims: true)"),
+        Builtin("where", "condition, a, b", "a where condition is nonzero (or true), else b, elementwise, the three broadcast together; the gradient goes to the one chosen.") { a in
+            let condition: Tensor
+            switch try a["condition"] {
+            case .bool(let b): condition = Tensor(b ? 1 : 0)
+            default: condition = try a.tensor("condition").value
+            }
+            guard let x = Operators.tensorOperand(try a["a"]) else { throw a.wrong("a", "a tensor or a number") }
+            guard let y = Operators.tensorOperand(try a["b"]) else { throw a.wrong("b", "a tensor or a number") }
+            return .tensor(try Op.choose(condition, x, y))
+        }.checked("where(tensor([1, 0, 1]), $(randn(3)), $(randn(2, 3)))", "where(tensor([[1], [0]]), $(randn(2, 3)), 0)"),
+        TensorBuiltins.unary("sin", "Sine, elementwise.", Op.sin, Foundation.sin).checked("sin($(randn(3, 4)))"),
+        TensorBuiltins.unary("cos", "Cosine, elementwise.", Op.cos, Foundation.cos).checked("cos($(randn(3, 4)))"),
+    ]
+}
