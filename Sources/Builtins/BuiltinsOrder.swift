@@ -3,9 +3,10 @@ import Graph
 import Runtime
 import Tensor
 
-/// Orderings, running sums and products, choosing, and the trigonometric
-/// functions: the toolkit a DNC's allocation (sorted usage, exclusive
-/// cumulative product) and newer memories build on.
+/// Orderings, running sums and products, choosing, spreads and norms,
+/// dropout, adding into positions, and the trigonometric functions: the
+/// toolkit a DNC's allocation (sorted usage, exclusive cumulative product)
+/// and newer memories build on.
 enum OrderBuiltins {
     static let all: [Builtin] = [
         Builtin("argsort", "x, axis = -1, descending = false", "The positions that sort each line of x along an axis (stable: equal values keep their order; NaN last), as a tensor of indices.") { a in
@@ -46,6 +47,33 @@ enum OrderBuiltins {
             guard let y = Operators.tensorOperand(try a["b"]) else { throw a.wrong("b", "a tensor or a number") }
             return .tensor(try Op.choose(condition, x, y))
         }.checked("where(tensor([1, 0, 1]), $(randn(3)), $(randn(2, 3)))", "where(tensor([[1], [0]]), $(randn(2, 3)), 0)"),
+        Builtin("variance", "x, axis = nil, keepdims = false, correction = 0", "The mean squared deviation from the mean along an axis (all elements when nil), divided by n - correction (1: the unbiased estimate). `var` is a keyword, hence the name.") { a in
+            .tensor(try Op.variance(try a.tensor("x"), axis: try a.optionalInt("axis"), keepdims: try a.bool("keepdims"), correction: try a.int("correction")))
+        }.checked("variance($(randn(3, 4)))", "variance($(randn(3, 4)), 1, correction: 1)", "variance($(randn(3, 4)), 0, keepdims: true)"),
+        Builtin("std", "x, axis = nil, keepdims = false, correction = 0", "The standard deviation: sqrt(variance(x, axis, keepdims, correction)).") { a in
+            .tensor(try Op.std(try a.tensor("x"), axis: try a.optionalInt("axis"), keepdims: try a.bool("keepdims"), correction: try a.int("correction")))
+        }.checked("std($(randn(3, 4)), 1)", "std($(randn(5)))"),
+        Builtin("norm", "x, axis = nil, keepdims = false", "The Euclidean norm sqrt(sum(x^2)) along an axis (all elements when nil); its gradient is zero, not NaN, where the norm is zero.") { a in
+            .tensor(try Op.norm(try a.tensor("x"), axis: try a.optionalInt("axis"), keepdims: try a.bool("keepdims")))
+        }.checked("norm($(randn(3, 4)))", "norm($(randn(3, 4)), 1, keepdims: true)"),
+        Builtin("layernorm", "x, gamma = nil, beta = nil, eps = 1e-5, axis = -1", "Layer normalisation along an axis: (x - mean) / sqrt(variance + eps), times gamma plus beta when given (each shaped like that axis).") { a in
+            let gamma = try a.isAbsent("gamma") ? nil : try a.tensor("gamma")
+            let beta = try a.isAbsent("beta") ? nil : try a.tensor("beta")
+            return .tensor(try Op.layernorm(try a.tensor("x"), gamma: gamma, beta: beta, epsilon: Float(try a.number("eps")), axis: try a.int("axis")))
+        }.checked("layernorm($(randn(3, 4)))", "layernorm($(randn(3, 4)), $(randn(4)), $(randn(4)))", "layernorm($(tensor([[1.5, -2, 0.3], [-0.7, 2.2, 1.1], [0.4, 0.9, -1.8]])), axis: 0)"),
+        Builtin("dropout", "x, p, training = true", "Zeroes each element with probability p and scales the rest by 1 / (1 - p), from the seeded generator; x itself when training is false or p is 0.") { a in
+            let x = try a.tensor("x")
+            let p = try a.number("p")
+            guard p >= 0, p < 1 else { throw RuntimeError("dropout: p must be in [0, 1), got \(Formatter.number(p))") }
+            guard try a.bool("training"), p > 0 else { return .tensor(x) }
+            let keep = Float(1 / (1 - p))
+            let random = a.interpreter.random
+            let mask = Tensor(shape: x.shape, data: (0..<x.value.count).map { _ in random.uniform() >= p ? keep : 0 })
+            return .tensor(try Op.mul(x, Variable(mask)))
+        }.notDifferentiable("a random mask times x (its gradient is the mask's, checked as mul's)"),
+        Builtin("index_add", "x, indices, values, axis = 0", "x with values added at indices along an axis (PyTorch's index_add; repeated indices add up); values is shaped as gather(x, indices, axis) would be.") { a in
+            .tensor(try Op.indexAdd(try a.tensor("x"), try a.tensor("indices").value, try a.tensor("values"), axis: try a.int("axis")))
+        }.checked("index_add($(randn(4, 3)), tensor([2, 0, 2]), $(randn(3, 3)))", "index_add($(randn(2, 5)), tensor([4, 1]), $(randn(2, 2)), 1)"),
         TensorBuiltins.unary("sin", "Sine, elementwise.", Op.sin, Foundation.sin).checked("sin($(randn(3, 4)))"),
         TensorBuiltins.unary("cos", "Cosine, elementwise.", Op.cos, Foundation.cos).checked("cos($(randn(3, 4)))"),
     ]
