@@ -14,16 +14,18 @@ enum MemoryBuiltins {
         }.checked("cosine($(randn(6, 4)), $(randn(4)))", "cosine($(randn(2, 6, 4)), $(randn(2, 3, 4)))"),
         Builtin("address", "memory, key, beta", "Content addressing: softmax(beta * cosine(memory, key)) over the slots.") { a in
             .tensor(try Addressing.content(try a.tensor("memory"), try a.tensor("key"), try a.tensor("beta")))
-        }.checked("address($(randn(6, 4)), $(randn(4)), $(tensor(2.5)))", "address($(randn(2, 6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))"),
-        Builtin("interpolate", "wc, wprev, g", "Location gate: g * wc + (1 - g) * wprev (g: one value or one per batch row).") { a in
+        }.checked("address($(randn(6, 4)), $(randn(4)), $(tensor(2.5)))", "address($(randn(2, 6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))",
+                  "address($(randn(2, 6, 4)), $(randn(2, 3, 4)), $(tensor([[1.5, 3, 0.5], [2, 1, 4]])))", "address($(randn(6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))"),
+        Builtin("interpolate", "wc, wprev, g", "Location gate: g * wc + (1 - g) * wprev, for weightings [N], [B, N], [H, N] or [B, H, N] (g: one value, or one per row).") { a in
             .tensor(try Addressing.interpolate(try a.tensor("wc"), try a.tensor("wprev"), try a.tensor("g")))
-        }.checked("interpolate($(softmax(randn(6))), $(softmax(randn(6))), $(tensor(0.3)))", "interpolate($(softmax(randn(2, 6), 1)), $(softmax(randn(2, 6), 1)), $(tensor([0.2, 0.9])))"),
+        }.checked("interpolate($(softmax(randn(6))), $(softmax(randn(6))), $(tensor(0.3)))", "interpolate($(softmax(randn(2, 6), 1)), $(softmax(randn(2, 6), 1)), $(tensor([0.2, 0.9])))",
+                  "interpolate($(softmax(randn(2, 3, 6), 2)), $(softmax(randn(2, 3, 6), 2)), $(tensor([[0.2, 0.9, 0.5], [0.7, 0.1, 0.4]])))"),
         Builtin("shift", "w, s", "Circular convolution of a weighting with a shift kernel. A kernel of odd length K < N is centred: for K = 3, s[0], s[1], s[2] are offsets -1, 0, +1, and s[2] moves the focus forward (slot i to i + 1). A kernel of length N holds offsets 0..N-1.") { a in
             .tensor(try Addressing.shift(try a.tensor("w"), try a.tensor("s")))
-        }.checked("shift($(softmax(randn(6))), $(softmax(randn(3))))", "shift($(softmax(randn(2, 5), 1)), $(softmax(randn(2, 5), 1)))"),
+        }.checked("shift($(softmax(randn(6))), $(softmax(randn(3))))", "shift($(softmax(randn(2, 5), 1)), $(softmax(randn(2, 5), 1)))", "shift($(softmax(randn(2, 3, 6), 2)), $(softmax(randn(2, 3, 3), 2)))"),
         Builtin("sharpen", "w, gamma", "w^gamma / sum(w^gamma), computed in log space; zeros stay zero.") { a in
             .tensor(try Addressing.sharpen(try a.tensor("w"), try a.tensor("gamma")))
-        }.checked("sharpen($(softmax(randn(6))), $(tensor(2.5)))", "sharpen($(softmax(randn(2, 6), 1)), $(tensor([1.2, 6])))"),
+        }.checked("sharpen($(softmax(randn(6))), $(tensor(2.5)))", "sharpen($(softmax(randn(2, 6), 1)), $(tensor([1.2, 6])))", "sharpen($(softmax(randn(2, 3, 6), 2)), $(tensor([[1.2, 6, 2], [3, 1.5, 2.5]])))"),
         Builtin("read", "memory, w", "The read vector sum_i w(i) M(i): [W] (or [B, W]); weightings of several heads, [H, N] (or [B, H, N]), read [H, W] (or [B, H, W]).") { a in
             .tensor(try Addressing.read(try a.tensor("memory"), try a.tensor("w")))
         }.checked("read($(randn(6, 4)), $(softmax(randn(6))))", "read($(randn(2, 6, 4)), $(softmax(randn(2, 3, 6), 2)))"),

@@ -17,12 +17,14 @@ struct Layout {
             throw TensorError("a memory needs at least one slot of width at least 1 (and a batch of at least 1), got shape \(Tensor.shapeText(m.shape))")
         }
     }
+    /// A weighting's rows are independent to the location ops: [slots],
+    /// [batch, slots], [heads, slots] and [batch, heads, slots] all give
+    /// rows of `slots` (`batch` then counts every row).
     init(weighting w: Tensor) throws {
-        switch w.rank {
-        case 1: (batch, slots, width, batched) = (1, w.shape[0], 0, false)
-        case 2: (batch, slots, width, batched) = (w.shape[0], w.shape[1], 0, true)
-        default: throw TensorError("a weighting is [slots] or [batch, slots], got shape \(Tensor.shapeText(w.shape))")
+        guard (1...3).contains(w.rank) else {
+            throw TensorError("a weighting is [slots], [batch, slots], [heads, slots] or [batch, heads, slots], got shape \(Tensor.shapeText(w.shape))")
         }
+        (batch, slots, width, batched) = (w.shape.dropLast().reduce(1, *), w.shape[w.rank - 1], 0, w.rank > 1)
         guard batch > 0, slots > 0 else {
             throw TensorError("a weighting needs at least one slot (and a batch of at least 1), got shape \(Tensor.shapeText(w.shape))")
         }

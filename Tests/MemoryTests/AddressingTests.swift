@@ -123,6 +123,46 @@ final class AddressingTests: XCTestCase {
         XCTAssertThrowsError(try Addressing.shift(w, Variable(Tensor(vector: [0.5, 0.5]))))
     }
 
+    /// interpolate, shift, sharpen and content addressing take weightings of
+    /// every layout ([N], [B, N], [H, N], [B, H, N], per-row scalars shaped
+    /// like the rows), each equal to its equation written with basic ops.
+    func testLocationOpsTakeEveryLayout() throws {
+        for lead in [[], [2], [3], [2, 3]] {
+            let rows = lead.reduce(1, *)
+            let scalarShape = lead.isEmpty ? [1] : lead
+            func scalars(_ low: Double, _ high: Double) -> Tensor { try! Tensor.uniform(scalarShape, rng, low: low, high: high) }
+            // A per-row scalar against rows of N: one more axis to broadcast along.
+            func column(_ v: Variable) throws -> Variable { try Op.reshape(v, lead.isEmpty ? [1] : lead + [1]) }
+            let w = try Tensor.randn(lead + [6], rng).softmax(axis: -1), prev = try Tensor.randn(lead + [6], rng).softmax(axis: -1)
+            try agree([w, prev, scalars(0.1, 0.9)], native: { try Addressing.interpolate($0[0], $0[1], $0[2]) }, composed: { v in
+                let g = try column(v[2])
+                return try Op.add(try Op.mul(g, v[0]), try Op.mul(try Op.sub(Variable(Tensor(1)), g), v[1]))
+            })
+            let kernel = try Tensor.randn(lead + [3], rng).softmax(axis: -1)
+            try agree([w, kernel], native: { try Addressing.shift($0[0], $0[1]) }, composed: { v in
+                var total: Variable? = nil
+                let all = [Tensor.IndexSpec](repeating: .all, count: lead.count)
+                for k in 0..<3 {
+                    let term = try Op.mul(try column(try Op.index(v[1], all + [.at(k)])), try roll(v[0], by: k - 1))
+                    total = try total.map { try Op.add($0, term) } ?? term
+                }
+                return total!
+            })
+            try agree([w, scalars(1.2, 4)], native: { try Addressing.sharpen($0[0], $0[1]) }, composed: { v in
+                let powered = try Op.pow(v[0], try column(v[1]))
+                return try Op.div(powered, try Op.sum(powered, axis: -1, keepdims: true))
+            })
+            gradcheck([w, prev, scalars(0.1, 0.9)]) { try Addressing.interpolate($0[0], $0[1], $0[2]) }
+            gradcheck([w, scalars(1.2, 4)], step: 1e-3) { try Addressing.sharpen($0[0], $0[1]) }
+            XCTAssertEqual(rows, w.count / 6)
+        }
+        // Content addressing of several heads at once, with a beta per head.
+        let memory = randn(2, 6, 4), keys = randn(2, 3, 4), betas = uniform(2, 3, low: 0.5, high: 3)
+        try agree([memory, keys, betas], native: { try Addressing.content($0[0], $0[1], $0[2]) }, composed: { v in
+            try Op.softmax(try Op.mul(try Op.reshape(v[2], [2, 3, 1]), try Addressing.cosine(v[0], v[1])), axis: -1)
+        })
+    }
+
     func testSharpen() throws {
         let w = weighting(6)
         gradcheck([w, Tensor(vector: [2.5])], step: 1e-3) { try Addressing.sharpen($0[0], $0[1]) }
