@@ -103,7 +103,7 @@ final class LanguageTests: XCTestCase {
             "let m = memory(4, 2)\nhead(m).address(zeros(3), 1, 1, tensor([0, 1, 0]), 1)",
             "let m = memory(4, 2)\nhead(m).address(zeros(2), 1, 1, tensor([0, 1]), 1)", "shift(zeros(4), zeros(2))",
             "cosine(zeros(4), zeros(2))", "cosine(zeros(2, 4, 3, 1), zeros(3))", "interpolate(zeros(4), zeros(3), 0.5)",
-            "sharpen(zeros(2, 2, 2), 2)", "least_used(zeros(4), 9)", "zero_least_used(zeros(4, 2), zeros(3))",
+            "sharpen(zeros(2, 2, 2, 2), 2)", "least_used(zeros(4), 9)", "zero_least_used(zeros(4, 2), zeros(3))",
             "lstm_cell(zeros(3), zeros(4), zeros(4), zeros(2, 2), zeros(2))", "write(zeros(4, 2), zeros(4), nil, zeros(3))",
             "let m = memory(4, 2, batch: 0)", "interpolate(zeros(2, 4), zeros(2, 4), zeros(3))", "gradcheck(3, [zeros(1)])", "gradcheck(fn(x) => \"s\", [zeros(1)])",
         ]
