@@ -74,6 +74,15 @@ enum OrderBuiltins {
         Builtin("index_add", "x, indices, values, axis = 0", "x with values added at indices along an axis (PyTorch's index_add; repeated indices add up); values is shaped as gather(x, indices, axis) would be.") { a in
             .tensor(try Op.indexAdd(try a.tensor("x"), try a.tensor("indices").value, try a.tensor("values"), axis: try a.int("axis")))
         }.checked("index_add($(randn(4, 3)), tensor([2, 0, 2]), $(randn(3, 3)))", "index_add($(randn(2, 5)), tensor([4, 1]), $(randn(2, 2)), 1)"),
+        Builtin("scatter", "x, indices, values, axis = 0", "x with the entries at indices along an axis replaced by values (shaped as gather(x, indices, axis) would be); a repeated index is an error (index_add adds instead).") { a in
+            .tensor(try Op.scatter(try a.tensor("x"), try a.tensor("indices").value, try a.tensor("values"), axis: try a.int("axis")))
+        }.checked("scatter($(randn(4, 3)), tensor([2, 0]), $(randn(2, 3)))", "scatter($(randn(2, 5)), tensor([4, 1]), $(randn(2, 2)), 1)"),
+        Builtin("solve", "A, B", "X with A X = B, for a square A [n, n] and B [n] or [n, m], by elimination with partial pivoting in double precision; a singular A is an error. Gradients: dB = A^-T g, dA = -dB X^T.") { a in
+            .tensor(try Op.solve(try a.tensor("A"), try a.tensor("B")))
+        }.checked("solve($(tensor([[3, 1, 0.5], [1, 4, 1], [0.5, -1, 5]])), $(randn(3)))", "solve($(tensor([[0.5, 2], [3, 1]])), $(randn(2, 3)))"),
+        Builtin("cholesky", "A", "The lower-triangular L with L L^T = A, for a symmetric positive-definite A [n, n] (only its lower triangle is read; an entry below the diagonal takes the gradient of both halves). Not positive definite is an error.") { a in
+            .tensor(try Op.cholesky(try a.tensor("A")))
+        }.checked("cholesky($(tensor([[4, 1, 0.5], [1, 3, 0.2], [0.5, 0.2, 2]])))"),
         TensorBuiltins.unary("sin", "Sine, elementwise.", Op.sin, Foundation.sin).checked("sin($(randn(3, 4)))"),
         TensorBuiltins.unary("cos", "Cosine, elementwise.", Op.cos, Foundation.cos).checked("cos($(randn(3, 4)))"),
     ]

@@ -61,4 +61,20 @@ extension Op {
         }
         return try add(x, scatterOffsets(values, offsets, x.shape))
     }
+
+    /// x with the entries at `indices` along `axis` replaced by `values`
+    /// (shaped as gathering those indices would be). A repeated index is an
+    /// error: which value would win is not defined. The gradient: x's where it
+    /// was kept, values' from the places they went.
+    public static func scatter(_ x: Variable, _ indices: Tensor, _ values: Variable, axis: Int) throws -> Variable {
+        let (shape, offsets) = try x.value.gatherSelection(indices: indices, axis: axis)
+        guard values.shape == shape else {
+            throw TensorError("scatter: values should have shape \(Tensor.shapeText(shape)) for these indices, got \(Tensor.shapeText(values.shape))")
+        }
+        guard Set(offsets).count == offsets.count else { throw TensorError("scatter: an index is repeated; use index_add to add several values at one place") }
+        var keep = [Float](repeating: 1, count: x.value.count)
+        for o in offsets { keep[o] = 0 }
+        let kept = try mul(x, Variable(Tensor(shape: x.shape, data: keep)))
+        return try add(kept, scatterOffsets(values, offsets, x.shape))
+    }
 }
