@@ -16,6 +16,11 @@ enum MemoryBuiltins {
             .tensor(try Addressing.content(try a.tensor("memory"), try a.tensor("key"), try a.tensor("beta")))
         }.checked("address($(randn(6, 4)), $(randn(4)), $(tensor(2.5)))", "address($(randn(2, 6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))",
                   "address($(randn(2, 6, 4)), $(randn(2, 3, 4)), $(tensor([[1.5, 3, 0.5], [2, 1, 4]])))", "address($(randn(6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))"),
+        Builtin("link_update", "links, precedence, w", "The DNC's temporal links and precedence after a write w ([N] or [B, N]): L'[i, j] = (1 - w_i - w_j) L[i, j] + w_i p_j off the diagonal (0 on it), p' = (1 - sum w) p + w. Returns (L', p'), one node.") { a in
+            let (links, precedence) = try Addressing.linkUpdate(links: try a.tensor("links"), precedence: try a.tensor("precedence"), write: try a.tensor("w"))
+            return .tuple([.tensor(links), .tensor(precedence)])
+        }.checked("link_update($(uniform(2, 4, 4, low: 0, high: 0.5)), $(softmax(randn(2, 4), 1) * 0.8), $(softmax(randn(2, 4), 1) * 0.9))",
+                  "link_update($(uniform(5, 5, low: 0, high: 0.5)), $(softmax(randn(5)) * 0.7), $(softmax(randn(5))))"),
         Builtin("interpolate", "wc, wprev, g", "Location gate: g * wc + (1 - g) * wprev, for weightings [N], [B, N], [H, N] or [B, H, N] (g: one value, or one per row).") { a in
             .tensor(try Addressing.interpolate(try a.tensor("wc"), try a.tensor("wprev"), try a.tensor("g")))
         }.checked("interpolate($(softmax(randn(6))), $(softmax(randn(6))), $(tensor(0.3)))", "interpolate($(softmax(randn(2, 6), 1)), $(softmax(randn(2, 6), 1)), $(tensor([0.2, 0.9])))",
