@@ -16,6 +16,9 @@ enum MemoryBuiltins {
             .tensor(try Addressing.content(try a.tensor("memory"), try a.tensor("key"), try a.tensor("beta")))
         }.checked("address($(randn(6, 4)), $(randn(4)), $(tensor(2.5)))", "address($(randn(2, 6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))",
                   "address($(randn(2, 6, 4)), $(randn(2, 3, 4)), $(tensor([[1.5, 3, 0.5], [2, 1, 4]])))", "address($(randn(6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))"),
+        Builtin("allocation", "usage", "The DNC's allocation weighting from usage [N] or [B, N]: with the slots by increasing usage (stable), a[phi_j] = (1 - u[phi_j]) * prod of the usages before it. One node; the sort's positions are constants, the gradient flows through the usages (zero-safe).") { a in
+            .tensor(try Addressing.allocation(usage: try a.tensor("usage")))
+        }.checked("allocation($(tensor([[0.9, 0.2, 0.5, 1.0, 0.35], [0.1, 0, 0.7, 0.45, 0.6]])))", "allocation($(tensor([0.3, 0.8, 0.05, 0.6])))"),
         Builtin("link_update", "links, precedence, w", "The DNC's temporal links and precedence after a write w ([N] or [B, N]): L'[i, j] = (1 - w_i - w_j) L[i, j] + w_i p_j off the diagonal (0 on it), p' = (1 - sum w) p + w. Returns (L', p'), one node.") { a in
             let (links, precedence) = try Addressing.linkUpdate(links: try a.tensor("links"), precedence: try a.tensor("precedence"), write: try a.tensor("w"))
             return .tuple([.tensor(links), .tensor(precedence)])

@@ -75,3 +75,47 @@ extension Addressing {
         return (outputs[0], outputs[1])
     }
 }
+
+/// The DNC's allocation weighting (Methods): with phi the slots by increasing
+/// usage (stable: ties by slot), a[phi_j] = (1 - u[phi_j]) prod_(i<j) u[phi_i].
+/// One node: the positions phi are constants (as DeepMind's implementation
+/// stops the gradient through the sort); the gradient through the sorted
+/// usage is computed without division, so a zero usage is no trouble:
+/// du[phi_k] = P_k (T_k - g_k), P_k = prod_(i<k) s_i, T_k = g_(k+1) (1 - s_(k+1)) + s_(k+1) T_(k+1).
+extension Addressing {
+    public static func allocation(usage: Variable) throws -> Variable {
+        let u = usage.value
+        guard u.rank == 1 || u.rank == 2, let n = u.shape.last, n > 0 else {
+            throw TensorError("allocation: usage should be [N] or [B, N], got \(Tensor.shapeText(u.shape))")
+        }
+        let B = u.rank == 2 ? u.shape[0] : 1
+        let order = try Op.argsort(u, axis: -1).data.map { Int($0) }
+        var out = [Float](repeating: 0, count: u.count), prefix = [Float](repeating: 1, count: u.count)
+        for b in 0..<B {
+            var p: Float = 1
+            for j in 0..<n {
+                let slot = b * n + order[b * n + j], s = u.data[slot]
+                prefix[b * n + j] = p
+                out[slot] = (1 - s) * p
+                p *= s
+            }
+        }
+        let products = prefix
+        return Graph.record(Tensor(shape: u.shape, data: out), usage, op: "allocation", flops: 3 * u.count, { back, usage in
+            let g = back.gradient.data
+            var du = [Float](repeating: 0, count: u.count)
+            for b in 0..<B {
+                var t: Float = 0
+                for k in stride(from: n - 1, through: 0, by: -1) {
+                    let slot = b * n + order[b * n + k]
+                    if k + 1 < n {
+                        let next = b * n + order[b * n + k + 1], s = u.data[next]
+                        t = g[next] * (1 - s) + s * t
+                    }
+                    du[slot] = products[b * n + k] * (t - g[slot])
+                }
+            }
+            try back.add(Tensor(shape: u.shape, data: du), to: usage)
+        })
+    }
+}
