@@ -16,7 +16,9 @@ package final class TracedFunction: CallableObject {
     package let function: Closure
     let maxPlans: Int
     /// Plans by argument kind, most recently used last; nil: runs uncompiled.
-    private var plans: [(key: String, plan: TracePlan?)] = []
+    /// Each keeps the objects and functions its key names by identity alive,
+    /// so that another one made later cannot take the same address (and key).
+    private var plans: [(key: String, plan: TracePlan?, named: [AnyObject])] = []
     package private(set) var traces = 0, replays = 0, uncompiledCalls = 0
     /// Why the last refused kind could not be compiled, and where.
     package private(set) var lastRefusal: String?
@@ -49,7 +51,7 @@ package final class TracedFunction: CallableObject {
 
     package func call(_ args: [Value], labels: [String?]?, at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
         // Inside another trace, or with arguments too large to key, it is plain code.
-        guard !Tracer.isTracing, let key = TracedFunction.key(args, labels) else {
+        guard !Tracer.isTracing, let (key, named) = TracedFunction.key(args, labels) else {
             return try interpreter.call(.function(function), args, labels: labels, at: range)
         }
         if let i = plans.firstIndex(where: { $0.key == key }) {
@@ -66,15 +68,15 @@ package final class TracedFunction: CallableObject {
                     notedChange = true
                     interpreter.warn("note: '\(function.name)' is traced again: \(changed.what), read from outside it, has changed since it was traced (pass what changes as an argument)")
                 }
-                return try trace(args, labels: labels, key: key, at: range, interpreter)
+                return try trace(args, labels: labels, key: key, named: named, at: range, interpreter)
             }
             replays += 1
             return try plan.run(.tuple(args), interpreter)
         }
-        return try trace(args, labels: labels, key: key, at: range, interpreter)
+        return try trace(args, labels: labels, key: key, named: named, at: range, interpreter)
     }
 
-    private func trace(_ args: [Value], labels: [String?]?, key: String, at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
+    private func trace(_ args: [Value], labels: [String?]?, key: String, named: [AnyObject], at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
         let tracer = Tracer(arguments: .tuple(args))
         let value = try tracer.recording { try interpreter.call(.function(function), args, labels: labels, at: range) }
         traces += 1
@@ -89,7 +91,7 @@ package final class TracedFunction: CallableObject {
             interpreter.warn("note: '\(function.name)' runs uncompiled for these arguments: \(refusal.message)\(place)")
         }
         if plans.count >= maxPlans { plans.removeFirst() }
-        plans.append((key, plan))
+        plans.append((key, plan, named))
         if let plan, interpreter.printFirstPlan {
             interpreter.printFirstPlan = false
             interpreter.warn("the compiled plan of '\(function.name)':\n" + plan.summary)
@@ -100,8 +102,9 @@ package final class TracedFunction: CallableObject {
     /// The kind of a call's arguments: shapes of tensors, values of numbers
     /// and strings, structure of containers, identity of objects and
     /// functions. Nil when the arguments are too large to key.
-    static func key(_ args: [Value], _ labels: [String?]?) -> String? {
+    static func key(_ args: [Value], _ labels: [String?]?) -> (String, [AnyObject])? {
         var out = ""
+        var named: [AnyObject] = []
         var budget = 10_000
         func walk(_ v: Value, _ level: Int) -> Bool {
             budget -= 1
@@ -125,9 +128,9 @@ package final class TracedFunction: CallableObject {
                 out += "{"
                 for (name, item) in zip(r.names, r.values) { out += name + ":"; guard walk(item, level + 1) else { return false }; out += "," }
                 out += "}"
-            case .function(let c): out += "fn#\(ObjectIdentifier(c).hashValue)"
-            case .builtin(let b): out += "builtin#\(ObjectIdentifier(b).hashValue)"
-            case .object(let o): out += "\(o.kindName)#\(ObjectIdentifier(o).hashValue)"
+            case .function(let c): out += "fn#\(ObjectIdentifier(c).hashValue)"; named.append(c)
+            case .builtin(let b): out += "builtin#\(ObjectIdentifier(b).hashValue)"; named.append(b)
+            case .object(let o): out += "\(o.kindName)#\(ObjectIdentifier(o).hashValue)"; named.append(o)
             case .module(let m): out += "module " + m.name
             case .cell(let b): return walk(b.value, level + 1)
             case .uninitialized: out += "?"
@@ -141,6 +144,6 @@ package final class TracedFunction: CallableObject {
             if i < args.count - 1 { out += ", " }
         }
         out += ")"
-        return out
+        return (out, named)
     }
 }
