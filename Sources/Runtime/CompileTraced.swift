@@ -69,11 +69,14 @@ extension Compiler {
     static func tracedMember(_ tracer: Tracer, _ base: Value, _ name: String, at range: SourceRange, _ interpreter: Interpreter) throws -> Value {
         do {
             if tracer.recording {
+                // An object's every member, and a tensor's transpose (its shape is part of the kind).
+                var isStep = false
+                if case .object = base { isStep = true }
+                if case .tensor = base, name == "T" { isStep = true }
+                if isStep, let b = tracer.encode(base, range, for: name) {
+                    return try tracer.operation("." + name, .member(b, name), at: range, readsValues: false) { try Operators.member(base, name, interpreter) }
+                }
                 switch base {
-                case .object, .tensor where name == "T":
-                    if let b = tracer.encode(base, range, for: name) {
-                        return try tracer.operation("." + name, .member(b, name), at: range, readsValues: false) { try Operators.member(base, name, interpreter) }
-                    }
                 case .list(let l) where l.serial > tracer.start && tracer.isReplayed(base):
                     tracer.changes("a list that a builtin made (with '\(name)')", at: range)
                 default: break
