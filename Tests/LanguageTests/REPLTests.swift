@@ -181,7 +181,7 @@ final class REPLCompletionTests: XCTestCase {
         XCTAssertEqual(repl.complete("opt.").candidates, ["opt.apply(", "opt.lr", "opt.norm", "opt.params", "opt.step(", "opt.steps"])
         XCTAssertEqual(repl.complete("cfg.d").candidates, ["cfg.depth", "cfg.dropout"])
         XCTAssertEqual(repl.complete("import mn").candidates, [])
-        XCTAssertEqual(repl.complete("import ma").candidates, ["mann"])
+        XCTAssertEqual(repl.complete("import ma").candidates, ["maml", "mann"])
         XCTAssertEqual(repl.complete("3.1").candidates, [])
     }
 
