@@ -195,7 +195,7 @@ package final class Tracer {
     package func call(_ builtin: Builtin, callee: Value, _ values: [Value], at range: SourceRange?, _ run: () throws -> Value) throws -> Value {
         guard recording else { return try nested(run) }
         encodedRead = false
-        guard let calleeTemplate = encode(callee, range, for: builtin.name), let args = encode(values, range, for: builtin.name) else { return try run() }
+        guard let calleeTemplate = encode(callee, range, for: builtin.name), let args = encodeAll(values, range, for: builtin.name, level: 0) else { return try run() }
         flopsBefore = GraphProfile.recordedFlops
         let result = try nested(run)
         // Numbers made from numbers read from tensors change from call to call too.
@@ -322,18 +322,8 @@ package final class Tracer {
         if refs[id] == nil { refs[id] = ref }
     }
 
-    /// The template of a step's arguments; nil (and the trace refused) when
-    /// one cannot be replayed.
-    private func encode(_ values: [Value], _ range: SourceRange?, for name: String) -> [Template]? {
-        var out: [Template] = []
-        out.reserveCapacity(values.count)
-        for v in values {
-            guard let t = encode(v, range, for: name) else { return nil }
-            out.append(t)
-        }
-        return out
-    }
-
+    /// The template of a value passed to a step; nil (and the trace refused)
+    /// when it cannot be replayed.
     package func encode(_ value: Value, _ range: SourceRange?, for name: String, level: Int = 0) -> Template? {
         guard level < 64 else { refuse("an argument of '\(name)' is nested too deeply to compile", at: range); return nil }
         switch value {
@@ -352,12 +342,12 @@ package final class Tracer {
             return .ref(r)
         case .list(let l):
             if let t = known(l, serial: l.serial, value) { return t }
-            return encodeAll(l.items, range, for: name, level: level).map { .list($0) }
+            return encodeAll(l.items, range, for: name, level: level + 1).map { .list($0) }
         case .record(let r):
             if let t = known(r, serial: r.serial, value) { return t }
-            return encodeAll(r.values, range, for: name, level: level).map { .record(r.names, $0) }
+            return encodeAll(r.values, range, for: name, level: level + 1).map { .record(r.names, $0) }
         case .tuple(let parts):
-            return encodeAll(parts, range, for: name, level: level).map { .tuple($0) }
+            return encodeAll(parts, range, for: name, level: level + 1).map { .tuple($0) }
         case .function(let c):
             if let t = known(c, serial: c.serial, value) { return t }
             refuse("'\(name)' is given a function made inside the compiled function (it holds values of this call)", at: range)
@@ -378,11 +368,12 @@ package final class Tracer {
         return serial <= start ? .constant(value) : nil
     }
 
-    /// The parts of a container the function built itself, one level down.
+    /// Several values at `level` (a step's arguments, or the parts of a container the function built).
     private func encodeAll(_ items: [Value], _ range: SourceRange?, for name: String, level: Int) -> [Template]? {
         var out: [Template] = []
+        out.reserveCapacity(items.count)
         for item in items {
-            guard let t = encode(item, range, for: name, level: level + 1) else { return nil }
+            guard let t = encode(item, range, for: name, level: level) else { return nil }
             out.append(t)
         }
         return out

@@ -2,11 +2,14 @@ import Foundation
 import Graph
 import Tensor
 
+// The Differentiable Neural Computer's native steps (the rest of the model is
+// stdlib/dnc.mn in basic ops): the temporal links and the allocation weighting.
+
 /// The DNC's temporal link matrix (Graves et al. 2016, Methods): after a
 /// write w, L'[i, j] = (1 - w_i - w_j) L[i, j] + w_i p_j off the diagonal
 /// (0 on it), and the precedence p' = (1 - sum w) p + w. One node of two
 /// outputs whose O(N^2) work runs in one pass each way; equal to the same
-/// equations written with basic ops (`dnc.link_update`, MemoryTests).
+/// equations written with basic ops (`dnc.link_update_equation`, Tests/lang/dnc_parts.mn).
 extension Addressing {
     public static func linkUpdate(links: Variable, precedence: Variable, write w: Variable) throws -> (links: Variable, precedence: Variable) {
         let (L, p, wv) = (links.value, precedence.value, w.value)
