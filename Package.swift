@@ -27,7 +27,7 @@ let package = Package(
         // them would cost more than the ops' bookkeeping.
         .target(name: "Tensor", dependencies: ["CSupport"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "Graph", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
-        .target(name: "Memory", dependencies: ["Tensor", "Graph"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        .target(name: "Memory", dependencies: ["CSupport", "Tensor", "Graph"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "Figure", dependencies: ["Tensor"]),
         .target(name: "Syntax", dependencies: ["Tensor"]),
         // Values, scopes, the resolver, compiler and interpreter, and the

@@ -19,6 +19,21 @@ enum MemoryBuiltins {
         Builtin("allocation", "usage", "The DNC's allocation weighting from usage [N] or [B, N]: with the slots by increasing usage (stable), a[phi_j] = (1 - u[phi_j]) * prod of the usages before it. One node; the sort's positions are constants, the gradient flows through the usages (zero-safe).") { a in
             .tensor(try Addressing.allocation(usage: try a.tensor("usage")))
         }.checked("allocation($(tensor([[0.9, 0.2, 0.5, 1.0, 0.35], [0.1, 0, 0.7, 0.45, 0.6]])))", "allocation($(tensor([0.3, 0.8, 0.05, 0.6])))"),
+        Builtin("usage_update", "usage, write, read, free_gates", "The DNC's usage after a step: u' = (u + w - u w) * psi, with w the last write weighting and the retention psi_j = prod_r (1 - f_r read[r, j]) (free gate f_r of read head r). usage and write [N] or [B, N]; read [N], [R, N] or [B, R, N] (batch first); free_gates one per head and batch row. One node.") { a in
+            .tensor(try Addressing.usageUpdate(usage: try a.tensor("usage"), write: try a.tensor("write"), read: try a.tensor("read"), freeGates: try a.tensor("free_gates")))
+        }.checked("usage_update($(uniform(2, 5, low: 0, high: 1)), $(softmax(randn(2, 5), 1)), $(softmax(randn(2, 3, 5), 2)), $(uniform(2, 3, low: 0, high: 1)))",
+                  "usage_update($(uniform(4, low: 0, high: 1)), $(softmax(randn(4))), $(softmax(randn(4))), $(tensor(0.6)))"),
+        Builtin("write_weighting", "allocation, content, allocation_gate, write_gate", "The DNC's write weighting: write_gate * (allocation_gate * allocation + (1 - allocation_gate) * content), for weightings [N] or [B, N] (content may be [B, 1, N]) and gates with one value, or one per batch row. One node.") { a in
+            .tensor(try Addressing.writeWeighting(allocation: try a.tensor("allocation"), content: try a.tensor("content"),
+                                                  allocationGate: try a.tensor("allocation_gate"), writeGate: try a.tensor("write_gate")))
+        }.checked("write_weighting($(softmax(randn(2, 5), 1)), $(softmax(randn(2, 1, 5), 2)), $(uniform(2, 1, low: 0, high: 1)), $(uniform(2, 1, low: 0, high: 1)))",
+                  "write_weighting($(softmax(randn(2, 5), 1)), $(softmax(randn(2, 5), 1)), $(tensor(0.3)), $(tensor([0.8, 0.4])))",
+                  "write_weighting($(softmax(randn(5))), $(softmax(randn(5))), $(tensor([0.7])), $(tensor(0.9)))"),
+        Builtin("read_weighting", "links, previous, content, modes", "The DNC's read weightings: each head's backward weighting b = L^T w and forward weighting f = L w from its previous weighting w, mixed with its content weighting c by its read modes: modes[0] b + modes[1] c + modes[2] f. links [N, N] or [B, N, N]; previous and content [N], [R, N] or [B, R, N] (batch first); modes the same with 3 in place of N. One node.") { a in
+            .tensor(try Addressing.readWeighting(links: try a.tensor("links"), previous: try a.tensor("previous"), content: try a.tensor("content"), modes: try a.tensor("modes")))
+        }.checked("read_weighting($(uniform(2, 5, 5, low: 0, high: 0.5)), $(softmax(randn(2, 3, 5), 2)), $(softmax(randn(2, 3, 5), 2)), $(softmax(randn(2, 3, 3), 2)))",
+                  "read_weighting($(uniform(5, 5, low: 0, high: 0.5)), $(softmax(randn(5))), $(softmax(randn(5))), $(softmax(randn(3))))",
+                  "read_weighting($(uniform(2, 4, 4, low: 0, high: 0.5)), $(softmax(randn(2, 4), 1)), $(softmax(randn(2, 4), 1)), $(softmax(randn(2, 3), 1)))"),
         Builtin("link_update", "links, precedence, w", "The DNC's temporal links and precedence after a write w ([N] or [B, N]): L'[i, j] = (1 - w_i - w_j) L[i, j] + w_i p_j off the diagonal (0 on it), p' = (1 - sum w) p + w. Returns (L', p'), one node.") { a in
             let (links, precedence) = try Addressing.linkUpdate(links: try a.tensor("links"), precedence: try a.tensor("precedence"), write: try a.tensor("w"))
             return .tuple([.tensor(links), .tensor(precedence)])

@@ -60,11 +60,34 @@ extension Op {
         guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == a.shape[ax] else {
             throw TensorError("split sizes \(Tensor.shapeText(sizes)) do not add up to \(a.shape[ax]), the size of axis \(axis) of \(Tensor.shapeText(a.shape))")
         }
-        var start = 0
-        return try sizes.map { size in
-            defer { start += size }
-            return try index(a, Array(repeating: .all, count: ax) + [.range(start, start + size, 1)])
+        // One node of several outputs (not a slice per piece): the pieces' gradients meet in one tensor.
+        let x = a.value
+        let inner = x.shape[(ax + 1)...].reduce(1, *), outer = x.shape[..<ax].reduce(1, *), n = x.shape[ax]
+        let starts = sizes.indices.map { sizes[..<$0].reduce(0, +) }
+        let pieces = zip(sizes, starts).map { size, start in
+            var shape = x.shape
+            shape[ax] = size
+            let run = size * inner
+            return Tensor(shape: shape, data: writing(outer * run) { out in
+                reading(x.data) { px in
+                    for o in 0..<outer where run > 0 { (out + o * run).update(from: px + (o * n + start) * inner, count: run) }
+                }
+            })
         }
+        let source = x.shape
+        return Graph.record(outputs: pieces, [a], op: "split", flops: 0, { back, inputs in
+            try back.add(to: inputs[0]) {
+                Tensor(shape: source, data: filling(source.reduce(1, *)) { d in
+                    for (k, (size, start)) in zip(sizes, starts).enumerated() {
+                        guard let g = back.gradient(ofOutput: k), size > 0 else { continue }
+                        let run = size * inner
+                        reading(g.data) { pg in
+                            for o in 0..<outer { (d + (o * n + start) * inner).update(from: pg + o * run, count: run) }
+                        }
+                    }
+                })
+            }
+        }, graph: { gs, _ in [try concat(gs, axis: ax)] })
     }
 
     public static func index(_ a: Variable, _ specs: [Tensor.IndexSpec]) throws -> Variable {

@@ -77,6 +77,8 @@ public enum OwnKernels {
     nonisolated(unsafe) public static var useAVX = mnemo_has_avx() != 0
     /// Eight rows at a time on AVX-512 where the CPU has it (same bits again).
     nonisolated(unsafe) public static var useAVX512 = mnemo_has_avx512() != 0
+    /// The widest of these allowed, for C kernels compiled at each width (0 baseline, 1 AVX, 2 AVX-512).
+    public static var level: Int32 { useAVX ? (useAVX512 ? 2 : 1) : 0 }
 
     /// C[m, n] += op(A) @ op(B), as `gemm` above.
     public static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,

@@ -78,13 +78,14 @@ public func changing(_ initial: [ArrayStart], _ body: ([MutableFloats]) throws -
         var rest: [[Float]] = []
         let count: Int
         switch initial[i] {
-        case .zeros(let n): count = n
+        case .zeros(let n), .written(let n): count = n
         case .copy(let source): count = source.count
         }
         let array = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             switch initial[i] {
             case .zeros: buffer.initialize(repeating: 0)
             case .copy(let source): _ = buffer.initialize(from: source)
+            case .written: break
             }
             initialized = count
             pointers.append(buffer.baseAddress ?? emptyFloats)
@@ -99,6 +100,8 @@ public func changing(_ initial: [ArrayStart], _ body: ([MutableFloats]) throws -
 public enum ArrayStart {
     case zeros(Int)
     case copy([Float])
+    /// Not set: `body` writes every element (as `writing`).
+    case written(Int)
 }
 
 /// Stands in for the storage of an empty array; never read or written.

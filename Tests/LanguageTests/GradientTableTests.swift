@@ -75,7 +75,7 @@ final class HigherOrderGradientTests: XCTestCase {
         "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "pow", "maximum", "minimum", "clip",
         "sum", "mean", "matmul", "transpose", "reshape", "flatten", "unsqueeze", "squeeze", "outer",
         "linear", "softmax", "logsumexp", "mse", "cross_entropy", "concat", "stack", "split", "chunk", "slice",
-        "max", "min", "gather", "lstm_cell",
+        "max", "min", "gather", "lstm_cell", "usage_update", "write_weighting", "link_update", "read_weighting",
     ]
 
     func script(_ example: String, order: Int) -> String {

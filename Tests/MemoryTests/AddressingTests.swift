@@ -413,6 +413,34 @@ final class AddressingTests: XCTestCase {
         }
     }
 
+    /// The DNC's link kernels (compiled for the baseline, AVX and AVX-512)
+    /// give the same bits on each, values and gradients, at sizes that are
+    /// and are not multiples of their eight lanes.
+    func testDNCLinkKernelsGiveTheSameBitsAtEveryWidth() throws {
+        for (B, R, N) in [(2, 3, 13), (1, 1, 32), (3, 2, 7)] {
+            let inputs = [uniform(B, N, N, low: 0, high: 0.5), weighting(B, N), weighting(B, N),
+                          weighting(B, R, N), weighting(B, R, N), weighting(B, R, 3)]
+            func run() throws -> [[UInt32]] {
+                let v = inputs.map(Variable.parameter)
+                let (links, precedence) = try Addressing.linkUpdate(links: v[0], precedence: v[1], write: v[2])
+                let read = try Addressing.readWeighting(links: links, previous: v[3], content: v[4], modes: v[5])
+                var loss = try Op.sum(try Op.mul(read, Variable(randnFixed(read.shape))), axis: nil)
+                loss = try Op.add(loss, try Op.sum(try Op.mul(links, Variable(randnFixed(links.shape))), axis: nil))
+                loss = try Op.add(loss, try Op.sum(try Op.mul(precedence, precedence), axis: nil))
+                return ([links, precedence, read].map(\.value.data) + (try Graph.gradients(of: loss, wrt: v)).map(\.data)).map { $0.map(\.bitPattern) }
+            }
+            func randnFixed(_ shape: [Int]) -> Tensor { try! Tensor.randn(shape, RandomGenerator(seed: UInt64(shape.reduce(7, *)))) }
+            let (avx, avx512) = (OwnKernels.useAVX, OwnKernels.useAVX512)
+            defer { (OwnKernels.useAVX, OwnKernels.useAVX512) = (avx, avx512) }
+            (OwnKernels.useAVX, OwnKernels.useAVX512) = (false, false)
+            let baseline = try run()
+            for (wide, wider) in [(true, false), (true, true)] where (!wide || avx) && (!wider || avx512) {
+                (OwnKernels.useAVX, OwnKernels.useAVX512) = (wide, wider)
+                XCTAssertEqual(try run(), baseline, "B \(B), R \(R), N \(N), AVX-512 \(wider)")
+            }
+        }
+    }
+
     /// A memory traces each head of a several-head access on its own.
     func testTraceSplitsHeads() throws {
         let bank = try MemoryBank(slots: 4, width: 3, batch: 2, initialisation: .constant(0), random: rng)

@@ -50,4 +50,13 @@ int mnemo_compress(unsigned char *out, unsigned long *outCount, const unsigned c
 int mnemo_uncompress(unsigned char *out, unsigned long *outCount, const unsigned char *in, unsigned long inCount);
 int mnemo_inflate_raw(const unsigned char *in, unsigned long inCount, unsigned char *out, unsigned long outCount, unsigned long *produced);
 
+/// The DNC's temporal-link kernels (dnc_kernels.c), one batch row or head
+/// each; level 0 runs the baseline build, 1 AVX, 2 AVX-512, all the same bits.
+void mnemo_link_update_forward(int level, const float *L, const float *w, const float *p, float *out, long n);
+void mnemo_link_update_backward(int level, const float *gL, const float *L, const float *w, const float *p,
+                                float *dL, float *dp, float *dw, float *g, long n);
+void mnemo_links_times(int level, const float *L, const float *w, float *f, float *b, long n);
+void mnemo_links_times_backward(int level, const float *L, const float *gf, const float *gb, float *dw, long n);
+void mnemo_links_outer_add(int level, const float *w, const float *gf, const float *gb, float *dL, long n);
+
 #endif

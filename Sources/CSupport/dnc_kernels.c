@@ -1,0 +1,130 @@
+// The DNC's temporal-link kernels (Memory/DNC.swift says what each computes):
+// O(N^2) per head and step, the one part of a DNC step that grows faster
+// than its memory. Each body below is compiled three times, for the build's
+// baseline and for AVX and AVX-512 (chosen at run time by `level`), and gives
+// the same bits on each: every element takes the same operations in the same
+// order (no fused multiply-add: -ffp-contract=off), and every sum runs in
+// eight fixed lanes added up in lane order at the end, whatever the width of
+// the machine's vectors.
+#include "csupport.h"
+
+#define BODY static inline __attribute__((always_inline))
+
+// The sum of the eight lanes, in order, then the tail.
+#define LANES_SUM(acc, s) float s = 0; for (int k = 0; k < 8; k++) s += acc[k];
+
+// One batch row's links after a write: out[i, j] = (1 - w_i - w_j) L[i, j] + w_i p_j, 0 on the diagonal.
+BODY void link_update_forward(const float *restrict L, const float *restrict w, const float *restrict p,
+                              float *restrict out, long n) {
+    for (long i = 0; i < n; i++) {
+        const float wi = w[i], *row = L + i * n;
+        float *o = out + i * n;
+        for (long j = 0; j < n; j++) o[j] = (1 - wi - w[j]) * row[j] + wi * p[j];
+        o[i] = 0;
+    }
+}
+
+// Its gradient from gL (the links' part): dL = (1 - w_i - w_j) g, dp_j += w_i g,
+// dw_i += sum_j g (p_j - L[i, j]), dw_j -= g L[i, j]; g with its diagonal
+// taken out (scratch holds one row), since L'[i, i] is 0 whatever the inputs.
+BODY void link_update_backward(const float *restrict gL, const float *restrict L, const float *restrict w,
+                               const float *restrict p, float *restrict dL, float *restrict dp, float *restrict dw,
+                               float *restrict g, long n) {
+    for (long i = 0; i < n; i++) {
+        const float wi = w[i], *row = L + i * n;
+        float *d = dL + i * n;
+        for (long j = 0; j < n; j++) g[j] = gL[i * n + j];
+        g[i] = 0;
+        float acc[8] = {0};
+        long j = 0;
+        for (; j + 8 <= n; j += 8) {
+            for (int k = 0; k < 8; k++) {
+                const float gj = g[j + k], l = row[j + k];
+                d[j + k] = (1 - wi - w[j + k]) * gj;
+                dp[j + k] += wi * gj;
+                dw[j + k] -= gj * l;
+                acc[k] += gj * (p[j + k] - l);
+            }
+        }
+        LANES_SUM(acc, s)
+        for (; j < n; j++) {
+            const float gj = g[j], l = row[j];
+            d[j] = (1 - wi - w[j]) * gj;
+            dp[j] += wi * gj;
+            dw[j] -= gj * l;
+            s += gj * (p[j] - l);
+        }
+        dw[i] += s;
+    }
+}
+
+// One head's forward and backward weightings: f = L w (f_i = sum_j L[i, j] w_j), b = L^T w.
+BODY void links_times(const float *restrict L, const float *restrict w, float *restrict f, float *restrict b, long n) {
+    for (long j = 0; j < n; j++) b[j] = 0;
+    for (long i = 0; i < n; i++) {
+        const float wi = w[i], *row = L + i * n;
+        float acc[8] = {0};
+        long j = 0;
+        for (; j + 8 <= n; j += 8) {
+            for (int k = 0; k < 8; k++) {
+                acc[k] += row[j + k] * w[j + k];
+                b[j + k] += wi * row[j + k];
+            }
+        }
+        LANES_SUM(acc, s)
+        for (; j < n; j++) { s += row[j] * w[j]; b[j] += wi * row[j]; }
+        f[i] = s;
+    }
+}
+
+// The gradient of one head's previous weighting: dw += L^T gf + L gb.
+BODY void links_times_backward(const float *restrict L, const float *restrict gf, const float *restrict gb,
+                               float *restrict dw, long n) {
+    for (long i = 0; i < n; i++) {
+        const float fi = gf[i], *row = L + i * n;
+        float acc[8] = {0};
+        long j = 0;
+        for (; j + 8 <= n; j += 8) {
+            for (int k = 0; k < 8; k++) {
+                acc[k] += row[j + k] * gb[j + k];
+                dw[j + k] += fi * row[j + k];
+            }
+        }
+        LANES_SUM(acc, s)
+        for (; j < n; j++) { s += row[j] * gb[j]; dw[j] += fi * row[j]; }
+        dw[i] += s;
+    }
+}
+
+// The links' gradient from one head: dL[i, j] += gf_i w_j + w_i gb_j.
+BODY void links_outer_add(const float *restrict w, const float *restrict gf, const float *restrict gb,
+                          float *restrict dL, long n) {
+    for (long i = 0; i < n; i++) {
+        const float fi = gf[i], wi = w[i];
+        float *d = dL + i * n;
+        for (long j = 0; j < n; j++) d[j] += fi * w[j] + wi * gb[j];
+    }
+}
+
+// Each kernel three times, and one entry point per kernel choosing by level
+// (0: baseline, 1: AVX, 2: AVX-512).
+#if defined(__x86_64__)
+#define VARIANTS(name, params, args)                                                    \
+    static void name##_base params { name args; }                                       \
+    __attribute__((target("avx"))) static void name##_avx params { name args; }         \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { name args; } \
+    void mnemo_##name(int level, MNEMO_UNPAREN params) {                                \
+        if (level >= 2) name##_avx512 args; else if (level == 1) name##_avx args; else name##_base args; \
+    }
+#else
+#define VARIANTS(name, params, args) \
+    void mnemo_##name(int level, MNEMO_UNPAREN params) { (void)level; name args; }
+#endif
+#define MNEMO_UNPAREN(...) __VA_ARGS__
+
+VARIANTS(link_update_forward, (const float *L, const float *w, const float *p, float *out, long n), (L, w, p, out, n))
+VARIANTS(link_update_backward, (const float *gL, const float *L, const float *w, const float *p, float *dL, float *dp, float *dw, float *g, long n),
+         (gL, L, w, p, dL, dp, dw, g, n))
+VARIANTS(links_times, (const float *L, const float *w, float *f, float *b, long n), (L, w, f, b, n))
+VARIANTS(links_times_backward, (const float *L, const float *gf, const float *gb, float *dw, long n), (L, gf, gb, dw, n))
+VARIANTS(links_outer_add, (const float *w, const float *gf, const float *gb, float *dL, long n), (w, gf, gb, dL, n))
