@@ -26,6 +26,7 @@ extension Addressing {
             throw TensorError("usage_update: the write weighting should have the usage's shape \(Tensor.shapeText(u.shape)), got \(Tensor.shapeText(ww.shape))")
         }
         let R = try layout.heads(wr, last: n, "usage_update: the read weightings").count
+        guard R > 0 else { throw TensorError("usage_update: the read weightings should have at least one head, got shape \(Tensor.shapeText(wr.shape))") }
         guard fg.count == B * R else {
             throw TensorError("usage_update: the free gates should have one value per read head\(layout.batched ? " and batch row" : "") (\(Tensor.shapeText(layout.batched ? [B, R] : [R]))), got \(Tensor.shapeText(fg.shape))")
         }
