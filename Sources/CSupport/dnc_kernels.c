@@ -58,41 +58,24 @@ BODY void link_update_backward(const float *restrict gL, const float *restrict L
     }
 }
 
-// One head's forward and backward weightings: f = L w (f_i = sum_j L[i, j] w_j), b = L^T w.
-BODY void links_times(const float *restrict L, const float *restrict w, float *restrict f, float *restrict b, long n) {
-    for (long j = 0; j < n; j++) b[j] = 0;
+// dots = L x (dots_i = sum_j L[i, j] x_j) and sums += L^T a, in one pass over L:
+// a head's forward and backward weightings (x = a = w, sums from zeros), and
+// its previous weighting's gradient (x = g_b, a = g_f: L g_b + L^T g_f).
+BODY void links_times(const float *restrict L, const float *restrict x, const float *restrict a,
+                      float *restrict dots, float *restrict sums, long n) {
     for (long i = 0; i < n; i++) {
-        const float wi = w[i], *row = L + i * n;
+        const float ai = a[i], *row = L + i * n;
         float acc[8] = {0};
         long j = 0;
         for (; j + 8 <= n; j += 8) {
             for (int k = 0; k < 8; k++) {
-                acc[k] += row[j + k] * w[j + k];
-                b[j + k] += wi * row[j + k];
+                acc[k] += row[j + k] * x[j + k];
+                sums[j + k] += ai * row[j + k];
             }
         }
         LANES_SUM(acc, s)
-        for (; j < n; j++) { s += row[j] * w[j]; b[j] += wi * row[j]; }
-        f[i] = s;
-    }
-}
-
-// The gradient of one head's previous weighting: dw += L^T gf + L gb.
-BODY void links_times_backward(const float *restrict L, const float *restrict gf, const float *restrict gb,
-                               float *restrict dw, long n) {
-    for (long i = 0; i < n; i++) {
-        const float fi = gf[i], *row = L + i * n;
-        float acc[8] = {0};
-        long j = 0;
-        for (; j + 8 <= n; j += 8) {
-            for (int k = 0; k < 8; k++) {
-                acc[k] += row[j + k] * gb[j + k];
-                dw[j + k] += fi * row[j + k];
-            }
-        }
-        LANES_SUM(acc, s)
-        for (; j < n; j++) { s += row[j] * gb[j]; dw[j] += fi * row[j]; }
-        dw[i] += s;
+        for (; j < n; j++) { s += row[j] * x[j]; sums[j] += ai * row[j]; }
+        dots[i] = s;
     }
 }
 
@@ -125,6 +108,5 @@ BODY void links_outer_add(const float *restrict w, const float *restrict gf, con
 VARIANTS(link_update_forward, (const float *L, const float *w, const float *p, float *out, long n), (L, w, p, out, n))
 VARIANTS(link_update_backward, (const float *gL, const float *L, const float *w, const float *p, float *dL, float *dp, float *dw, float *g, long n),
          (gL, L, w, p, dL, dp, dw, g, n))
-VARIANTS(links_times, (const float *L, const float *w, float *f, float *b, long n), (L, w, f, b, n))
-VARIANTS(links_times_backward, (const float *L, const float *gf, const float *gb, float *dw, long n), (L, gf, gb, dw, n))
+VARIANTS(links_times, (const float *L, const float *x, const float *a, float *dots, float *sums, long n), (L, x, a, dots, sums, n))
 VARIANTS(links_outer_add, (const float *w, const float *gf, const float *gb, float *dL, long n), (w, gf, gb, dL, n))

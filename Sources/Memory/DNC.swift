@@ -251,7 +251,7 @@ extension Addressing {
             reading(L.data, w.data, c.data) { pL, pw, pc in
                 for h in 0..<B * R {
                     let (row, modes) = (h * n, h * 3)
-                    mnemo_links_times(level, pL + (h / R) * n * n, pw + row, f + row, bk + row, n)
+                    mnemo_links_times(level, pL + (h / R) * n * n, pw + row, pw + row, f + row, bk + row, n)
                     let (m0, m1, m2) = (m.data[modes], m.data[modes + 1], m.data[modes + 2])
                     for j in 0..<n { y[row + j] = m0 * bk[row + j] + m1 * pc[row + j] + m2 * f[row + j] }
                 }
@@ -276,13 +276,14 @@ extension Addressing {
             // The gradients reaching f and b: pi_3 g and pi_1 g.
             let toForward = (0..<B * R * n).map { g[$0] * M[($0 / n) * 3 + 2] }
             let toBackward = (0..<B * R * n).map { g[$0] * M[($0 / n) * 3] }
-            // dw = L^T g_f + L g_b.
+            // dw = L g_b + L^T g_f.
             try back.add(to: inputs[1]) {
-                Tensor(shape: shapes.0, data: filling(B * R * n) { dw in
+                let parts = filling(counts: [B * R * n, B * R * n]) { out in
                     reading(L.data, toForward, toBackward) { pL, gf, gb in
-                        for h in 0..<B * R { mnemo_links_times_backward(level, pL + (h / R) * n * n, gf + h * n, gb + h * n, dw + h * n, n) }
+                        for h in 0..<B * R { mnemo_links_times(level, pL + (h / R) * n * n, gb + h * n, gf + h * n, out[0] + h * n, out[1] + h * n, n) }
                     }
-                })
+                }
+                return Tensor(shape: shapes.0, data: zip(parts[0], parts[1]).map { $0 + $1 })
             }
             // dL[i, j] = the sum over heads of g_f[i] w[j] + w[i] g_b[j], added in place (an N x N gradient).
             back.addInPlace(to: inputs[0]) { dL in

@@ -55,8 +55,7 @@ int mnemo_inflate_raw(const unsigned char *in, unsigned long inCount, unsigned c
 void mnemo_link_update_forward(int level, const float *L, const float *w, const float *p, float *out, long n);
 void mnemo_link_update_backward(int level, const float *gL, const float *L, const float *w, const float *p,
                                 float *dL, float *dp, float *dw, float *g, long n);
-void mnemo_links_times(int level, const float *L, const float *w, float *f, float *b, long n);
-void mnemo_links_times_backward(int level, const float *L, const float *gf, const float *gb, float *dw, long n);
+void mnemo_links_times(int level, const float *L, const float *x, const float *a, float *dots, float *sums, long n);
 void mnemo_links_outer_add(int level, const float *w, const float *gf, const float *gb, float *dL, long n);
 
 #endif
