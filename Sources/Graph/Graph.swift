@@ -184,7 +184,7 @@ public enum Graph {
                 let filled = try (0..<outputs).map { k in try gs[k] ?? Variable(Tensor.zeros(node.shape(ofOutput: k))) }
                 inputGrads = try multiple(filled, refs)
             } else {
-                throw GradientError(message: "\(node.origin ?? "an op on the path (debug_nans(true) names it)") cannot be differentiated twice yet: create_graph: true works through elementwise arithmetic and functions, sums and means, reshapes, transposes, slices and rows, concatenation, plain matrix products, max and min, gather and indexing, sort, topk, take_along, cumsum, where, sin and cos, linear, softmax, logsumexp, mse, bce from logits, cross_entropy, lstm_cell and the DNC's usage_update, write_weighting, link_update and read_weighting; not yet through the other memory ops (allocation among them), cumprod and prod, bce from probabilities or a learned exponent")
+                throw GradientError(message: "\(node.origin ?? "'\(node.op)' (an op on the path; debug_nans(true) gives its line)") cannot be differentiated twice yet: create_graph: true works through elementwise arithmetic and functions, sums and means, reshapes, transposes, slices and rows, concatenation, plain matrix products, max and min, gather and indexing, sort, topk, take_along, cumsum, where, sin and cos, linear, softmax, logsumexp, mse, bce from logits, cross_entropy, lstm_cell and the DNC's usage_update, write_weighting, link_update and read_weighting; not yet through the other memory ops (allocation among them), cumprod and prod, bce from probabilities or a learned exponent")
             }
             for (ref, ig) in zip(refs, inputGrads) {
                 // Membership by set, not by `visit`: a graphVJP may run a walk of its own (recomposed).
