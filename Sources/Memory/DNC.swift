@@ -246,7 +246,8 @@ extension Addressing {
         }
         // f and b for every head, kept for the modes' gradient.
         let level = OwnKernels.level
-        let directions = filling(counts: [B * R * n, B * R * n, B * R * n]) { out in
+        // f and the mix are written in full; b is summed into from zeros.
+        let directions = changing([.written(B * R * n), .zeros(B * R * n), .written(B * R * n)]) { out in
             let (f, bk, y) = (out[0], out[1], out[2])
             reading(L.data, w.data, c.data) { pL, pw, pc in
                 for h in 0..<B * R {
@@ -273,6 +274,7 @@ extension Addressing {
                     }
                 })
             }
+            guard back.needs(inputs[0]) || back.needs(inputs[1]) else { return }
             // The gradients reaching f and b: pi_3 g and pi_1 g.
             let toForward = (0..<B * R * n).map { g[$0] * M[($0 / n) * 3 + 2] }
             let toBackward = (0..<B * R * n).map { g[$0] * M[($0 / n) * 3] }
