@@ -56,12 +56,12 @@ enum CoreBuiltins {
                 return .number(Double(t.shape[0]))
             default: throw a.wrong("value", "a list, tuple, string, range, record or tensor")
             }
-        },
+        }.inPlans(),
         Builtin("append", "list, value", "Appends a value to a list (in place).") { a in
             guard case .list(let l) = try a["list"] else { throw a.wrong("list", "a list") }
             l.items.append(try a["value"])
             return .nil
-        },
+        }.inPlans(),
         Builtin("list", "values", "A new list with the items of a list, tuple, range, string or tensor rows.") { a in
             try reserve(for: try a["values"])
             var items: [Value] = []
@@ -83,7 +83,7 @@ enum CoreBuiltins {
             var items: [Value] = []
             try Operators.iterate(try a["values"]) { items.append(.tuple([.number(Double(items.count)), $0])); return true }
             return .list(ListBox(items))
-        },
+        }.inPlans(),
         Builtin("zip", "a, b", "A list of (a item, b item) pairs, as long as the shorter.") { a in
             try reserve(for: try a["a"])
             try reserve(for: try a["b"])

@@ -269,7 +269,7 @@ enum GraphBuiltins {
         Builtin("lstm_cell", "x, h, c, W, b", "One LSTM step as a single graph node: z = [x, h] @ W + b gives the input, forget, candidate and output gates in that order; returns the tuple (h', c'), two outputs of the one node.") { a in
             let (h, c) = try Op.lstmCell(x: try a.tensor("x"), h: try a.tensor("h"), c: try a.tensor("c"), weights: try a.tensor("W"), bias: try a.tensor("b"))
             return .tuple([.tensor(h), .tensor(c)])
-        }.checked("lstm_cell($(randn(2, 3)), $(randn(2, 4)), $(randn(2, 4)), $(randn(7, 16) * 0.4), $(randn(16) * 0.4))", "lstm_cell($(randn(3)), $(randn(4)), $(randn(4)), $(randn(7, 16) * 0.4), $(randn(16) * 0.4))"),
+        }.checked("lstm_cell($(randn(2, 3)), $(randn(2, 4)), $(randn(2, 4)), $(randn(7, 16) * 0.4), $(randn(16) * 0.4))", "lstm_cell($(randn(3)), $(randn(4)), $(randn(4)), $(randn(7, 16) * 0.4), $(randn(16) * 0.4))").inPlans(),
         Builtin("mse", "prediction, target", "Mean squared error.") { a in
             .tensor(try Op.mse(try a.tensor("prediction"), try a.tensor("target")))
         }.checked("mse($(randn(3, 4)), $(randn(3, 4)))"),
@@ -279,7 +279,7 @@ enum GraphBuiltins {
             let x = try a.tensor("x"), t = try a.tensor("target")
             if try a.bool("logits") { return .tensor(try Op.bceWithLogits(x, t, sum: reduce == "sum")) }
             return .tensor(try Op.bceWithProbabilities(x, t, sum: reduce == "sum"))
-        }.checked("bce($(randn(3, 4)), $(uniform(3, 4)))", "bce($(uniform(3, 4, low: 0.1, high: 0.9)), $(uniform(3, 4)), logits: false)", "bce($(randn(3)), tensor([0, 1, 1]), reduce: \"sum\")"),
+        }.checked("bce($(randn(3, 4)), $(uniform(3, 4)))", "bce($(uniform(3, 4, low: 0.1, high: 0.9)), $(uniform(3, 4)), logits: false)", "bce($(randn(3)), tensor([0, 1, 1]), reduce: \"sum\")").inPlans(),
         Builtin("cross_entropy", "logits, target", "Cross-entropy from logits over the last axis; target is class indices or probabilities. Mean over rows.") { a in
             .tensor(try Op.crossEntropy(try a.tensor("logits"), try a.tensor("target")))
         }.checked("cross_entropy($(randn(4, 5)), tensor([0, 3, 4, 1]))", "cross_entropy($(randn(4, 5)), $(softmax(randn(4, 5))))"),
@@ -313,7 +313,7 @@ final class OptimizerObject: NativeObject {
                 if Tracer.isTracing { Tracer.current?.noteHeld(GraphProfile(of: loss).bytes) }
                 try o.step(loss: loss)
                 return .number(Double(loss.value.scalar))
-            }.readingValues(),
+            }.readingValues().inPlans(),
             Builtin("apply", "grads", "Updates the parameters from a list of gradients, one per parameter, clipping as configured.") { a in
                 let grads = try a.items("grads").map { try Convert.tensor($0) }
                 guard grads.count == o.parameters.count, zip(grads, o.parameters).allSatisfy({ $0.shape == $1.shape }) else {

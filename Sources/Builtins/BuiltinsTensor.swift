@@ -54,7 +54,7 @@ enum TensorBuiltins {
         }.notDifferentiable("a constant made from numbers"),
         Builtin("zeros", "*shape", "A tensor of zeros: zeros(2, 3) or zeros([2, 3]).") { a in
             .tensor(Variable(try Tensor.zeros(try a.shape("shape"))))
-        }.notDifferentiable("a constant"),
+        }.notDifferentiable("a constant").inPlans(),
         Builtin("ones", "*shape", "A tensor of ones.") { a in .tensor(Variable(try Tensor.filled(try a.shape("shape"), 1))) }.notDifferentiable("a constant"),
         Builtin("full", "shape, value", "A tensor of `shape` filled with `value`.") { a in
             .tensor(Variable(try Tensor.filled(try a.shape("shape"), try a.float("value"))))
@@ -151,7 +151,7 @@ enum TensorBuiltins {
         }.checked("matmul($(randn(3, 4)), $(randn(4, 2)))", "matmul($(randn(4)), $(randn(4, 2)))", "matmul($(randn(2, 3, 4)), $(randn(4, 2)))"),
         Builtin("linear", "x, W, b = nil", "A dense layer, x @ W + b, as one graph node (x [in] or [rows, in], W [in, out], b [out] or nil).") { a in
             .tensor(try Op.linear(try a.tensor("x"), try a.tensor("W"), try a.isAbsent("b") ? nil : try a.tensor("b")))
-        }.checked("linear($(randn(3, 4)), $(randn(4, 2)), $(randn(2)))", "linear($(randn(4)), $(randn(4, 2)))", "linear($(randn(2, 3, 4)), $(randn(4, 2)), $(randn(2)))"),
+        }.checked("linear($(randn(3, 4)), $(randn(4, 2)), $(randn(2)))", "linear($(randn(4)), $(randn(4, 2)))", "linear($(randn(2, 3, 4)), $(randn(4, 2)), $(randn(2)))").inPlans(),
         Builtin("outer", "a, b", "Outer product of two vectors.") { a in .tensor(try Op.outer(try a.tensor("a"), try a.tensor("b"))) }.checked("outer($(randn(3)), $(randn(4)))"),
         Builtin("transpose", "x, axes = nil", "Swaps the last two axes, or reorders axes by the list `axes`.") { a in
             let t = try a.tensor("x")
@@ -186,10 +186,10 @@ enum TensorBuiltins {
         }.checked("squeeze($(randn(3, 1, 4)))"),
         Builtin("concat", "tensors, axis = 0", "Joins tensors along an existing axis.") { a in
             .tensor(try Op.concat(try tensors(a, "tensors"), axis: try a.int("axis")))
-        }.checked("concat([$(randn(2, 3)), $(randn(1, 3))])", "concat([$(randn(2, 3)), $(randn(2, 2))], 1)"),
+        }.checked("concat([$(randn(2, 3)), $(randn(1, 3))])", "concat([$(randn(2, 3)), $(randn(2, 2))], 1)").inPlans(),
         Builtin("stack", "tensors, axis = 0", "Joins same-shaped tensors along a new axis.") { a in
             .tensor(try Op.stack(try tensors(a, "tensors"), axis: try a.int("axis")))
-        }.checked("stack([$(randn(2, 3)), $(randn(2, 3))], 1)"),
+        }.checked("stack([$(randn(2, 3)), $(randn(2, 3))], 1)").inPlans(),
         Builtin("split", "x, sizes, axis = 0", "Cuts a tensor along an axis into pieces of the given sizes.") { a in
             let sizes = try a.items("sizes").map { try Operators.integer($0, "a size") }
             return .list(ListBox(try Op.split(try a.tensor("x"), sizes: sizes, axis: try a.int("axis")).map { .tensor($0) }))

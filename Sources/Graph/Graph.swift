@@ -61,6 +61,7 @@ public enum Graph {
     @inline(__always)
     public static func record(_ value: Tensor, _ a: Variable, op: StaticString, flops: Int? = nil, _ vjp: @escaping (Backward, Input) throws -> Void,
                               graph graphVJP: @autoclosure () -> Node.GraphVJP? = nil) -> Variable {
+        if let recorder = planRecorder { recorder.opRecorded(op) }
         guard isRecording, a.node != nil else { return Variable(value) }
         return Variable(value, node: Node(op: op, flops: flops ?? value.count, inputs: [a.node], inputOutputs: outputsRead(a), shape: value.shape, vjp: .one(vjp), graphVJP: graphVJP()))
     }
@@ -70,6 +71,7 @@ public enum Graph {
     public static func record(_ value: Tensor, _ a: Variable, _ b: Variable?, op: StaticString, flops: Int? = nil,
                               _ vjp: @escaping (Backward, Input, Input) throws -> Void,
                               graph graphVJP: @autoclosure () -> Node.GraphVJP? = nil) -> Variable {
+        if let recorder = planRecorder { recorder.opRecorded(op) }
         guard isRecording, a.node != nil || b?.node != nil else { return Variable(value) }
         return Variable(value, node: Node(op: op, flops: flops ?? value.count, inputs: [a.node, b?.node], inputOutputs: outputsRead(a, b), shape: value.shape,
                                           vjp: .two(vjp), graphVJP: graphVJP()))
@@ -80,6 +82,7 @@ public enum Graph {
     public static func record(_ value: Tensor, _ a: Variable, _ b: Variable?, _ c: Variable?, op: StaticString, flops: Int? = nil,
                               _ vjp: @escaping (Backward, Input, Input, Input) throws -> Void,
                               graph graphVJP: @autoclosure () -> Node.GraphVJP? = nil) -> Variable {
+        if let recorder = planRecorder { recorder.opRecorded(op) }
         guard isRecording, a.node != nil || b?.node != nil || c?.node != nil else { return Variable(value) }
         return Variable(value, node: Node(op: op, flops: flops ?? value.count, inputs: [a.node, b?.node, c?.node], inputOutputs: outputsRead(a, b, c), shape: value.shape,
                                           vjp: .three(vjp), graphVJP: graphVJP()))
@@ -89,6 +92,7 @@ public enum Graph {
     public static func record(_ value: Tensor, _ inputs: [Variable?], op: StaticString, flops: Int? = nil,
                               _ vjp: @escaping (Backward, [Input]) throws -> Void,
                               graph graphVJP: @autoclosure () -> Node.GraphVJP? = nil) -> Variable {
+        if let recorder = planRecorder { recorder.opRecorded(op) }
         guard isRecording, inputs.contains(where: { $0?.node != nil }) else { return Variable(value) }
         return Variable(value, node: Node(op: op, flops: flops ?? value.count, inputs: inputs.map { $0?.node }, inputOutputs: outputsRead(inputs), shape: value.shape,
                                           vjp: .list(vjp), graphVJP: graphVJP()))
@@ -101,6 +105,7 @@ public enum Graph {
     public static func record(outputs values: [Tensor], _ inputs: [Variable?], op: StaticString, flops: Int? = nil,
                               _ vjp: @escaping (Backward, [Input]) throws -> Void,
                               graph graphVJP: @autoclosure () -> Node.MultipleGraphVJP? = nil) -> [Variable] {
+        if let recorder = planRecorder { recorder.opRecorded(op) }
         guard isRecording, values.count > 0, inputs.contains(where: { $0?.node != nil }) else { return values.map { Variable($0) } }
         let node = Node(op: op, flops: flops ?? values.reduce(0) { $0 + $1.count }, inputs: inputs.map { $0?.node }, inputOutputs: outputsRead(inputs), shape: values[0].shape,
                         otherShapes: values.dropFirst().map(\.shape), vjp: .list(vjp), multipleGraphVJP: graphVJP())
@@ -154,6 +159,7 @@ public enum Graph {
     /// differentiated again (a Hessian-vector product, MAML's second-order
     /// term). An op without one is an error naming it, never a zero.
     public static func recordedGradients(of loss: Variable, wrt: [Variable], unused: Unused = .error) throws -> [Variable] {
+        planRecorder?.fail("a gradient is taken other than by an optimizer's step")
         guard try walk(of: loss, wrt: wrt, unused: unused) != nil else { return wrt.map { Variable(Tensor.zeros(like: $0.value)) } }
         return try recordedWalk(from: loss, wrt: wrt, boundary: [])
     }
@@ -313,6 +319,7 @@ public enum Graph {
     /// it to the loss) is an error naming its position, unless `unused`
     /// allows zeros: a gradient is never silently zero.
     public static func gradients(of loss: Variable, wrt: [Variable], seed: Tensor? = nil, unused: Unused = .error) throws -> [Tensor] {
+        if let recorder = planRecorder, !recorder.stepping { recorder.fail("a gradient is taken other than by an optimizer's step") }
         if seed == nil && loss.value.count != 1 {
             throw TensorError("the loss must be a scalar, got a tensor of shape \(Tensor.shapeText(loss.shape))")
         }

@@ -33,7 +33,7 @@ extension Op {
             total += Double(Swift.max(v, 0) - v * t.data[i] + Foundation.log1p(Foundation.exp(-Swift.abs(v))))
         }
         let n = Float(sum ? 1 : max(x.count, 1))
-        return Graph.record(Tensor(Float(total) / n), logits, target, op: "bce", flops: 6 * x.count, { back, logits, target in
+        return Graph.planned(BCEWithLogitsKernel(count: x.count, divisor: n), "bce", flops: 6 * x.count, inputs: [logits, target], Graph.record(Tensor(Float(total) / n), logits, target, op: "bce", flops: 6 * x.count, { back, logits, target in
             let k = back.gradient.scalar / n
             try back.add(to: logits) { try Tensor.zip(x, t) { v, tv in (Scalar.sigmoid(v) - tv) * k } }
             try back.add(to: target) { x.map { -$0 * k } }
@@ -41,7 +41,7 @@ extension Op {
             let (xv, tv) = (Graph.input(x, nodes[0]), Graph.input(t, nodes[1]))
             let k = scale(g, 1 / n)
             return [try mul(k, try sub(sigmoid(xv), tv)), try mul(k, neg(xv))]
-        })
+        }))
     }
 
     /// Binary cross-entropy from probabilities, clamped away from 0 and 1.

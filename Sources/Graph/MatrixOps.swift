@@ -61,7 +61,8 @@ extension Op {
         }
         var shape = xv.shape
         shape[shape.count - 1] = outputs
-        return Graph.record(Tensor(shape: shape, data: value.data), x, w, b, op: "linear", flops: 2 * rows * inputs * outputs + rows * outputs, { back, x, w, b in
+        return Graph.planned(LinearKernel(rows: rows, inputs: inputs, outputs: outputs), "linear", flops: 2 * rows * inputs * outputs + rows * outputs, inputs: [x, w, b],
+                             Graph.record(Tensor(shape: shape, data: value.data), x, w, b, op: "linear", flops: 2 * rows * inputs * outputs + rows * outputs, { back, x, w, b in
             let g = back.gradient
             let g2 = Tensor(shape: [rows, outputs], data: g.data)
             try back.add(to: x) {
@@ -90,7 +91,7 @@ extension Op {
                                       try matmul(try permute(xRows, [1, 0]), gRows)]
             if nodes[2].node != nil { grads.append(try sum(gRows, axis: 0)) }
             return grads
-        })
+        }))
     }
 
     /// The outer product of two vectors.

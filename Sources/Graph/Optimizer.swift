@@ -84,7 +84,12 @@ public final class Optimizer {
     /// clipping by value, before clipping by norm).
     @discardableResult
     public func step(loss: Variable) throws -> Float {
-        try apply(Graph.gradients(of: loss, wrt: parameters, unused: .zerosIfAnyUsed))
+        if let recorder = Graph.planRecorder {
+            recorder.stepped(self, loss: loss)
+            recorder.stepping = true
+        }
+        defer { Graph.planRecorder?.stepping = false }
+        return try apply(Graph.gradients(of: loss, wrt: parameters, unused: .zerosIfAnyUsed))
     }
 
     /// Clips the gradients as configured and updates every parameter in
@@ -94,9 +99,20 @@ public final class Optimizer {
     /// changes: an update would write them into the parameters silently.
     @discardableResult
     public func apply(_ grads: [Tensor]) throws -> Float {
-        for (i, g) in grads.enumerated() where !VectorMath.allFinite(g.data) {
-            throw TensorError("the gradient of \(names[i]) (shape \(Tensor.shapeText(parameters[i].shape))) has NaN or infinite values; "
-                              + "no parameter was changed (debug_nans(true) finds the op where they start)")
+        try apply { i, body in try grads[i].data.withUnsafeBufferPointer(body) }
+    }
+
+    /// `apply` for gradients in buffers (a compiled plan's): `gradient(i, body)`
+    /// runs body on parameter i's gradient, with the parameter's count.
+    @discardableResult
+    public func apply(gradient: (Int, (UnsafeBufferPointer<Float>) throws -> Void) throws -> Void) throws -> Float {
+        for i in parameters.indices {
+            try gradient(i) { g in
+                if !VectorMath.allFinite(g) {
+                    throw TensorError("the gradient of \(names[i]) (shape \(Tensor.shapeText(parameters[i].shape))) has NaN or infinite values; "
+                                      + "no parameter was changed (debug_nans(true) finds the op where they start)")
+                }
+            }
         }
         steps += 1
         let limit = clipValue ?? .infinity
@@ -104,7 +120,7 @@ public final class Optimizer {
         var total: Float = 0
         if let normLimit = clipNorm {
             var sq: Double = 0
-            for g in grads { g.data.withUnsafeBufferPointer { sq += Optimizer.sumOfSquares($0, clippedTo: limit) } }
+            for i in parameters.indices { try gradient(i) { sq += Optimizer.sumOfSquares($0, clippedTo: limit) } }
             total = Float(sq.squareRoot())
             if total > normLimit, total.isFinite { scale = normLimit / total }
         }
@@ -112,9 +128,9 @@ public final class Optimizer {
         let context = UpdateContext(rule: rule, lr: learningRate, step: Float(steps), limit: limit, scale: scale)
         for (i, p) in parameters.enumerated() where p.value.count > 0 {
             let s = slots[i]
-            reading(grads[i].data) { g in
+            try gradient(i) { g in
                 p.value.data.withUnsafeMutableBufferPointer { w in
-                    sq += Optimizer.update(context, w.baseAddress!, g, s.buffer(0), s.buffer(1), s.buffer(2), n: w.count)
+                    sq += Optimizer.update(context, w.baseAddress!, g.baseAddress!, s.buffer(0), s.buffer(1), s.buffer(2), n: w.count)
                 }
             }
         }

@@ -25,24 +25,8 @@ extension Op {
         // its whole block at once: sigmoid for i, f, o and tanh for g; then
         // c' = f c + i g and h' = o tanh(c').
         let forward = changing([.copy(z.data), .zeros(B * H), .zeros(B * H), .zeros(B * H)]) { out in
-            let (pz, hOut, cOut, tanhC) = (out[0], out[1], out[2], out[3])
             reading(bias.value.data, c.value.data) { pb, pc in
-                // Rows of a batch are independent: threads take whole rows (the same bits).
-                Parallel.forEach(B, work: 100 * B * H) { rows in
-                    for r in rows {
-                        let row = pz + r * 4 * H
-                        axpy(row, 1, pb, 4 * H)
-                        VectorMath.apply(VectorMath.sigmoid, row, row, 2 * H)
-                        VectorMath.apply(VectorMath.tanh, row + 2 * H, row + 2 * H, H)
-                        VectorMath.apply(VectorMath.sigmoid, row + 3 * H, row + 3 * H, H)
-                    }
-                    for r in rows {
-                        let z = pz + r * 4 * H
-                        for j in 0..<H { cOut[r * H + j] = z[H + j] * pc[r * H + j] + z[j] * z[2 * H + j] }
-                        VectorMath.apply(VectorMath.tanh, cOut + r * H, tanhC + r * H, H)
-                        for j in 0..<H { hOut[r * H + j] = z[3 * H + j] * tanhC[r * H + j] }
-                    }
-                }
+                lstmGates(out[0], bias: pb, cell: pc, h: out[1], c: out[2], tanhC: out[3], batch: B, hidden: H)
             }
         }
         // The gates after their activations, h', c' and tanh(c'), kept for the backward pass.
@@ -69,19 +53,7 @@ extension Op {
             let gradH = back.gradient(ofOutput: 0)?.data ?? none, gradC = back.gradient(ofOutput: 1)?.data ?? none
             let d = filling(counts: [B * 4 * H, B * H]) { out in
                 reading(list: gates, tanhC, gradH, gradC, cv) { p in
-                    Parallel.forEach(B, work: 40 * B * H) { rows in for r in rows {
-                        let z = p[0] + r * 4 * H, t = p[1] + r * H, gh = p[2] + r * H, gc = p[3] + r * H, c = p[4] + r * H
-                        let dz = out[0] + r * 4 * H, dc = out[1] + r * H
-                        for j in 0..<H {
-                            let i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j]
-                            let dc2 = gc[j] + gh[j] * o * Scalar.tanhSlope(output: t[j])
-                            dz[j] = Scalar.sigmoidBackward(dc2 * g, output: i)
-                            dz[H + j] = Scalar.sigmoidBackward(dc2 * c[j], output: f)
-                            dz[2 * H + j] = dc2 * i * Scalar.tanhSlope(output: g)
-                            dz[3 * H + j] = Scalar.sigmoidBackward(gh[j] * t[j], output: o)
-                            dc[j] = dc2 * f
-                        }
-                    }}
+                    lstmGatesBackward(gates: p[0], tanhC: p[1], gradH: p[2], gradC: p[3], cell: p[4], dz: out[0], dc: out[1], batch: B, hidden: H)
                 }
             }
             let (dz, dc) = (d[0], d[1])
@@ -101,6 +73,105 @@ extension Op {
             // One row is its own sum over the batch.
             try back.add(to: bias) { B == 1 ? Tensor(shape: [4 * H], data: dz) : try dzT.reduce(.sum, axis: 0) }
         }, graph: second)
+        Graph.capture(LSTMKernel(batch: B, inputs: I, hidden: H), "lstm_cell", flops: flops, inputs: [x, h, c, weights, bias], outputs: outputs)
         return (outputs[0], outputs[1])
+    }
+    /// The cell's gates from pre-activations z [B, 4H] (activated in place),
+    /// then c' = f c + i g, tanh(c') and h' = o tanh(c'): shared by the op and its kernel.
+    static func lstmGates(_ pz: MutableFloats, bias pb: Floats, cell pc: Floats, h hOut: MutableFloats, c cOut: MutableFloats,
+                          tanhC: MutableFloats, batch B: Int, hidden H: Int) {
+        // Rows of a batch are independent: threads take whole rows (the same bits).
+        Parallel.forEach(B, work: 100 * B * H) { rows in
+            for r in rows {
+                let row = pz + r * 4 * H
+                axpy(row, 1, pb, 4 * H)
+                VectorMath.apply(VectorMath.sigmoid, row, row, 2 * H)
+                VectorMath.apply(VectorMath.tanh, row + 2 * H, row + 2 * H, H)
+                VectorMath.apply(VectorMath.sigmoid, row + 3 * H, row + 3 * H, H)
+            }
+            for r in rows {
+                let z = pz + r * 4 * H
+                for j in 0..<H { cOut[r * H + j] = z[H + j] * pc[r * H + j] + z[j] * z[2 * H + j] }
+                VectorMath.apply(VectorMath.tanh, cOut + r * H, tanhC + r * H, H)
+                for j in 0..<H { hOut[r * H + j] = z[3 * H + j] * tanhC[r * H + j] }
+            }
+        }
+    }
+
+    /// The gates' gradients dz [B, 4H] and dc [B, H] from those of h' and c'.
+    static func lstmGatesBackward(gates: Floats, tanhC: Floats, gradH: Floats, gradC: Floats, cell: Floats,
+                                  dz dzOut: MutableFloats, dc dcOut: MutableFloats, batch B: Int, hidden H: Int) {
+        Parallel.forEach(B, work: 40 * B * H) { rows in for r in rows {
+            let z = gates + r * 4 * H, t = tanhC + r * H, gh = gradH + r * H, gc = gradC + r * H, c = cell + r * H
+            let dz = dzOut + r * 4 * H, dc = dcOut + r * H
+            for j in 0..<H {
+                let i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j]
+                let dc2 = gc[j] + gh[j] * o * Scalar.tanhSlope(output: t[j])
+                dz[j] = Scalar.sigmoidBackward(dc2 * g, output: i)
+                dz[H + j] = Scalar.sigmoidBackward(dc2 * c[j], output: f)
+                dz[2 * H + j] = dc2 * i * Scalar.tanhSlope(output: g)
+                dz[3 * H + j] = Scalar.sigmoidBackward(gh[j] * t[j], output: o)
+                dc[j] = dc2 * f
+            }
+        }}
+    }
+}
+
+/// `lstm_cell` in a compiled plan: inputs x, h, c, W, b; outputs h', c'.
+final class LSTMKernel: PlanKernel {
+    let B: Int, I: Int, H: Int
+    /// [x, h], the activated gates and tanh(c') kept from the forward pass;
+    /// the gates' gradients and the others' scratch for the backward.
+    let xh, gates, tanhC, dz, dc, dxh, dx, dh, db, zeros: MutableFloats
+
+    init(batch: Int, inputs: Int, hidden: Int) {
+        (B, I, H) = (batch, inputs, hidden)
+        func make(_ n: Int) -> MutableFloats {
+            let p = MutableFloats.allocate(capacity: max(1, n))
+            p.initialize(repeating: 0, count: max(1, n))
+            return p
+        }
+        (xh, gates, tanhC, dz, dc) = (make(B * (I + H)), make(B * 4 * H), make(B * H), make(B * 4 * H), make(B * H))
+        (dxh, dx, dh, db, zeros) = (make(B * (I + H)), make(B * I), make(B * H), make(4 * H), make(B * H))
+    }
+
+    deinit { for p in [xh, gates, tanhC, dz, dc, dxh, dx, dh, db, zeros] { p.deallocate() } }
+
+    func forward(_ io: PlanIO) {
+        let x = io.input(0), h = io.input(1)
+        for r in 0..<B {
+            (xh + r * (I + H)).update(from: x + r * I, count: I)
+            (xh + r * (I + H) + I).update(from: h + r * H, count: H)
+        }
+        gates.update(repeating: 0, count: B * 4 * H)
+        Tensor.addProduct(into: gates, xh, io.input(3), m: B, n: 4 * H, k: I + H, transposeA: false, transposeB: false)
+        Op.lstmGates(gates, bias: io.input(4), cell: io.input(2), h: io.output(0), c: io.output(1), tanhC: tanhC, batch: B, hidden: H)
+    }
+
+    func backward(_ io: PlanIO) {
+        let gradH = io.gradient(ofOutput: 0) ?? zeros, gradC = io.gradient(ofOutput: 1) ?? zeros
+        Op.lstmGatesBackward(gates: gates, tanhC: tanhC, gradH: gradH, gradC: gradC, cell: io.input(2), dz: dz, dc: dc, batch: B, hidden: H)
+        dxh.update(repeating: 0, count: B * (I + H))
+        io.productWithTransposedWeight(into: dxh, dz, weight: 3, rows: B, n: I + H, k: 4 * H)
+        for r in 0..<B {
+            (dx + r * I).update(from: dxh + r * (I + H), count: I)
+            (dh + r * H).update(from: dxh + r * (I + H) + I, count: H)
+        }
+        io.add(dx, to: 0)
+        io.add(dh, to: 1)
+        io.add(dc, to: 2)
+        io.addProduct(xh, dz, rows: B, m: I + H, n: 4 * H, to: 3)
+        if io.needs(4) {
+            if B == 1 {
+                io.add(dz, to: 4)
+            } else {
+                for j in 0..<(4 * H) {
+                    var s: Float = 0
+                    for r in 0..<B { s += dz[r * 4 * H + j] }
+                    db[j] = s
+                }
+                io.add(db, to: 4)
+            }
+        }
     }
 }

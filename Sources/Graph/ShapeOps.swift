@@ -12,15 +12,15 @@ extension Op {
 
     public static func reshape(_ a: Variable, _ shape: [Int]) throws -> Variable {
         let original = a.shape
-        return Graph.record(try a.value.reshaped(shape), a, op: "reshape", flops: 0, { back, a in try back.add(Tensor(shape: original, data: back.gradient.data), to: a) },
-                            graph: { g, _ in [try reshape(g, original)] })
+        return Graph.planned(CopyKernel.whole(original.reduce(1, *)), "reshape", inputs: [a], Graph.record(try a.value.reshaped(shape), a, op: "reshape", flops: 0, { back, a in try back.add(Tensor(shape: original, data: back.gradient.data), to: a) },
+                            graph: { g, _ in [try reshape(g, original)] }))
     }
 
     public static func concat(_ parts: [Variable], axis: Int) throws -> Variable {
         let value = try Tensor.concat(parts.map { $0.value }, axis: axis)
         let ax = try parts[0].value.axis(axis)
         let sizes = parts.map { $0.shape[ax] }
-        return Graph.record(value, parts, op: "concat", flops: 0, { back, parts in
+        return Graph.planned(CopyKernel.concat(parts.map(\.shape), axis: ax), "concat", inputs: parts, Graph.record(value, parts, op: "concat", flops: 0, { back, parts in
             for (part, d) in zip(parts, try back.gradient.split(sizes: sizes, axis: ax)) { try back.add(d, to: part) }
         }, graph: { g, _ in
             var start = 0
@@ -28,7 +28,7 @@ extension Op {
                 defer { start += size }
                 return try slice(g, axis: ax, start: start, end: start + size)
             }
-        })
+        }))
     }
 
     /// g placed at start..<start + g's size along `axis` of zeros shaped like
@@ -117,11 +117,11 @@ extension Op {
         let source = a.shape
         let size = source.dropFirst().reduce(1, *)
         let value = Tensor(shape: Array(source.dropFirst()), data: Array(a.value.data[(j * size)..<((j + 1) * size)]))
-        return Graph.record(value, a, op: "row", flops: 0, { back, a in
+        return Graph.planned(CopyKernel.slice(source, axis: 0, start: j, end: j + 1), "row", inputs: [a], Graph.record(value, a, op: "row", flops: 0, { back, a in
             var d = [Float](repeating: 0, count: source.reduce(1, *))
             d.replaceSubrange((j * size)..<((j + 1) * size), with: back.gradient.data)
             try back.add(Tensor(shape: source, data: d), to: a)
-        }, graph: { g, _ in [try padded(try reshape(g, [1] + Array(source.dropFirst())), axis: 0, start: j, into: source)] })
+        }, graph: { g, _ in [try padded(try reshape(g, [1] + Array(source.dropFirst())), axis: 0, start: j, into: source)] }))
     }
 
     /// Elements start..<end along one axis (bounds already within the axis).
@@ -145,7 +145,7 @@ extension Op {
         var shape = x.shape
         shape[ax] = end - start
         let source = x.shape
-        return Graph.record(Tensor(shape: shape, data: out), a, op: "slice", flops: 0, { back, a in
+        return Graph.planned(CopyKernel.slice(source, axis: ax, start: start, end: end), "slice", inputs: [a], Graph.record(Tensor(shape: shape, data: out), a, op: "slice", flops: 0, { back, a in
             let g = back.gradient
             var d = [Float](repeating: 0, count: source.reduce(1, *))
             g.data.withUnsafeBufferPointer { pg in
@@ -156,7 +156,7 @@ extension Op {
                 }
             }
             try back.add(Tensor(shape: source, data: d), to: a)
-        }, graph: { g, _ in [try padded(g, axis: ax, start: start, into: source)] })
+        }, graph: { g, _ in [try padded(g, axis: ax, start: start, into: source)] }))
     }
 
     /// Picks entries along `axis` by integer indices (any shape).

@@ -51,6 +51,13 @@ public final class Builtin {
     public private(set) var readsValues = false
     public func readingValues() -> Builtin { readsValues = true; return self }
 
+    /// True for a builtin a compiled function can run as a kernel plan
+    /// (`KernelPlan`): its tensor work is ops with kernels, and what it
+    /// leaves in objects is handed to the plan's recorder. A trace whose
+    /// every call is such a builtin runs as one plan; else step by step.
+    public private(set) var runsInPlans = false
+    public func inPlans() -> Builtin { runsInPlans = true; return self }
+
     /// `signature` is written as in Mnemo: "x, axis = -1, keepdims = false", "*shape" or "**values".
     public init(_ name: String, _ signature: String, _ doc: String, _ implementation: @escaping Implementation) {
         self.name = name

@@ -172,6 +172,8 @@ package final class Tracer {
     private var depth = 0
     /// Why the function cannot be compiled, and where; the trace stops recording.
     package private(set) var refusal: (message: String, range: SourceRange?)?
+    /// The first step a kernel plan cannot run (a builtin without kernels, a nograd block), if any.
+    package private(set) var unplanned: String?
 
     /// A trace longer than this is refused (an unrolled loop of a million steps).
     static let maxEntries = 200_000
@@ -194,6 +196,7 @@ package final class Tracer {
     /// Records a builtin call (arguments already in parameter order) and runs it.
     package func call(_ builtin: Builtin, callee: Value, _ values: [Value], at range: SourceRange?, _ run: () throws -> Value) throws -> Value {
         guard recording else { return try nested(run) }
+        if !builtin.runsInPlans && unplanned == nil { unplanned = "'\(builtin.name)' has no compiled kernels yet" }
         encodedRead = false
         guard let calleeTemplate = encode(callee, range, for: builtin.name), let args = encodeAll(values, range, for: builtin.name, level: 0) else { return try run() }
         flopsBefore = GraphProfile.recordedFlops
@@ -214,6 +217,7 @@ package final class Tracer {
     /// A nograd block's start and end, replayed around the steps between them.
     package func mark(_ step: TraceStep, at range: SourceRange?) {
         guard recording else { return }
+        if unplanned == nil { unplanned = "a nograd block" }
         append(TraceEntry(step: step, name: "nograd", range: range, slot: 0, expected: nil))
     }
 

@@ -18,7 +18,7 @@ package final class TracedFunction: CallableObject {
     /// Plans by argument kind, most recently used last; nil: runs uncompiled.
     /// Each keeps the objects and functions its key names by identity alive,
     /// so that another one made later cannot take the same address (and key).
-    private var plans: [(key: String, plan: TracePlan?, named: [AnyObject])] = []
+    private var plans: [(key: String, plan: TracePlan?, named: [AnyObject], kernels: KernelRun?)] = []
     package private(set) var traces = 0, replays = 0, uncompiledCalls = 0
     /// Why the last refused kind could not be compiled, and where.
     package private(set) var lastRefusal: String?
@@ -71,6 +71,7 @@ package final class TracedFunction: CallableObject {
                 return try trace(args, labels: labels, key: key, named: named, at: range, interpreter)
             }
             replays += 1
+            if let kernels = entry.kernels, !Graph.debugNonFinite { return try kernels.run(args) }
             return try plan.run(.tuple(args), interpreter)
         }
         return try trace(args, labels: labels, key: key, named: named, at: range, interpreter)
@@ -78,12 +79,23 @@ package final class TracedFunction: CallableObject {
 
     private func trace(_ args: [Value], labels: [String?]?, key: String, named: [AnyObject], at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
         let tracer = Tracer(arguments: .tuple(args))
-        let value = try tracer.recording { try interpreter.call(.function(function), args, labels: labels, at: range) }
+        // The tensor work is recorded too, as a kernel plan when every step has kernels.
+        let recorder = PlanRecorder(arguments: KernelRun.tensors(in: args), startSerial: Serial.last + 1)
+        Graph.planRecorder = recorder
+        let value: Value
+        do {
+            defer { Graph.planRecorder = nil }
+            value = try tracer.recording { try interpreter.call(.function(function), args, labels: labels, at: range) }
+        }
         traces += 1
         var plan: TracePlan?
+        var kernels: KernelRun?
         if tracer.refusal == nil, let result = tracer.result(value, at: range) {
             plan = TracePlan(entries: tracer.entries, guards: tracer.guards, slotCount: tracer.slotCount, result: result, signature: key)
             plan?.heldAtBackward = tracer.heldAtBackward
+            kernels = KernelRun(tracer, recorder, result: result)
+            plan?.kernels = kernels?.plan
+            plan?.unplanned = kernels == nil ? (tracer.unplanned ?? recorder.failure ?? "its result is neither nothing nor the optimizer step's loss") : nil
         }
         if let refusal = tracer.refusal {
             let place = refusal.range.map { " at \($0.place)" } ?? ""
@@ -91,7 +103,7 @@ package final class TracedFunction: CallableObject {
             interpreter.warn("note: '\(function.name)' runs uncompiled for these arguments: \(refusal.message)\(place)")
         }
         if plans.count >= maxPlans { plans.removeFirst() }
-        plans.append((key, plan, named))
+        plans.append((key, plan, named, kernels))
         if let plan, interpreter.printFirstPlan {
             interpreter.printFirstPlan = false
             interpreter.warn("the compiled plan of '\(function.name)':\n" + plan.summary)
@@ -145,5 +157,57 @@ package final class TracedFunction: CallableObject {
         }
         out += ")"
         return (out, named)
+    }
+}
+
+/// A traced kind's kernel plan and how a run gives the function's result:
+/// nothing, or the loss its optimizer stepped from (what `step` returns).
+struct KernelRun {
+    let plan: KernelPlan
+    let returnsLoss: Bool
+    /// Where the optimizer's step was called, for its errors.
+    let stepRange: SourceRange?
+
+    /// Nil when the trace is not one kernel plan.
+    init?(_ tracer: Tracer, _ recorder: PlanRecorder, result: Template) {
+        guard tracer.unplanned == nil, let plan = recorder.finish() else { return nil }
+        let stepEntry = tracer.entries.last { if case .call = $0.step { return $0.name == "step" } else { return false } }
+        switch result {
+        case .constant(.nil): returnsLoss = false
+        case .ref(let r) where plan.stepsOptimizer && r.path.isEmpty && r.slot == stepEntry?.slot: returnsLoss = true
+        default: return nil
+        }
+        self.plan = plan
+        stepRange = stepEntry?.range
+    }
+
+    func run(_ args: [Value]) throws -> Value {
+        try plan.forward(arguments: KernelRun.tensors(in: args).map(\.value))
+        guard plan.stepsOptimizer, let loss = plan.lossValue else { return .nil }
+        do {
+            if !loss.isFinite { throw RuntimeError("the loss is \(Tensor.formatScalar(loss)); parameters left unchanged") }
+            try plan.step()
+        } catch {
+            guard let stepRange else { throw error }
+            throw locate(error, stepRange)
+        }
+        return returnsLoss ? .number(Double(loss)) : .nil
+    }
+
+    /// The tensors in a call's arguments, in order (the same kind of arguments gives the same order).
+    static func tensors(in args: [Value]) -> [Variable] {
+        var out: [Variable] = []
+        func walk(_ v: Value) {
+            switch v {
+            case .tensor(let t): out.append(t)
+            case .tuple(let items): items.forEach(walk)
+            case .list(let l): l.items.forEach(walk)
+            case .record(let r): r.values.forEach(walk)
+            case .cell(let c): walk(c.value)
+            default: break
+            }
+        }
+        args.forEach(walk)
+        return out
     }
 }

@@ -239,6 +239,13 @@ public enum OwnKernels {
 }
 
 extension Tensor {
+    /// C[m, n] += op(A) @ op(B) on raw buffers (a compiled plan's), by the
+    /// same kernels as every product: the same bits as `matmul`.
+    public static func addProduct(into c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                  m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
+        gemm(a, b, c, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+    }
+
     /// c += op(a) @ op(b) for matrices, into a buffer the caller owns (a
     /// gradient being accumulated); c must hold [m, n].
     public static func addMatmul(into c: UnsafeMutablePointer<Float>, _ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) throws {

@@ -153,19 +153,22 @@ extension Tensor {
 extension VectorMath {
     /// Whether every value is finite (no NaN, no infinity), eight lanes at a time.
     public static func allFinite(_ values: [Float]) -> Bool {
-        values.withUnsafeBufferPointer { p in
-            let n = p.count
-            var j = 0
-            // x - x is 0 for finite x and NaN otherwise; NaN spreads through the sum.
-            var acc = SIMD8<Float>()
-            while j + 8 <= n {
-                let v = UnsafeRawPointer(p.baseAddress! + j).loadUnaligned(as: SIMD8<Float>.self)
-                acc += v - v
-                j += 8
-            }
-            var rest: Float = acc.sum()
-            while j < n { rest += p[j] - p[j]; j += 1 }
-            return rest == 0
+        values.withUnsafeBufferPointer { allFinite($0) }
+    }
+
+    /// The same for a buffer.
+    public static func allFinite(_ p: UnsafeBufferPointer<Float>) -> Bool {
+        let n = p.count
+        var j = 0
+        // x - x is 0 for finite x and NaN otherwise; NaN spreads through the sum.
+        var acc = SIMD8<Float>()
+        while j + 8 <= n {
+            let v = UnsafeRawPointer(p.baseAddress! + j).loadUnaligned(as: SIMD8<Float>.self)
+            acc += v - v
+            j += 8
         }
+        var rest: Float = acc.sum()
+        while j < n { rest += p[j] - p[j]; j += 1 }
+        return rest == 0
     }
 }

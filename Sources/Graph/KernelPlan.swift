@@ -1,0 +1,324 @@
+import Tensor
+
+/// An op's forward and backward over a compiled plan's buffers: the same
+/// arithmetic, in the same order, as the op's eager form and its VJP, so a
+/// plan gives the same bits. Made by the op while a compiled function is
+/// traced, with the sizes it saw; it owns the scratch its backward needs
+/// (allocated once, reused by every run).
+public protocol PlanKernel: AnyObject {
+    func forward(_ io: PlanIO) throws
+    func backward(_ io: PlanIO) throws
+}
+
+/// A kernel's view of the plan during one step: its inputs' and outputs'
+/// values, and the one way to pass gradients on (as `Backward` does for a
+/// node: whole, in place, or as a product still to be summed).
+public struct PlanIO {
+    unowned(unsafe) let plan: KernelPlan
+    let inputs: UnsafePointer<Int>
+    let outputs: UnsafePointer<Int>
+
+    /// Input i's values (nil for an input the op was not given, as an absent bias).
+    @inline(__always) public func input(_ i: Int) -> UnsafeMutablePointer<Float> { plan.values + plan.offsets[inputs[i]] }
+    @inline(__always) public func hasInput(_ i: Int) -> Bool { inputs[i] >= 0 }
+    @inline(__always) public func output(_ k: Int) -> UnsafeMutablePointer<Float> { plan.values + plan.offsets[outputs[k]] }
+
+    /// Output k's gradient, nil when nothing after the op used that output.
+    @inline(__always) public func gradient(ofOutput k: Int) -> UnsafeMutablePointer<Float>? {
+        let slot = outputs[k]
+        return plan.written[slot] ? plan.values + plan.gradOffsets[slot] : nil
+    }
+
+    /// Whether input i needs a gradient (it was computed from a parameter).
+    @inline(__always) public func needs(_ i: Int) -> Bool { inputs[i] >= 0 && plan.gradOffsets[inputs[i]] >= 0 }
+
+    /// Adds g (the input's size) to input i's gradient: copied when it is
+    /// the first, as a node's gradient is.
+    public func add(_ g: UnsafePointer<Float>, to i: Int) {
+        guard needs(i) else { return }
+        let slot = inputs[i]
+        let d = plan.values + plan.gradOffsets[slot], n = plan.counts[slot]
+        if plan.written[slot] {
+            for j in 0..<n { d[j] += g[j] }
+        } else {
+            d.update(from: g, count: n)
+            plan.written[slot] = true
+        }
+    }
+
+    /// Input i's gradient for `body` to add into in place (zeros if it has none yet); false when it needs none.
+    @discardableResult
+    public func addInPlace(to i: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) -> Bool {
+        guard needs(i) else { return false }
+        let slot = inputs[i]
+        let d = plan.values + plan.gradOffsets[slot]
+        if !plan.written[slot] {
+            d.update(repeating: 0, count: plan.counts[slot])
+            plan.written[slot] = true
+        }
+        body(d)
+        return true
+    }
+
+    /// Input i's gradient gains a^T b, for a [rows, m] and b [rows, n]: kept,
+    /// as `Backward.addProduct` keeps it, until every user of the input has
+    /// run, then added as one product with all the rows stacked. a and b
+    /// must stay unchanged until then (a kernel's own saved buffers).
+    public func addProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, m: Int, n: Int, to i: Int) {
+        guard needs(i) else { return }
+        let slot = inputs[i]
+        if plan.outputIndex[slot] != 0 {
+            // As for a node: only a value's first output keeps its products.
+            addInPlace(to: i) { Tensor.addProduct(into: $0, a, b, m: m, n: n, k: rows, transposeA: true, transposeB: false) }
+            return
+        }
+        plan.pending.append(KernelPlan.Product(slot: slot, a: a, b: b, rows: rows, m: m, n: n))
+    }
+}
+
+/// A compiled function's tensor work as a static plan: every value in one
+/// buffer allocated when the plan is built, each op a kernel writing into
+/// it, the backward pass the kernels in reverse, then the optimizer's
+/// update; no graph nodes, closures or tensors are made at a run.
+public final class KernelPlan {
+    /// Where a value the plan does not compute comes from at each run.
+    public enum Source {
+        /// A parameter, or a tensor made before the function ran: its value now.
+        case variable(Variable)
+        /// Made while tracing from plain values (zeros, a memory's reset): the same at each run.
+        case frozen(Tensor)
+        /// The run's argument tensor of this position.
+        case argument(Int)
+    }
+
+    struct Step {
+        let kernel: PlanKernel
+        let name: StaticString
+        let inputs: Int, inputCount: Int, outputs: Int, outputCount: Int
+        /// Whether the eager op recorded a node (some input needs a gradient).
+        let records: Bool
+        let flops: Int
+    }
+
+    struct Product {
+        let slot: Int
+        let a: UnsafePointer<Float>, b: UnsafePointer<Float>
+        let rows: Int, m: Int, n: Int
+    }
+
+    /// Values then gradients, one buffer.
+    let values: UnsafeMutablePointer<Float>
+    let offsets: UnsafeMutablePointer<Int>
+    let counts: UnsafeMutablePointer<Int>
+    /// -1 for a value that needs no gradient.
+    let gradOffsets: UnsafeMutablePointer<Int>
+    let written: UnsafeMutablePointer<Bool>
+    /// Which output of its op each value is (a product is kept only for output 0).
+    let outputIndex: UnsafeMutablePointer<Int>
+    let slotTable: UnsafeMutablePointer<Int>
+    let shapes: [[Int]]
+    let plannedSteps: [Step]
+    let sources: [(slot: Int, source: Source)]
+    let slotCount: Int
+    let totalFloats: Int
+    var pending: [Product] = []
+    /// What the run leaves in objects: states set from a value, and effects read from several, in order.
+    var states: [(slot: Int, apply: (Tensor) -> Void)] = []
+    var effects: [(slots: [Int], apply: ([Tensor]) -> Void)] = []
+    private var stackA: UnsafeMutablePointer<Float>? = nil
+    private var stackB: UnsafeMutablePointer<Float>? = nil
+    private var stackCapacity = (0, 0)
+
+    /// The loss an optimizer steps from, and the optimizer with each parameter's slot (-1: unused).
+    let loss: Int?
+    let optimizer: Optimizer?
+    let parameterSlots: [Int]
+    /// One zero buffer as long as the longest parameter, for a parameter the loss does not use.
+    private let zeros: UnsafeMutablePointer<Float>
+
+    init(slots: [PlanRecorder.Slot], steps: [PlanRecorder.RecordedStep], sources: [(slot: Int, source: Source)],
+         loss: Int?, optimizer: Optimizer?, parameterSlots: [Int]) {
+        slotCount = slots.count
+        offsets = .allocate(capacity: max(1, slotCount))
+        counts = .allocate(capacity: max(1, slotCount))
+        gradOffsets = .allocate(capacity: max(1, slotCount))
+        written = .allocate(capacity: max(1, slotCount))
+        outputIndex = .allocate(capacity: max(1, slotCount))
+        written.initialize(repeating: false, count: max(1, slotCount))
+        // Values first, then gradients, each padded to eight floats.
+        var next = 0
+        for (i, s) in slots.enumerated() {
+            offsets[i] = next
+            counts[i] = s.count
+            outputIndex[i] = s.output
+            next += (s.count + 7) / 8 * 8
+        }
+        for (i, s) in slots.enumerated() {
+            if s.needsGradient {
+                gradOffsets[i] = next
+                next += (s.count + 7) / 8 * 8
+            } else {
+                gradOffsets[i] = -1
+            }
+        }
+        totalFloats = max(next, 1)
+        values = .allocate(capacity: totalFloats)
+        values.initialize(repeating: 0, count: totalFloats)
+        shapes = slots.map(\.shape)
+        let tableCount = steps.reduce(0) { $0 + $1.inputs.count + $1.outputs.count }
+        slotTable = .allocate(capacity: max(1, tableCount))
+        var at = 0
+        var planned: [Step] = []
+        for s in steps {
+            let inputsAt = at
+            for i in s.inputs { slotTable[at] = i; at += 1 }
+            let outputsAt = at
+            for o in s.outputs { slotTable[at] = o; at += 1 }
+            planned.append(Step(kernel: s.kernel, name: s.name, inputs: inputsAt, inputCount: s.inputs.count, outputs: outputsAt,
+                                outputCount: s.outputs.count, records: s.records, flops: s.flops))
+        }
+        self.plannedSteps = planned
+        self.sources = sources
+        self.loss = loss
+        self.optimizer = optimizer
+        self.parameterSlots = parameterSlots
+        let longest = optimizer?.parameters.map { $0.value.count }.max() ?? 0
+        zeros = .allocate(capacity: max(1, longest))
+        zeros.initialize(repeating: 0, count: max(1, longest))
+        pending.reserveCapacity(steps.count)
+    }
+
+    deinit {
+        values.deallocate(); offsets.deallocate(); counts.deallocate(); gradOffsets.deallocate()
+        written.deallocate(); outputIndex.deallocate(); slotTable.deallocate(); zeros.deallocate()
+        stackA?.deallocate(); stackB?.deallocate()
+        for b in transposes.values { b.deallocate() }
+    }
+
+    /// Transposed copies of matrices, made once per backward pass (as `Backward.transpose(of:)`).
+    private var transposes: [Int: UnsafeMutablePointer<Float>] = [:]
+    private var transposedNow: Set<Int> = []
+
+    /// The transpose of value `slot`, a [rows, columns] matrix.
+    func transposed(_ slot: Int, rows: Int, columns: Int) -> UnsafePointer<Float> {
+        let buffer: UnsafeMutablePointer<Float>
+        if let b = transposes[slot] { buffer = b } else {
+            buffer = .allocate(capacity: max(1, rows * columns))
+            transposes[slot] = buffer
+        }
+        if transposedNow.insert(slot).inserted {
+            let m = values + offsets[slot]
+            for i in 0..<rows { for j in 0..<columns { buffer[j * rows + i] = m[i * columns + j] } }
+        }
+        return UnsafePointer(buffer)
+    }
+
+    public var kernelCount: Int { plannedSteps.count }
+
+    /// The bytes the plan holds (values, gradients and the kernels' own saved buffers aside).
+    public var bytes: Int { totalFloats * MemoryLayout<Float>.stride }
+
+    /// One value's contents as a new tensor.
+    public func tensor(_ slot: Int) -> Tensor {
+        Tensor(shape: shapes[slot], data: Array(UnsafeBufferPointer(start: values + offsets[slot], count: counts[slot])))
+    }
+
+    /// The loss an optimizer steps from, after `forward`.
+    public var lossValue: Float? { loss.map { values[offsets[$0]] } }
+    public var stepsOptimizer: Bool { optimizer != nil }
+
+    /// Binds the sources (`arguments`: the tensors they name by position),
+    /// runs every kernel forward and leaves the objects' new state.
+    public func forward(arguments: [Tensor]) throws {
+        for (slot, source) in sources {
+            let d = values + offsets[slot], n = counts[slot]
+            switch source {
+            case .variable(let v):
+                guard v.value.count == n else { throw TensorError("a tensor the compiled function reads changed size since it was traced") }
+                v.value.data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
+            case .frozen(let t): t.data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
+            case .argument(let i): arguments[i].data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
+            }
+        }
+        for (n, step) in plannedSteps.enumerated() {
+            if n & 63 == 0, Interrupt.requested { throw TensorError("interrupted") }
+            try step.kernel.forward(PlanIO(plan: self, inputs: slotTable + step.inputs, outputs: slotTable + step.outputs))
+        }
+        for e in effects { e.apply(e.slots.map(tensor)) }
+        for s in states { s.apply(tensor(s.slot)) }
+    }
+
+    /// The optimizer's step after `forward`: the backward pass, then the
+    /// update; returns what the optimizer's `apply` does.
+    @discardableResult
+    public func step() throws -> Float {
+        guard let loss, let optimizer else { return 0 }
+        try backward(from: loss)
+        return try optimizer.apply { i, body in
+            let slot = parameterSlots[i], n = optimizer.parameters[i].value.count
+            if slot >= 0 && written[slot] { try body(UnsafeBufferPointer(start: values + gradOffsets[slot], count: n)) }
+            else { try body(UnsafeBufferPointer(start: zeros, count: n)) }
+        }
+    }
+
+    /// The kernels' backward in reverse order, as the eager walk visits nodes (newest first).
+    private func backward(from loss: Int) throws {
+        written.update(repeating: false, count: slotCount)
+        pending.removeAll(keepingCapacity: true)
+        transposedNow.removeAll(keepingCapacity: true)
+        values[gradOffsets[loss]] = 1
+        written[loss] = true
+        for n in stride(from: plannedSteps.count - 1, through: 0, by: -1) {
+            let step = plannedSteps[n]
+            if n & 63 == 0, Interrupt.requested { throw TensorError("interrupted") }
+            guard step.records else { continue }
+            let first = slotTable[step.outputs]
+            // Every user of this value has run: its products are summed now.
+            if !pending.isEmpty { flushProducts(first) }
+            var used = false
+            for k in 0..<step.outputCount where written[slotTable[step.outputs + k]] { used = true }
+            guard used else { continue }
+            try step.kernel.backward(PlanIO(plan: self, inputs: slotTable + step.inputs, outputs: slotTable + step.outputs))
+        }
+        // What is left goes to values from outside (parameters), in the order a walk reaches them.
+        while let slot = pending.last?.slot { flushProducts(slot) }
+    }
+
+    /// Adds the products kept for `slot`, rows stacked in the order they came, as one product.
+    private func flushProducts(_ slot: Int) {
+        var rows = 0, parts = 0, m = 0, n = 0
+        var single: Product? = nil
+        for p in pending where p.slot == slot {
+            rows += p.rows; parts += 1; m = p.m; n = p.n
+            single = p
+        }
+        guard parts > 0, let single else { return }
+        let d = values + gradOffsets[slot]
+        if !written[slot] {
+            d.update(repeating: 0, count: counts[slot])
+            written[slot] = true
+        }
+        if parts == 1 {
+            Tensor.addProduct(into: d, single.a, single.b, m: m, n: n, k: rows, transposeA: true, transposeB: false)
+        } else {
+            if stackCapacity.0 < rows * m {
+                stackA?.deallocate()
+                stackA = .allocate(capacity: rows * m)
+                stackCapacity.0 = rows * m
+            }
+            if stackCapacity.1 < rows * n {
+                stackB?.deallocate()
+                stackB = .allocate(capacity: rows * n)
+                stackCapacity.1 = rows * n
+            }
+            var at = 0
+            for p in pending where p.slot == slot {
+                (stackA! + at * m).update(from: p.a, count: p.rows * m)
+                (stackB! + at * n).update(from: p.b, count: p.rows * n)
+                at += p.rows
+            }
+            Tensor.addProduct(into: d, stackA!, stackB!, m: m, n: n, k: rows, transposeA: true, transposeB: false)
+        }
+        pending.removeAll { $0.slot == slot }
+    }
+}

@@ -1,0 +1,167 @@
+import Tensor
+
+/// Watches a compiled function's trace run and writes down its tensor work
+/// as a `KernelPlan`: each op that has a kernel form hands it over with the
+/// Variables it read and made (`Graph.capture`). Anything the plan could
+/// not repeat (an op without a kernel, a gradient taken other than by an
+/// optimizer's step, an op after that step) is a `failure`, and the
+/// function is replayed op by op instead.
+public final class PlanRecorder {
+    struct Slot {
+        let shape: [Int]
+        let count: Int
+        let output: Int
+        let needsGradient: Bool
+    }
+
+    struct RecordedStep {
+        let kernel: PlanKernel
+        let name: StaticString
+        let inputs: [Int], outputs: [Int]
+        let records: Bool
+        let flops: Int
+    }
+
+    /// Why the trace cannot become a kernel plan (the first reason found).
+    public private(set) var failure: String?
+    private let startSerial: Int
+    private let arguments: [ObjectIdentifier: Int]
+    private var slotOf: [ObjectIdentifier: Int] = [:]
+    /// Every Variable seen, kept alive while recording so that identities stay unique.
+    private var kept: [Variable] = []
+    private var slots: [Slot] = []
+    private var steps: [RecordedStep] = []
+    private var sources: [(slot: Int, source: KernelPlan.Source)] = []
+    private var recordedOps = 0, capturedOps = 0
+    private var lastOp: StaticString = "op"
+    private var loss: Int?
+    private var optimizer: Optimizer?
+    /// True while an optimizer's step takes its gradients.
+    var stepping = false
+    /// What the function leaves behind besides its values: an object's state
+    /// (the last one set counts) and things it appends (in order).
+    private var states: [(key: ObjectIdentifier, name: String, slot: Int, apply: (Tensor) -> Void)] = []
+    private var effects: [(slots: [Int], apply: ([Tensor]) -> Void)] = []
+
+    /// `arguments`: the tensors of the traced call's arguments, in the order a run will give them.
+    public init(arguments: [Variable], startSerial: Int) {
+        var positions: [ObjectIdentifier: Int] = [:]
+        for (i, v) in arguments.enumerated() where positions[ObjectIdentifier(v)] == nil { positions[ObjectIdentifier(v)] = i }
+        self.arguments = positions
+        self.startSerial = startSerial
+        kept = arguments
+    }
+
+    public func fail(_ reason: String) {
+        if failure == nil { failure = reason }
+    }
+
+    /// Called for every op that records (or would record) a node.
+    func opRecorded(_ op: StaticString) {
+        if recordedOps != capturedOps { fail("'\(lastOp)' has no compiled kernel yet") }
+        if loss != nil { fail("'\(op)' runs after the optimizer's step") }
+        recordedOps += 1
+        lastOp = op
+    }
+
+    /// The slot of a Variable an op reads, bound to where it comes from if the plan does not compute it.
+    private func slot(reading v: Variable) -> Int {
+        if let s = slotOf[ObjectIdentifier(v)] { return s }
+        let source: KernelPlan.Source
+        if let i = arguments[ObjectIdentifier(v)] {
+            source = .argument(i)
+        } else if v.serial < startSerial {
+            if v.node != nil && !v.isParameter { fail("a tensor computed before the function ran, with a graph of its own, is used in it") }
+            source = .variable(v)
+        } else if let node = v.node {
+            fail("'\(node.op)' has no compiled kernel yet")
+            source = .frozen(v.value)
+        } else {
+            source = .frozen(v.value)
+        }
+        let s = newSlot(v, needsGradient: v.isParameter)
+        sources.append((s, source))
+        return s
+    }
+
+    private func newSlot(_ v: Variable, needsGradient: Bool) -> Int {
+        let s = slots.count
+        slots.append(Slot(shape: v.shape, count: v.value.count, output: v.output, needsGradient: needsGradient))
+        slotOf[ObjectIdentifier(v)] = s
+        kept.append(v)
+        return s
+    }
+
+    /// An op's kernel with the Variables it read (nil: not given) and made.
+    func capture(_ kernel: PlanKernel, name: StaticString, flops: Int, inputs: [Variable?], outputs: [Variable]) {
+        capturedOps += 1
+        if capturedOps != recordedOps { fail("'\(name)' has no compiled kernel yet") }
+        guard failure == nil else { return }
+        let ins = inputs.map { $0.map { slot(reading: $0) } ?? -1 }
+        let records = Graph.isRecording && inputs.contains { $0?.node != nil }
+        let outs = outputs.map { newSlot($0, needsGradient: records && $0.node != nil) }
+        steps.append(RecordedStep(kernel: kernel, name: name, inputs: ins, outputs: outs, records: records, flops: flops))
+    }
+
+    /// An optimizer stepped from `loss`: the plan's backward pass and update.
+    func stepped(_ optimizer: Optimizer, loss: Variable) {
+        if self.optimizer != nil { fail("the function steps an optimizer more than once") }
+        if recordedOps != capturedOps { fail("'\(lastOp)' has no compiled kernel yet") }
+        guard failure == nil else { return }
+        guard let s = slotOf[ObjectIdentifier(loss)], loss.node != nil, loss.value.count == 1 else {
+            fail("the optimizer's loss was not computed in the function")
+            return
+        }
+        self.optimizer = optimizer
+        self.loss = s
+    }
+
+    /// An object's state now holds `v` (a memory's contents, a head's last weighting).
+    public func state(of owner: AnyObject, _ name: String, _ v: Variable, apply: @escaping (Tensor) -> Void) {
+        guard failure == nil else { return }
+        let s = slot(reading: v)
+        let key = ObjectIdentifier(owner)
+        states.removeAll { $0.key == key && $0.name == name }
+        states.append((key, name, s, apply))
+        kept.append(v)
+    }
+
+    /// Something the function keeps from these values (a memory's trace of its accesses), applied again after each run.
+    public func effect(reading values: [Variable], _ apply: @escaping ([Tensor]) -> Void) {
+        guard failure == nil else { return }
+        effects.append((values.map { slot(reading: $0) }, apply))
+    }
+
+    /// The plan, or nil with `failure` saying why.
+    public func finish() -> KernelPlan? {
+        if recordedOps != capturedOps { fail("'\(lastOp)' has no compiled kernel yet") }
+        guard failure == nil else { return nil }
+        let parameterSlots = optimizer?.parameters.map { slotOf[ObjectIdentifier($0)] ?? -1 } ?? []
+        let plan = KernelPlan(slots: slots, steps: steps, sources: sources, loss: loss, optimizer: optimizer, parameterSlots: parameterSlots)
+        plan.states = states.map { ($0.slot, $0.apply) }
+        plan.effects = effects
+        return plan
+    }
+}
+
+extension Graph {
+    /// The recorder of a compiled function's trace run, if one is running.
+    nonisolated(unsafe) public static var planRecorder: PlanRecorder?
+
+    /// An op hands its kernel to the recorder (only while a trace records one).
+    /// Its arguments are made only then: an op pays one check otherwise.
+    @inline(__always)
+    public static func capture(_ kernel: @autoclosure () -> PlanKernel, _ op: StaticString, flops: Int = 0,
+                               inputs: @autoclosure () -> [Variable?], outputs: @autoclosure () -> [Variable]) {
+        guard let recorder = planRecorder else { return }
+        recorder.capture(kernel(), name: op, flops: flops, inputs: inputs(), outputs: outputs())
+    }
+
+    /// `result`, an op's value, after handing the op's kernel to a recording trace.
+    @inline(__always)
+    public static func planned(_ kernel: @autoclosure () -> PlanKernel, _ op: StaticString, flops: Int = 0,
+                               inputs: @autoclosure () -> [Variable?], _ result: Variable) -> Variable {
+        capture(kernel(), op, flops: flops, inputs: inputs(), outputs: [result])
+        return result
+    }
+}
