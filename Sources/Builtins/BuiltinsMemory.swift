@@ -51,7 +51,7 @@ enum MemoryBuiltins {
         }.checked("sharpen($(softmax(randn(6))), $(tensor(2.5)))", "sharpen($(softmax(randn(2, 6), 1)), $(tensor([1.2, 6])))", "sharpen($(softmax(randn(2, 3, 6), 2)), $(tensor([[1.2, 6, 2], [3, 1.5, 2.5]])))"),
         Builtin("read", "memory, w", "The read vector sum_i w(i) M(i): [W] (or [B, W]); weightings of several heads, [H, N] (or [B, H, N]), read [H, W] (or [B, H, W]).") { a in
             .tensor(try Addressing.read(try a.tensor("memory"), try a.tensor("w")))
-        }.checked("read($(randn(6, 4)), $(softmax(randn(6))))", "read($(randn(2, 6, 4)), $(softmax(randn(2, 3, 6), 2)))"),
+        }.checked("read($(randn(6, 4)), $(softmax(randn(6))))", "read($(randn(2, 6, 4)), $(softmax(randn(2, 3, 6), 2)))").inPlans(),
         Builtin("write", "memory, w, erase, add", "Erase then add: M(i) * (1 - w(i) erase) + w(i) add; erase may be nil. Several heads (w [H, N], erase and add [H, W], batch first if any): every erase, then every add. Returns the new memory.") { a in
             .tensor(try Addressing.write(try a.tensor("memory"), try a.tensor("w"), erase: try a.isAbsent("erase") ? nil : try a.tensor("erase"), add: try a.tensor("add")))
         }.checked("write($(randn(6, 4)), $(softmax(randn(6))), $(uniform(4)), $(randn(4)))", "write($(randn(6, 4)), $(softmax(randn(2, 6), 1)), $(uniform(2, 4)), $(randn(2, 4)))", "write($(randn(6, 4)), $(softmax(randn(6))), nil, $(randn(4)))"),
@@ -134,7 +134,7 @@ final class MemoryObject: NativeObject {
         return Methods([
             Builtin("read", "w, head = 0", "Reads with weighting w (several heads: [H, N] or [B, H, N], traced as heads head, head + 1, ...); records it in the trace.") { a in
                 .tensor(try bank.read(try a.tensor("w"), head: try a.int("head")))
-            },
+            }.inPlans(),
             Builtin("write", "w, erase = nil, add = nil, head = 0, usage = nil", "Erase then add with weighting w (several heads at once as for write); records it in the trace. usage: the usage an LRUA write chose its slots by, kept in the trace for the memory view (show(mem)).") { a in
                 guard try !a.isAbsent("add") else { throw RuntimeError("write needs an add vector (add: ...)") }
                 let usage = try a.isAbsent("usage") ? nil : try a.tensor("usage").value
@@ -150,7 +150,7 @@ final class MemoryObject: NativeObject {
             },
             Builtin("reset", "", "Back to the initial contents, with an empty trace.") { _ in
                 try bank.reset(); return .nil
-            },
+            }.inPlans(),
             Builtin("set", "contents", "Replaces the contents (same shape), e.g. after a write composed from basic ops.") { a in
                 try bank.set(try a.tensor("contents")); return .nil
             },
@@ -205,16 +205,16 @@ final class HeadObject: NativeObject {
     lazy var methods: Methods = {
         let head = self.head
         return Methods([
-            Builtin("reset", "", "The previous weighting back to its start, focused on slot 0.") { _ in head.reset(); return .nil },
+            Builtin("reset", "", "The previous weighting back to its start, focused on slot 0.") { _ in head.reset(); return .nil }.inPlans(),
             Builtin("address", "key, beta, g, s, gamma", "NTM addressing: content (key, beta), interpolation with the previous weighting (g), shift (s), sharpening (gamma). Keeps and returns the weighting.") { a in
                 .tensor(try head.address(key: try a.tensor("key"), beta: try a.tensor("beta"), gate: try a.tensor("g"), shift: try a.tensor("s"), gamma: try a.tensor("gamma")))
             },
             Builtin("address_from", "p", "NTM addressing from the head's raw parameters p (the controller's output for it): key p[0:W], beta softplus, g sigmoid, s softmax over the shifts, gamma 1 + softplus, in that order, as in the paper; later values (erase, add) are ignored. One graph node; equal to ntm.head_params followed by address.") { a in
                 .tensor(try head.addressFromParameters(try a.tensor("p")))
-            },
+            }.inPlans(),
             Builtin("write_from", "p", "A write head's step from its raw parameters p: address_from(p), then write to the head's memory with erase = sigmoid and add = tanh of the W values each after the addressing ones (as ntm.erase_add). Records the write in the trace; returns the weighting. Equal to address_from, slicing and activating p with basic ops, and the memory's write.") { a in
                 .tensor(try head.writeFromParameters(try a.tensor("p")))
-            },
+            }.inPlans(),
         ])
     }()
 

@@ -23,7 +23,8 @@ extension Addressing {
         }
         let K = try shiftLength(s, rows: R, perRow: shape.count > 1, slots: L.slots)
         let (betas, gates, gammas) = (try perRow(beta.value, R, "beta"), try perRow(gate.value, R, "the gate g"), try perRow(gamma.value, R, "gamma"))
-        let chain = AddressChain(memory: m, layout: L, heads: heads.count, shifts: K, previous: p) { x in
+        let chain = AddressChain(layout: L, heads: heads.count, shifts: K)
+        let weighting = chain.forward(memory: m, previous: p) { x in
             copy(k.data, into: x.key)
             copy(betas, into: x.beta)
             copy(gates, into: x.gate)
@@ -32,9 +33,9 @@ extension Addressing {
         }
         // Cosine similarities, then a few dozen operations per slot for the other steps.
         let flops = 2 * R * L.slots * L.width + R * L.slots * (20 + 2 * K)
-        return Graph.record(Tensor(shape: shape, data: chain.weighting), [memory, key, beta, gate, shift, gamma, previous], op: "address", flops: flops) { back, inputs in
+        return Graph.record(Tensor(shape: shape, data: weighting), [memory, key, beta, gate, shift, gamma, previous], op: "address", flops: flops) { back, inputs in
             let g = back.gradient
-            let dmp = filling(counts: [m.count, p.count]) { out in chain.backward(g, memory: out[0], previous: out[1]) }
+            let dmp = filling(counts: [m.count, p.count]) { out in chain.backward(g, memory: m, weighting: weighting, memory: out[0], previous: out[1]) }
             let (dm, dp) = (dmp[0], dmp[1])
             let d = chain.gradients
             func values(_ p: MutableFloats, _ n: Int) -> [Float] { Array(UnsafeBufferPointer(start: p, count: n)) }
@@ -74,52 +75,63 @@ extension Addressing {
             throw TensorError("a head's parameters of shape \(Tensor.shapeText(pv.shape)) and previous weighting of shape \(Tensor.shapeText(previous.value.shape)) do not fit a memory of shape \(Tensor.shapeText(memory.value.shape)) with \(S) shifts")
         }
         // The activations, straight into the chain's inputs.
-        let chain = AddressChain(memory: memory.value, layout: L, heads: 1, shifts: S, previous: previous.value) { x in
-            reading(pv.data) { pp in
-                for b in 0..<B {
-                    let row = pp + b * P
-                    (x.key + b * W).update(from: row + H.key.lowerBound, count: W)
-                    x.beta[b] = Scalar.softplus(row[H.beta])
-                    x.gate[b] = Scalar.sigmoid(row[H.gate])
-                    let s = x.shift + b * S, logits = row + H.shift.lowerBound
-                    var top = -Float.infinity
-                    for j in 0..<S { top = Swift.max(top, logits[j]) }
-                    var total: Float = 0
-                    for j in 0..<S { let e = VectorMath.exp(logits[j] - top); s[j] = e; total += e }
-                    for j in 0..<S { s[j] /= total }
-                    x.gamma[b] = 1 + Scalar.softplus(row[H.gamma])
-                }
-            }
+        let chain = AddressChain(layout: L, heads: 1, shifts: S)
+        let weighting = chain.forward(memory: memory.value, previous: previous.value) { x in
+            reading(pv.data) { activateHead($0, batch: B, length: P, layout: H, into: x) }
         }
-        let memoryCount = memory.value.count, previousShape = previous.value.shape
+        let m = memory.value, memoryCount = m.count, previousShape = previous.value.shape
         let flops = 2 * B * L.slots * L.width + B * L.slots * (20 + 2 * S)
-        return Graph.record(Tensor(shape: expected, data: chain.weighting), memory, p, previous, op: "address_from", flops: flops) { back, memory, p, previous in
+        let w = Graph.record(Tensor(shape: expected, data: weighting), memory, p, previous, op: "address_from", flops: flops) { back, memory, p, previous in
             let g = back.gradient
             // The chain's gradients (the memory's added in place), then
             // through the activations into dp.
             let dPrevious = filling(B * L.slots) { pdw in
-                let added = back.addInPlace(to: memory) { chain.backward(g, memory: $0, previous: pdw) }
+                let added = back.addInPlace(to: memory) { chain.backward(g, memory: m, weighting: weighting, memory: $0, previous: pdw) }
                 // The memory needs no gradient: the chain still runs back for the others.
-                if !added { _ = filling(memoryCount) { chain.backward(g, memory: $0, previous: pdw) } }
+                if !added { _ = filling(memoryCount) { chain.backward(g, memory: m, weighting: weighting, memory: $0, previous: pdw) } }
             }
-            let (x, d) = (chain.inputs, chain.gradients)
             let dp = filling(pv.count) { pd in
-                reading(pv.data) { pp in
-                    for b in 0..<B {
-                        let row = pp + b * P, out = pd + b * P
-                        let s = x.shift + b * S, ds = d.shift + b * S
-                        (out + H.key.lowerBound).update(from: d.key + b * W, count: W)
-                        out[H.beta] = d.beta[b] * Scalar.softplusSlope(row[H.beta])
-                        out[H.gate] = Scalar.sigmoidBackward(d.gate[b], output: x.gate[b])
-                        var inner: Float = 0
-                        for j in 0..<S { inner += ds[j] * s[j] }
-                        for j in 0..<S { out[H.shift.lowerBound + j] = Scalar.softmaxBackward(ds[j], output: s[j], inner: inner) }
-                        out[H.gamma] = d.gamma[b] * Scalar.softplusSlope(row[H.gamma])
-                    }
-                }
+                reading(pv.data) { headBackward($0, batch: B, length: P, layout: H, chain: chain, into: pd) }
             }
             try back.add(Tensor(shape: pv.shape, data: dp), to: p)
             try back.add(Tensor(shape: previousShape, data: dPrevious), to: previous)
+        }
+        Graph.capture(AddressFromKernel(layout: L, batch: B, length: P, head: H, shifts: S), "address_from", flops: flops, inputs: [memory, p, previous], outputs: [w])
+        return w
+    }
+
+    /// A head's activations from its raw parameters pp [B, P] into the chain's inputs.
+    static func activateHead(_ pp: Floats, batch B: Int, length P: Int, layout H: HeadLayout, into x: AddressChain.Rows) {
+        let (W, S) = (H.key.count, H.shift.count)
+        for b in 0..<B {
+            let row = pp + b * P
+            (x.key + b * W).update(from: row + H.key.lowerBound, count: W)
+            x.beta[b] = Scalar.softplus(row[H.beta])
+            x.gate[b] = Scalar.sigmoid(row[H.gate])
+            let s = x.shift + b * S, logits = row + H.shift.lowerBound
+            var top = -Float.infinity
+            for j in 0..<S { top = Swift.max(top, logits[j]) }
+            var total: Float = 0
+            for j in 0..<S { let e = VectorMath.exp(logits[j] - top); s[j] = e; total += e }
+            for j in 0..<S { s[j] /= total }
+            x.gamma[b] = 1 + Scalar.softplus(row[H.gamma])
+        }
+    }
+
+    /// The chain's input gradients back through the activations into pd [B, P] (zeros beyond the addressing values).
+    static func headBackward(_ pp: Floats, batch B: Int, length P: Int, layout H: HeadLayout, chain: AddressChain, into pd: MutableFloats) {
+        let (W, S) = (H.key.count, H.shift.count)
+        let (x, d) = (chain.inputs, chain.gradients)
+        for b in 0..<B {
+            let row = pp + b * P, out = pd + b * P
+            let s = x.shift + b * S, ds = d.shift + b * S
+            (out + H.key.lowerBound).update(from: d.key + b * W, count: W)
+            out[H.beta] = d.beta[b] * Scalar.softplusSlope(row[H.beta])
+            out[H.gate] = Scalar.sigmoidBackward(d.gate[b], output: x.gate[b])
+            var inner: Float = 0
+            for j in 0..<S { inner += ds[j] * s[j] }
+            for j in 0..<S { out[H.shift.lowerBound + j] = Scalar.softmaxBackward(ds[j], output: s[j], inner: inner) }
+            out[H.gamma] = d.gamma[b] * Scalar.softplusSlope(row[H.gamma])
         }
     }
 }

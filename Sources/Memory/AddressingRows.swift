@@ -197,25 +197,21 @@ final class AddressChain {
         let key, beta, gate, shift, gamma: MutableFloats
     }
 
-    let memory: Tensor
     let batch: Int, heads: Int, slots: Int, width: Int, shifts: Int
     var rows: Int { batch * heads }
     let inputs: Rows, gradients: Rows
-    /// The result, [R, N] flat.
-    private(set) var weighting: [Float]
-    // One allocation: the inputs and their gradients (each R * (W + K + 3)),
-    // the previous weighting [R, N], row norms [B, N], |k| and log Z [R],
-    // and per row the dot products, similarity, focus, interpolation and
-    // shift results and the logs of the shifted weighting [R, 6, N], and two
-    // rows of scratch for the backward pass.
+    // One allocation, made once and reused by every run (a compiled plan
+    // keeps one chain per step): the inputs and their gradients (each
+    // R * (W + K + 3)), the previous weighting [R, N], row norms [B, N], |k|
+    // and log Z [R], and per row the dot products, similarity, focus,
+    // interpolation and shift results and the logs of the shifted weighting
+    // [R, 6, N], and two rows of scratch for the backward pass.
     private let storage: MutableFloats
     private let previous, norms, keyNorms, logZ, perRow, scratch: MutableFloats
 
-    /// Runs the chain forward after `fill` has written the inputs.
-    init(memory: Tensor, layout L: Layout, heads H: Int, shifts K: Int, previous p: Tensor, fill: (Rows) -> Void) {
+    init(layout L: Layout, heads H: Int, shifts K: Int) {
         let (B, N, W) = (L.batch, L.slots, L.width)
         let R = B * H
-        self.memory = memory
         (batch, heads, slots, width, shifts) = (B, H, N, W, K)
         let perRows = R * (W + K + 3)
         storage = .allocate(capacity: 2 * perRows + R * N + B * N + 2 * R + R * 6 * N + 2 * N)
@@ -225,12 +221,7 @@ final class AddressChain {
         inputs = rows()
         gradients = rows()
         (previous, norms, keyNorms, logZ, perRow, scratch) = (take(R * N), take(B * N), take(R), take(R), take(R * 6 * N), take(2 * N))
-        weighting = []  // forward() makes it
         storage.initialize(repeating: 0, count: next - storage)
-        fill(inputs)
-        let previous = self.previous
-        reading(p.data) { previous.update(from: $0, count: R * N) }
-        forward()
     }
 
     deinit { storage.deallocate() }
@@ -243,51 +234,60 @@ final class AddressChain {
         return (base, base + N, base + 2 * N, base + 3 * N, base + 4 * N, base + 5 * N)
     }
 
-    private func forward() {
+    /// Runs the chain forward on memory pm [B, N, W] and the previous
+    /// weighting p [R, N] after `fill` has written the inputs, into pw [R, N].
+    func forward(memory pm: Floats, previous p: Floats, into pw: MutableFloats, fill: (Rows) -> Void) {
+        fill(inputs)
+        previous.update(from: p, count: rows * slots)
         let (N, W, K) = (slots, width, shifts)
         let x = inputs
-        weighting = filling(rows * N) { pw in
-            reading(memory.data) { pm in
-                for b in 0..<batch {
-                    let m = pm + b * N * W
-                    AddressingRows.rowNorms(m, slots: N, width: W, into: norms + b * N)
-                    for h in 0..<heads {
-                        let r = b * heads + h, s = saved(r)
-                        keyNorms[r] = AddressingRows.cosine(m, rowNorms: norms + b * N, key: x.key + r * W, slots: N, width: W,
-                                                            dots: s.dots, into: s.similarity)
-                        AddressingRows.focus(s.similarity, beta: x.beta[r], slots: N, into: s.content)
-                        AddressingRows.interpolate(s.content, previous + r * N, gate: x.gate[r], slots: N, into: s.interpolated)
-                        AddressingRows.shift(s.interpolated, kernel: x.shift + r * K, length: K, slots: N, into: s.shifted)
-                        logZ[r] = AddressingRows.sharpen(s.shifted, gamma: x.gamma[r], slots: N, logs: s.logs, into: pw + r * N)
-                    }
-                }
+        for b in 0..<batch {
+            let m = pm + b * N * W
+            AddressingRows.rowNorms(m, slots: N, width: W, into: norms + b * N)
+            for h in 0..<heads {
+                let r = b * heads + h, s = saved(r)
+                keyNorms[r] = AddressingRows.cosine(m, rowNorms: norms + b * N, key: x.key + r * W, slots: N, width: W,
+                                                    dots: s.dots, into: s.similarity)
+                AddressingRows.focus(s.similarity, beta: x.beta[r], slots: N, into: s.content)
+                AddressingRows.interpolate(s.content, previous + r * N, gate: x.gate[r], slots: N, into: s.interpolated)
+                AddressingRows.shift(s.interpolated, kernel: x.shift + r * K, length: K, slots: N, into: s.shifted)
+                logZ[r] = AddressingRows.sharpen(s.shifted, gamma: x.gamma[r], slots: N, logs: s.logs, into: pw + r * N)
             }
         }
     }
 
-    /// Given the weighting's gradient g [R, N], adds dMemory into [B, N, W]
+    /// The same into a new array.
+    func forward(memory m: Tensor, previous p: Tensor, fill: (Rows) -> Void) -> [Float] {
+        filling(rows * slots) { pw in reading(m.data, p.data) { pm, pp in forward(memory: pm, previous: pp, into: pw, fill: fill) } }
+    }
+
+    /// Given the weighting's gradient pg [R, N] (and the memory pm and
+    /// weighting pw of the forward run), adds dMemory into [B, N, W]
     /// (zeroed by the caller), writes dPrevious [R, N], and writes the
     /// gradients of the other inputs into `gradients`.
-    func backward(_ g: Tensor, memory dMemory: MutableFloats, previous dPrevious: MutableFloats) {
+    func backward(_ pg: Floats, memory pm: Floats, weighting pw: Floats, memory dMemory: MutableFloats, previous dPrevious: MutableFloats) {
         let (N, W, K) = (slots, width, shifts)
         let (x, d) = (inputs, gradients)
         let t1 = scratch, t2 = scratch + N
         d.key.update(repeating: 0, count: rows * W)
-        reading(memory.data, weighting, g.data) { pm, pw, pg in
-            for b in 0..<batch {
-                for h in 0..<heads {
-                    let r = b * heads + h, s = saved(r)
-                    d.gamma[r] = AddressingRows.sharpenBackward(pg + r * N, s.shifted, y: pw + r * N, logs: s.logs,
-                                                                gamma: x.gamma[r], logZ: logZ[r], slots: N, dw: t1)
-                    AddressingRows.shiftBackward(t1, s.interpolated, kernel: x.shift + r * K, length: K, slots: N, dw: t2, ds: d.shift + r * K)
-                    d.gate[r] = AddressingRows.interpolateBackward(t2, s.content, previous + r * N, gate: x.gate[r], slots: N,
-                                                                   da: t1, dp: dPrevious + r * N)
-                    d.beta[r] = AddressingRows.focusBackward(t1, y: s.content, similarity: s.similarity, beta: x.beta[r], slots: N, dk: t2)
-                    AddressingRows.cosineBackward(t2, memory: pm + b * N * W, rowNorms: norms + b * N, key: x.key + r * W,
-                                                  keyNorm: keyNorms[r], dots: s.dots, slots: N, width: W,
-                                                  dm: dMemory + b * N * W, dk: d.key + r * W)
-                }
+        for b in 0..<batch {
+            for h in 0..<heads {
+                let r = b * heads + h, s = saved(r)
+                d.gamma[r] = AddressingRows.sharpenBackward(pg + r * N, s.shifted, y: pw + r * N, logs: s.logs,
+                                                            gamma: x.gamma[r], logZ: logZ[r], slots: N, dw: t1)
+                AddressingRows.shiftBackward(t1, s.interpolated, kernel: x.shift + r * K, length: K, slots: N, dw: t2, ds: d.shift + r * K)
+                d.gate[r] = AddressingRows.interpolateBackward(t2, s.content, previous + r * N, gate: x.gate[r], slots: N,
+                                                               da: t1, dp: dPrevious + r * N)
+                d.beta[r] = AddressingRows.focusBackward(t1, y: s.content, similarity: s.similarity, beta: x.beta[r], slots: N, dk: t2)
+                AddressingRows.cosineBackward(t2, memory: pm + b * N * W, rowNorms: norms + b * N, key: x.key + r * W,
+                                              keyNorm: keyNorms[r], dots: s.dots, slots: N, width: W,
+                                              dm: dMemory + b * N * W, dk: d.key + r * W)
             }
         }
+    }
+
+    /// The same for tensors: the memory and weighting of the forward run, and the gradient g.
+    func backward(_ g: Tensor, memory m: Tensor, weighting w: [Float], memory dMemory: MutableFloats, previous dPrevious: MutableFloats) {
+        reading(m.data, w, g.data) { pm, pw, pg in backward(pg, memory: pm, weighting: pw, memory: dMemory, previous: dPrevious) }
     }
 }

@@ -82,6 +82,18 @@ public final class MemoryBank {
         }
         accesses = []
         snapshots = []
+        if let recorder = Graph.planRecorder {
+            switch initialisation {
+            case .constant: break
+            case .random: recorder.fail("a memory drawn at random at each reset")
+            case .learned: recorder.fail("a memory with a learned start")
+            }
+            recorder.effect(reading: []) { [self] _ in
+                accesses = []
+                snapshots = []
+            }
+            recorder.state(of: self, "contents", contents) { [self] in contents = Variable($0) }
+        }
     }
 
     /// Replaces the contents (for writes composed by hand from basic ops).
@@ -91,20 +103,25 @@ public final class MemoryBank {
         }
         contents = value
         if tracing && tracingContents { snapshots.append(value.value) }
+        if let recorder = Graph.planRecorder {
+            // A compiled plan leaves the same state after each run, from its values.
+            if tracing && tracingContents { recorder.effect(reading: [value]) { [self] in snapshots.append($0[0]) } }
+            recorder.state(of: self, "contents", value) { [self] in contents = Variable($0) }
+        }
     }
 
     /// Reads with one head's weighting, or several heads' at once ([H, N] or
     /// [B, H, N], traced as heads head, head + 1, ...).
     public func read(_ weighting: Variable, head: Int = 0) throws -> Variable {
         let r = try Addressing.read(contents, weighting)
-        record(weighting.value, isWrite: false, head: head, vector: r.value)
+        record(weighting, isWrite: false, head: head, vector: r)
         return r
     }
 
     /// `usage`, when given, is kept in the trace (the usage an LRUA write chose its slots by).
     public func write(_ weighting: Variable, erase: Variable?, add: Variable, head: Int = 0, usage: Tensor? = nil) throws {
         let updated = try Addressing.write(contents, weighting, erase: erase, add: add)
-        record(weighting.value, isWrite: true, head: head, vector: add.value, usage: usage)
+        record(weighting, isWrite: true, head: head, vector: add, usage: usage)
         try set(updated)
     }
 
@@ -113,19 +130,33 @@ public final class MemoryBank {
         let updated = try Addressing.writeFromParameters(memory: contents, weighting: weighting, parameters: p, shifts: shifts)
         if tracing {
             // The add vector, tanh of its place in the head's parameters.
-            let start = Addressing.HeadLayout(width: width, shifts: shifts).add.lowerBound
-            let P = max(1, p.shape.last ?? 1), rows = p.value.count / P
-            var add = [Float](repeating: 0, count: rows * width)
-            for r in 0..<rows { for j in 0..<width { add[r * width + j] = Foundation.tanh(p.value.data[r * P + start + j]) } }
-            record(weighting.value, isWrite: true, head: head, vector: Tensor(shape: Array(p.shape.dropLast()) + [width], data: add))
+            let start = Addressing.HeadLayout(width: width, shifts: shifts).add.lowerBound, width = width
+            record(weighting, isWrite: true, head: head, vector: p) { p in
+                let P = max(1, p.shape.last ?? 1), rows = p.count / P
+                var add = [Float](repeating: 0, count: rows * width)
+                for r in 0..<rows { for j in 0..<width { add[r * width + j] = Foundation.tanh(p.data[r * P + start + j]) } }
+                return Tensor(shape: Array(p.shape.dropLast()) + [width], data: add)
+            }
         }
         try set(updated)
     }
 
     /// Keeps one access per head; a weighting with a head axis is kept whole
     /// and each head's access names its part.
-    private func record(_ w: Tensor, isWrite: Bool, head: Int, vector: Tensor? = nil, usage: Tensor? = nil) {
+    /// `vector`, or what `moved` makes of it, is the vector the access moved.
+    private func record(_ weighting: Variable, isWrite: Bool, head: Int, vector: Variable? = nil, usage: Tensor? = nil,
+                        moved: ((Tensor) -> Tensor)? = nil) {
         guard tracing else { return }
+        if let recorder = Graph.planRecorder {
+            // A compiled plan records the same access after each run, from its values.
+            recorder.effect(reading: [weighting] + (vector.map { [$0] } ?? [])) { [self] values in
+                keep(values[0], isWrite: isWrite, head: head, vector: values.count > 1 ? (moved?(values[1]) ?? values[1]) : nil, usage: usage)
+            }
+        }
+        keep(weighting.value, isWrite: isWrite, head: head, vector: vector.map { moved?($0.value) ?? $0.value }, usage: usage)
+    }
+
+    private func keep(_ w: Tensor, isWrite: Bool, head: Int, vector: Tensor?, usage: Tensor?) {
         let rowRank = batch == nil ? 1 : 2
         guard w.rank == rowRank + 1 else {
             accesses.append(Access(isWrite: isWrite, head: head, part: nil, wholeWeighting: w, wholeVector: vector, usage: usage))
@@ -141,7 +172,7 @@ public final class MemoryBank {
     public func lruaWrite(key: Variable, alpha: Variable, readPrevious: Variable, usagePrevious: Tensor, reads: Int, head: Int = 0) throws -> Variable {
         let (updated, weights) = try Addressing.lruaWrite(contents, key: key, alpha: alpha, readPrevious: readPrevious,
                                                           usagePrevious: usagePrevious, reads: reads)
-        record(weights.value, isWrite: true, head: head, vector: key.value, usage: usagePrevious)
+        record(weights, isWrite: true, head: head, vector: key, usage: usagePrevious)
         try set(updated)
         return weights
     }
@@ -197,6 +228,12 @@ public final class Head {
         var start = Tensor.zeros(like: previous.value)
         for row in 0..<(start.count / memory.slots) { start.data[row * memory.slots] = 1 }
         previous = Variable(start)
+        notePrevious()
+    }
+
+    /// Hands the new previous weighting to a compiled plan being recorded, which sets it again after each run.
+    private func notePrevious() {
+        Graph.planRecorder?.state(of: self, "previous", previous) { [self] in previous = Variable($0) }
     }
 
     /// The four steps of NTM addressing: content, interpolation, shift, sharpening.
@@ -207,6 +244,7 @@ public final class Head {
         let w = try Addressing.address(memory: memory.contents, key: key, beta: beta, gate: gate, shift: shift,
                                        gamma: gamma, previous: previous)
         previous = w
+        notePrevious()
         return w
     }
 
@@ -224,6 +262,7 @@ public final class Head {
         let w = try Addressing.addressFromParameters(memory: memory.contents, parameters: p, width: memory.width,
                                                      shifts: shiftKernel, previous: previous)
         previous = w
+        notePrevious()
         return w
     }
 }

@@ -14,43 +14,16 @@ extension Addressing {
         let heads = try L.heads(w, last: L.slots, "the read weighting")
         let (B, H, N, W) = (L.batch, heads.count, L.slots, L.width)
         let r = filling(B * H * W) { pr in
-            reading(m.data, w.data) { pm, pw in
-                // A batch's rows are independent: threads take whole rows (the same bits).
-                Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
-                    for b in batches {
-                        for h in 0..<H {
-                            let weights = pw + (b * H + h) * N
-                            for i in 0..<N where weights[i] != 0 { axpy(pr + (b * H + h) * W, weights[i], pm + (b * N + i) * W, W) }
-                        }
-                    }
-                }
-            }
+            reading(m.data, w.data) { readRows(memory: $0, weighting: $1, into: pr, batch: B, heads: H, slots: N, width: W) }
         }
-        return Graph.record(Tensor(shape: L.shape(heads: heads, last: W), data: r), memory, weighting, op: "read", flops: 2 * B * H * N * W) { back, memory, weighting in
+        let read = Graph.record(Tensor(shape: L.shape(heads: heads, last: W), data: r), memory, weighting, op: "read", flops: 2 * B * H * N * W) { back, memory, weighting in
             let g = back.gradient
             // dw(i) = M(i) . g; dM(i) = sum over heads of w(i) g.
             let dw = filling(w.count) { pdw in
-                reading(m.data, g.data) { pm, pg in
-                    Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
-                        for b in batches {
-                            for h in 0..<H {
-                                for i in 0..<N { pdw[(b * H + h) * N + i] = dot(pm + (b * N + i) * W, pg + (b * H + h) * W, W) }
-                            }
-                        }
-                    }
-                }
+                reading(m.data, g.data) { readWeightingGradient($1, memory: $0, into: pdw, batch: B, heads: H, slots: N, width: W) }
             }
             func addRows(_ dm: MutableFloats) {
-                reading(g.data, w.data) { pg, pw in
-                    Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
-                        for b in batches {
-                            for h in 0..<H {
-                                let weights = pw + (b * H + h) * N
-                                for i in 0..<N where weights[i] != 0 { axpy(dm + (b * N + i) * W, weights[i], pg + (b * H + h) * W, W) }
-                            }
-                        }
-                    }
-                }
+                reading(g.data, w.data) { readMemoryGradient($0, weighting: $1, into: dm, batch: B, heads: H, slots: N, width: W) }
             }
             // One head adds straight into the memory's gradient; several are
             // summed first, as the memory's other gradients are added whole.
@@ -60,6 +33,44 @@ extension Addressing {
                 try back.add(to: memory) { Tensor(shape: m.shape, data: filling(m.count, addRows)) }
             }
             try back.add(Tensor(shape: w.shape, data: dw), to: weighting)
+        }
+        Graph.capture(ReadKernel(batch: B, heads: H, slots: N, width: W), "read", flops: 2 * B * H * N * W, inputs: [memory, weighting], outputs: [read])
+        return read
+    }
+
+    /// r += sum_i w(i) M(i) for each head's weighting, into pr [B, H, W] (zeroed by the caller).
+    static func readRows(memory pm: Floats, weighting pw: Floats, into pr: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        // A batch's rows are independent: threads take whole rows (the same bits).
+        Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
+            for b in batches {
+                for h in 0..<H {
+                    let weights = pw + (b * H + h) * N
+                    for i in 0..<N where weights[i] != 0 { axpy(pr + (b * H + h) * W, weights[i], pm + (b * N + i) * W, W) }
+                }
+            }
+        }
+    }
+
+    /// dw(i) = M(i) . g for each head, into pdw [B, H, N].
+    static func readWeightingGradient(_ pg: Floats, memory pm: Floats, into pdw: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
+            for b in batches {
+                for h in 0..<H {
+                    for i in 0..<N { pdw[(b * H + h) * N + i] = dot(pm + (b * N + i) * W, pg + (b * H + h) * W, W) }
+                }
+            }
+        }
+    }
+
+    /// dM(i) += sum over heads of w(i) g, into dm [B, N, W].
+    static func readMemoryGradient(_ pg: Floats, weighting pw: Floats, into dm: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
+            for b in batches {
+                for h in 0..<H {
+                    let weights = pw + (b * H + h) * N
+                    for i in 0..<N where weights[i] != 0 { axpy(dm + (b * N + i) * W, weights[i], pg + (b * H + h) * W, W) }
+                }
+            }
         }
     }
 
@@ -90,28 +101,7 @@ extension Addressing {
         // the same operations in the same order.
         let out = writing(m.count) { po in
             reading(list: m.data, a.data, e?.data ?? [], w.data) { p in
-                let (pm, pa, pe, pw) = (p[0], p[1], p[2], p[3])
-                Parallel.forEach(B, work: 2 * m.count * H) { batches in for b in batches {
-                    for i in 0..<N {
-                        let o = po + (b * N + i) * W, source = pm + (b * N + i) * W
-                        if H == 1, erasing, pw[b * N + i] != 0 {
-                            let wi = pw[b * N + i], erase = pe + b * W, add = pa + b * W
-                            for j in 0..<W { o[j] = source[j] * (1 - wi * erase[j]) + wi * add[j] }
-                            continue
-                        }
-                        o.initialize(from: source, count: W)
-                        if erasing {
-                            for h in 0..<H {
-                                let wi = pw[(b * H + h) * N + i], erase = pe + (b * H + h) * W
-                                if wi != 0 { for j in 0..<W { o[j] *= 1 - wi * erase[j] } }
-                            }
-                        }
-                        for h in 0..<H {
-                            let wi = pw[(b * H + h) * N + i]
-                            if wi != 0 { axpy(o, wi, pa + (b * H + h) * W, W) }
-                        }
-                    }
-                }}
+                writeRows(memory: p[0], add: p[1], erase: erasing ? p[2] : nil, weighting: p[3], into: po, batch: B, heads: H, slots: N, width: W)
             }
         }
         return (Tensor(shape: m.shape, data: out), { g in
@@ -120,54 +110,91 @@ extension Addressing {
             // where others = prod over the other heads h' of (1 - w_h'(i) e_h'), 1 for one head.
             let d = changing([.copy(g.data), .zeros(w.count), .zeros(a.count), .zeros(a.count)]) { out in
                 reading(list: g.data, m.data, a.data, e?.data ?? [], w.data) { p in
-                    let (pg, pm, pa, pe, pw) = (p[0], p[1], p[2], p[3], p[4])
-                    let (pdm, dw, pda, pde) = (out[0], out[1], out[2], out[3])
-                    // Threads take whole batch rows, each with its own scratch row (the same bits).
-                    Parallel.forEach(B, work: 4 * m.count * H) { batches in
-                      withUnsafeTemporaryAllocation(of: Float.self, capacity: W) { scratch in
-                        let gm = scratch.baseAddress!
-                        for b in batches {
-                        for i in 0..<N {
-                            let row = (b * N + i) * W
-                            let grow = pg + row, mrow = pm + row
-                            if H == 1, erasing {
-                                dw[b * N + i] = singleHeadEraseRow(g: grow, m: mrow, e: pe + b * W, a: pa + b * W, w: pw[b * N + i],
-                                                                   da: pda + b * W, de: pde + b * W, dm: pdm + row, width: W)
-                                continue
-                            }
-                            for h in 0..<H {
-                                let at = (b * H + h) * N + i, wi = pw[at]
-                                var acc = dot(grow, pa + (b * H + h) * W, W)
-                                if wi != 0 { axpy(pda + (b * H + h) * W, wi, grow, W) }
-                                if erasing {
-                                    // gm = g_i * M_i * others, in scratch space.
-                                    for j in 0..<W { gm[j] = grow[j] * mrow[j] }
-                                    for h2 in 0..<H where h2 != h {
-                                        let w2 = pw[(b * H + h2) * N + i], e2 = pe + (b * H + h2) * W
-                                        if w2 != 0 { for j in 0..<W { gm[j] *= 1 - w2 * e2[j] } }
-                                    }
-                                    acc -= dot(gm, pe + (b * H + h) * W, W)
-                                    if wi != 0 { axpy(pde + (b * H + h) * W, -wi, gm, W) }
-                                }
-                                dw[at] = acc
-                            }
-                            if erasing {
-                                let drow = pdm + row
-                                for h in 0..<H {
-                                    let wi = pw[(b * H + h) * N + i], erase = pe + (b * H + h) * W
-                                    if wi != 0 { for j in 0..<W { drow[j] *= 1 - wi * erase[j] } }
-                                }
-                            }
-                        }
-                        }
-                      }
-                    }
+                    writeRowsBackward(p[0], memory: p[1], add: p[2], erase: erasing ? p[3] : nil, weighting: p[4],
+                                      dMemory: out[0], dWeighting: out[1], dAdd: out[2], dErase: out[3], batch: B, heads: H, slots: N, width: W)
                 }
             }
             var grads = [Tensor(shape: m.shape, data: d[0]), Tensor(shape: w.shape, data: d[1]), Tensor(shape: a.shape, data: d[2])]
             if let e { grads.append(Tensor(shape: e.shape, data: d[3])) }
             return grads
         })
+    }
+
+    /// Erase then add, row by row, into po: copy M(i), apply every erase,
+    /// then every add. A single erasing head does it in one pass,
+    /// (M(i) * (1 - w(i) e)) + w(i) a, the same operations in the same order.
+    static func writeRows(memory pm: Floats, add pa: Floats, erase pe: Floats?, weighting pw: Floats, into po: MutableFloats,
+                          batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        Parallel.forEach(B, work: 2 * B * N * W * H) { batches in for b in batches {
+            for i in 0..<N {
+                let o = po + (b * N + i) * W, source = pm + (b * N + i) * W
+                if H == 1, let pe, pw[b * N + i] != 0 {
+                    let wi = pw[b * N + i], erase = pe + b * W, add = pa + b * W
+                    for j in 0..<W { o[j] = source[j] * (1 - wi * erase[j]) + wi * add[j] }
+                    continue
+                }
+                o.initialize(from: source, count: W)
+                if let pe {
+                    for h in 0..<H {
+                        let wi = pw[(b * H + h) * N + i], erase = pe + (b * H + h) * W
+                        if wi != 0 { for j in 0..<W { o[j] *= 1 - wi * erase[j] } }
+                    }
+                }
+                for h in 0..<H {
+                    let wi = pw[(b * H + h) * N + i]
+                    if wi != 0 { axpy(o, wi, pa + (b * H + h) * W, W) }
+                }
+            }
+        }}
+    }
+
+    /// The write's VJP: pdm starts as a copy of g, dw, da and de as zeros.
+    /// dM_i = g_i * keep_i with keep_i = prod_h (1 - w_h(i) e_h); da_h += w_h(i) g_i;
+    /// dw_h(i) = g_i . (a_h - M_i * e_h * others); de_h -= w_h(i) g_i * M_i * others,
+    /// where others = prod over the other heads h' of (1 - w_h'(i) e_h'), 1 for one head.
+    static func writeRowsBackward(_ pg: Floats, memory pm: Floats, add pa: Floats, erase pe: Floats?, weighting pw: Floats,
+                                  dMemory pdm: MutableFloats, dWeighting dw: MutableFloats, dAdd pda: MutableFloats, dErase pde: MutableFloats,
+                                  batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        // Threads take whole batch rows, each with its own scratch row (the same bits).
+        Parallel.forEach(B, work: 4 * B * N * W * H) { batches in
+          withUnsafeTemporaryAllocation(of: Float.self, capacity: W) { scratch in
+            let gm = scratch.baseAddress!
+            for b in batches {
+            for i in 0..<N {
+                let row = (b * N + i) * W
+                let grow = pg + row, mrow = pm + row
+                if H == 1, let pe {
+                    dw[b * N + i] = singleHeadEraseRow(g: grow, m: mrow, e: pe + b * W, a: pa + b * W, w: pw[b * N + i],
+                                                       da: pda + b * W, de: pde + b * W, dm: pdm + row, width: W)
+                    continue
+                }
+                for h in 0..<H {
+                    let at = (b * H + h) * N + i, wi = pw[at]
+                    var acc = dot(grow, pa + (b * H + h) * W, W)
+                    if wi != 0 { axpy(pda + (b * H + h) * W, wi, grow, W) }
+                    if let pe {
+                        // gm = g_i * M_i * others, in scratch space.
+                        for j in 0..<W { gm[j] = grow[j] * mrow[j] }
+                        for h2 in 0..<H where h2 != h {
+                            let w2 = pw[(b * H + h2) * N + i], e2 = pe + (b * H + h2) * W
+                            if w2 != 0 { for j in 0..<W { gm[j] *= 1 - w2 * e2[j] } }
+                        }
+                        acc -= dot(gm, pe + (b * H + h) * W, W)
+                        if wi != 0 { axpy(pde + (b * H + h) * W, -wi, gm, W) }
+                    }
+                    dw[at] = acc
+                }
+                if let pe {
+                    let drow = pdm + row
+                    for h in 0..<H {
+                        let wi = pw[(b * H + h) * N + i], erase = pe + (b * H + h) * W
+                        if wi != 0 { for j in 0..<W { drow[j] *= 1 - wi * erase[j] } }
+                    }
+                }
+            }
+            }
+          }
+        }
     }
 
     /// One memory row of a single head's erase-then-add gradient in one pass
@@ -224,28 +251,43 @@ extension Addressing {
         }
         let rows = pv.rank == 2 ? [B] : []
         let activated = filling(counts: [B * W, B * W]) { out in
-            reading(pv.data) { pp in
-                for b in 0..<B {
-                    VectorMath.apply(VectorMath.sigmoid, pp + b * P + H.erase.lowerBound, out[0] + b * W, W)
-                    VectorMath.apply(VectorMath.tanh, pp + b * P + H.add.lowerBound, out[1] + b * W, W)
-                }
-            }
+            reading(pv.data) { eraseAndAdd($0, batch: B, length: P, layout: H, erase: out[0], add: out[1]) }
         }
         let (erase, add) = (activated[0], activated[1])
         let (value, backward) = try writeKernel(m, weighting.value, Tensor(shape: rows + [W], data: erase), Tensor(shape: rows + [W], data: add))
-        return Graph.record(value, memory, weighting, p, op: "write_from", flops: 4 * m.count + 8 * B * W) { back, memory, weighting, p in
+        let written = Graph.record(value, memory, weighting, p, op: "write_from", flops: 4 * m.count + 8 * B * W) { back, memory, weighting, p in
             let d = backward(back.gradient)  // [dM, dw, dadd, derase]
-            var dp = [Float](repeating: 0, count: pv.count)
-            for b in 0..<B {
-                for j in 0..<W {
-                    let e = erase[b * W + j], a = add[b * W + j]
-                    dp[b * P + H.erase.lowerBound + j] = d[3].data[b * W + j] * Scalar.sigmoidSlope(output: e)
-                    dp[b * P + H.add.lowerBound + j] = d[2].data[b * W + j] * Scalar.tanhSlope(output: a)
-                }
+            let dp = filling(pv.count) { pd in
+                reading(d[3].data, d[2].data) { eraseAndAddBackward(dErase: $0, dAdd: $1, erase: erase, add: add, batch: B, length: P, layout: H, into: pd) }
             }
             try back.add(d[0], to: memory)
             try back.add(d[1], to: weighting)
             try back.add(Tensor(shape: pv.shape, data: dp), to: p)
+        }
+        Graph.capture(WriteFromKernel(batch: B, length: P, slots: L.slots, width: W, head: H), "write_from", flops: 4 * m.count + 8 * B * W,
+                      inputs: [memory, weighting, p], outputs: [written])
+        return written
+    }
+
+    /// A write head's erase (sigmoid) and add (tanh) vectors from its raw parameters pp [B, P].
+    static func eraseAndAdd(_ pp: Floats, batch B: Int, length P: Int, layout H: HeadLayout, erase: MutableFloats, add: MutableFloats) {
+        let W = H.width
+        for b in 0..<B {
+            VectorMath.apply(VectorMath.sigmoid, pp + b * P + H.erase.lowerBound, erase + b * W, W)
+            VectorMath.apply(VectorMath.tanh, pp + b * P + H.add.lowerBound, add + b * W, W)
+        }
+    }
+
+    /// Their gradients back through the activations into pd [B, P] (zeroed by the caller).
+    static func eraseAndAddBackward(dErase: Floats, dAdd: Floats, erase: Floats, add: Floats, batch B: Int, length P: Int,
+                                    layout H: HeadLayout, into pd: MutableFloats) {
+        let W = H.width
+        for b in 0..<B {
+            for j in 0..<W {
+                let e = erase[b * W + j], a = add[b * W + j]
+                pd[b * P + H.erase.lowerBound + j] = dErase[b * W + j] * Scalar.sigmoidSlope(output: e)
+                pd[b * P + H.add.lowerBound + j] = dAdd[b * W + j] * Scalar.tanhSlope(output: a)
+            }
         }
     }
 }
