@@ -18,8 +18,10 @@ public final class PlanRecorder {
         let kernel: PlanKernel
         let name: StaticString
         let inputs: [Int], outputs: [Int]
-        let records: Bool
+        var records: Bool
         let flops: Int
+        /// The nograd block it ran in (0: none).
+        let scope: Int
     }
 
     /// Why the trace cannot become a kernel plan (the first reason found).
@@ -30,6 +32,10 @@ public final class PlanRecorder {
     /// Every Variable seen, kept alive while recording so that identities stay unique.
     private var kept: [Variable] = []
     private var slots: [Slot] = []
+    /// The step that made each slot (-1: from outside).
+    private var producer: [Int] = []
+    /// The nograd blocks open when the optimizer stepped: what ran in them still counts.
+    private var openAtStep: [Int] = [0]
     private var steps: [RecordedStep] = []
     private var sources: [(slot: Int, source: KernelPlan.Source)] = []
     private var recordedOps = 0, capturedOps = 0
@@ -87,10 +93,14 @@ public final class PlanRecorder {
     private func newSlot(_ v: Variable, needsGradient: Bool) -> Int {
         let s = slots.count
         slots.append(Slot(shape: v.shape, count: v.value.count, output: v.output, needsGradient: needsGradient))
+        producer.append(-1)
         slotOf[ObjectIdentifier(v)] = s
         kept.append(v)
         return s
     }
+
+    /// The slot holding a Variable the plan read or made, if any.
+    public func slot(of v: Variable) -> Int? { slotOf[ObjectIdentifier(v)] }
 
     /// An op's kernel with the Variables it read (nil: not given) and made.
     func capture(_ kernel: PlanKernel, name: StaticString, flops: Int, inputs: [Variable?], outputs: [Variable]) {
@@ -100,7 +110,8 @@ public final class PlanRecorder {
         let ins = inputs.map { $0.map { slot(reading: $0) } ?? -1 }
         let records = Graph.isRecording && inputs.contains { $0?.node != nil }
         let outs = outputs.map { newSlot($0, needsGradient: records && $0.node != nil) }
-        steps.append(RecordedStep(kernel: kernel, name: name, inputs: ins, outputs: outs, records: records, flops: flops))
+        for o in outs { producer[o] = steps.count }
+        steps.append(RecordedStep(kernel: kernel, name: name, inputs: ins, outputs: outs, records: records, flops: flops, scope: Graph.currentScope))
     }
 
     /// An optimizer stepped from `loss`: the plan's backward pass and update.
@@ -114,6 +125,7 @@ public final class PlanRecorder {
         }
         self.optimizer = optimizer
         self.loss = s
+        openAtStep = Graph.openScopes
     }
 
     /// An object's state now holds `v` (a memory's contents, a head's last weighting).
@@ -135,6 +147,16 @@ public final class PlanRecorder {
     /// The plan, or nil with `failure` saying why.
     public func finish() -> KernelPlan? {
         if recordedOps != capturedOps { fail("'\(lastOp)' has no compiled kernel yet") }
+        // What a nograd block that had ended by the step recorded is a
+        // constant to the backward pass, as to the eager walk.
+        for i in steps.indices where !openAtStep.contains(steps[i].scope) { steps[i].records = false }
+        for i in slots.indices where producer[i] >= 0 && !steps[producer[i]].records {
+            let s = slots[i]
+            slots[i] = Slot(shape: s.shape, count: s.count, output: s.output, needsGradient: false)
+        }
+        // A plan's values have no graph: without a step, what it returns or
+        // leaves in objects might be differentiated later.
+        if optimizer == nil && steps.contains(where: \.records) { fail("it records a graph without stepping an optimizer") }
         guard failure == nil else { return nil }
         let parameterSlots = optimizer?.parameters.map { slotOf[ObjectIdentifier($0)] ?? -1 } ?? []
         let plan = KernelPlan(slots: slots, steps: steps, sources: sources, loss: loss, optimizer: optimizer, parameterSlots: parameterSlots)

@@ -172,7 +172,7 @@ package final class Tracer {
     private var depth = 0
     /// Why the function cannot be compiled, and where; the trace stops recording.
     package private(set) var refusal: (message: String, range: SourceRange?)?
-    /// The first step a kernel plan cannot run (a builtin without kernels, a nograd block), if any.
+    /// The first step a kernel plan cannot run (a builtin without kernels), if any.
     package private(set) var unplanned: String?
 
     /// A trace longer than this is refused (an unrolled loop of a million steps).
@@ -217,7 +217,6 @@ package final class Tracer {
     /// A nograd block's start and end, replayed around the steps between them.
     package func mark(_ step: TraceStep, at range: SourceRange?) {
         guard recording else { return }
-        if unplanned == nil { unplanned = "a nograd block" }
         append(TraceEntry(step: step, name: "nograd", range: range, slot: 0, expected: nil))
     }
 

@@ -93,9 +93,9 @@ package final class TracedFunction: CallableObject {
         if tracer.refusal == nil, let result = tracer.result(value, at: range) {
             plan = TracePlan(entries: tracer.entries, guards: tracer.guards, slotCount: tracer.slotCount, result: result, signature: key)
             plan?.heldAtBackward = tracer.heldAtBackward
-            kernels = KernelRun(tracer, recorder, result: result)
+            kernels = KernelRun(tracer, recorder, result: result, value: value)
             plan?.kernels = kernels?.plan
-            plan?.unplanned = kernels == nil ? (tracer.unplanned ?? recorder.failure ?? "its result is neither nothing nor the optimizer step's loss") : nil
+            plan?.unplanned = kernels == nil ? (tracer.unplanned ?? recorder.failure ?? "its result holds a value the plan does not compute") : nil
         }
         if let refusal = tracer.refusal {
             let place = refusal.range.map { " at \($0.place)" } ?? ""
@@ -161,37 +161,71 @@ package final class TracedFunction: CallableObject {
 }
 
 /// A traced kind's kernel plan and how a run gives the function's result:
-/// nothing, or the loss its optimizer stepped from (what `step` returns).
+/// its plain values as traced, the loss its optimizer stepped from (what
+/// `step` returns) and tensors the plan computed, as new values without a
+/// graph (the step has consumed it).
 struct KernelRun {
+    indirect enum Result {
+        case constant(Value)
+        case loss
+        case tensor(Int)
+        case tuple([Result]), list([Result]), record([String], [Result])
+    }
+
     let plan: KernelPlan
-    let returnsLoss: Bool
+    let result: Result
     /// Where the optimizer's step was called, for its errors.
     let stepRange: SourceRange?
 
     /// Nil when the trace is not one kernel plan.
-    init?(_ tracer: Tracer, _ recorder: PlanRecorder, result: Template) {
+    init?(_ tracer: Tracer, _ recorder: PlanRecorder, result template: Template, value: Value) {
         guard tracer.unplanned == nil, let plan = recorder.finish() else { return nil }
         let stepEntry = tracer.entries.last { if case .call = $0.step { return $0.name == "step" } else { return false } }
-        switch result {
-        case .constant(.nil): returnsLoss = false
-        case .ref(let r) where plan.stepsOptimizer && r.path.isEmpty && r.slot == stepEntry?.slot: returnsLoss = true
-        default: return nil
+        func form(_ t: Template, _ v: Value) -> Result? {
+            switch (t, v) {
+            case (.constant(let c), _): return .constant(c)
+            case (.ref(let r), _) where plan.stepsOptimizer && r.path.isEmpty && r.slot == stepEntry?.slot: return .loss
+            case (.ref, .tensor(let t)): return recorder.slot(of: t).map { .tensor($0) }
+            case (.tuple(let ts), .tuple(let vs)) where ts.count == vs.count: return all(ts, vs).map { .tuple($0) }
+            case (.list(let ts), .list(let l)) where ts.count == l.items.count: return all(ts, l.items).map { .list($0) }
+            case (.record(let names, let ts), .record(let r)) where ts.count == r.values.count: return all(ts, r.values).map { .record(names, $0) }
+            default: return nil
+            }
         }
+        func all(_ ts: [Template], _ vs: [Value]) -> [Result]? {
+            var out: [Result] = []
+            for (t, v) in zip(ts, vs) { guard let r = form(t, v) else { return nil }; out.append(r) }
+            return out
+        }
+        guard let result = form(template, value) else { return nil }
         self.plan = plan
+        self.result = result
         stepRange = stepEntry?.range
     }
 
     func run(_ args: [Value]) throws -> Value {
         try plan.forward(arguments: KernelRun.tensors(in: args).map(\.value))
-        guard plan.stepsOptimizer, let loss = plan.lossValue else { return .nil }
-        do {
-            if !loss.isFinite { throw RuntimeError("the loss is \(Tensor.formatScalar(loss)); parameters left unchanged") }
-            try plan.step()
-        } catch {
-            guard let stepRange else { throw error }
-            throw locate(error, stepRange)
+        let loss = plan.lossValue ?? 0
+        if plan.stepsOptimizer {
+            do {
+                if !loss.isFinite { throw RuntimeError("the loss is \(Tensor.formatScalar(loss)); parameters left unchanged") }
+                try plan.step()
+            } catch {
+                guard let stepRange else { throw error }
+                throw locate(error, stepRange)
+            }
         }
-        return returnsLoss ? .number(Double(loss)) : .nil
+        func make(_ r: Result) -> Value {
+            switch r {
+            case .constant(let v): return v
+            case .loss: return .number(Double(loss))
+            case .tensor(let slot): return .tensor(Variable(plan.tensor(slot)))
+            case .tuple(let items): return .tuple(items.map(make))
+            case .list(let items): return .list(ListBox(items.map(make)))
+            case .record(let names, let items): return .record(Record(names: names, values: items.map(make)))
+            }
+        }
+        return make(result)
     }
 
     /// The tensors in a call's arguments, in order (the same kind of arguments gives the same order).
