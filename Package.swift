@@ -49,7 +49,9 @@ let package = Package(
         .testTarget(name: "GraphTests", dependencies: ["Graph", "Tensor"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory", "Graph", "Tensor"]),
         .testTarget(name: "FigureTests", dependencies: ["Figure", "Tensor"]),
-        .testTarget(name: "LanguageTests", dependencies: ["Builtins", "Runtime", "Syntax", "Driver"]),
+        // A counting malloc for the tests (allocations per compiled step).
+        .target(name: "MallocCounter", path: "Tests/MallocCounter"),
+        .testTarget(name: "LanguageTests", dependencies: ["Builtins", "Runtime", "Syntax", "Driver", "MallocCounter"]),
     ]
 )
 

@@ -3,6 +3,7 @@ import Foundation
 import Runtime
 import Syntax
 import Tensor
+import MallocCounter
 import XCTest
 
 /// `compile(f)` as a user relies on it: a compiled training step gives the
@@ -74,5 +75,62 @@ final class CompileTests: XCTestCase {
         """)
         XCTAssertNil(r.error)
         XCTAssertTrue(r.output.hasPrefix("3 3 1 0\narguments (3): runs uncompiled (a for loop over a progress does its work as it goes"), r.output)
+    }
+}
+
+/// A compiled step whose every op has a kernel runs as one plan over
+/// buffers allocated once: its calls allocate almost nothing, where the
+/// same step run op by op allocates thousands of times.
+final class KernelPlanAllocationTests: XCTestCase {
+    /// Mallocs per call of `step` in `setup`, over the difference between
+    /// scripts of 3 and 8 calls (what tracing and setting up cost cancels).
+    func mallocsPerCall(_ setup: String, compiled: Bool) -> Int {
+        func count(_ calls: Int) -> Int {
+            let script = setup + "\nlet f = \(compiled ? "compile(step)" : "step")\nfor i in 0..<\(calls) { f(task) }\n"
+            let before = mnemo_malloc_calls()
+            let r = runMnemo(script)
+            XCTAssertNil(r.error)
+            return mnemo_malloc_calls() - before
+        }
+        _ = count(3)
+        return (count(8) - count(3)) / 5
+    }
+
+    func testAnLSTMStepAllocatesAlmostNothingCompiled() {
+        let setup = """
+        import nn
+        seed(1)
+        let cell = nn.LSTMCell(5, 16)
+        let out = nn.Linear(16, 3)
+        let opt = rmsprop(params(cell) + params(out), lr: 1e-3, momentum: 0.9, decay: 0.95, clip: 10, form: "graves")
+        let task = {x: randn(12, 5), y: (randn(12, 3) > 0) * 1.0}
+        fn step(t) {
+          var state = cell.initial()
+          let hs = []
+          for x in t.x { state = cell.step(x, state); append(hs, state[0]) }
+          opt.step(bce(out.forward(stack(hs)), t.y))
+        }
+        """
+        let compiled = mallocsPerCall(setup, compiled: true), straight = mallocsPerCall(setup, compiled: false)
+        XCTAssertLessThan(compiled, 25, "compiled \(compiled), op by op \(straight) mallocs per step")
+        XCTAssertGreaterThan(straight, 20 * max(compiled, 1), "compiled \(compiled), op by op \(straight) mallocs per step")
+    }
+
+    /// The NTM's step keeps its memory's trace (a copy of each access's
+    /// weighting and vector): a few allocations per access, no more.
+    func testAnNTMStepAllocatesOnlyItsTraceCompiled() {
+        let setup = """
+        import ntm
+        import tasks
+        seed(1)
+        let model = ntm.NTM(9, 8, hidden: 20, memory: (16, 6))
+        let opt = rmsprop(params(model), lr: 1e-4, momentum: 0.9, decay: 0.95, clip: 10, form: "graves")
+        let task = tasks.copy(width: 8, length: 5)
+        fn step(t) { opt.step(bce(tasks.answer(model.run(t.input), t), t.target, reduce: "sum")) }
+        """
+        let compiled = mallocsPerCall(setup, compiled: true), straight = mallocsPerCall(setup, compiled: false)
+        // 11 time steps, each a read and a write kept in the trace.
+        XCTAssertLessThan(compiled, 25 + 22 * 4, "compiled \(compiled), op by op \(straight) mallocs per step")
+        XCTAssertGreaterThan(straight, 10 * max(compiled, 1), "compiled \(compiled), op by op \(straight) mallocs per step")
     }
 }
