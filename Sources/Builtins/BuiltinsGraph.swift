@@ -210,7 +210,7 @@ enum GraphBuiltins {
         }.notDifferentiable("makes a function"),
         Builtin("detach", "x", "The same value with no gradient flowing back through it.") { a in
             .tensor(Op.detach(try a.tensor("x")))
-        }.notDifferentiable("stops the gradient by definition"),
+        }.notDifferentiable("stops the gradient by definition").inPlans(),
         Builtin("gradcheck", "f, inputs, quiet = false", "Compares f's gradients with central finite differences for each input tensor; prints OK or MISMATCH per input and returns true when all agree. f returns a tensor, or a tuple or list of tensors (checked together).") { a in
             let f = try a.function("f")
             let inputs: [Tensor]
@@ -272,7 +272,7 @@ enum GraphBuiltins {
         }.checked("lstm_cell($(randn(2, 3)), $(randn(2, 4)), $(randn(2, 4)), $(randn(7, 16) * 0.4), $(randn(16) * 0.4))", "lstm_cell($(randn(3)), $(randn(4)), $(randn(4)), $(randn(7, 16) * 0.4), $(randn(16) * 0.4))").inPlans(),
         Builtin("mse", "prediction, target", "Mean squared error.") { a in
             .tensor(try Op.mse(try a.tensor("prediction"), try a.tensor("target")))
-        }.checked("mse($(randn(3, 4)), $(randn(3, 4)))"),
+        }.checked("mse($(randn(3, 4)), $(randn(3, 4)))").inPlans(),
         Builtin("bce", "x, target, logits = true, reduce = \"mean\"", "Binary cross-entropy, stable: from logits (default) or from probabilities (logits: false). reduce: \"mean\" or \"sum\".") { a in
             let reduce = try a.string("reduce")
             guard reduce == "mean" || reduce == "sum" else { throw RuntimeError("bce: reduce must be \"mean\" or \"sum\"") }
@@ -282,7 +282,7 @@ enum GraphBuiltins {
         }.checked("bce($(randn(3, 4)), $(uniform(3, 4)))", "bce($(uniform(3, 4, low: 0.1, high: 0.9)), $(uniform(3, 4)), logits: false)", "bce($(randn(3)), tensor([0, 1, 1]), reduce: \"sum\")").inPlans(),
         Builtin("cross_entropy", "logits, target", "Cross-entropy from logits over the last axis; target is class indices or probabilities. Mean over rows.") { a in
             .tensor(try Op.crossEntropy(try a.tensor("logits"), try a.tensor("target")))
-        }.checked("cross_entropy($(randn(4, 5)), tensor([0, 3, 4, 1]))", "cross_entropy($(randn(4, 5)), $(softmax(randn(4, 5))))"),
+        }.checked("cross_entropy($(randn(4, 5)), tensor([0, 3, 4, 1]))", "cross_entropy($(randn(4, 5)), $(softmax(randn(4, 5))))").inPlans(),
     ]
 }
 

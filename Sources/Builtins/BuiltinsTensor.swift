@@ -12,7 +12,7 @@ enum TensorBuiltins {
         Builtin(name, "x", doc) { a in
             if case .number(let d) = try a["x"] { return .number(scalar(d)) }
             return .tensor(op(try a.tensor("x")))
-        }
+        }.inPlans()
     }
 
     static func axisReduction(_ name: String, _ doc: String, _ op: @escaping (Variable, Int?, Bool) throws -> Variable,
@@ -28,7 +28,7 @@ enum TensorBuiltins {
                 return .number(d)
             default: return .tensor(try op(try a.tensor("x"), try a.optionalInt("axis"), try a.bool("keepdims")))
             }
-        }
+        }.inPlans()
     }
 
     static func numbers(_ items: [Value], _ name: String) throws -> [Double] {
@@ -76,7 +76,7 @@ enum TensorBuiltins {
         }.notDifferentiable("a random draw"),
         Builtin("shape", "x", "The shape of a tensor, as a list.") { a in
             .list(ListBox(try a.tensor("x").shape.map { .number(Double($0)) }))
-        }.notDifferentiable("a shape, not a tensor"),
+        }.notDifferentiable("a shape, not a tensor").inPlans(),
         Builtin("size", "x", "The number of elements of a tensor.") { a in .number(Double(try a.tensor("x").value.count)) }.notDifferentiable("a count, not a tensor"),
         Builtin("item", "x", "The number held by a one-element tensor.") { a in
             let t = try a.tensor("x")
@@ -114,7 +114,7 @@ enum TensorBuiltins {
             guard lo <= hi else { throw RuntimeError("clip: low (\(Formatter.number(lo))) is above high (\(Formatter.number(hi)))") }
             if case .number(let d) = try a["x"] { return .number(Swift.min(Swift.max(d, lo), hi)) }
             return .tensor(Op.clip(try a.tensor("x"), Float(lo), Float(hi)))
-        }.checked("clip($(tensor([-3, -0.5, 0.2, 4])), -1, 1)"),
+        }.checked("clip($(tensor([-3, -0.5, 0.2, 4])), -1, 1)").inPlans(),
 
         axisReduction("sum", "Sum over an axis (all elements when axis is nil); also sums a list.", { try Op.sum($0, axis: $1, keepdims: $2) }) { items in
             var total: Value = .number(0)
@@ -141,7 +141,7 @@ enum TensorBuiltins {
         }.notDifferentiable("an index"),
         Builtin("softmax", "x, axis = -1", "exp(x) / sum(exp(x)) along an axis, computed stably.") { a in
             .tensor(try Op.softmax(try a.tensor("x"), axis: try a.int("axis")))
-        }.checked("softmax($(randn(3, 5)))", "softmax($(randn(3, 5)), 0)", "softmax($(tensor([100, 0, -100])))"),
+        }.checked("softmax($(randn(3, 5)))", "softmax($(randn(3, 5)), 0)", "softmax($(tensor([100, 0, -100])))").inPlans(),
         Builtin("logsumexp", "x, axis = -1, keepdims = false", "log(sum(exp(x))) along an axis, computed stably.") { a in
             .tensor(try Op.logsumexp(try a.tensor("x"), axis: try a.int("axis"), keepdims: try a.bool("keepdims")))
         }.checked("logsumexp($(randn(3, 5)))", "logsumexp($(randn(3, 5)), 0, keepdims: true)"),
@@ -164,7 +164,7 @@ enum TensorBuiltins {
                 switch v { case .list(let l): return l.items; case .tuple(let t): return t; default: return [v] }
             }.map { try Operators.integer($0, "a dimension") }
             return .tensor(try Op.reshape(try a.tensor("x"), dims))
-        }.checked("reshape($(randn(3, 4)), 2, 6)"),
+        }.checked("reshape($(randn(3, 4)), 2, 6)").inPlans(),
         Builtin("flatten", "x", "The elements as a vector.") { a in .tensor(try Op.reshape(try a.tensor("x"), [-1])) }.checked("flatten($(randn(3, 4)))"),
         Builtin("unsqueeze", "x, axis", "Inserts an axis of size 1.") { a in
             let t = try a.tensor("x")

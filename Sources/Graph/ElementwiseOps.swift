@@ -11,45 +11,53 @@ extension Op {
 
     public static func add(_ a: Variable, _ b: Variable) throws -> Variable {
         let (sa, sb) = (a.shape, b.shape)
-        return Graph.record(try a.value + b.value, a, b, op: "add", { back, a, b in
+        let value = try a.value + b.value
+        return Graph.planned(BinaryKernel(.add, a: sa, b: sb, output: value.shape), "add", flops: value.count, inputs: [a, b],
+                             Graph.record(value, a, b, op: "add", { back, a, b in
             try back.add(to: a) { back.gradient.sum(toShape: sa) }
             try back.add(to: b) { back.gradient.sum(toShape: sb) }
         },
-                            graph: { g, _ in [try sum(g, toShape: sa), try sum(g, toShape: sb)] })
+                            graph: { g, _ in [try sum(g, toShape: sa), try sum(g, toShape: sb)] }))
     }
 
     public static func sub(_ a: Variable, _ b: Variable) throws -> Variable {
         let (sa, sb) = (a.shape, b.shape)
-        return Graph.record(try a.value - b.value, a, b, op: "sub", { back, a, b in
+        let value = try a.value - b.value
+        return Graph.planned(BinaryKernel(.sub, a: sa, b: sb, output: value.shape), "sub", flops: value.count, inputs: [a, b],
+                             Graph.record(value, a, b, op: "sub", { back, a, b in
             try back.add(to: a) { back.gradient.sum(toShape: sa) }
             try back.add(to: b) { (-back.gradient).sum(toShape: sb) }
         },
-                            graph: { g, _ in [try sum(g, toShape: sa), try sum(neg(g), toShape: sb)] })
+                            graph: { g, _ in [try sum(g, toShape: sa), try sum(neg(g), toShape: sb)] }))
     }
 
     public static func mul(_ a: Variable, _ b: Variable) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(try x * y, a, b, op: "mul", { back, a, b in
+        let value = try x * y
+        return Graph.planned(BinaryKernel(.mul, a: x.shape, b: y.shape, output: value.shape), "mul", flops: value.count, inputs: [a, b],
+                             Graph.record(value, a, b, op: "mul", { back, a, b in
             try back.add(to: a) { try (back.gradient * y).sum(toShape: x.shape) }
             try back.add(to: b) { try (back.gradient * x).sum(toShape: y.shape) }
         }, graph: { g, nodes in
             let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
             return [needA ? try sum(try mul(g, b), toShape: x.shape) : nil, needB ? try sum(try mul(g, a), toShape: y.shape) : nil]
-        })
+        }))
     }
 
     public static func div(_ a: Variable, _ b: Variable) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let needA = a.requiresGrad, needB = b.requiresGrad
-        return Graph.record(try x / y, a, b, op: "div", { back, a, b in
+        let value = try x / y
+        return Graph.planned(BinaryKernel(.div, a: x.shape, b: y.shape, output: value.shape), "div", flops: value.count, inputs: [a, b],
+                             Graph.record(value, a, b, op: "div", { back, a, b in
             try back.add(to: a) { try (back.gradient / y).sum(toShape: x.shape) }
             try back.add(to: b) { try Tensor.zip(try back.gradient * x, y) { gx, yv in -gx / (yv * yv) }.sum(toShape: y.shape) }
         }, graph: { g, nodes in
             let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
             return [needA ? try sum(try div(g, b), toShape: x.shape) : nil,
                     needB ? try sum(neg(try div(try mul(g, a), try mul(b, b))), toShape: y.shape) : nil]
-        })
+        }))
     }
 
     /// A gradient summed back to the shape of an input that was broadcast,
@@ -151,27 +159,28 @@ extension Op {
 
     /// A unary op whose derivative is written in terms of the input x and output y.
     @inline(__always)
-    static func unary(_ name: StaticString, _ a: Variable, _ f: (Float) -> Float, _ derivative: @escaping (Float, Float) -> Float,
+    static func unary(_ name: StaticString, _ a: Variable, _ f: @escaping (Float) -> Float, _ derivative: @escaping (Float, Float) -> Float,
                       graph: Derivative? = nil) -> Variable {
-        unary(name, a, value: a.value.map(f), derivative, graph: graph)
+        unary(name, a, value: a.value.map(f), .scalar(f), derivative, graph: graph)
     }
 
     /// The same for a function computed eight lanes at a time.
     @inline(__always)
-    static func unary(_ name: StaticString, _ a: Variable, lanes f: (VectorMath.Lanes) -> VectorMath.Lanes, _ derivative: @escaping (Float, Float) -> Float,
+    static func unary(_ name: StaticString, _ a: Variable, lanes f: @escaping (VectorMath.Lanes) -> VectorMath.Lanes, _ derivative: @escaping (Float, Float) -> Float,
                       graph: Derivative? = nil) -> Variable {
-        unary(name, a, value: a.value.mapLanes(f), derivative, graph: graph)
+        unary(name, a, value: a.value.mapLanes(f), .lanes(f), derivative, graph: graph)
     }
 
     @inline(__always)
-    static func unary(_ name: StaticString, _ a: Variable, value y: Tensor, _ derivative: @escaping (Float, Float) -> Float, graph: Derivative?) -> Variable {
+    static func unary(_ name: StaticString, _ a: Variable, value y: Tensor, _ kernel: @autoclosure () -> UnaryKernel.Forward,
+                      _ derivative: @escaping (Float, Float) -> Float, graph: Derivative?) -> Variable {
         let x = a.value
-        return Graph.record(y, a, op: name, { back, a in
+        return Graph.planned(UnaryKernel(count: y.count, kernel(), derivative: derivative), name, flops: y.count, inputs: [a], Graph.record(y, a, op: name, { back, a in
             let g = back.gradient
             var out = [Float](repeating: 0, count: g.count)
             for i in 0..<g.count { out[i] = g.data[i] * derivative(x.data[i], y.data[i]) }
             try back.add(Tensor(shape: g.shape, data: out), to: a)
-        }, graph: graph.map { d in { g, nodes in [try mul(g, try d(Graph.input(x, nodes[0])))] } })
+        }, graph: graph.map { d in { g, nodes in [try mul(g, try d(Graph.input(x, nodes[0])))] } }))
     }
 
     /// A derivative that is constant where it exists (relu, abs, clip): its own
@@ -218,5 +227,7 @@ extension Op {
     }
 
     /// Stops gradients: the same value, as a constant.
-    public static func detach(_ a: Variable) -> Variable { Variable(a.value) }
+    public static func detach(_ a: Variable) -> Variable {
+        Graph.plannedConstant(CopyKernel.whole(a.value.count), "detach", inputs: [a], Variable(a.value))
+    }
 }

@@ -12,14 +12,15 @@ extension Op {
         let n = Float(max(diff.count, 1))
         let value = Tensor(diff.data.reduce(0) { $0 + $1 * $1 } / n)
         let (pv, tv) = (prediction.value, target.value)
-        return Graph.record(value, prediction, target, op: "mse", flops: 3 * diff.count, { back, prediction, target in
+        return Graph.planned(MSEKernel(count: diff.count), "mse", flops: 3 * diff.count, inputs: [prediction, target],
+                             Graph.record(value, prediction, target, op: "mse", flops: 3 * diff.count, { back, prediction, target in
             let d = diff * (2 * back.gradient.scalar / n)
             try back.add(d, to: prediction)
             try back.add(to: target) { -d }
         }, graph: { g, nodes in
             let d = scale(try mul(g, try sub(Graph.input(pv, nodes[0]), Graph.input(tv, nodes[1]))), 2 / n)
             return [d, neg(d)]
-        })
+        }))
     }
 
     /// Binary cross-entropy from logits: max(x, 0) - x t + log(1 + exp(-|x|)).
@@ -86,7 +87,8 @@ extension Op {
         let n = Float(max(rows, 1))
         let soft = try x.softmax(axis: -1)
         let targetIsData = target.shape == x.shape
-        return Graph.record(Tensor(-total / n), logits, target, op: "cross_entropy", flops: 5 * x.count, { back, logits, target in
+        return Graph.planned(CrossEntropyKernel(rows: rows, classes: classes, indices: !targetIsData), "cross_entropy", flops: 5 * x.count,
+                             inputs: [logits, target], Graph.record(Tensor(-total / n), logits, target, op: "cross_entropy", flops: 5 * x.count, { back, logits, target in
             let k = back.gradient.scalar / n
             try back.add(to: logits) {
                 let rowMass = try probabilities.reduce(.sum, axis: -1, keepdims: true)
@@ -103,7 +105,7 @@ extension Op {
             let dx = try mul(k, try sub(try mul(try softmax(xv, axis: -1), rowMass), p))
             let logSoftmax = try sub(xv, try logsumexp(xv, axis: -1, keepdims: true))
             return [dx, targetIsData ? try mul(k, neg(logSoftmax)) : nil]
-        })
+        }))
     }
 
     /// A mean over no elements has no value: an empty batch is an error, as `mean` of an empty tensor is.

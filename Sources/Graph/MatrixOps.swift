@@ -8,7 +8,7 @@ extension Op {
         let needA = a.requiresGrad, needB = b.requiresGrad
         // 2 m n k for each product of the batch.
         let products = value.count * (x.rank == 1 ? x.count : x.shape[x.rank - 1])
-        return Graph.record(value, a, b, op: "matmul", flops: 2 * products, { back, a, b in
+        let result = Graph.record(value, a, b, op: "matmul", flops: 2 * products, { back, a, b in
             let g = back.gradient
             // Work with 1-d operands promoted to matrices, as the forward did.
             let xm = x.rank == 1 ? Tensor(shape: [1, x.count], data: x.data) : x
@@ -32,6 +32,11 @@ extension Op {
             let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
             return [needA ? try matmul(g, try permute(b, [1, 0])) : nil, needB ? try matmul(try permute(a, [1, 0]), g) : nil]
         } : nil)
+        // Plain matrices have a kernel; a product of 1-d or batched operands leaves the plan to the eager ops.
+        if x.rank == 2 && y.rank == 2 {
+            Graph.capture(MatmulKernel(m: x.shape[0], k: x.shape[1], n: y.shape[1]), "matmul", flops: 2 * products, inputs: [a, b], outputs: [result])
+        }
+        return result
     }
 
     /// A dense layer as one node: x @ W + b for x [..., in] (any leading axes,

@@ -162,3 +162,354 @@ extension PlanIO {
         }
     }
 }
+
+/// A unary elementwise op (`Op.unary`): y = f(x), dx = g * f'(x, y).
+final class UnaryKernel: PlanKernel {
+    enum Forward {
+        case scalar((Float) -> Float)
+        case lanes((VectorMath.Lanes) -> VectorMath.Lanes)
+    }
+    let count: Int
+    let f: Forward
+    let derivative: (Float, Float) -> Float
+    let scratch: UnsafeMutablePointer<Float>
+
+    init(count: Int, _ f: Forward, derivative: @escaping (Float, Float) -> Float) {
+        (self.count, self.f, self.derivative) = (count, f, derivative)
+        scratch = .allocate(capacity: max(1, count))
+    }
+
+    deinit { scratch.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let x = io.input(0), y = io.output(0)
+        switch f {
+        case .scalar(let f): for i in 0..<count { y[i] = f(x[i]) }
+        case .lanes(let f): VectorMath.apply(f, x, y, count)
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
+        let x = io.input(0), y = io.output(0)
+        for i in 0..<count { scratch[i] = g[i] * derivative(x[i], y[i]) }
+        io.add(scratch, to: 0)
+    }
+}
+
+/// add, sub, mul and div, with broadcasting: each output element's inputs
+/// are found by index maps made when traced (nil: the input has the
+/// output's shape), and a broadcast input's gradient is summed back in the
+/// output's order, as `Tensor.sum(toShape:)` sums it.
+final class BinaryKernel: PlanKernel {
+    enum Kind { case add, sub, mul, div }
+    let kind: Kind
+    let count: Int, countA: Int, countB: Int
+    let mapA: [Int]?, mapB: [Int]?
+    let product, summed: UnsafeMutablePointer<Float>
+
+    init(_ kind: Kind, a: [Int], b: [Int], output: [Int]) {
+        self.kind = kind
+        count = output.reduce(1, *)
+        (countA, countB) = (a.reduce(1, *), b.reduce(1, *))
+        mapA = a == output ? nil : BinaryKernel.indices(of: a, in: output)
+        mapB = b == output ? nil : BinaryKernel.indices(of: b, in: output)
+        product = .allocate(capacity: max(1, count))
+        summed = .allocate(capacity: max(1, max(countA, countB)))
+    }
+
+    deinit { product.deallocate(); summed.deallocate() }
+
+    /// For each element of `output` (row-major), the element of `shape` broadcast to it.
+    static func indices(of shape: [Int], in output: [Int]) -> [Int] {
+        let r = output.count
+        var strides = [Int](repeating: 0, count: r)
+        var step = 1
+        for k in stride(from: shape.count - 1, through: 0, by: -1) {
+            strides[r - shape.count + k] = shape[k] == 1 ? 0 : step
+            step *= shape[k]
+        }
+        var out = [Int](repeating: 0, count: output.reduce(1, *))
+        var coordinate = [Int](repeating: 0, count: r)
+        var offset = 0
+        for o in out.indices {
+            out[o] = offset
+            var k = r - 1
+            while k >= 0 {
+                coordinate[k] += 1
+                offset += strides[k]
+                if coordinate[k] < output[k] { break }
+                offset -= strides[k] * coordinate[k]
+                coordinate[k] = 0
+                k -= 1
+            }
+        }
+        return out
+    }
+
+    func forward(_ io: PlanIO) {
+        let a = io.input(0), b = io.input(1), y = io.output(0)
+        mapA.withOptionalBuffer { ma in
+            mapB.withOptionalBuffer { mb in
+                for o in 0..<count {
+                    let x = a[ma?[o] ?? o], v = b[mb?[o] ?? o]
+                    switch kind {
+                    case .add: y[o] = x + v
+                    case .sub: y[o] = x - v
+                    case .mul: y[o] = x * v
+                    case .div: y[o] = x / v
+                    }
+                }
+            }
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let a = io.input(0), b = io.input(1)
+        mapA.withOptionalBuffer { ma in
+            mapB.withOptionalBuffer { mb in
+                if io.needs(0) {
+                    switch kind {
+                    case .add, .sub: add(UnsafePointer(g), map: ma, count: countA, to: 0, io)
+                    case .mul:
+                        for o in 0..<count { product[o] = g[o] * b[mb?[o] ?? o] }
+                        add(product, map: ma, count: countA, to: 0, io)
+                    case .div:
+                        for o in 0..<count { product[o] = g[o] / b[mb?[o] ?? o] }
+                        add(product, map: ma, count: countA, to: 0, io)
+                    }
+                }
+                if io.needs(1) {
+                    switch kind {
+                    case .add: add(UnsafePointer(g), map: mb, count: countB, to: 1, io)
+                    case .sub:
+                        for o in 0..<count { product[o] = -g[o] }
+                        add(product, map: mb, count: countB, to: 1, io)
+                    case .mul:
+                        for o in 0..<count { product[o] = g[o] * a[ma?[o] ?? o] }
+                        add(product, map: mb, count: countB, to: 1, io)
+                    case .div:
+                        for o in 0..<count {
+                            let gx = g[o] * a[ma?[o] ?? o], v = b[mb?[o] ?? o]
+                            product[o] = -gx / (v * v)
+                        }
+                        add(product, map: mb, count: countB, to: 1, io)
+                    }
+                }
+            }
+        }
+    }
+
+    /// d, summed back to an input's shape through its map, added to input i.
+    private func add(_ d: UnsafePointer<Float>, map: UnsafeBufferPointer<Int>?, count n: Int, to i: Int, _ io: PlanIO) {
+        guard let map else { return io.add(d, to: i) }
+        summed.update(repeating: 0, count: n)
+        for o in 0..<count { summed[map[o]] += d[o] }
+        io.add(summed, to: i)
+    }
+}
+
+/// `sum` along an axis (or of everything): sequential sums, as `Tensor.reduce`;
+/// each input element's gradient is its line's.
+final class SumKernel: PlanKernel {
+    let outer: Int, n: Int, inner: Int
+    let scratch: UnsafeMutablePointer<Float>
+
+    init(shape: [Int], axis: Int?) {
+        if let axis {
+            (outer, n, inner) = (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+        } else {
+            (outer, n, inner) = (1, shape.reduce(1, *), 1)
+        }
+        scratch = .allocate(capacity: max(1, outer * n * inner))
+    }
+
+    deinit { scratch.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let x = io.input(0), y = io.output(0)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var s: Float = 0
+                for j in 0..<n { s += x[o * n * inner + i + j * inner] }
+                y[o * inner + i] = s
+            }
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
+        for o in 0..<outer { for j in 0..<n { for i in 0..<inner { scratch[(o * n + j) * inner + i] = g[o * inner + i] } } }
+        io.add(scratch, to: 0)
+    }
+}
+
+extension Optional where Wrapped == [Int] {
+    /// The array's buffer, or nil, for the duration of `body`.
+    func withOptionalBuffer<R>(_ body: (UnsafeBufferPointer<Int>?) -> R) -> R {
+        guard let self else { return body(nil) }
+        return self.withUnsafeBufferPointer { body($0) }
+    }
+}
+
+/// `a @ b` for two matrices, [m, k] x [k, n], and its VJP: g b^T and a^T g.
+final class MatmulKernel: PlanKernel {
+    let m: Int, k: Int, n: Int
+    let da, db: UnsafeMutablePointer<Float>
+
+    init(m: Int, k: Int, n: Int) {
+        (self.m, self.k, self.n) = (m, k, n)
+        da = .allocate(capacity: max(1, m * k))
+        db = .allocate(capacity: max(1, k * n))
+    }
+
+    deinit { da.deallocate(); db.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let y = io.output(0)
+        y.update(repeating: 0, count: m * n)
+        Tensor.addProduct(into: y, io.input(0), io.input(1), m: m, n: n, k: k, transposeA: false, transposeB: false)
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        if io.needs(0) {
+            da.update(repeating: 0, count: m * k)
+            Tensor.addProduct(into: da, g, io.input(1), m: m, n: k, k: n, transposeA: false, transposeB: true)
+            io.add(da, to: 0)
+        }
+        if io.needs(1) {
+            db.update(repeating: 0, count: k * n)
+            Tensor.addProduct(into: db, io.input(0), g, m: k, n: n, k: m, transposeA: true, transposeB: false)
+            io.add(db, to: 1)
+        }
+    }
+}
+
+/// `softmax` along an axis, and its VJP y (g - sum(g y)).
+final class SoftmaxKernel: PlanKernel {
+    let outer: Int, n: Int, inner: Int
+    let scratch: UnsafeMutablePointer<Float>, dots: UnsafeMutablePointer<Float>
+
+    init(shape: [Int], axis: Int) {
+        (outer, n, inner) = (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+        scratch = .allocate(capacity: max(1, outer * n * inner))
+        dots = .allocate(capacity: max(1, outer * inner))
+    }
+
+    deinit { scratch.deallocate(); dots.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let x = io.input(0), y = io.output(0)
+        for o in 0..<outer { for i in 0..<inner { Tensor.softmaxLine(x + o * n * inner + i, y + o * n * inner + i, n, inner) } }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
+        let y = io.output(0)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var s: Float = 0
+                for j in 0..<n { let at = (o * n + j) * inner + i; s += g[at] * y[at] }
+                dots[o * inner + i] = s
+            }
+        }
+        for o in 0..<outer { for j in 0..<n { for i in 0..<inner {
+            let at = (o * n + j) * inner + i
+            scratch[at] = y[at] * (g[at] - dots[o * inner + i])
+        } } }
+        io.add(scratch, to: 0)
+    }
+}
+
+/// Mean squared error, and its VJP 2 (p - t) g / n.
+final class MSEKernel: PlanKernel {
+    let count: Int
+    let diff, scratch: UnsafeMutablePointer<Float>
+
+    init(count: Int) {
+        self.count = count
+        diff = .allocate(capacity: max(1, count))
+        scratch = .allocate(capacity: max(1, count))
+    }
+
+    deinit { diff.deallocate(); scratch.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let p = io.input(0), t = io.input(1)
+        var total: Float = 0
+        for i in 0..<count {
+            diff[i] = p[i] - t[i]
+            total = total + diff[i] * diff[i]
+        }
+        io.output(0)[0] = total / Float(max(count, 1))
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let s = 2 * g[0] / Float(max(count, 1))
+        for i in 0..<count { scratch[i] = diff[i] * s }
+        io.add(scratch, to: 0)
+        if io.needs(1) {
+            for i in 0..<count { scratch[i] = -(diff[i] * s) }
+            io.add(scratch, to: 1)
+        }
+    }
+}
+
+/// Cross-entropy from logits [rows, classes] with class indices (one per
+/// row) or probabilities (the logits' shape): the mean over rows of
+/// -sum(P log softmax(x)), and its VJP.
+final class CrossEntropyKernel: PlanKernel {
+    let rows: Int, classes: Int, indices: Bool
+    let probabilities, logp, soft, scratch, rowMass: UnsafeMutablePointer<Float>
+
+    init(rows: Int, classes: Int, indices: Bool) {
+        (self.rows, self.classes, self.indices) = (rows, classes, indices)
+        func make(_ n: Int) -> UnsafeMutablePointer<Float> { .allocate(capacity: max(1, n)) }
+        (probabilities, logp, soft, scratch, rowMass) = (make(rows * classes), make(rows * classes), make(rows * classes), make(rows * classes), make(rows))
+    }
+
+    deinit { for p in [probabilities, logp, soft, scratch, rowMass] { p.deallocate() } }
+
+    func forward(_ io: PlanIO) throws {
+        let x = io.input(0), t = io.input(1), n = classes
+        if indices {
+            probabilities.update(repeating: 0, count: rows * n)
+            for r in 0..<rows {
+                let v = t[r]
+                guard v == v.rounded(), v >= 0, v < Float(n) else { throw TensorError("one_hot index \(v) is out of range for \(n) classes") }
+                probabilities[r * n + Int(v)] = 1
+            }
+        } else {
+            probabilities.update(from: t, count: rows * n)
+        }
+        for r in 0..<rows {
+            let lse = Tensor.logsumexpLine(x + r * n, n, 1)
+            for j in 0..<n { logp[r * n + j] = x[r * n + j] - lse }
+            Tensor.softmaxLine(x + r * n, soft + r * n, n, 1)
+        }
+        var total: Float = 0
+        for i in 0..<(rows * n) { total = total + probabilities[i] * logp[i] }
+        io.output(0)[0] = -total / Float(max(rows, 1))
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let k = g[0] / Float(max(rows, 1)), n = classes
+        if io.needs(0) {
+            for r in 0..<rows {
+                var s: Float = 0
+                for j in 0..<n { s += probabilities[r * n + j] }
+                rowMass[r] = s
+            }
+            for r in 0..<rows { for j in 0..<n { scratch[r * n + j] = ((soft[r * n + j] * rowMass[r]) - probabilities[r * n + j]) * k } }
+            io.add(scratch, to: 0)
+        }
+        if !indices && io.needs(1) {
+            for i in 0..<(rows * n) { scratch[i] = logp[i] * (-k) }
+            io.add(scratch, to: 1)
+        }
+    }
+}

@@ -103,12 +103,13 @@ public final class PlanRecorder {
     public func slot(of v: Variable) -> Int? { slotOf[ObjectIdentifier(v)] }
 
     /// An op's kernel with the Variables it read (nil: not given) and made.
-    func capture(_ kernel: PlanKernel, name: StaticString, flops: Int, inputs: [Variable?], outputs: [Variable]) {
+    func capture(_ kernel: PlanKernel, name: StaticString, flops: Int, inputs: [Variable?], outputs: [Variable], constant: Bool = false) {
+        if constant { opRecorded(name) }
         capturedOps += 1
         if capturedOps != recordedOps { fail("'\(name)' has no compiled kernel yet") }
         guard failure == nil else { return }
         let ins = inputs.map { $0.map { slot(reading: $0) } ?? -1 }
-        let records = Graph.isRecording && inputs.contains { $0?.node != nil }
+        let records = !constant && Graph.isRecording && inputs.contains { $0?.node != nil }
         let outs = outputs.map { newSlot($0, needsGradient: records && $0.node != nil) }
         for o in outs { producer[o] = steps.count }
         steps.append(RecordedStep(kernel: kernel, name: name, inputs: ins, outputs: outs, records: records, flops: flops, scope: Graph.currentScope))
@@ -184,6 +185,15 @@ extension Graph {
     public static func planned(_ kernel: @autoclosure () -> PlanKernel, _ op: StaticString, flops: Int = 0,
                                inputs: @autoclosure () -> [Variable?], _ result: Variable) -> Variable {
         capture(kernel(), op, flops: flops, inputs: inputs(), outputs: [result])
+        return result
+    }
+
+    /// The same for an op that records no node (its value is a constant: a
+    /// detached copy, least-used slots), so that the plan computes it anew.
+    @inline(__always)
+    public static func plannedConstant(_ kernel: @autoclosure () -> PlanKernel, _ op: StaticString, flops: Int = 0,
+                                       inputs: @autoclosure () -> [Variable?], _ result: Variable) -> Variable {
+        planRecorder?.capture(kernel(), name: op, flops: flops, inputs: inputs(), outputs: [result], constant: true)
         return result
     }
 }

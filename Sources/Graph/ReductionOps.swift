@@ -7,11 +7,12 @@ extension Op {
         let shape = a.shape
         let normalized = try axis.map { try a.value.axis($0) }
         let y = try a.value.reduce(.sum, axis: axis, keepdims: keepdims)
-        return Graph.record(y, a, op: "sum", flops: a.value.count, { back, a in
+        return Graph.planned(SumKernel(shape: shape, axis: normalized), "sum", flops: a.value.count, inputs: [a],
+                             Graph.record(y, a, op: "sum", flops: a.value.count, { back, a in
             try back.add(try back.gradient.keepingAxis(normalized, of: shape).broadcast(to: shape), to: a)
         }, graph: { g, _ in
             [try broadcast(try reshape(g, g.value.keepingAxis(normalized, of: shape).shape), to: shape)]
-        })
+        }))
     }
 
     public static func mean(_ a: Variable, axis: Int?, keepdims: Bool = false) throws -> Variable {
@@ -41,7 +42,8 @@ extension Op {
         let xv = a.value
         let y = try xv.softmax(axis: axis)
         let ax = try a.value.axis(axis)
-        return Graph.record(y, a, op: "softmax", flops: 4 * y.count, { back, a in
+        return Graph.planned(SoftmaxKernel(shape: xv.shape, axis: ax), "softmax", flops: 4 * y.count, inputs: [a],
+                             Graph.record(y, a, op: "softmax", flops: 4 * y.count, { back, a in
             let g = back.gradient
             let dot = try (g * y).reduce(.sum, axis: ax, keepdims: true)
             try back.add(try y * (try g - dot), to: a)
@@ -50,7 +52,7 @@ extension Op {
             let yv = try softmax(Graph.input(xv, nodes[0]), axis: ax)
             let dot = try sum(try mul(g, yv), axis: ax, keepdims: true)
             return [try mul(yv, try sub(g, dot))]
-        })
+        }))
     }
 
     public static func logsumexp(_ a: Variable, axis: Int, keepdims: Bool = false) throws -> Variable {

@@ -30,7 +30,7 @@ package final class TracedFunction: CallableObject {
     }
 
     package var kindName: String { "compiled function" }
-    package var memberNames: [String] { ["traces", "replays", "uncompiled", "plans"] }
+    package var memberNames: [String] { ["traces", "replays", "uncompiled", "plans", "kernel_plans"] }
     package var summary: String { "<compiled function \(function.name): \(plans.count) plan\(plans.count == 1 ? "" : "s"), \(traces) traced, \(replays) replayed>" }
 
     package func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
@@ -39,6 +39,7 @@ package final class TracedFunction: CallableObject {
         case "replays": return .number(Double(replays))
         case "uncompiled": return .number(Double(uncompiledCalls))
         case "plans": return .number(Double(plans.filter { $0.plan != nil }.count))
+        case "kernel_plans": return .number(Double(plans.filter { $0.kernels != nil }.count))
         default: return nil
         }
     }
@@ -71,7 +72,13 @@ package final class TracedFunction: CallableObject {
                 return try trace(args, labels: labels, key: key, named: named, at: range, interpreter)
             }
             replays += 1
-            if let kernels = entry.kernels, !Graph.debugNonFinite { return try kernels.run(args) }
+            if let kernels = entry.kernels, !Graph.debugNonFinite {
+                // A kernel's error (a class index out of range) names the call; debug_nans names the op.
+                do { return try kernels.run(args) } catch let error where !(error is Diagnostic) {
+                    guard let range else { throw error }
+                    throw locate(error, range)
+                }
+            }
             return try plan.run(.tuple(args), interpreter)
         }
         return try trace(args, labels: labels, key: key, named: named, at: range, interpreter)

@@ -82,6 +82,25 @@ extension Tensor {
         return m
     }
 
+    /// The softmax of one line of n values `step` apart, into y (laid out the same).
+    public static func softmaxLine(_ x: Floats, _ y: MutableFloats, _ n: Int, _ step: Int) {
+        var m = Tensor.largest(x, n, step)
+        if m == -.infinity { m = 0 }
+        var s: Float = 0
+        for j in 0..<n { let e = Foundation.exp(x[j * step] - m); y[j * step] = e; s += e }
+        let inv = 1 / s
+        for j in 0..<n { y[j * step] *= inv }
+    }
+
+    /// log(sum(exp(x))) of one line of n values `step` apart.
+    public static func logsumexpLine(_ x: Floats, _ n: Int, _ step: Int) -> Float {
+        let m = Tensor.largest(x, n, step)
+        if m == -.infinity || m == .infinity { return m }
+        var s: Float = 0
+        for j in 0..<n { s += Foundation.exp(x[j * step] - m) }
+        return m + Foundation.log(s)
+    }
+
     /// Numerically stable softmax along `axis`.
     public func softmax(axis: Int) throws -> Tensor {
         let a = try self.axis(axis)
@@ -89,15 +108,7 @@ extension Tensor {
         let out = filling(count) { po in
             reading(data) { p in
                 // An exp costs about as much as twenty multiply-adds.
-                forEachLine(along: a, work: 24 * n) { start, _ in
-                    let (x, y) = (p + start, po + start)
-                    var m = Tensor.largest(x, n, step)
-                    if m == -.infinity { m = 0 }
-                    var s: Float = 0
-                    for j in 0..<n { let e = Foundation.exp(x[j * step] - m); y[j * step] = e; s += e }
-                    let inv = 1 / s
-                    for j in 0..<n { y[j * step] *= inv }
-                }
+                forEachLine(along: a, work: 24 * n) { start, _ in Tensor.softmaxLine(p + start, po + start, n, step) }
             }
         }
         return Tensor(shape: shape, data: out)
@@ -109,14 +120,7 @@ extension Tensor {
         let (outer, n, step) = split3(a)
         let out = filling(outer * step) { po in
             reading(data) { p in
-                forEachLine(along: a) { start, line in
-                    let x = p + start
-                    let m = Tensor.largest(x, n, step)
-                    if m == -.infinity || m == .infinity { po[line] = m; return }
-                    var s: Float = 0
-                    for j in 0..<n { s += Foundation.exp(x[j * step] - m) }
-                    po[line] = m + Foundation.log(s)
-                }
+                forEachLine(along: a) { start, line in po[line] = Tensor.logsumexpLine(p + start, n, step) }
             }
         }
         var shape = self.shape
