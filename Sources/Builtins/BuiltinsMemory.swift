@@ -11,7 +11,7 @@ enum MemoryBuiltins {
     static let all: [Builtin] = [
         Builtin("cosine", "memory, key", "Cosine similarity of a key with every memory row: [N] (or [B, N] for a batch); keys of several heads, [H, W] (or [B, H, W]), give [H, N] (or [B, H, N]). A zero row or key gives 0.") { a in
             .tensor(try Addressing.cosine(try a.tensor("memory"), try a.tensor("key")))
-        }.checked("cosine($(randn(6, 4)), $(randn(4)))", "cosine($(randn(2, 6, 4)), $(randn(2, 3, 4)))"),
+        }.checked("cosine($(randn(6, 4)), $(randn(4)))", "cosine($(randn(2, 6, 4)), $(randn(2, 3, 4)))").inPlans(),
         Builtin("address", "memory, key, beta", "Content addressing: softmax(beta * cosine(memory, key)) over the slots.") { a in
             .tensor(try Addressing.content(try a.tensor("memory"), try a.tensor("key"), try a.tensor("beta")))
         }.checked("address($(randn(6, 4)), $(randn(4)), $(tensor(2.5)))", "address($(randn(2, 6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))",
@@ -57,16 +57,16 @@ enum MemoryBuiltins {
         }.checked("write($(randn(6, 4)), $(softmax(randn(6))), $(uniform(4)), $(randn(4)))", "write($(randn(6, 4)), $(softmax(randn(2, 6), 1)), $(uniform(2, 4)), $(randn(2, 4)))", "write($(randn(6, 4)), $(softmax(randn(6))), nil, $(randn(4)))"),
         Builtin("usage", "previous, reads, writes, decay = 0.95", "LRUA usage: decay * previous + reads + writes (several heads, [H, N] or [B, H, N], are summed).") { a in
             .tensor(try Addressing.usage(try a.tensor("previous"), reads: try a.tensor("reads"), write: try a.tensor("writes"), decay: try a.float("decay")))
-        }.checked("usage($(uniform(6)), $(softmax(randn(2, 6), 1)), $(softmax(randn(6))))"),
+        }.checked("usage($(uniform(6)), $(softmax(randn(2, 6), 1)), $(softmax(randn(6))))").inPlans(),
         Builtin("least_used", "usage, n", "1 at the n least-used slots (per batch row; exactly n, ties to the lower slot), else 0. Not differentiable.") { a in
-            .tensor(Variable(try Addressing.leastUsed(try a.tensor("usage").value, n: try a.int("n"))))
-        }.notDifferentiable("an indicator of the least-used slots"),
+            .tensor(try Addressing.leastUsed(try a.tensor("usage"), n: try a.int("n")))
+        }.notDifferentiable("an indicator of the least-used slots").inPlans(),
         Builtin("lrua_weights", "alpha, wr_prev, wlu_prev", "LRUA write weights: sigmoid(alpha) * wr_prev + (1 - sigmoid(alpha)) * wlu_prev; for several heads, wr_prev [H, N] (or [B, H, N]) and alpha [H] (or [B, H]).") { a in
             .tensor(try Addressing.lruaWeights(try a.tensor("alpha"), readPrevious: try a.tensor("wr_prev"), leastUsedPrevious: try a.tensor("wlu_prev")))
-        }.checked("lrua_weights($(randn(1)), $(softmax(randn(6))), $(softmax(randn(6))))", "lrua_weights($(randn(2, 3)), $(softmax(randn(2, 3, 5), 2)), $(softmax(randn(2, 5), 1)))"),
+        }.checked("lrua_weights($(randn(1)), $(softmax(randn(6))), $(softmax(randn(6))))", "lrua_weights($(randn(2, 3)), $(softmax(randn(2, 3, 5), 2)), $(softmax(randn(2, 5), 1)))").inPlans(),
         Builtin("zero_least_used", "memory, usage", "The memory with its least-used slot (by usage) set to zero.") { a in
-            .tensor(try Addressing.zeroLeastUsed(try a.tensor("memory"), usage: try a.tensor("usage").value))
-        }.checked("zero_least_used($(randn(6, 4)), tensor([0.5, 0.1, 0.9, 0.3, 0.7, 0.8]))"),
+            .tensor(try Addressing.zeroLeastUsed(try a.tensor("memory"), usage: try a.tensor("usage")))
+        }.checked("zero_least_used($(randn(6, 4)), tensor([0.5, 0.1, 0.9, 0.3, 0.7, 0.8]))").inPlans(),
         Builtin("lrua_write", "memory, key, alpha, wr_prev, usage_prev, n", "One LRUA write: zero the least-used slot, then add key with the LRUA weights (least used taken as the n smallest). Returns (memory, write weights).") { a in
             let (m, w) = try Addressing.lruaWrite(try a.tensor("memory"), key: try a.tensor("key"), alpha: try a.tensor("alpha"), readPrevious: try a.tensor("wr_prev"),
                                                   usagePrevious: try a.tensor("usage_prev").value, reads: try a.int("n"))
@@ -137,13 +137,13 @@ final class MemoryObject: NativeObject {
             }.inPlans(),
             Builtin("write", "w, erase = nil, add = nil, head = 0, usage = nil", "Erase then add with weighting w (several heads at once as for write); records it in the trace. usage: the usage an LRUA write chose its slots by, kept in the trace for the memory view (show(mem)).") { a in
                 guard try !a.isAbsent("add") else { throw RuntimeError("write needs an add vector (add: ...)") }
-                let usage = try a.isAbsent("usage") ? nil : try a.tensor("usage").value
+                let usage = try a.isAbsent("usage") ? nil : try a.tensor("usage")
                 if let u = usage, u.shape.last != bank.slots {
                     throw RuntimeError("write: usage must have one value per slot (\(bank.slots)), got shape \(Tensor.shapeText(u.shape))")
                 }
                 try bank.write(try a.tensor("w"), erase: try a.isAbsent("erase") ? nil : try a.tensor("erase"), add: try a.tensor("add"), head: try a.int("head"), usage: usage)
                 return .nil
-            },
+            }.inPlans(),
             Builtin("lrua_write", "key, alpha, wr_prev, usage_prev, n, head = 0", "An LRUA write (zero the least-used slot, add key with the LRUA weights); returns the write weights.") { a in
                 .tensor(try bank.lruaWrite(key: try a.tensor("key"), alpha: try a.tensor("alpha"), readPrevious: try a.tensor("wr_prev"),
                                            usagePrevious: try a.tensor("usage_prev").value, reads: try a.int("n"), head: try a.int("head")))
@@ -153,7 +153,7 @@ final class MemoryObject: NativeObject {
             }.inPlans(),
             Builtin("set", "contents", "Replaces the contents (same shape), e.g. after a write composed from basic ops.") { a in
                 try bank.set(try a.tensor("contents")); return .nil
-            },
+            }.inPlans(),
             Builtin("save_trace", "path", "Writes the trace as a CSV table (kind, step, head, row, slot0...), atomically.") { a in
                 let path = try a.string("path")
                 do { try SafeFile.write(Array(bank.traceTable().utf8), to: path) }

@@ -9,8 +9,12 @@ extension Addressing {
     /// K[i] = M_i . k / (|M_i| |k| + eps), for every memory row i.
     public static func cosine(_ memory: Variable, _ key: Variable) throws -> Variable {
         let kernel = try cosineKernel(memory.value, key.value)
+        let L = try Layout(memory: memory.value)
+        let heads = kernel.value.count / (L.batch * L.slots)
         // A dot product of a row's width for every similarity.
-        return record(kernel, [memory, key], op: "cosine", flops: 2 * kernel.value.count * (memory.shape.last ?? 1))
+        let flops = 2 * kernel.value.count * (memory.shape.last ?? 1)
+        return Graph.planned(CosineKernel(batch: L.batch, heads: heads, slots: L.slots, width: L.width), "cosine", flops: flops, inputs: [memory, key],
+                             record(kernel, [memory, key], op: "cosine", flops: flops))
     }
 
     static func cosineKernel(_ m: Tensor, _ k: Tensor) throws -> Kernel {
@@ -22,15 +26,7 @@ extension Addressing {
             let (po, norms) = (out[0], out[1])
             let dots = norms + B * N, keyNorms = dots + B * H * N
             reading(m.data, k.data) { pm, pk in
-                Parallel.forEach(B, work: 2 * (H + 1) * N * W * B) { batches in for b in batches {
-                    let memory = pm + b * N * W
-                    AddressingRows.rowNorms(memory, slots: N, width: W, into: norms + b * N)
-                    for h in 0..<H {
-                        let r = b * H + h
-                        keyNorms[r] = AddressingRows.cosine(memory, rowNorms: norms + b * N, key: pk + r * W,
-                                                            slots: N, width: W, dots: dots + r * N, into: po + r * N)
-                    }
-                }}
+                cosineRows(memory: pm, keys: pk, into: po, norms: norms, dots: dots, keyNorms: keyNorms, batch: B, heads: H, slots: N, width: W)
             }
         }
         // The similarities, and the row norms, dot products and |k| per head kept for the backward pass.
@@ -38,20 +34,41 @@ extension Addressing {
         return (Tensor(shape: L.shape(heads: heads, last: N), data: out), { g in
             let d = filling(counts: [m.count, k.count]) { out in
                 reading(list: m.data, k.data, g.data, saved) { p in
-                    let (pm, pk, pg, norms) = (p[0], p[1], p[2], p[3])
-                    let dots = norms + B * N, keyNorms = dots + B * H * N
-                    Parallel.forEach(B, work: 6 * H * N * W * B) { batches in for b in batches {
-                        for h in 0..<H {
-                            let r = b * H + h
-                            AddressingRows.cosineBackward(pg + r * N, memory: pm + b * N * W, rowNorms: norms + b * N, key: pk + r * W,
-                                                          keyNorm: keyNorms[r], dots: dots + r * N, slots: N, width: W,
-                                                          dm: out[0] + b * N * W, dk: out[1] + r * W)
-                        }
-                    }}
+                    let norms = p[3], dots = p[3] + B * N, keyNorms = p[3] + B * N + B * H * N
+                    cosineRowsBackward(p[2], memory: p[0], keys: p[1], norms: norms, dots: dots, keyNorms: keyNorms,
+                                       dMemory: out[0], dKeys: out[1], batch: B, heads: H, slots: N, width: W)
                 }
             }
             return [Tensor(shape: m.shape, data: d[0]), Tensor(shape: k.shape, data: d[1])]
         })
+    }
+
+    /// Each head's key against every row of its batch row's memory, into po
+    /// [B, H, N], keeping the row norms, dot products and key norms.
+    static func cosineRows(memory pm: Floats, keys pk: Floats, into po: MutableFloats, norms: MutableFloats, dots: MutableFloats,
+                           keyNorms: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        Parallel.forEach(B, work: 2 * (H + 1) * N * W * B) { batches in for b in batches {
+            let memory = pm + b * N * W
+            AddressingRows.rowNorms(memory, slots: N, width: W, into: norms + b * N)
+            for h in 0..<H {
+                let r = b * H + h
+                keyNorms[r] = AddressingRows.cosine(memory, rowNorms: norms + b * N, key: pk + r * W,
+                                                    slots: N, width: W, dots: dots + r * N, into: po + r * N)
+            }
+        }}
+    }
+
+    /// Their VJP: adds into dMemory [B, N, W] and dKeys [B, H, W] (zeroed by the caller).
+    static func cosineRowsBackward(_ pg: Floats, memory pm: Floats, keys pk: Floats, norms: Floats, dots: Floats, keyNorms: Floats,
+                                   dMemory: MutableFloats, dKeys: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        Parallel.forEach(B, work: 6 * H * N * W * B) { batches in for b in batches {
+            for h in 0..<H {
+                let r = b * H + h
+                AddressingRows.cosineBackward(pg + r * N, memory: pm + b * N * W, rowNorms: norms + b * N, key: pk + r * W,
+                                              keyNorm: keyNorms[r], dots: dots + r * N, slots: N, width: W,
+                                              dm: dMemory + b * N * W, dk: dKeys + r * W)
+            }
+        }}
     }
 
     /// Content addressing: softmax(beta * cosine(M, k)) over the slots.

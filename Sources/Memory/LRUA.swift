@@ -23,13 +23,46 @@ extension Addressing {
     public static func leastUsed(_ usage: Tensor, n: Int) throws -> Tensor {
         let L = try Layout(weighting: usage)
         guard n >= 1, n <= L.slots else { throw TensorError("least_used: n must be between 1 and \(L.slots), got \(n)") }
-        var out = [Float](repeating: 0, count: usage.count)
-        for b in 0..<L.batch {
-            let base = b * L.slots
-            let order = (0..<L.slots).sorted { (usage.data[base + $0], $0) < (usage.data[base + $1], $1) }
-            for i in order.prefix(n) { out[base + i] = 1 }
+        let out = filling(usage.count) { po in
+            reading(usage.data) { pu in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { order in
+                    for b in 0..<L.batch {
+                        leastUsedSlots(pu + b * L.slots, slots: L.slots, n: n, order: order.baseAddress!)
+                        for k in 0..<n { po[b * L.slots + order[k]] = 1 }
+                    }
+                }
+            }
         }
         return Tensor(shape: usage.shape, data: out)
+    }
+
+    /// The same for a tensor a compiled plan computes anew at each run (a constant to gradients).
+    public static func leastUsed(_ usage: Variable, n: Int) throws -> Variable {
+        let value = try leastUsed(usage.value, n: n)
+        let L = try Layout(weighting: usage.value)
+        return Graph.plannedConstant(LeastUsedKernel(rows: L.batch, slots: L.slots, n: n), "least_used", inputs: [usage], Variable(value))
+    }
+
+    /// The n slots of smallest usage in order[0..<n], by (usage, slot): the
+    /// first n of the slots sorted by increasing usage, ties to the lower slot.
+    static func leastUsedSlots(_ u: Floats, slots N: Int, n: Int, order: UnsafeMutablePointer<Int>) {
+        for k in 0..<n {
+            var best = -1
+            for i in 0..<N {
+                var taken = false
+                for j in 0..<k where order[j] == i { taken = true }
+                if taken { continue }
+                if best < 0 || u[i] < u[best] || (u[i] == u[best] && i < best) { best = i }
+            }
+            order[k] = best
+        }
+    }
+
+    /// The first slot of smallest usage.
+    static func leastUsedSlot(_ u: Floats, slots N: Int) -> Int {
+        var best = 0
+        for i in 1..<N where u[i] < u[best] { best = i }
+        return best
     }
 
     /// w^w = sigmoid(alpha) w^r_prev + (1 - sigmoid(alpha)) w^lu_prev. Several
@@ -58,7 +91,9 @@ extension Addressing {
         }
         // lu takes its gradient too (a variant with soft least-used weights
         // learns through it); heads sharing one lu row add their shares.
-        return Graph.record(Tensor(shape: r.shape, data: out), alpha, readPrevious, leastUsedPrevious, op: "lrua_weights", flops: 3 * out.count) { back, alpha, readPrevious, leastUsedPrevious in
+        let kernel = LRUAWeightsKernel(rows: rows, slots: N, perLU: perLU, alphas: a.count, luCount: lu.count)
+        return Graph.planned(kernel, "lrua_weights", flops: 3 * out.count, inputs: [alpha, readPrevious, leastUsedPrevious],
+                             Graph.record(Tensor(shape: r.shape, data: out), alpha, readPrevious, leastUsedPrevious, op: "lrua_weights", flops: 3 * out.count) { back, alpha, readPrevious, leastUsedPrevious in
             let g = back.gradient
             var dr = [Float](repeating: 0, count: r.count), da = [Float](repeating: 0, count: a.count)
             var dlu = [Float](repeating: 0, count: lu.count)
@@ -75,21 +110,20 @@ extension Addressing {
             try back.add(Tensor(shape: a.shape, data: da), to: alpha)
             try back.add(Tensor(shape: r.shape, data: dr), to: readPrevious)
             try back.add(Tensor(shape: lu.shape, data: dlu), to: leastUsedPrevious)
-        }
+        })
     }
 
     /// The memory with its single least-used slot (smallest usage, first on ties) set to zero.
-    public static func zeroLeastUsed(_ memory: Variable, usage: Tensor) throws -> Variable {
+    public static func zeroLeastUsed(_ memory: Variable, usage usageVariable: Variable) throws -> Variable {
+        let usage = usageVariable.value
         let L = try Layout(memory: memory.value)
         let U = try Layout(weighting: usage)
         guard U.batch == L.batch, U.slots == L.slots else {
             throw TensorError("usage of shape \(Tensor.shapeText(usage.shape)) does not fit a memory of shape \(Tensor.shapeText(memory.shape))")
         }
         var keep = [Float](repeating: 1, count: L.batch * L.slots)
-        for b in 0..<L.batch {
-            var best = 0
-            for i in 1..<L.slots where usage.data[b * L.slots + i] < usage.data[b * L.slots + best] { best = i }
-            keep[b * L.slots + best] = 0
+        reading(usage.data) { pu in
+            for b in 0..<L.batch { keep[b * L.slots + leastUsedSlot(pu + b * L.slots, slots: L.slots)] = 0 }
         }
         // Rows are zeroed by copying around them; the gradient is zeroed at the same rows.
         let W = L.width
@@ -99,7 +133,8 @@ extension Addressing {
             }
             return Tensor(shape: t.shape, data: out[0])
         }
-        return Graph.record(zeroRows(memory.value), memory, op: "zero_least_used", flops: 0) { back, memory in try back.add(zeroRows(back.gradient), to: memory) }
+        return Graph.planned(ZeroLeastUsedKernel(batch: L.batch, slots: L.slots, width: W), "zero_least_used", inputs: [memory, usageVariable],
+                             Graph.record(zeroRows(memory.value), memory, op: "zero_least_used", flops: 0) { back, memory in try back.add(zeroRows(back.gradient), to: memory) })
     }
 
     /// One LRUA write: zero the least-used slot, then M += w^w k, with
@@ -109,7 +144,7 @@ extension Addressing {
                                  usagePrevious: Tensor, reads n: Int) throws -> (memory: Variable, weights: Variable) {
         let leastUsedPrevious = try leastUsed(usagePrevious, n: n)
         let ww = try lruaWeights(alpha, readPrevious: readPrevious, leastUsedPrevious: Variable(leastUsedPrevious))
-        let cleared = try zeroLeastUsed(memory, usage: usagePrevious)
+        let cleared = try zeroLeastUsed(memory, usage: Variable(usagePrevious))
         return (try write(cleared, ww, erase: nil, add: key), ww)
     }
 }

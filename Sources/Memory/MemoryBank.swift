@@ -119,7 +119,7 @@ public final class MemoryBank {
     }
 
     /// `usage`, when given, is kept in the trace (the usage an LRUA write chose its slots by).
-    public func write(_ weighting: Variable, erase: Variable?, add: Variable, head: Int = 0, usage: Tensor? = nil) throws {
+    public func write(_ weighting: Variable, erase: Variable?, add: Variable, head: Int = 0, usage: Variable? = nil) throws {
         let updated = try Addressing.write(contents, weighting, erase: erase, add: add)
         record(weighting, isWrite: true, head: head, vector: add, usage: usage)
         try set(updated)
@@ -144,16 +144,18 @@ public final class MemoryBank {
     /// Keeps one access per head; a weighting with a head axis is kept whole
     /// and each head's access names its part.
     /// `vector`, or what `moved` makes of it, is the vector the access moved.
-    private func record(_ weighting: Variable, isWrite: Bool, head: Int, vector: Variable? = nil, usage: Tensor? = nil,
+    private func record(_ weighting: Variable, isWrite: Bool, head: Int, vector: Variable? = nil, usage: Variable? = nil,
                         moved: ((Tensor) -> Tensor)? = nil) {
         guard tracing else { return }
         if let recorder = Graph.planRecorder {
             // A compiled plan records the same access after each run, from its values.
-            recorder.effect(reading: [weighting] + (vector.map { [$0] } ?? [])) { [self] values in
-                keep(values[0], isWrite: isWrite, head: head, vector: values.count > 1 ? (moved?(values[1]) ?? values[1]) : nil, usage: usage)
+            let (hasVector, hasUsage) = (vector != nil, usage != nil)
+            recorder.effect(reading: [weighting] + (vector.map { [$0] } ?? []) + (usage.map { [$0] } ?? [])) { [self] values in
+                let v = hasVector ? values[1] : nil
+                keep(values[0], isWrite: isWrite, head: head, vector: v.map { moved?($0) ?? $0 }, usage: hasUsage ? values[values.count - 1] : nil)
             }
         }
-        keep(weighting.value, isWrite: isWrite, head: head, vector: vector.map { moved?($0.value) ?? $0.value }, usage: usage)
+        keep(weighting.value, isWrite: isWrite, head: head, vector: vector.map { moved?($0.value) ?? $0.value }, usage: usage?.value)
     }
 
     private func keep(_ w: Tensor, isWrite: Bool, head: Int, vector: Tensor?, usage: Tensor?) {
@@ -172,7 +174,7 @@ public final class MemoryBank {
     public func lruaWrite(key: Variable, alpha: Variable, readPrevious: Variable, usagePrevious: Tensor, reads: Int, head: Int = 0) throws -> Variable {
         let (updated, weights) = try Addressing.lruaWrite(contents, key: key, alpha: alpha, readPrevious: readPrevious,
                                                           usagePrevious: usagePrevious, reads: reads)
-        record(weights, isWrite: true, head: head, vector: key, usage: usagePrevious)
+        record(weights, isWrite: true, head: head, vector: key, usage: Variable(usagePrevious))
         try set(updated)
         return weights
     }

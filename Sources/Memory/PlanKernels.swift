@@ -118,3 +118,161 @@ final class ReadKernel: PlanKernel {
         io.add(dw, to: 1)
     }
 }
+
+/// `cosine(memory, key)`: each head's key against every row, and the VJP into both.
+final class CosineKernel: PlanKernel {
+    let B: Int, H: Int, N: Int, W: Int
+    /// Row norms [B, N], dot products [B, H, N] and key norms [B, H] kept for the backward pass.
+    let norms, dots, keyNorms, dm, dk: MutableFloats
+
+    init(batch: Int, heads: Int, slots: Int, width: Int) {
+        (B, H, N, W) = (batch, heads, slots, width)
+        (norms, dots, keyNorms) = (buffer(B * N), buffer(B * H * N), buffer(B * H))
+        (dm, dk) = (buffer(B * N * W), buffer(B * H * W))
+    }
+
+    deinit { for b in [norms, dots, keyNorms, dm, dk] { b.deallocate() } }
+
+    func forward(_ io: PlanIO) {
+        Addressing.cosineRows(memory: io.input(0), keys: io.input(1), into: io.output(0), norms: norms, dots: dots, keyNorms: keyNorms,
+                              batch: B, heads: H, slots: N, width: W)
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        dm.update(repeating: 0, count: B * N * W)
+        dk.update(repeating: 0, count: B * H * W)
+        Addressing.cosineRowsBackward(g, memory: io.input(0), keys: io.input(1), norms: norms, dots: dots, keyNorms: keyNorms,
+                                      dMemory: dm, dKeys: dk, batch: B, heads: H, slots: N, width: W)
+        io.add(dm, to: 0)
+        io.add(dk, to: 1)
+    }
+}
+
+/// `write(memory, w, erase, add)` for any number of heads: inputs memory, weighting, add, erase (or none).
+final class WriteKernel: PlanKernel {
+    let B: Int, H: Int, N: Int, W: Int
+    let dMemory, dWeighting, dAdd, dErase: MutableFloats
+
+    init(batch: Int, heads: Int, slots: Int, width: Int) {
+        (B, H, N, W) = (batch, heads, slots, width)
+        (dMemory, dWeighting, dAdd, dErase) = (buffer(B * N * W), buffer(B * H * N), buffer(B * H * W), buffer(B * H * W))
+    }
+
+    deinit { for b in [dMemory, dWeighting, dAdd, dErase] { b.deallocate() } }
+
+    func forward(_ io: PlanIO) {
+        Addressing.writeRows(memory: io.input(0), add: io.input(2), erase: io.hasInput(3) ? io.input(3) : nil, weighting: io.input(1),
+                             into: io.output(0), batch: B, heads: H, slots: N, width: W)
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        dMemory.update(from: g, count: B * N * W)
+        dWeighting.update(repeating: 0, count: B * H * N)
+        dAdd.update(repeating: 0, count: B * H * W)
+        dErase.update(repeating: 0, count: B * H * W)
+        Addressing.writeRowsBackward(g, memory: io.input(0), add: io.input(2), erase: io.hasInput(3) ? io.input(3) : nil, weighting: io.input(1),
+                                     dMemory: dMemory, dWeighting: dWeighting, dAdd: dAdd, dErase: dErase, batch: B, heads: H, slots: N, width: W)
+        io.add(dMemory, to: 0)
+        io.add(dWeighting, to: 1)
+        io.add(dAdd, to: 2)
+        if io.hasInput(3) { io.add(dErase, to: 3) }
+    }
+}
+
+/// `lrua_weights(alpha, wr_prev, wlu_prev)`: s r + (1 - s) lu per row, s = sigmoid(alpha).
+final class LRUAWeightsKernel: PlanKernel {
+    let rows: Int, N: Int, perLU: Int, alphas: Int, luCount: Int
+    let gates, dr, da, dlu: MutableFloats
+
+    init(rows: Int, slots: Int, perLU: Int, alphas: Int, luCount: Int) {
+        (self.rows, N, self.perLU, self.alphas, self.luCount) = (rows, slots, perLU, alphas, luCount)
+        (gates, dr, da, dlu) = (buffer(rows), buffer(rows * slots), buffer(alphas), buffer(luCount))
+    }
+
+    deinit { for b in [gates, dr, da, dlu] { b.deallocate() } }
+
+    func forward(_ io: PlanIO) {
+        let a = io.input(0), r = io.input(1), lu = io.input(2), out = io.output(0)
+        for row in 0..<rows { gates[row] = VectorMath.sigmoid(alphas == 1 ? a[0] : a[row]) }
+        for row in 0..<rows {
+            let s = gates[row], base = row * N, luBase = (row / perLU) * N
+            for i in 0..<N { out[base + i] = s * r[base + i] + (1 - s) * lu[luBase + i] }
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let r = io.input(1), lu = io.input(2)
+        dr.update(repeating: 0, count: rows * N)
+        da.update(repeating: 0, count: alphas)
+        dlu.update(repeating: 0, count: luCount)
+        for row in 0..<rows {
+            let s = gates[row], base = row * N, luBase = (row / perLU) * N
+            var ds: Float = 0
+            for i in 0..<N {
+                dr[base + i] = s * g[base + i]
+                dlu[luBase + i] += (1 - s) * g[base + i]
+                ds += g[base + i] * (r[base + i] - lu[luBase + i])
+            }
+            da[alphas == 1 ? 0 : row] += Scalar.sigmoidBackward(ds, output: s)
+        }
+        io.add(da, to: 0)
+        io.add(dr, to: 1)
+        io.add(dlu, to: 2)
+    }
+}
+
+/// `least_used(usage, n)`: 1 at the n least-used slots of each row (a constant to the backward pass).
+final class LeastUsedKernel: PlanKernel {
+    let rows: Int, N: Int, n: Int
+    let order: UnsafeMutablePointer<Int>
+
+    init(rows: Int, slots: Int, n: Int) {
+        (self.rows, N, self.n) = (rows, slots, n)
+        order = .allocate(capacity: max(1, slots))
+    }
+
+    deinit { order.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let u = io.input(0), out = io.output(0)
+        out.update(repeating: 0, count: rows * N)
+        for b in 0..<rows {
+            Addressing.leastUsedSlots(u + b * N, slots: N, n: n, order: order)
+            for k in 0..<n { out[b * N + order[k]] = 1 }
+        }
+    }
+
+    func backward(_ io: PlanIO) {}
+}
+
+/// `zero_least_used(memory, usage)`: the memory with each batch row's least-used slot zeroed, and the same for its gradient.
+final class ZeroLeastUsedKernel: PlanKernel {
+    let B: Int, N: Int, W: Int
+    let chosen: UnsafeMutablePointer<Int>
+    let scratch: MutableFloats
+
+    init(batch: Int, slots: Int, width: Int) {
+        (B, N, W) = (batch, slots, width)
+        chosen = .allocate(capacity: max(1, batch))
+        scratch = buffer(batch * slots * width)
+    }
+
+    deinit { chosen.deallocate(); scratch.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let u = io.input(1), m = io.input(0), out = io.output(0)
+        for b in 0..<B { chosen[b] = Addressing.leastUsedSlot(u + b * N, slots: N) }
+        out.update(from: m, count: B * N * W)
+        for b in 0..<B { (out + (b * N + chosen[b]) * W).update(repeating: 0, count: W) }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        scratch.update(from: g, count: B * N * W)
+        for b in 0..<B { (scratch + (b * N + chosen[b]) * W).update(repeating: 0, count: W) }
+        io.add(scratch, to: 0)
+    }
+}

@@ -80,8 +80,11 @@ extension Addressing {
     /// M~(i) = M(i) * prod_h (1 - w_h(i) e_h), then every add, + sum_h w_h(i) a_h.
     public static func write(_ memory: Variable, _ weighting: Variable, erase: Variable?, add: Variable) throws -> Variable {
         // Erase and add: a few operations per element of the memory, for each head's weighting.
-        record(try writeKernel(memory.value, weighting.value, erase?.value, add.value), [memory, weighting, add, erase],
-               op: "write", flops: 4 * weighting.value.count * (memory.shape.last ?? 1))
+        let kernel = try writeKernel(memory.value, weighting.value, erase?.value, add.value)
+        let L = try Layout(memory: memory.value)
+        let heads = weighting.value.count / (L.batch * L.slots), flops = 4 * weighting.value.count * L.width
+        return Graph.planned(WriteKernel(batch: L.batch, heads: heads, slots: L.slots, width: L.width), "write", flops: flops,
+                             inputs: [memory, weighting, add, erase], record(kernel, [memory, weighting, add, erase], op: "write", flops: flops))
     }
 
     /// The write's value and VJP: [dM, dw, da] and, with an erase vector, de.
