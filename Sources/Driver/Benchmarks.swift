@@ -26,7 +26,7 @@ struct Benchmarks {
         if !files.isEmpty { return files }
         guard let folder = Benchmarks.folder, let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
         let paths = names.filter { $0.hasSuffix(".mn") }.sorted().map { folder + "/" + $0 }
-        let models = ["ntm_step.mn", "mann_episode.mn", "metanet_episode.mn"]
+        let models = ["ntm_step.mn", "ntm_step_compiled.mn", "mann_episode.mn", "mann_episode_compiled.mn", "metanet_episode.mn"]
         return paths.filter { !models.contains(($0 as NSString).lastPathComponent) } + models.compactMap { m in paths.first { $0.hasSuffix("/" + m) } }
     }
 

@@ -1,5 +1,14 @@
 import Tensor
 
+/// A kernel's own buffer of n floats, zeros, counted in the plan's table.
+public func planBuffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+    let count = max(1, n)
+    let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    p.initialize(repeating: 0, count: count)
+    KernelPlan.kernelFloats += count
+    return p
+}
+
 /// An op's forward and backward over a compiled plan's buffers: the same
 /// arithmetic, in the same order, as the op's eager form and its VJP, so a
 /// plan gives the same bits. Made by the op while a compiled function is
@@ -28,6 +37,10 @@ public struct PlanIO {
         let slot = outputs[k]
         return plan.written[slot] ? plan.values + plan.gradOffsets[slot] : nil
     }
+
+    /// Scratch buffer k (of a few) of at least n floats, shared by every
+    /// kernel: valid only until the kernel returns.
+    @inline(__always) public func scratch(_ k: Int, _ n: Int) -> UnsafeMutablePointer<Float> { plan.scratch(k, n) }
 
     /// Whether input i needs a gradient (it was computed from a parameter).
     @inline(__always) public func needs(_ i: Int) -> Bool { inputs[i] >= 0 && plan.gradOffsets[inputs[i]] >= 0 }
@@ -91,6 +104,10 @@ public final class KernelPlan {
         case argument(Int)
     }
 
+    /// The floats kernels have allocated for themselves (`planBuffer`): a
+    /// recorder takes the difference over its trace.
+    nonisolated(unsafe) public static var kernelFloats = 0
+
     struct Step {
         let kernel: PlanKernel
         let name: StaticString
@@ -153,14 +170,7 @@ public final class KernelPlan {
             outputIndex[i] = s.output
             next += (s.count + 7) / 8 * 8
         }
-        for (i, s) in slots.enumerated() {
-            if s.needsGradient {
-                gradOffsets[i] = next
-                next += (s.count + 7) / 8 * 8
-            } else {
-                gradOffsets[i] = -1
-            }
-        }
+        next += KernelPlan.placeGradients(slots: slots, steps: steps, loss: loss, at: next, into: gradOffsets)
         totalFloats = max(next, 1)
         values = .allocate(capacity: totalFloats)
         values.initialize(repeating: 0, count: totalFloats)
@@ -188,11 +198,63 @@ public final class KernelPlan {
         pending.reserveCapacity(steps.count)
     }
 
+    /// Places the gradients after the values, sharing space by liveness: a
+    /// value's gradient is written first by the backward of its last user
+    /// (the loss's: before any) and read last by the backward of the step
+    /// that made it (a parameter's: by the optimizer, after them all), so
+    /// two whose spans of steps do not meet can take the same floats.
+    /// Returns the floats they take; -1 for a value that needs none.
+    static func placeGradients(slots: [PlanRecorder.Slot], steps: [PlanRecorder.RecordedStep], loss: Int?, at start: Int,
+                               into gradOffsets: UnsafeMutablePointer<Int>) -> Int {
+        var producer = [Int](repeating: -1, count: slots.count), lastUse = [Int](repeating: -1, count: slots.count)
+        for (k, step) in steps.enumerated() {
+            for o in step.outputs { producer[o] = k }
+            for i in step.inputs where i >= 0 { lastUse[i] = k }
+        }
+        if let loss { lastUse[loss] = steps.count }
+        // Spans in the backward pass's order, which runs from the last step (steps.count: the seed) to the first (-1: the update).
+        var starting: [Int: [Int]] = [:], ending: [Int: [Int]] = [:]
+        for i in slots.indices {
+            gradOffsets[i] = -1
+            guard slots[i].needsGradient else { continue }
+            starting[max(lastUse[i], producer[i]), default: []].append(i)
+            ending[producer[i], default: []].append(i)
+        }
+        var free: [Int: [Int]] = [:]
+        var used = 0
+        for t in stride(from: steps.count, through: -1, by: -1) {
+            for i in starting[t] ?? [] {
+                let size = (slots[i].count + 7) / 8 * 8
+                if let offset = free[size]?.popLast() {
+                    gradOffsets[i] = offset
+                } else {
+                    gradOffsets[i] = start + used
+                    used += size
+                }
+            }
+            for i in ending[t] ?? [] { free[(slots[i].count + 7) / 8 * 8, default: []].append(gradOffsets[i]) }
+        }
+        return used
+    }
+
     deinit {
         values.deallocate(); offsets.deallocate(); counts.deallocate(); gradOffsets.deallocate()
         written.deallocate(); outputIndex.deallocate(); slotTable.deallocate(); zeros.deallocate()
         stackA?.deallocate(); stackB?.deallocate()
         for b in transposes.values { b.deallocate() }
+        for b in scratchBuffers { b.pointer.deallocate() }
+    }
+
+    /// The kernels' shared scratch (`PlanIO.scratch`), grown at the first run.
+    private var scratchBuffers: [(pointer: UnsafeMutablePointer<Float>, count: Int)] = []
+
+    func scratch(_ k: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
+        while scratchBuffers.count <= k { scratchBuffers.append((planBuffer(1), 1)) }
+        if scratchBuffers[k].count < n {
+            scratchBuffers[k].pointer.deallocate()
+            scratchBuffers[k] = (planBuffer(n), n)
+        }
+        return scratchBuffers[k].pointer
     }
 
     /// Transposed copies of matrices, made once per backward pass (as `Backward.transpose(of:)`).
@@ -214,6 +276,32 @@ public final class KernelPlan {
     }
 
     public var kernelCount: Int { plannedSteps.count }
+    /// The bytes kernels keep for themselves (saved values, scratch).
+    var kernelBytes = 0
+
+    /// The plan as `graph(f)` shows it: its kernels by op, their count,
+    /// forward FLOPs and the bytes of the values and gradients they write,
+    /// under a head with the plan's whole memory.
+    public var table: String {
+        var rows: [String: GraphProfile.Row] = [:]
+        for step in plannedSteps {
+            let name = "\(step.name)"
+            var bytes = 0
+            for k in 0..<step.outputCount {
+                let slot = slotTable[step.outputs + k]
+                bytes += 4 * counts[slot] * (gradOffsets[slot] >= 0 ? 2 : 1)
+            }
+            let old = rows[name]
+            rows[name] = GraphProfile.Row(op: name, count: (old?.count ?? 0) + 1, flops: (old?.flops ?? 0) + step.flops,
+                                          bytes: (old?.bytes ?? 0) + bytes, shape: old?.shape ?? shapes[slotTable[step.outputs]])
+        }
+        let profile = GraphProfile(rows: Array(rows.values), nodes: plannedSteps.count)
+        // Kernels' scratch is shared and grows at the first run.
+        let kept = kernelBytes + 4 * scratchBuffers.reduce(0) { $0 + $1.count }
+        let head = "one kernel plan: \(plannedSteps.count) kernels, \(GraphProfile.amount(profile.flops, "FLOP")) forward, "
+            + "\(GraphProfile.amount(bytes + kept, "B")) allocated once (values and gradients \(GraphProfile.amount(bytes, "B")), kept by kernels \(GraphProfile.amount(kept, "B")))"
+        return profile.table(head: head, kind: "kernel", held: "writes")
+    }
 
     /// The bytes the plan holds (values, gradients and the kernels' own saved buffers aside).
     public var bytes: Int { totalFloats * MemoryLayout<Float>.stride }

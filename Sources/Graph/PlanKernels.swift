@@ -15,18 +15,11 @@ final class CopyKernel: PlanKernel {
     let blocks: [Int], starts: [Int], runs: [Int]
     /// The output's block (the sum of the runs).
     let outBlock: Int
-    /// A gradient per input, built whole and then added (as the eager VJPs do).
-    let scratch: UnsafeMutablePointer<Float>
-    let scratchCount: Int
 
     init(outer: Int, blocks: [Int], starts: [Int], runs: [Int]) {
         (self.outer, self.blocks, self.starts, self.runs) = (outer, blocks, starts, runs)
         outBlock = runs.reduce(0, +)
-        scratchCount = max(1, (blocks.max() ?? 0) * outer)
-        scratch = .allocate(capacity: scratchCount)
     }
-
-    deinit { scratch.deallocate() }
 
     /// concat along an axis: each part whole.
     static func concat(_ shapes: [[Int]], axis: Int) -> CopyKernel {
@@ -61,7 +54,9 @@ final class CopyKernel: PlanKernel {
         for k in runs.indices {
             defer { offset += runs[k] }
             guard io.needs(k) else { continue }
-            // The part's gradient: its runs of g, zeros elsewhere in its blocks.
+            // The part's gradient, built whole and then added (as the eager
+            // VJPs do): its runs of g, zeros elsewhere in its blocks.
+            let scratch = io.scratch(0, outer * blocks[k])
             let whole = runs[k] == blocks[k]
             if !whole { scratch.update(repeating: 0, count: outer * blocks[k]) }
             for o in 0..<outer where runs[k] > 0 {
@@ -75,15 +70,15 @@ final class CopyKernel: PlanKernel {
 /// `linear(x, W, b)`: x [rows, inputs] W + b, and its VJP.
 final class LinearKernel: PlanKernel {
     let rows: Int, inputs: Int, outputs: Int
-    let dx: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>
+    /// The output's gradient, kept until W's product is summed.
+    let saved: UnsafeMutablePointer<Float>
 
     init(rows: Int, inputs: Int, outputs: Int) {
         (self.rows, self.inputs, self.outputs) = (rows, inputs, outputs)
-        dx = .allocate(capacity: max(1, rows * inputs))
-        db = .allocate(capacity: max(1, outputs))
+        saved = planBuffer(rows * outputs)
     }
 
-    deinit { dx.deallocate(); db.deallocate() }
+    deinit { saved.deallocate() }
 
     func forward(_ io: PlanIO) {
         let y = io.output(0)
@@ -98,12 +93,18 @@ final class LinearKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         if io.needs(0) {
+            let dx = io.scratch(0, rows * inputs)
             dx.update(repeating: 0, count: rows * inputs)
             io.productWithTransposedWeight(into: dx, g, weight: 1, rows: rows, n: inputs, k: outputs)
             io.add(dx, to: 0)
         }
-        io.addProduct(io.input(0), g, rows: rows, m: inputs, n: outputs, to: 1)
+        // The product is summed later, when the gradient's space may hold another's: g is kept.
+        if io.needs(1) {
+            saved.update(from: g, count: rows * outputs)
+            io.addProduct(io.input(0), saved, rows: rows, m: inputs, n: outputs, to: 1)
+        }
         if io.hasInput(2) && io.needs(2) {
+            let db = io.scratch(0, outputs)
             db.update(repeating: 0, count: outputs)
             for r in 0..<rows { axpy(db, 1, g + r * outputs, outputs) }
             io.add(db, to: 2)
@@ -114,14 +115,10 @@ final class LinearKernel: PlanKernel {
 /// Binary cross-entropy from logits, mean or sum.
 final class BCEWithLogitsKernel: PlanKernel {
     let count: Int, divisor: Float
-    let scratch: UnsafeMutablePointer<Float>
 
     init(count: Int, divisor: Float) {
         (self.count, self.divisor) = (count, divisor)
-        scratch = .allocate(capacity: max(1, count))
     }
-
-    deinit { scratch.deallocate() }
 
     func forward(_ io: PlanIO) {
         let x = io.input(0), t = io.input(1)
@@ -136,7 +133,7 @@ final class BCEWithLogitsKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let k = g[0] / divisor
-        let x = io.input(0), t = io.input(1)
+        let x = io.input(0), t = io.input(1), scratch = io.scratch(0, count)
         if io.needs(0) {
             for i in 0..<count { scratch[i] = (Scalar.sigmoid(x[i]) - t[i]) * k }
             io.add(scratch, to: 0)
@@ -172,14 +169,10 @@ final class UnaryKernel: PlanKernel {
     let count: Int
     let f: Forward
     let derivative: (Float, Float) -> Float
-    let scratch: UnsafeMutablePointer<Float>
 
     init(count: Int, _ f: Forward, derivative: @escaping (Float, Float) -> Float) {
         (self.count, self.f, self.derivative) = (count, f, derivative)
-        scratch = .allocate(capacity: max(1, count))
     }
-
-    deinit { scratch.deallocate() }
 
     func forward(_ io: PlanIO) {
         let x = io.input(0), y = io.output(0)
@@ -191,7 +184,7 @@ final class UnaryKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
-        let x = io.input(0), y = io.output(0)
+        let x = io.input(0), y = io.output(0), scratch = io.scratch(0, count)
         for i in 0..<count { scratch[i] = g[i] * derivative(x[i], y[i]) }
         io.add(scratch, to: 0)
     }
@@ -206,7 +199,6 @@ final class BinaryKernel: PlanKernel {
     let kind: Kind
     let count: Int, countA: Int, countB: Int
     let mapA: [Int]?, mapB: [Int]?
-    let product, summed: UnsafeMutablePointer<Float>
 
     init(_ kind: Kind, a: [Int], b: [Int], output: [Int]) {
         self.kind = kind
@@ -214,11 +206,7 @@ final class BinaryKernel: PlanKernel {
         (countA, countB) = (a.reduce(1, *), b.reduce(1, *))
         mapA = a == output ? nil : BinaryKernel.indices(of: a, in: output)
         mapB = b == output ? nil : BinaryKernel.indices(of: b, in: output)
-        product = .allocate(capacity: max(1, count))
-        summed = .allocate(capacity: max(1, max(countA, countB)))
     }
-
-    deinit { product.deallocate(); summed.deallocate() }
 
     /// For each element of `output` (row-major), the element of `shape` broadcast to it.
     static func indices(of shape: [Int], in output: [Int]) -> [Int] {
@@ -266,7 +254,7 @@ final class BinaryKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
-        let a = io.input(0), b = io.input(1)
+        let a = io.input(0), b = io.input(1), product = io.scratch(0, count)
         mapA.withOptionalBuffer { ma in
             mapB.withOptionalBuffer { mb in
                 if io.needs(0) {
@@ -304,6 +292,7 @@ final class BinaryKernel: PlanKernel {
     /// d, summed back to an input's shape through its map, added to input i.
     private func add(_ d: UnsafePointer<Float>, map: UnsafeBufferPointer<Int>?, count n: Int, to i: Int, _ io: PlanIO) {
         guard let map else { return io.add(d, to: i) }
+        let summed = io.scratch(1, n)
         summed.update(repeating: 0, count: n)
         for o in 0..<count { summed[map[o]] += d[o] }
         io.add(summed, to: i)
@@ -314,7 +303,6 @@ final class BinaryKernel: PlanKernel {
 /// each input element's gradient is its line's.
 final class SumKernel: PlanKernel {
     let outer: Int, n: Int, inner: Int
-    let scratch: UnsafeMutablePointer<Float>
 
     init(shape: [Int], axis: Int?) {
         if let axis {
@@ -322,10 +310,7 @@ final class SumKernel: PlanKernel {
         } else {
             (outer, n, inner) = (1, shape.reduce(1, *), 1)
         }
-        scratch = .allocate(capacity: max(1, outer * n * inner))
     }
-
-    deinit { scratch.deallocate() }
 
     func forward(_ io: PlanIO) {
         let x = io.input(0), y = io.output(0)
@@ -340,6 +325,7 @@ final class SumKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
+        let scratch = io.scratch(0, outer * n * inner)
         for o in 0..<outer { for j in 0..<n { for i in 0..<inner { scratch[(o * n + j) * inner + i] = g[o * inner + i] } } }
         io.add(scratch, to: 0)
     }
@@ -356,15 +342,10 @@ extension Optional where Wrapped == [Int] {
 /// `a @ b` for two matrices, [m, k] x [k, n], and its VJP: g b^T and a^T g.
 final class MatmulKernel: PlanKernel {
     let m: Int, k: Int, n: Int
-    let da, db: UnsafeMutablePointer<Float>
 
     init(m: Int, k: Int, n: Int) {
         (self.m, self.k, self.n) = (m, k, n)
-        da = .allocate(capacity: max(1, m * k))
-        db = .allocate(capacity: max(1, k * n))
     }
-
-    deinit { da.deallocate(); db.deallocate() }
 
     func forward(_ io: PlanIO) {
         let y = io.output(0)
@@ -375,11 +356,13 @@ final class MatmulKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         if io.needs(0) {
+            let da = io.scratch(0, m * k)
             da.update(repeating: 0, count: m * k)
             Tensor.addProduct(into: da, g, io.input(1), m: m, n: k, k: n, transposeA: false, transposeB: true)
             io.add(da, to: 0)
         }
         if io.needs(1) {
+            let db = io.scratch(0, k * n)
             db.update(repeating: 0, count: k * n)
             Tensor.addProduct(into: db, io.input(0), g, m: k, n: n, k: m, transposeA: true, transposeB: false)
             io.add(db, to: 1)
@@ -390,15 +373,10 @@ final class MatmulKernel: PlanKernel {
 /// `softmax` along an axis, and its VJP y (g - sum(g y)).
 final class SoftmaxKernel: PlanKernel {
     let outer: Int, n: Int, inner: Int
-    let scratch: UnsafeMutablePointer<Float>, dots: UnsafeMutablePointer<Float>
 
     init(shape: [Int], axis: Int) {
         (outer, n, inner) = (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
-        scratch = .allocate(capacity: max(1, outer * n * inner))
-        dots = .allocate(capacity: max(1, outer * inner))
     }
-
-    deinit { scratch.deallocate(); dots.deallocate() }
 
     func forward(_ io: PlanIO) {
         let x = io.input(0), y = io.output(0)
@@ -407,7 +385,7 @@ final class SoftmaxKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
-        let y = io.output(0)
+        let y = io.output(0), scratch = io.scratch(0, outer * n * inner), dots = io.scratch(1, outer * inner)
         for o in 0..<outer {
             for i in 0..<inner {
                 var s: Float = 0
@@ -426,15 +404,15 @@ final class SoftmaxKernel: PlanKernel {
 /// Mean squared error, and its VJP 2 (p - t) g / n.
 final class MSEKernel: PlanKernel {
     let count: Int
-    let diff, scratch: UnsafeMutablePointer<Float>
+    /// p - t, kept for the backward pass.
+    let diff: UnsafeMutablePointer<Float>
 
     init(count: Int) {
         self.count = count
-        diff = .allocate(capacity: max(1, count))
-        scratch = .allocate(capacity: max(1, count))
+        diff = planBuffer(count)
     }
 
-    deinit { diff.deallocate(); scratch.deallocate() }
+    deinit { diff.deallocate() }
 
     func forward(_ io: PlanIO) {
         let p = io.input(0), t = io.input(1)
@@ -448,7 +426,7 @@ final class MSEKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
-        let s = 2 * g[0] / Float(max(count, 1))
+        let s = 2 * g[0] / Float(max(count, 1)), scratch = io.scratch(0, count)
         for i in 0..<count { scratch[i] = diff[i] * s }
         io.add(scratch, to: 0)
         if io.needs(1) {
@@ -463,15 +441,15 @@ final class MSEKernel: PlanKernel {
 /// -sum(P log softmax(x)), and its VJP.
 final class CrossEntropyKernel: PlanKernel {
     let rows: Int, classes: Int, indices: Bool
-    let probabilities, logp, soft, scratch, rowMass: UnsafeMutablePointer<Float>
+    /// The targets as probabilities, log softmax and softmax, kept for the backward pass.
+    let probabilities, logp, soft: UnsafeMutablePointer<Float>
 
     init(rows: Int, classes: Int, indices: Bool) {
         (self.rows, self.classes, self.indices) = (rows, classes, indices)
-        func make(_ n: Int) -> UnsafeMutablePointer<Float> { .allocate(capacity: max(1, n)) }
-        (probabilities, logp, soft, scratch, rowMass) = (make(rows * classes), make(rows * classes), make(rows * classes), make(rows * classes), make(rows))
+        (probabilities, logp, soft) = (planBuffer(rows * classes), planBuffer(rows * classes), planBuffer(rows * classes))
     }
 
-    deinit { for p in [probabilities, logp, soft, scratch, rowMass] { p.deallocate() } }
+    deinit { for p in [probabilities, logp, soft] { p.deallocate() } }
 
     func forward(_ io: PlanIO) throws {
         let x = io.input(0), t = io.input(1), n = classes
@@ -498,6 +476,7 @@ final class CrossEntropyKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let k = g[0] / Float(max(rows, 1)), n = classes
+        let scratch = io.scratch(0, rows * n), rowMass = io.scratch(1, rows)
         if io.needs(0) {
             for r in 0..<rows {
                 var s: Float = 0

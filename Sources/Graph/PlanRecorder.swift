@@ -27,6 +27,8 @@ public final class PlanRecorder {
     /// Why the trace cannot become a kernel plan (the first reason found).
     public private(set) var failure: String?
     private let startSerial: Int
+    /// What kernels had allocated when recording began.
+    private let kernelFloatsBefore = KernelPlan.kernelFloats
     private let arguments: [ObjectIdentifier: Int]
     private var slotOf: [ObjectIdentifier: Int] = [:]
     /// Every Variable seen, kept alive while recording so that identities stay unique.
@@ -161,6 +163,7 @@ public final class PlanRecorder {
         guard failure == nil else { return nil }
         let parameterSlots = optimizer?.parameters.map { slotOf[ObjectIdentifier($0)] ?? -1 } ?? []
         let plan = KernelPlan(slots: slots, steps: steps, sources: sources, loss: loss, optimizer: optimizer, parameterSlots: parameterSlots)
+        plan.kernelBytes = 4 * (KernelPlan.kernelFloats - kernelFloatsBefore)
         plan.states = states.map { ($0.slot, $0.apply) }
         plan.effects = effects
         return plan

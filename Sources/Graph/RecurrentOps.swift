@@ -120,22 +120,18 @@ extension Op {
 /// `lstm_cell` in a compiled plan: inputs x, h, c, W, b; outputs h', c'.
 final class LSTMKernel: PlanKernel {
     let B: Int, I: Int, H: Int
-    /// [x, h], the activated gates and tanh(c') kept from the forward pass;
-    /// the gates' gradients and the others' scratch for the backward.
-    let xh, gates, tanhC, dz, dc, dxh, dx, dh, db, zeros: MutableFloats
+    /// [x, h], the activated gates and tanh(c') kept from the forward pass,
+    /// the gates' gradients (kept until W's product is summed), zeros for an
+    /// output nothing used.
+    let xh, gates, tanhC, dz, zeros: MutableFloats
 
     init(batch: Int, inputs: Int, hidden: Int) {
         (B, I, H) = (batch, inputs, hidden)
-        func make(_ n: Int) -> MutableFloats {
-            let p = MutableFloats.allocate(capacity: max(1, n))
-            p.initialize(repeating: 0, count: max(1, n))
-            return p
-        }
-        (xh, gates, tanhC, dz, dc) = (make(B * (I + H)), make(B * 4 * H), make(B * H), make(B * 4 * H), make(B * H))
-        (dxh, dx, dh, db, zeros) = (make(B * (I + H)), make(B * I), make(B * H), make(4 * H), make(B * H))
+        func make(_ n: Int) -> MutableFloats { planBuffer(n) }
+        (xh, gates, tanhC, dz, zeros) = (make(B * (I + H)), make(B * 4 * H), make(B * H), make(B * 4 * H), make(B * H))
     }
 
-    deinit { for p in [xh, gates, tanhC, dz, dc, dxh, dx, dh, db, zeros] { p.deallocate() } }
+    deinit { for p in [xh, gates, tanhC, dz, zeros] { p.deallocate() } }
 
     func forward(_ io: PlanIO) {
         let x = io.input(0), h = io.input(1)
@@ -150,6 +146,7 @@ final class LSTMKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         let gradH = io.gradient(ofOutput: 0) ?? zeros, gradC = io.gradient(ofOutput: 1) ?? zeros
+        let dc = io.scratch(0, B * H), dxh = io.scratch(1, B * (I + H)), dx = io.scratch(2, B * I), dh = io.scratch(3, B * H)
         Op.lstmGatesBackward(gates: gates, tanhC: tanhC, gradH: gradH, gradC: gradC, cell: io.input(2), dz: dz, dc: dc, batch: B, hidden: H)
         dxh.update(repeating: 0, count: B * (I + H))
         io.productWithTransposedWeight(into: dxh, dz, weight: 3, rows: B, n: I + H, k: 4 * H)
@@ -165,6 +162,7 @@ final class LSTMKernel: PlanKernel {
             if B == 1 {
                 io.add(dz, to: 4)
             } else {
+                let db = io.scratch(0, 4 * H)
                 for j in 0..<(4 * H) {
                     var s: Float = 0
                     for r in 0..<B { s += dz[r * 4 * H + j] }

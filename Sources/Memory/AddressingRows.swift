@@ -207,6 +207,7 @@ final class AddressChain {
     // interpolation and shift results and the logs of the shifted weighting
     // [R, 6, N], and two rows of scratch for the backward pass.
     private let storage: MutableFloats
+    let floats: Int
     private let previous, norms, keyNorms, logZ, perRow, scratch: MutableFloats
 
     init(layout L: Layout, heads H: Int, shifts K: Int) {
@@ -214,7 +215,8 @@ final class AddressChain {
         let R = B * H
         (batch, heads, slots, width, shifts) = (B, H, N, W, K)
         let perRows = R * (W + K + 3)
-        storage = .allocate(capacity: 2 * perRows + R * N + B * N + 2 * R + R * 6 * N + 2 * N)
+        floats = 2 * perRows + R * N + B * N + 2 * R + R * 6 * N + 2 * N
+        storage = .allocate(capacity: floats)
         var next = storage
         func take(_ n: Int) -> MutableFloats { defer { next += n }; return next }
         func rows() -> Rows { Rows(key: take(R * W), beta: take(R), gate: take(R), shift: take(R * K), gamma: take(R)) }

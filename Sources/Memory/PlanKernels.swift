@@ -5,25 +5,18 @@ import Tensor
 // same row kernels as the ops, on the plan's buffers, each with the
 // scratch its backward needs allocated once.
 
-private func buffer(_ n: Int) -> MutableFloats {
-    let p = MutableFloats.allocate(capacity: max(1, n))
-    p.initialize(repeating: 0, count: max(1, n))
-    return p
-}
+private func buffer(_ n: Int) -> MutableFloats { planBuffer(n) }
 
 /// `address_from`: inputs memory, p, previous; output the weighting.
 final class AddressFromKernel: PlanKernel {
     let chain: AddressChain
     let B: Int, P: Int, head: Addressing.HeadLayout, N: Int, memoryCount: Int
-    let dPrevious, dp, dMemory: MutableFloats
 
     init(layout L: Layout, batch: Int, length: Int, head: Addressing.HeadLayout, shifts: Int) {
         chain = AddressChain(layout: L, heads: 1, shifts: shifts)
+        KernelPlan.kernelFloats += chain.floats
         (B, P, self.head, N, memoryCount) = (batch, length, head, L.slots, L.batch * L.slots * L.width)
-        (dPrevious, dp, dMemory) = (buffer(B * N), buffer(B * P), buffer(memoryCount))
     }
-
-    deinit { dPrevious.deallocate(); dp.deallocate(); dMemory.deallocate() }
 
     func forward(_ io: PlanIO) {
         let p = io.input(1)
@@ -35,12 +28,15 @@ final class AddressFromKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let (m, w) = (io.input(0), io.output(0))
+        let dPrevious = io.scratch(0, B * N)
         let added = io.addInPlace(to: 0) { chain.backward(g, memory: m, weighting: w, memory: $0, previous: dPrevious) }
         if !added {
+            let dMemory = io.scratch(1, memoryCount)
             dMemory.update(repeating: 0, count: memoryCount)
             chain.backward(g, memory: m, weighting: w, memory: dMemory, previous: dPrevious)
         }
         if io.needs(1) {
+            let dp = io.scratch(1, B * P)
             dp.update(repeating: 0, count: B * P)
             Addressing.headBackward(io.input(1), batch: B, length: P, layout: head, chain: chain, into: dp)
             io.add(dp, to: 1)
@@ -52,15 +48,15 @@ final class AddressFromKernel: PlanKernel {
 /// `write_from`: inputs memory, weighting, p; output the memory after the write.
 final class WriteFromKernel: PlanKernel {
     let B: Int, P: Int, N: Int, W: Int, head: Addressing.HeadLayout
-    let erase, add, dMemory, dWeighting, dAdd, dErase, dp: MutableFloats
+    /// The erase and add vectors, kept for the backward pass.
+    let erase, add: MutableFloats
 
     init(batch: Int, length: Int, slots: Int, width: Int, head: Addressing.HeadLayout) {
         (B, P, N, W, self.head) = (batch, length, slots, width, head)
-        (erase, add, dMemory, dWeighting) = (buffer(B * W), buffer(B * W), buffer(B * N * W), buffer(B * N))
-        (dAdd, dErase, dp) = (buffer(B * W), buffer(B * W), buffer(B * P))
+        (erase, add) = (buffer(B * W), buffer(B * W))
     }
 
-    deinit { for b in [erase, add, dMemory, dWeighting, dAdd, dErase, dp] { b.deallocate() } }
+    deinit { erase.deallocate(); add.deallocate() }
 
     func forward(_ io: PlanIO) {
         Addressing.eraseAndAdd(io.input(2), batch: B, length: P, layout: head, erase: erase, add: add)
@@ -70,6 +66,7 @@ final class WriteFromKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
+        let dMemory = io.scratch(0, B * N * W), dWeighting = io.scratch(1, B * N), dAdd = io.scratch(2, B * W), dErase = io.scratch(3, B * W)
         dMemory.update(from: g, count: B * N * W)
         dWeighting.update(repeating: 0, count: B * N)
         dAdd.update(repeating: 0, count: B * W)
@@ -79,6 +76,7 @@ final class WriteFromKernel: PlanKernel {
         io.add(dMemory, to: 0)
         io.add(dWeighting, to: 1)
         if io.needs(2) {
+            let dp = io.scratch(0, B * P)
             dp.update(repeating: 0, count: B * P)
             Addressing.eraseAndAddBackward(dErase: dErase, dAdd: dAdd, erase: erase, add: add, batch: B, length: P, layout: head, into: dp)
             io.add(dp, to: 2)
@@ -89,14 +87,10 @@ final class WriteFromKernel: PlanKernel {
 /// `read`: inputs memory, weighting; output the read vectors.
 final class ReadKernel: PlanKernel {
     let B: Int, H: Int, N: Int, W: Int
-    let dw, dm: MutableFloats
 
     init(batch: Int, heads: Int, slots: Int, width: Int) {
         (B, H, N, W) = (batch, heads, slots, width)
-        (dw, dm) = (buffer(B * H * N), buffer(B * N * W))
     }
-
-    deinit { dw.deallocate(); dm.deallocate() }
 
     func forward(_ io: PlanIO) {
         let r = io.output(0)
@@ -107,10 +101,12 @@ final class ReadKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let (m, w) = (io.input(0), io.input(1))
+        let dw = io.scratch(0, B * H * N)
         Addressing.readWeightingGradient(g, memory: m, into: dw, batch: B, heads: H, slots: N, width: W)
         if H == 1 {
             io.addInPlace(to: 0) { Addressing.readMemoryGradient(g, weighting: w, into: $0, batch: B, heads: H, slots: N, width: W) }
         } else if io.needs(0) {
+            let dm = io.scratch(1, B * N * W)
             dm.update(repeating: 0, count: B * N * W)
             Addressing.readMemoryGradient(g, weighting: w, into: dm, batch: B, heads: H, slots: N, width: W)
             io.add(dm, to: 0)
@@ -123,15 +119,14 @@ final class ReadKernel: PlanKernel {
 final class CosineKernel: PlanKernel {
     let B: Int, H: Int, N: Int, W: Int
     /// Row norms [B, N], dot products [B, H, N] and key norms [B, H] kept for the backward pass.
-    let norms, dots, keyNorms, dm, dk: MutableFloats
+    let norms, dots, keyNorms: MutableFloats
 
     init(batch: Int, heads: Int, slots: Int, width: Int) {
         (B, H, N, W) = (batch, heads, slots, width)
         (norms, dots, keyNorms) = (buffer(B * N), buffer(B * H * N), buffer(B * H))
-        (dm, dk) = (buffer(B * N * W), buffer(B * H * W))
     }
 
-    deinit { for b in [norms, dots, keyNorms, dm, dk] { b.deallocate() } }
+    deinit { for b in [norms, dots, keyNorms] { b.deallocate() } }
 
     func forward(_ io: PlanIO) {
         Addressing.cosineRows(memory: io.input(0), keys: io.input(1), into: io.output(0), norms: norms, dots: dots, keyNorms: keyNorms,
@@ -140,6 +135,7 @@ final class CosineKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
+        let dm = io.scratch(0, B * N * W), dk = io.scratch(1, B * H * W)
         dm.update(repeating: 0, count: B * N * W)
         dk.update(repeating: 0, count: B * H * W)
         Addressing.cosineRowsBackward(g, memory: io.input(0), keys: io.input(1), norms: norms, dots: dots, keyNorms: keyNorms,
@@ -152,14 +148,10 @@ final class CosineKernel: PlanKernel {
 /// `write(memory, w, erase, add)` for any number of heads: inputs memory, weighting, add, erase (or none).
 final class WriteKernel: PlanKernel {
     let B: Int, H: Int, N: Int, W: Int
-    let dMemory, dWeighting, dAdd, dErase: MutableFloats
 
     init(batch: Int, heads: Int, slots: Int, width: Int) {
         (B, H, N, W) = (batch, heads, slots, width)
-        (dMemory, dWeighting, dAdd, dErase) = (buffer(B * N * W), buffer(B * H * N), buffer(B * H * W), buffer(B * H * W))
     }
-
-    deinit { for b in [dMemory, dWeighting, dAdd, dErase] { b.deallocate() } }
 
     func forward(_ io: PlanIO) {
         Addressing.writeRows(memory: io.input(0), add: io.input(2), erase: io.hasInput(3) ? io.input(3) : nil, weighting: io.input(1),
@@ -168,6 +160,7 @@ final class WriteKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
+        let dMemory = io.scratch(0, B * N * W), dWeighting = io.scratch(1, B * H * N), dAdd = io.scratch(2, B * H * W), dErase = io.scratch(3, B * H * W)
         dMemory.update(from: g, count: B * N * W)
         dWeighting.update(repeating: 0, count: B * H * N)
         dAdd.update(repeating: 0, count: B * H * W)
@@ -184,14 +177,15 @@ final class WriteKernel: PlanKernel {
 /// `lrua_weights(alpha, wr_prev, wlu_prev)`: s r + (1 - s) lu per row, s = sigmoid(alpha).
 final class LRUAWeightsKernel: PlanKernel {
     let rows: Int, N: Int, perLU: Int, alphas: Int, luCount: Int
-    let gates, dr, da, dlu: MutableFloats
+    /// sigmoid(alpha) per row, kept for the backward pass.
+    let gates: MutableFloats
 
     init(rows: Int, slots: Int, perLU: Int, alphas: Int, luCount: Int) {
         (self.rows, N, self.perLU, self.alphas, self.luCount) = (rows, slots, perLU, alphas, luCount)
-        (gates, dr, da, dlu) = (buffer(rows), buffer(rows * slots), buffer(alphas), buffer(luCount))
+        gates = buffer(rows)
     }
 
-    deinit { for b in [gates, dr, da, dlu] { b.deallocate() } }
+    deinit { gates.deallocate() }
 
     func forward(_ io: PlanIO) {
         let a = io.input(0), r = io.input(1), lu = io.input(2), out = io.output(0)
@@ -205,6 +199,7 @@ final class LRUAWeightsKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let r = io.input(1), lu = io.input(2)
+        let dr = io.scratch(0, rows * N), da = io.scratch(1, alphas), dlu = io.scratch(2, luCount)
         dr.update(repeating: 0, count: rows * N)
         da.update(repeating: 0, count: alphas)
         dlu.update(repeating: 0, count: luCount)
@@ -251,16 +246,15 @@ final class LeastUsedKernel: PlanKernel {
 /// `zero_least_used(memory, usage)`: the memory with each batch row's least-used slot zeroed, and the same for its gradient.
 final class ZeroLeastUsedKernel: PlanKernel {
     let B: Int, N: Int, W: Int
+    /// Each batch row's zeroed slot, kept for the backward pass.
     let chosen: UnsafeMutablePointer<Int>
-    let scratch: MutableFloats
 
     init(batch: Int, slots: Int, width: Int) {
         (B, N, W) = (batch, slots, width)
         chosen = .allocate(capacity: max(1, batch))
-        scratch = buffer(batch * slots * width)
     }
 
-    deinit { chosen.deallocate(); scratch.deallocate() }
+    deinit { chosen.deallocate() }
 
     func forward(_ io: PlanIO) {
         let u = io.input(1), m = io.input(0), out = io.output(0)
@@ -271,6 +265,7 @@ final class ZeroLeastUsedKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
+        let scratch = io.scratch(0, B * N * W)
         scratch.update(from: g, count: B * N * W)
         for b in 0..<B { (scratch + (b * N + chosen[b]) * W).update(repeating: 0, count: W) }
         io.add(scratch, to: 0)

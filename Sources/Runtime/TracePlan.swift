@@ -143,11 +143,9 @@ package final class TracePlan {
         let profile = GraphProfile(rows: Array(rows.values), nodes: steps)
         var head = "plan for \(signature): \(steps) steps replayed without the interpreter, \(GraphProfile.amount(profile.flops, "FLOP")) forward (the backward pass about twice that), \(GraphProfile.amount(profile.bytes, "B")) of tensors made per call"
         if heldAtBackward > 0 { head += ", \(GraphProfile.amount(heldAtBackward, "B")) held by the graph at its optimizer step" }
-        if let kernels {
-            head += "\nruns as one kernel plan: \(kernels.kernelCount) kernels over \(GraphProfile.amount(kernels.bytes, "B")) of buffers allocated once"
-        } else if let unplanned {
-            head += "\nruns step by step (not as one kernel plan: \(unplanned))"
-        }
+        // A kernel plan is what runs: its table says where a call's time and memory go.
+        if let kernels { return head + "; runs as " + kernels.table }
+        if let unplanned { head += "\nruns step by step (not as one kernel plan: \(unplanned))" }
         return profile.table(head: head, kind: "step", held: "made")
     }
 }
