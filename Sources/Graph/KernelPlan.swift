@@ -1,8 +1,14 @@
 import Tensor
 
 /// A kernel's own buffer of n floats, zeros, counted in the plan's table.
+/// Made while tracing: past the memory budget it is a token one float long
+/// and the recorder refuses the plan (which therefore never runs).
 public func planBuffer(_ n: Int) -> UnsafeMutablePointer<Float> {
-    let count = max(1, n)
+    var count = max(1, n)
+    if Graph.planRecorder != nil && (try? MemoryBudget.reserve(4 * count, for: "")) == nil {
+        Graph.planRecorder?.fail("its buffers do not fit in the memory budget")
+        count = 1
+    }
     let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
     p.initialize(repeating: 0, count: count)
     KernelPlan.kernelFloats += count
@@ -154,7 +160,13 @@ public final class KernelPlan {
     private let zeros: UnsafeMutablePointer<Float>
 
     init(slots: [PlanRecorder.Slot], steps: [PlanRecorder.RecordedStep], sources: [(slot: Int, source: Source)],
-         loss: Int?, optimizer: Optimizer?, parameterSlots: [Int]) {
+         loss: Int?, optimizer: Optimizer?, parameterSlots: [Int]) throws {
+        // Values and gradients within the memory budget, or no plan.
+        let valueFloats = slots.reduce(0) { $0 + ($1.count + 7) / 8 * 8 }
+        let probe = UnsafeMutablePointer<Int>.allocate(capacity: max(1, slots.count))
+        defer { probe.deallocate() }
+        let gradientFloats = KernelPlan.placeGradients(slots: slots, steps: steps, loss: loss, at: 0, into: probe)
+        try MemoryBudget.check(adding: 4 * (valueFloats + gradientFloats), for: "a compiled plan's buffers")
         slotCount = slots.count
         offsets = .allocate(capacity: max(1, slotCount))
         counts = .allocate(capacity: max(1, slotCount))
@@ -249,10 +261,11 @@ public final class KernelPlan {
     private var scratchBuffers: [(pointer: UnsafeMutablePointer<Float>, count: Int)] = []
 
     func scratch(_ k: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
-        while scratchBuffers.count <= k { scratchBuffers.append((planBuffer(1), 1)) }
+        // No larger than the temporaries the eager ops made (and freed) for the same values.
+        while scratchBuffers.count <= k { scratchBuffers.append((.allocate(capacity: 1), 1)) }
         if scratchBuffers[k].count < n {
             scratchBuffers[k].pointer.deallocate()
-            scratchBuffers[k] = (planBuffer(n), n)
+            scratchBuffers[k] = (.allocate(capacity: n), n)
         }
         return scratchBuffers[k].pointer
     }

@@ -162,7 +162,13 @@ public final class PlanRecorder {
         if optimizer == nil && steps.contains(where: \.records) { fail("it records a graph without stepping an optimizer") }
         guard failure == nil else { return nil }
         let parameterSlots = optimizer?.parameters.map { slotOf[ObjectIdentifier($0)] ?? -1 } ?? []
-        let plan = KernelPlan(slots: slots, steps: steps, sources: sources, loss: loss, optimizer: optimizer, parameterSlots: parameterSlots)
+        let plan: KernelPlan
+        do {
+            plan = try KernelPlan(slots: slots, steps: steps, sources: sources, loss: loss, optimizer: optimizer, parameterSlots: parameterSlots)
+        } catch {
+            fail("\(error)")
+            return nil
+        }
         plan.kernelBytes = 4 * (KernelPlan.kernelFloats - kernelFloatsBefore)
         plan.states = states.map { ($0.slot, $0.apply) }
         plan.effects = effects
