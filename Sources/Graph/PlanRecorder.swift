@@ -67,7 +67,6 @@ public final class PlanRecorder {
     /// Called for every op that records (or would record) a node.
     func opRecorded(_ op: StaticString) {
         if recordedOps != capturedOps { fail("'\(lastOp)' has no compiled kernel yet") }
-        if loss != nil { fail("'\(op)' runs after the optimizer's step") }
         recordedOps += 1
         lastOp = op
     }
@@ -110,6 +109,12 @@ public final class PlanRecorder {
         capturedOps += 1
         if capturedOps != recordedOps { fail("'\(name)' has no compiled kernel yet") }
         guard failure == nil else { return }
+        // A plan runs every kernel before the update: one after the step may
+        // use what was computed, but not a parameter the step has changed.
+        if loss != nil, inputs.contains(where: { $0?.isParameter == true }) {
+            fail("'\(name)' reads a parameter after the optimizer's step")
+            return
+        }
         let ins = inputs.map { $0.map { slot(reading: $0) } ?? -1 }
         let records = !constant && Graph.isRecording && inputs.contains { $0?.node != nil }
         let outs = outputs.map { newSlot($0, needsGradient: records && $0.node != nil) }
