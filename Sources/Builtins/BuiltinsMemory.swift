@@ -15,30 +15,30 @@ enum MemoryBuiltins {
         Builtin("address", "memory, key, beta", "Content addressing: softmax(beta * cosine(memory, key)) over the slots.") { a in
             .tensor(try Addressing.content(try a.tensor("memory"), try a.tensor("key"), try a.tensor("beta")))
         }.checked("address($(randn(6, 4)), $(randn(4)), $(tensor(2.5)))", "address($(randn(2, 6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))",
-                  "address($(randn(2, 6, 4)), $(randn(2, 3, 4)), $(tensor([[1.5, 3, 0.5], [2, 1, 4]])))", "address($(randn(6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))"),
+                  "address($(randn(2, 6, 4)), $(randn(2, 3, 4)), $(tensor([[1.5, 3, 0.5], [2, 1, 4]])))", "address($(randn(6, 4)), $(randn(2, 4)), $(tensor([1.5, 3])))").inPlans(),
         Builtin("allocation", "usage", "The DNC's allocation weighting from usage [N] or [B, N]: with the slots by increasing usage (stable), a[phi_j] = (1 - u[phi_j]) * prod of the usages before it. One node; the sort's positions are constants, the gradient flows through the usages (zero-safe).") { a in
             .tensor(try Addressing.allocation(usage: try a.tensor("usage")))
-        }.checked("allocation($(tensor([[0.9, 0.2, 0.5, 1.0, 0.35], [0.1, 0, 0.7, 0.45, 0.6]])))", "allocation($(tensor([0.3, 0.8, 0.05, 0.6])))"),
+        }.checked("allocation($(tensor([[0.9, 0.2, 0.5, 1.0, 0.35], [0.1, 0, 0.7, 0.45, 0.6]])))", "allocation($(tensor([0.3, 0.8, 0.05, 0.6])))").inPlans(),
         Builtin("usage_update", "usage, write, read, free_gates", "The DNC's usage after a step: u' = (u + w - u w) * psi, with w the last write weighting and the retention psi_j = prod_r (1 - f_r read[r, j]) (free gate f_r of read head r). usage and write [N] or [B, N]; read the same for one head, or [R, N] or [B, R, N] for R heads; free_gates one per head and batch row. One node.") { a in
             .tensor(try Addressing.usageUpdate(usage: try a.tensor("usage"), write: try a.tensor("write"), read: try a.tensor("read"), freeGates: try a.tensor("free_gates")))
         }.checked("usage_update($(uniform(2, 5, low: 0, high: 1)), $(softmax(randn(2, 5), 1)), $(softmax(randn(2, 3, 5), 2)), $(uniform(2, 3, low: 0, high: 1)))",
-                  "usage_update($(uniform(4, low: 0, high: 1)), $(softmax(randn(4))), $(softmax(randn(4))), $(tensor(0.6)))"),
+                  "usage_update($(uniform(4, low: 0, high: 1)), $(softmax(randn(4))), $(softmax(randn(4))), $(tensor(0.6)))").inPlans(),
         Builtin("write_weighting", "allocation, content, allocation_gate, write_gate", "The DNC's write weighting: write_gate * (allocation_gate * allocation + (1 - allocation_gate) * content), for weightings [N] or [B, N] (content may be [B, 1, N]) and gates with one value, or one per batch row. One node.") { a in
             .tensor(try Addressing.writeWeighting(allocation: try a.tensor("allocation"), content: try a.tensor("content"),
                                                   allocationGate: try a.tensor("allocation_gate"), writeGate: try a.tensor("write_gate")))
         }.checked("write_weighting($(softmax(randn(2, 5), 1)), $(softmax(randn(2, 1, 5), 2)), $(uniform(2, 1, low: 0, high: 1)), $(uniform(2, 1, low: 0, high: 1)))",
                   "write_weighting($(softmax(randn(2, 5), 1)), $(softmax(randn(2, 5), 1)), $(tensor(0.3)), $(tensor([0.8, 0.4])))",
-                  "write_weighting($(softmax(randn(5))), $(softmax(randn(5))), $(tensor([0.7])), $(tensor(0.9)))"),
+                  "write_weighting($(softmax(randn(5))), $(softmax(randn(5))), $(tensor([0.7])), $(tensor(0.9)))").inPlans(),
         Builtin("read_weighting", "links, previous, content, modes", "The DNC's read weightings: each head's backward weighting b = L^T w and forward weighting f = L w from its previous weighting w, mixed with its content weighting c by its read modes: modes[0] b + modes[1] c + modes[2] f. links [N, N] or [B, N, N]; previous and content [N] (or [B, N]) for one head, [R, N] (or [B, R, N]) for R; modes the same with 3 in place of N. One node.") { a in
             .tensor(try Addressing.readWeighting(links: try a.tensor("links"), previous: try a.tensor("previous"), content: try a.tensor("content"), modes: try a.tensor("modes")))
         }.checked("read_weighting($(uniform(2, 5, 5, low: 0, high: 0.5)), $(softmax(randn(2, 3, 5), 2)), $(softmax(randn(2, 3, 5), 2)), $(softmax(randn(2, 3, 3), 2)))",
                   "read_weighting($(uniform(5, 5, low: 0, high: 0.5)), $(softmax(randn(5))), $(softmax(randn(5))), $(softmax(randn(3))))",
-                  "read_weighting($(uniform(2, 4, 4, low: 0, high: 0.5)), $(softmax(randn(2, 4), 1)), $(softmax(randn(2, 4), 1)), $(softmax(randn(2, 3), 1)))"),
+                  "read_weighting($(uniform(2, 4, 4, low: 0, high: 0.5)), $(softmax(randn(2, 4), 1)), $(softmax(randn(2, 4), 1)), $(softmax(randn(2, 3), 1)))").inPlans(),
         Builtin("link_update", "links, precedence, w", "The DNC's temporal links and precedence after a write w ([N] or [B, N]): L'[i, j] = (1 - w_i - w_j) L[i, j] + w_i p_j off the diagonal (0 on it), p' = (1 - sum w) p + w. Returns (L', p'), one node.") { a in
             let (links, precedence) = try Addressing.linkUpdate(links: try a.tensor("links"), precedence: try a.tensor("precedence"), write: try a.tensor("w"))
             return .tuple([.tensor(links), .tensor(precedence)])
         }.checked("link_update($(uniform(2, 4, 4, low: 0, high: 0.5)), $(softmax(randn(2, 4), 1) * 0.8), $(softmax(randn(2, 4), 1) * 0.9))",
-                  "link_update($(uniform(5, 5, low: 0, high: 0.5)), $(softmax(randn(5)) * 0.7), $(softmax(randn(5))))"),
+                  "link_update($(uniform(5, 5, low: 0, high: 0.5)), $(softmax(randn(5)) * 0.7), $(softmax(randn(5))))").inPlans(),
         Builtin("interpolate", "wc, wprev, g", "Location gate: g * wc + (1 - g) * wprev, for weightings [N], [B, N], [H, N] or [B, H, N] (g: one value, or one per row).") { a in
             .tensor(try Addressing.interpolate(try a.tensor("wc"), try a.tensor("wprev"), try a.tensor("g")))
         }.checked("interpolate($(softmax(randn(6))), $(softmax(randn(6))), $(tensor(0.3)))", "interpolate($(softmax(randn(2, 6), 1)), $(softmax(randn(2, 6), 1)), $(tensor([0.2, 0.9])))",
@@ -54,7 +54,7 @@ enum MemoryBuiltins {
         }.checked("read($(randn(6, 4)), $(softmax(randn(6))))", "read($(randn(2, 6, 4)), $(softmax(randn(2, 3, 6), 2)))").inPlans(),
         Builtin("write", "memory, w, erase, add", "Erase then add: M(i) * (1 - w(i) erase) + w(i) add; erase may be nil. Several heads (w [H, N], erase and add [H, W], batch first if any): every erase, then every add. Returns the new memory.") { a in
             .tensor(try Addressing.write(try a.tensor("memory"), try a.tensor("w"), erase: try a.isAbsent("erase") ? nil : try a.tensor("erase"), add: try a.tensor("add")))
-        }.checked("write($(randn(6, 4)), $(softmax(randn(6))), $(uniform(4)), $(randn(4)))", "write($(randn(6, 4)), $(softmax(randn(2, 6), 1)), $(uniform(2, 4)), $(randn(2, 4)))", "write($(randn(6, 4)), $(softmax(randn(6))), nil, $(randn(4)))"),
+        }.checked("write($(randn(6, 4)), $(softmax(randn(6))), $(uniform(4)), $(randn(4)))", "write($(randn(6, 4)), $(softmax(randn(2, 6), 1)), $(uniform(2, 4)), $(randn(2, 4)))", "write($(randn(6, 4)), $(softmax(randn(6))), nil, $(randn(4)))").inPlans(),
         Builtin("usage", "previous, reads, writes, decay = 0.95", "LRUA usage: decay * previous + reads + writes (several heads, [H, N] or [B, H, N], are summed).") { a in
             .tensor(try Addressing.usage(try a.tensor("previous"), reads: try a.tensor("reads"), write: try a.tensor("writes"), decay: try a.float("decay")))
         }.checked("usage($(uniform(6)), $(softmax(randn(2, 6), 1)), $(softmax(randn(6))))").inPlans(),

@@ -492,3 +492,36 @@ final class CrossEntropyKernel: PlanKernel {
         }
     }
 }
+
+/// `split` along an axis: one output per piece; the input's gradient is the
+/// pieces' gradients in place (zeros for a piece nothing used).
+final class SplitKernel: PlanKernel {
+    let outer: Int, n: Int, inner: Int
+    let sizes: [Int], starts: [Int]
+
+    init(shape: [Int], axis: Int, sizes: [Int]) {
+        (outer, n, inner) = (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+        self.sizes = sizes
+        starts = sizes.indices.map { sizes[..<$0].reduce(0, +) }
+    }
+
+    func forward(_ io: PlanIO) {
+        let x = io.input(0)
+        for k in sizes.indices {
+            let run = sizes[k] * inner, out = io.output(k)
+            for o in 0..<outer where run > 0 { (out + o * run).update(from: x + (o * n + starts[k]) * inner, count: run) }
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard io.needs(0) else { return }
+        let d = io.scratch(0, outer * n * inner)
+        d.update(repeating: 0, count: outer * n * inner)
+        for k in sizes.indices {
+            guard let g = io.gradient(ofOutput: k), sizes[k] > 0 else { continue }
+            let run = sizes[k] * inner
+            for o in 0..<outer { (d + (o * n + starts[k]) * inner).update(from: g + o * run, count: run) }
+        }
+        io.add(d, to: 0)
+    }
+}

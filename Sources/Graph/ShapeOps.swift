@@ -75,7 +75,7 @@ extension Op {
             })
         }
         let source = x.shape
-        return Graph.record(outputs: pieces, [a], op: "split", flops: 0, { back, inputs in
+        let outputs = Graph.record(outputs: pieces, [a], op: "split", flops: 0, { back, inputs in
             try back.add(to: inputs[0]) {
                 Tensor(shape: source, data: filling(source.reduce(1, *)) { d in
                     for (k, (size, start)) in zip(sizes, starts).enumerated() {
@@ -88,6 +88,8 @@ extension Op {
                 })
             }
         }, graph: { gs, _ in [try concat(gs, axis: ax)] })
+        Graph.capture(SplitKernel(shape: source, axis: ax, sizes: sizes), "split", inputs: [a], outputs: outputs)
+        return outputs
     }
 
     public static func index(_ a: Variable, _ specs: [Tensor.IndexSpec]) throws -> Variable {

@@ -75,13 +75,16 @@ extension Addressing {
     public static func content(_ memory: Variable, _ key: Variable, _ beta: Variable) throws -> Variable {
         let (similarity, similarityBackward) = try cosineKernel(memory.value, key.value)
         let (value, focusBackward) = try focusKernel(similarity, beta.value)
-        return Graph.record(value, memory, key, beta, op: "content", flops: value.count * (2 * (memory.shape.last ?? 1) + 4)) { back, memory, key, beta in
+        let L = try Layout(memory: memory.value), flops = value.count * (2 * (memory.shape.last ?? 1) + 4)
+        let kernel = ContentKernel(batch: L.batch, heads: value.count / (L.batch * L.slots), slots: L.slots, width: L.width, betas: beta.value.count)
+        return Graph.planned(kernel, "content", flops: flops, inputs: [memory, key, beta],
+                             Graph.record(value, memory, key, beta, op: "content", flops: flops) { back, memory, key, beta in
             let d = focusBackward(back.gradient)
             let dSimilarity = similarityBackward(d[0])
             try back.add(dSimilarity[0], to: memory)
             try back.add(dSimilarity[1], to: key)
             try back.add(d[1], to: beta)
-        }
+        })
     }
 
     /// softmax(beta * K) over the slots of each row.

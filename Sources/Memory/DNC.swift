@@ -41,7 +41,8 @@ extension Addressing {
         let kept = (0..<B * n).map { U[$0] + W[$0] - U[$0] * W[$0] }
         let out = (0..<B * n).map { kept[$0] * retention[$0] }
         let shapes = (u.shape, wr.shape, fg.shape)
-        return Graph.record(Tensor(shape: u.shape, data: out), [usage, write, read, freeGates], op: "usage_update", flops: 2 * wr.count + 4 * u.count, { back, inputs in
+        return Graph.planned(UsageUpdateKernel(batch: B, slots: n, heads: R), "usage_update", flops: 2 * wr.count + 4 * u.count, inputs: [usage, write, read, freeGates],
+                             Graph.record(Tensor(shape: u.shape, data: out), [usage, write, read, freeGates], op: "usage_update", flops: 2 * wr.count + 4 * u.count, { back, inputs in
             let g = back.gradient.data
             try back.add(to: inputs[0]) { Tensor(shape: shapes.0, data: (0..<B * n).map { g[$0] * retention[$0] * (1 - W[$0]) }) }
             try back.add(to: inputs[1]) { Tensor(shape: shapes.0, data: (0..<B * n).map { g[$0] * retention[$0] * (1 - U[$0]) }) }
@@ -68,7 +69,7 @@ extension Addressing {
             for r in 1..<R { retention = try Op.mul(retention, try Op.slice(factors, axis: 1, start: r, end: r + 1)) }
             let kept = try Op.sub(try Op.add(v[0], v[1]), try Op.mul(v[0], v[1]))
             return try Op.mul(kept, try Op.reshape(retention, shapes.0))
-        })
+        }))
     }
 }
 
@@ -98,7 +99,8 @@ extension Addressing {
             }
         }
         let products = prefix
-        return Graph.record(Tensor(shape: u.shape, data: out), usage, op: "allocation", flops: 3 * u.count, { back, usage in
+        return Graph.planned(AllocationKernel(batch: B, slots: n), "allocation", flops: 3 * u.count, inputs: [usage],
+                             Graph.record(Tensor(shape: u.shape, data: out), usage, op: "allocation", flops: 3 * u.count, { back, usage in
             let g = back.gradient.data
             var du = [Float](repeating: 0, count: u.count)
             for b in 0..<B {
@@ -113,7 +115,7 @@ extension Addressing {
                 }
             }
             try back.add(Tensor(shape: u.shape, data: du), to: usage)
-        })
+        }))
     }
 }
 
@@ -136,7 +138,9 @@ extension Addressing {
         let mixed = (0..<B * n).map { ga[$0 / n] * A[$0] + (1 - ga[$0 / n]) * C[$0] }
         let out = (0..<B * n).map { gw[$0 / n] * mixed[$0] }
         let shapes = (a.shape, c.shape, allocationGate.value.shape, writeGate.value.shape)
-        return Graph.record(Tensor(shape: a.shape, data: out), [allocation, content, allocationGate, writeGate], op: "write_weighting", flops: 5 * a.count, { back, inputs in
+        let kernel = WriteWeightingKernel(batch: B, slots: n, allocationGates: allocationGate.value.count, writeGates: writeGate.value.count)
+        return Graph.planned(kernel, "write_weighting", flops: 5 * a.count, inputs: [allocation, content, allocationGate, writeGate],
+                             Graph.record(Tensor(shape: a.shape, data: out), [allocation, content, allocationGate, writeGate], op: "write_weighting", flops: 5 * a.count, { back, inputs in
             let g = back.gradient.data
             try back.add(to: inputs[0]) { Tensor(shape: shapes.0, data: (0..<B * n).map { g[$0] * gw[$0 / n] * ga[$0 / n] }) }
             try back.add(to: inputs[1]) { Tensor(shape: shapes.1, data: (0..<B * n).map { g[$0] * gw[$0 / n] * (1 - ga[$0 / n]) }) }
@@ -153,7 +157,7 @@ extension Addressing {
             let (ga, gw) = (try Op.reshape(v[2], v[2].value.count == 1 ? [1] : rows), try Op.reshape(v[3], v[3].value.count == 1 ? [1] : rows))
             let mix = try Op.add(try Op.mul(ga, v[0]), try Op.mul(try Op.sub(one, ga), try Op.reshape(v[1], shapes.0)))
             return try Op.mul(gw, mix)
-        })
+        }))
     }
 }
 
@@ -220,6 +224,7 @@ extension Addressing {
             let precedence = try Op.add(try Op.mul(try Op.sub(one, try Op.sum(v[2], axis: -1, keepdims: true)), v[1]), v[2])
             return [try Op.reshape(links, L.shape), precedence]
         })
+        Graph.capture(LinkUpdateKernel(batch: B, slots: n), "link_update", flops: 5 * L.count, inputs: [links, precedence, w], outputs: outputs)
         return (outputs[0], outputs[1])
     }
 }
@@ -260,7 +265,9 @@ extension Addressing {
         }
         let (forwardWeighting, backwardWeighting) = (directions[0], directions[1])
         let shapes = (w.shape, m.shape)
-        return Graph.record(Tensor(shape: w.shape, data: directions[2]), [links, previous, content, modes], op: "read_weighting",
+        return Graph.planned(ReadWeightingKernel(batch: B, heads: R, slots: n), "read_weighting", flops: 4 * B * R * n * n + 5 * B * R * n,
+                             inputs: [links, previous, content, modes],
+                             Graph.record(Tensor(shape: w.shape, data: directions[2]), [links, previous, content, modes], op: "read_weighting",
                             flops: 4 * B * R * n * n + 5 * B * R * n, { back, inputs in
             let g = back.gradient.data
             let M = m.data
@@ -303,6 +310,6 @@ extension Addressing {
             let mixed = try Op.add(try Op.add(try Op.mul(try mode(0), backward), try Op.mul(try mode(1), try Op.reshape(v[2], [B, R, n]))),
                                    try Op.mul(try mode(2), forward))
             return try Op.reshape(mixed, shapes.0)
-        })
+        }))
     }
 }

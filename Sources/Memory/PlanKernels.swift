@@ -1,3 +1,4 @@
+import CSupport
 import Graph
 import Tensor
 
@@ -269,5 +270,324 @@ final class ZeroLeastUsedKernel: PlanKernel {
         scratch.update(from: g, count: B * N * W)
         for b in 0..<B { (scratch + (b * N + chosen[b]) * W).update(repeating: 0, count: W) }
         io.add(scratch, to: 0)
+    }
+}
+
+// MARK: The DNC's steps
+
+/// `usage_update(usage, write, read, free_gates)`.
+final class UsageUpdateKernel: PlanKernel {
+    let B: Int, n: Int, R: Int
+    /// The retention and u + w - u w, kept for the backward pass.
+    let retention, kept: MutableFloats
+
+    init(batch: Int, slots: Int, heads: Int) {
+        (B, n, R) = (batch, slots, heads)
+        (retention, kept) = (buffer(B * n), buffer(B * n))
+    }
+
+    deinit { retention.deallocate(); kept.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let (U, W, Wr, F, out) = (io.input(0), io.input(1), io.input(2), io.input(3), io.output(0))
+        retention.update(repeating: 1, count: B * n)
+        for b in 0..<B {
+            for r in 0..<R {
+                let f = F[b * R + r], row = (b * R + r) * n
+                for j in 0..<n { retention[b * n + j] *= 1 - f * Wr[row + j] }
+            }
+        }
+        for k in 0..<B * n { kept[k] = U[k] + W[k] - U[k] * W[k] }
+        for k in 0..<B * n { out[k] = kept[k] * retention[k] }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let (U, W, Wr, F) = (io.input(0), io.input(1), io.input(2), io.input(3))
+        let d = io.scratch(0, max(B * n, B * R * n)), dFree = io.scratch(1, B * R)
+        if io.needs(0) {
+            for k in 0..<B * n { d[k] = g[k] * retention[k] * (1 - W[k]) }
+            io.add(d, to: 0)
+        }
+        if io.needs(1) {
+            for k in 0..<B * n { d[k] = g[k] * retention[k] * (1 - U[k]) }
+            io.add(d, to: 1)
+        }
+        guard io.needs(2) || io.needs(3) else { return }
+        d.update(repeating: 0, count: B * R * n)
+        dFree.update(repeating: 0, count: B * R)
+        for b in 0..<B {
+            for r in 0..<R {
+                let f = F[b * R + r], row = (b * R + r) * n
+                for j in 0..<n {
+                    var others: Float = 1
+                    for s in 0..<R where s != r { others *= 1 - F[b * R + s] * Wr[(b * R + s) * n + j] }
+                    let dRetention = g[b * n + j] * kept[b * n + j] * others
+                    d[row + j] = -dRetention * f
+                    dFree[b * R + r] -= dRetention * Wr[row + j]
+                }
+            }
+        }
+        io.add(d, to: 2)
+        io.add(dFree, to: 3)
+    }
+}
+
+/// `allocation(usage)`: the slots by increasing usage (stable, as `argsort`), each's free share.
+final class AllocationKernel: PlanKernel {
+    let B: Int, n: Int
+    /// The sorted order and the products before each position, kept for the backward pass.
+    let order: UnsafeMutablePointer<Int>
+    let prefix: MutableFloats
+
+    init(batch: Int, slots: Int) {
+        (B, n) = (batch, slots)
+        order = .allocate(capacity: max(1, B * n))
+        prefix = buffer(B * n)
+    }
+
+    deinit { order.deallocate(); prefix.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let u = io.input(0), out = io.output(0)
+        for b in 0..<B {
+            let o = order + b * n, row = u + b * n
+            for j in 0..<n { o[j] = j }
+            // NaN after every number, ties by slot: a total order, so the same positions as `argsort`.
+            var slots = UnsafeMutableBufferPointer(start: o, count: n)
+            slots.sort { i, j in
+                let (a, c) = (row[i], row[j])
+                if a.isNaN || c.isNaN { return a.isNaN == c.isNaN ? i < j : c.isNaN }
+                return a != c ? a < c : i < j
+            }
+            var p: Float = 1
+            for j in 0..<n {
+                let slot = b * n + o[j], s = u[slot]
+                prefix[b * n + j] = p
+                out[slot] = (1 - s) * p
+                p *= s
+            }
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
+        let u = io.input(0), du = io.scratch(0, B * n)
+        du.update(repeating: 0, count: B * n)
+        for b in 0..<B {
+            var t: Float = 0
+            for k in stride(from: n - 1, through: 0, by: -1) {
+                let slot = b * n + order[b * n + k]
+                if k + 1 < n {
+                    let next = b * n + order[b * n + k + 1], s = u[next]
+                    t = g[next] * (1 - s) + s * t
+                }
+                du[slot] = prefix[b * n + k] * (t - g[slot])
+            }
+        }
+        io.add(du, to: 0)
+    }
+}
+
+/// `write_weighting(allocation, content, allocation_gate, write_gate)`: each gate one value or one per batch row.
+final class WriteWeightingKernel: PlanKernel {
+    let B: Int, n: Int, allocationGates: Int, writeGates: Int
+    /// The mix before the write gate, kept for the write gate's gradient.
+    let mixed: MutableFloats
+
+    init(batch: Int, slots: Int, allocationGates: Int, writeGates: Int) {
+        (B, n, self.allocationGates, self.writeGates) = (batch, slots, allocationGates, writeGates)
+        mixed = buffer(B * n)
+    }
+
+    deinit { mixed.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let (A, C, ga, gw, out) = (io.input(0), io.input(1), io.input(2), io.input(3), io.output(0))
+        for k in 0..<B * n {
+            let a = ga[allocationGates == 1 ? 0 : k / n], w = gw[writeGates == 1 ? 0 : k / n]
+            mixed[k] = a * A[k] + (1 - a) * C[k]
+            out[k] = w * mixed[k]
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let (A, C, ga, gw) = (io.input(0), io.input(1), io.input(2), io.input(3))
+        func a(_ k: Int) -> Float { ga[allocationGates == 1 ? 0 : k / n] }
+        func w(_ k: Int) -> Float { gw[writeGates == 1 ? 0 : k / n] }
+        let d = io.scratch(0, B * n)
+        if io.needs(0) {
+            for k in 0..<B * n { d[k] = g[k] * w(k) * a(k) }
+            io.add(d, to: 0)
+        }
+        if io.needs(1) {
+            for k in 0..<B * n { d[k] = g[k] * w(k) * (1 - a(k)) }
+            io.add(d, to: 1)
+        }
+        // A gate shared by the batch takes the sum over its rows.
+        if io.needs(2) {
+            d.update(repeating: 0, count: allocationGates)
+            for k in 0..<B * n { d[allocationGates == 1 ? 0 : k / n] += g[k] * w(k) * (A[k] - C[k]) }
+            io.add(d, to: 2)
+        }
+        if io.needs(3) {
+            d.update(repeating: 0, count: writeGates)
+            for k in 0..<B * n { d[writeGates == 1 ? 0 : k / n] += g[k] * mixed[k] }
+            io.add(d, to: 3)
+        }
+    }
+}
+
+/// `link_update(links, precedence, write)`: outputs the new links and precedence.
+final class LinkUpdateKernel: PlanKernel {
+    let B: Int, n: Int
+
+    init(batch: Int, slots: Int) { (B, n) = (batch, slots) }
+
+    func forward(_ io: PlanIO) {
+        let (pL, pp, pw, next, precedence) = (io.input(0), io.input(1), io.input(2), io.output(0), io.output(1))
+        let level = OwnKernels.level
+        for b in 0..<B {
+            let (o, oo) = (b * n, b * n * n)
+            mnemo_link_update_forward(level, pL + oo, pw + o, pp + o, next + oo, n)
+            var total: Float = 0
+            for i in 0..<n { total += pw[o + i] }
+            for i in 0..<n { precedence[o + i] = (1 - total) * pp[o + i] + pw[o + i] }
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        let gL = io.gradient(ofOutput: 0), gp = io.gradient(ofOutput: 1)
+        let (pL, pp, pw) = (io.input(0), io.input(1), io.input(2))
+        let dL = io.scratch(0, gL == nil ? 1 : B * n * n), dp = io.scratch(1, B * n), dw = io.scratch(2, B * n), g = io.scratch(3, n)
+        dp.update(repeating: 0, count: B * n)
+        dw.update(repeating: 0, count: B * n)
+        let level = OwnKernels.level
+        for b in 0..<B {
+            let (o, oo) = (b * n, b * n * n)
+            if let gL { mnemo_link_update_backward(level, gL + oo, pL + oo, pw + o, pp + o, dL + oo, dp + o, dw + o, g, n) }
+            if let gp {
+                var total: Float = 0, weighted: Float = 0
+                for i in 0..<n { total += pw[o + i]; weighted += gp[o + i] * pp[o + i] }
+                for i in 0..<n {
+                    dp[o + i] += (1 - total) * gp[o + i]
+                    dw[o + i] += gp[o + i] - weighted
+                }
+            }
+        }
+        if gL != nil { io.add(dL, to: 0) }
+        io.add(dp, to: 1)
+        io.add(dw, to: 2)
+    }
+}
+
+/// `read_weighting(links, previous, content, modes)`.
+final class ReadWeightingKernel: PlanKernel {
+    let B: Int, R: Int, n: Int
+    /// Each head's forward and backward weightings, kept for the modes' gradient.
+    let forwardWeighting, backwardWeighting: MutableFloats
+
+    init(batch: Int, heads: Int, slots: Int) {
+        (B, R, n) = (batch, heads, slots)
+        (forwardWeighting, backwardWeighting) = (buffer(B * R * n), buffer(B * R * n))
+    }
+
+    deinit { forwardWeighting.deallocate(); backwardWeighting.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let (pL, pw, pc, m, y) = (io.input(0), io.input(1), io.input(2), io.input(3), io.output(0))
+        let (f, bk) = (forwardWeighting, backwardWeighting)
+        bk.update(repeating: 0, count: B * R * n)
+        let level = OwnKernels.level
+        for h in 0..<B * R {
+            let (row, modes) = (h * n, h * 3)
+            mnemo_links_times(level, pL + (h / R) * n * n, pw + row, pw + row, f + row, bk + row, n)
+            let (m0, m1, m2) = (m[modes], m[modes + 1], m[modes + 2])
+            for j in 0..<n { y[row + j] = m0 * bk[row + j] + m1 * pc[row + j] + m2 * f[row + j] }
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let (pL, pw, pc, M) = (io.input(0), io.input(1), io.input(2), io.input(3))
+        let count = B * R * n
+        let d = io.scratch(0, count)
+        if io.needs(2) {
+            for k in 0..<count { d[k] = g[k] * M[(k / n) * 3 + 1] }
+            io.add(d, to: 2)
+        }
+        if io.needs(3) {
+            for h in 0..<B * R {
+                d[3 * h] = dot(g + h * n, backwardWeighting + h * n, n)
+                d[3 * h + 1] = dot(g + h * n, pc + h * n, n)
+                d[3 * h + 2] = dot(g + h * n, forwardWeighting + h * n, n)
+            }
+            io.add(d, to: 3)
+        }
+        guard io.needs(0) || io.needs(1) else { return }
+        // The gradients reaching f and b: pi_3 g and pi_1 g.
+        let toForward = io.scratch(1, count), toBackward = io.scratch(2, count)
+        for k in 0..<count { toForward[k] = g[k] * M[(k / n) * 3 + 2] }
+        for k in 0..<count { toBackward[k] = g[k] * M[(k / n) * 3] }
+        let level = OwnKernels.level
+        // dw = L g_b + L^T g_f.
+        if io.needs(1) {
+            let parts = io.scratch(3, 2 * count)
+            parts.update(repeating: 0, count: 2 * count)
+            for h in 0..<B * R {
+                mnemo_links_times(level, pL + (h / R) * n * n, toBackward + h * n, toForward + h * n, parts + h * n, parts + count + h * n, n)
+            }
+            for k in 0..<count { d[k] = parts[k] + parts[count + k] }
+            io.add(d, to: 1)
+        }
+        // dL[i, j] = the sum over heads of g_f[i] w[j] + w[i] g_b[j], added in place.
+        io.addInPlace(to: 0) { dL in
+            for h in 0..<B * R { mnemo_links_outer_add(level, pw + h * n, toForward + h * n, toBackward + h * n, dL + (h / R) * n * n, n) }
+        }
+    }
+}
+
+/// `address(memory, key, beta)`, content addressing: softmax(beta * cosine) per row.
+final class ContentKernel: PlanKernel {
+    let B: Int, H: Int, N: Int, W: Int, betas: Int
+    let norms, dots, keyNorms, similarity: MutableFloats
+
+    init(batch: Int, heads: Int, slots: Int, width: Int, betas: Int) {
+        (B, H, N, W, self.betas) = (batch, heads, slots, width, betas)
+        (norms, dots, keyNorms, similarity) = (buffer(B * N), buffer(B * H * N), buffer(B * H), buffer(B * H * N))
+    }
+
+    deinit { for b in [norms, dots, keyNorms, similarity] { b.deallocate() } }
+
+    func forward(_ io: PlanIO) {
+        Addressing.cosineRows(memory: io.input(0), keys: io.input(1), into: similarity, norms: norms, dots: dots, keyNorms: keyNorms,
+                              batch: B, heads: H, slots: N, width: W)
+        let beta = io.input(2), out = io.output(0)
+        for r in 0..<B * H { AddressingRows.focus(similarity + r * N, beta: beta[betas == 1 ? 0 : r], slots: N, into: out + r * N) }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let beta = io.input(2), y = io.output(0), rows = B * H
+        let dSimilarity = io.scratch(0, rows * N), dBeta = io.scratch(1, rows)
+        dSimilarity.update(repeating: 0, count: rows * N)
+        for r in 0..<rows {
+            dBeta[r] = AddressingRows.focusBackward(g + r * N, y: y + r * N, similarity: similarity + r * N, beta: beta[betas == 1 ? 0 : r],
+                                                    slots: N, dk: dSimilarity + r * N)
+        }
+        let dm = io.scratch(2, B * N * W), dk = io.scratch(3, rows * W)
+        dm.update(repeating: 0, count: B * N * W)
+        dk.update(repeating: 0, count: rows * W)
+        Addressing.cosineRowsBackward(dSimilarity, memory: io.input(0), keys: io.input(1), norms: norms, dots: dots, keyNorms: keyNorms,
+                                      dMemory: dm, dKeys: dk, batch: B, heads: H, slots: N, width: W)
+        io.add(dm, to: 0)
+        io.add(dk, to: 1)
+        if betas == 1 && rows != 1 {
+            var s: Float = 0
+            for r in 0..<rows { s += dBeta[r] }
+            dBeta[0] = s
+        }
+        io.add(dBeta, to: 2)
     }
 }
