@@ -82,7 +82,7 @@ enum MemoryBuiltins {
             return .record(Record(names: ["key", "beta", "gate", "shift", "gamma", "erase", "add", "read_size", "write_size"],
                                   values: [span(h.key), .number(Double(h.beta)), .number(Double(h.gate)), span(h.shift), .number(Double(h.gamma)),
                                            span(h.erase), span(h.add), .number(Double(h.readSize)), .number(Double(h.writeSize))]))
-        }.notDifferentiable("sizes, not values"),
+        }.notDifferentiable("sizes, not values").inPlans(),
         Builtin("memory", "slots, width, init = 1e-6, batch = nil, trace = true", "An external memory of slots x width (a batch of them with batch: B). init: a number (constant), \"random\" (N(0, 0.1) at each reset) or \"learned\" (a parameter). Methods: read, write, lrua_write, reset, set; fields: contents, trace.") { a in
             let slots = try a.int("slots"), width = try a.int("width")
             let initialisation: MemoryBank.Initialisation

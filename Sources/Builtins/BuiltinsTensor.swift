@@ -55,10 +55,10 @@ enum TensorBuiltins {
         Builtin("zeros", "*shape", "A tensor of zeros: zeros(2, 3) or zeros([2, 3]).") { a in
             .tensor(Variable(try Tensor.zeros(try a.shape("shape"))))
         }.notDifferentiable("a constant").inPlans(),
-        Builtin("ones", "*shape", "A tensor of ones.") { a in .tensor(Variable(try Tensor.filled(try a.shape("shape"), 1))) }.notDifferentiable("a constant"),
+        Builtin("ones", "*shape", "A tensor of ones.") { a in .tensor(Variable(try Tensor.filled(try a.shape("shape"), 1))) }.notDifferentiable("a constant").inPlans(),
         Builtin("full", "shape, value", "A tensor of `shape` filled with `value`.") { a in
             .tensor(Variable(try Tensor.filled(try a.shape("shape"), try a.float("value"))))
-        }.notDifferentiable("a constant"),
+        }.notDifferentiable("a constant").inPlans(),
         Builtin("eye", "n", "The n x n identity matrix.") { a in .tensor(Variable(try Tensor.eye(try a.int("n")))) }.notDifferentiable("a constant"),
         Builtin("arange", "start, stop = nil, step = 1", "Evenly spaced values in [start, stop); arange(n) is 0..n-1.") { a in
             var start = try a.number("start"), stop = try a.optionalNumber("stop")
@@ -158,7 +158,7 @@ enum TensorBuiltins {
             if try a.isAbsent("axes") { return .tensor(try Op.permute(t, Tensor.swapLastTwo(rank: t.value.rank))) }
             let axes = try a.items("axes").map { try Operators.integer($0, "an axis") }.map { $0 < 0 ? $0 + t.value.rank : $0 }
             return .tensor(try Op.permute(t, axes))
-        }.checked("transpose($(randn(3, 4)))", "transpose($(randn(2, 3, 4)), [2, 0, 1])"),
+        }.checked("transpose($(randn(3, 4)))", "transpose($(randn(2, 3, 4)), [2, 0, 1])").inPlans(),
         Builtin("reshape", "x, *shape", "The same elements in a new shape; one dimension may be -1.") { a in
             let dims = try a.items("shape").flatMap { v -> [Value] in
                 switch v { case .list(let l): return l.items; case .tuple(let t): return t; default: return [v] }
@@ -171,7 +171,7 @@ enum TensorBuiltins {
             var shape = t.shape
             shape.insert(1, at: try t.value.axis(try a.int("axis"), rankPlus: 1))
             return .tensor(try Op.reshape(t, shape))
-        }.checked("unsqueeze($(randn(3, 4)), 1)"),
+        }.checked("unsqueeze($(randn(3, 4)), 1)").inPlans(),
         Builtin("squeeze", "x, axis = nil", "Removes an axis of size 1 (all of them when axis is nil).") { a in
             let t = try a.tensor("x")
             var shape = t.shape
@@ -183,7 +183,7 @@ enum TensorBuiltins {
                 shape.removeAll { $0 == 1 }
             }
             return .tensor(try Op.reshape(t, shape))
-        }.checked("squeeze($(randn(3, 1, 4)))"),
+        }.checked("squeeze($(randn(3, 1, 4)))").inPlans(),
         Builtin("concat", "tensors, axis = 0", "Joins tensors along an existing axis.") { a in
             .tensor(try Op.concat(try tensors(a, "tensors"), axis: try a.int("axis")))
         }.checked("concat([$(randn(2, 3)), $(randn(1, 3))])", "concat([$(randn(2, 3)), $(randn(2, 2))], 1)").inPlans(),
@@ -202,12 +202,12 @@ enum TensorBuiltins {
             }
             let sizes = [Int](repeating: t.shape[ax] / n, count: n)
             return .list(ListBox(try Op.split(t, sizes: sizes, axis: ax).map { .tensor($0) }))
-        }.checked("chunk($(randn(4, 2)), 2)[1]"),
+        }.checked("chunk($(randn(4, 2)), 2)[1]").inPlans(),
         Builtin("slice", "x, start, end, axis = 0", "Elements start..<end along an axis (negative counts from the end).") { a in
             let t = try a.tensor("x")
             let ax = try t.value.axis(try a.int("axis"))
             return .tensor(try Op.index(t, Array(repeating: .all, count: ax) + [.range(try a.int("start"), try a.int("end"), 1)]))
-        }.checked("slice($(randn(5, 3)), 1, 4)", "slice($(randn(5, 3)), -2, 3, 1)"),
+        }.checked("slice($(randn(5, 3)), 1, 4)", "slice($(randn(5, 3)), -2, 3, 1)").inPlans(),
         Builtin("gather", "x, indices, axis = 0", "Picks entries along an axis by integer indices of any shape.") { a in
             .tensor(try Op.gather(try a.tensor("x"), try a.tensor("indices").value, axis: try a.int("axis")))
         }.checked("gather($(randn(4, 3)), tensor([[2, 0], [2, 3]]))", "gather($(randn(4, 3)), tensor([1, 1]), 1)"),

@@ -339,34 +339,59 @@ extension Optional where Wrapped == [Int] {
     }
 }
 
-/// `a @ b` for two matrices, [m, k] x [k, n], and its VJP: g b^T and a^T g.
+/// `a @ b` for matrices [m, k] x [k, n], or batches of them ([batch, m, k]
+/// with [batch, k, n], or one side shared by the batch), and its VJP g b^T
+/// and a^T g, a shared side's summed over the batch in order.
 final class MatmulKernel: PlanKernel {
     let m: Int, k: Int, n: Int
+    /// The batch's size, and whether each side has one (else it is shared).
+    let batches: Int, aBatched: Bool, bBatched: Bool
 
-    init(m: Int, k: Int, n: Int) {
+    init(m: Int, k: Int, n: Int, batches: Int = 1, aBatched: Bool = false, bBatched: Bool = false) {
         (self.m, self.k, self.n) = (m, k, n)
+        (self.batches, self.aBatched, self.bBatched) = (batches, aBatched, bBatched)
     }
 
     func forward(_ io: PlanIO) {
-        let y = io.output(0)
-        y.update(repeating: 0, count: m * n)
-        Tensor.addProduct(into: y, io.input(0), io.input(1), m: m, n: n, k: k, transposeA: false, transposeB: false)
+        let (a, b, y) = (io.input(0), io.input(1), io.output(0))
+        y.update(repeating: 0, count: batches * m * n)
+        for t in 0..<batches {
+            Tensor.addProduct(into: y + t * m * n, a + (aBatched ? t * m * k : 0), b + (bBatched ? t * k * n : 0),
+                              m: m, n: n, k: k, transposeA: false, transposeB: false)
+        }
     }
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
+        let (a, b) = (io.input(0), io.input(1))
         if io.needs(0) {
-            let da = io.scratch(0, m * k)
-            da.update(repeating: 0, count: m * k)
-            Tensor.addProduct(into: da, g, io.input(1), m: m, n: k, k: n, transposeA: false, transposeB: true)
-            io.add(da, to: 0)
+            let d = io.scratch(0, batches * m * k)
+            d.update(repeating: 0, count: batches * m * k)
+            for t in 0..<batches {
+                Tensor.addProduct(into: d + t * m * k, g + t * m * n, b + (bBatched ? t * k * n : 0), m: m, n: k, k: n, transposeA: false, transposeB: true)
+            }
+            io.add(aBatched ? UnsafePointer(d) : summedOverBatch(d, m * k, io), to: 0)
         }
         if io.needs(1) {
-            let db = io.scratch(0, k * n)
-            db.update(repeating: 0, count: k * n)
-            Tensor.addProduct(into: db, io.input(0), g, m: k, n: n, k: m, transposeA: true, transposeB: false)
-            io.add(db, to: 1)
+            let d = io.scratch(0, batches * k * n)
+            d.update(repeating: 0, count: batches * k * n)
+            for t in 0..<batches {
+                Tensor.addProduct(into: d + t * k * n, a + (aBatched ? t * m * k : 0), g + t * m * n, m: k, n: n, k: m, transposeA: true, transposeB: false)
+            }
+            io.add(bBatched ? UnsafePointer(d) : summedOverBatch(d, k * n, io), to: 1)
         }
+    }
+
+    /// A shared side's gradient: the batch's products summed in order (as `reduce(.sum, axis: 0)`).
+    private func summedOverBatch(_ d: UnsafeMutablePointer<Float>, _ size: Int, _ io: PlanIO) -> UnsafePointer<Float> {
+        guard batches > 1 || aBatched || bBatched else { return UnsafePointer(d) }
+        let out = io.scratch(1, size)
+        for i in 0..<size {
+            var s: Float = 0
+            for t in 0..<batches { s += d[t * size + i] }
+            out[i] = s
+        }
+        return UnsafePointer(out)
     }
 }
 
