@@ -105,7 +105,8 @@ public final class MemoryBank {
         if tracing && tracingContents { snapshots.append(value.value) }
         if let recorder = Graph.planRecorder {
             // A compiled plan leaves the same state after each run, from its values.
-            if tracing && tracingContents { recorder.effect(reading: [value]) { [self] in snapshots.append($0[0]) } }
+            // Whether to keep a copy is read at each run: `trace_contents` may be set after compiling.
+            if tracing { recorder.effect(reading: [value]) { [self] in if tracingContents { snapshots.append($0[0]) } } }
             recorder.state(of: self, "contents", value) { [self] in contents = Variable($0) }
         }
     }
