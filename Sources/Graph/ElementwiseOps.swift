@@ -148,7 +148,10 @@ extension Op {
         case .equal: f = (==)
         case .notEqual: f = (!=)
         }
-        return Variable(try Tensor.zip(a.value, b.value) { f($0, $1) ? 1 : 0 })
+        let value = try Tensor.zip(a.value, b.value) { f($0, $1) ? 1 : 0 }
+        // A plan computes it anew at each run (it is no constant there: its inputs change).
+        return Graph.plannedConstant(CompareKernel(a: a.shape, b: b.shape, output: value.shape, f), "compare", flops: value.count,
+                                     inputs: [a, b], Variable(value))
     }
 
     // MARK: Unary functions

@@ -550,3 +550,28 @@ final class SplitKernel: PlanKernel {
         io.add(d, to: 0)
     }
 }
+
+/// A comparison, 1 where it holds and 0 elsewhere, with broadcasting (a constant to gradients).
+final class CompareKernel: PlanKernel {
+    let count: Int
+    let mapA: [Int]?, mapB: [Int]?
+    let holds: (Float, Float) -> Bool
+
+    init(a: [Int], b: [Int], output: [Int], _ holds: @escaping (Float, Float) -> Bool) {
+        count = output.reduce(1, *)
+        mapA = a == output ? nil : BinaryKernel.indices(of: a, in: output)
+        mapB = b == output ? nil : BinaryKernel.indices(of: b, in: output)
+        self.holds = holds
+    }
+
+    func forward(_ io: PlanIO) {
+        let a = io.input(0), b = io.input(1), y = io.output(0)
+        mapA.withOptionalBuffer { ma in
+            mapB.withOptionalBuffer { mb in
+                for o in 0..<count { y[o] = holds(a[ma?[o] ?? o], b[mb?[o] ?? o]) ? 1 : 0 }
+            }
+        }
+    }
+
+    func backward(_ io: PlanIO) {}
+}
