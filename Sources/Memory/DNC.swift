@@ -30,16 +30,13 @@ extension Addressing {
         guard fg.count == B * R else {
             throw TensorError("usage_update: the free gates should have one value per read head\(layout.batched ? " and batch row" : "") (\(Tensor.shapeText(layout.batched ? [B, R] : [R]))), got \(Tensor.shapeText(fg.shape))")
         }
-        let (U, W, Wr, F) = (u.data, ww.data, wr.data, fg.data)
-        var retention = [Float](repeating: 1, count: B * n)
-        for b in 0..<B {
-            for r in 0..<R {
-                let f = F[b * R + r], row = (b * R + r) * n
-                for j in 0..<n { retention[b * n + j] *= 1 - f * Wr[row + j] }
+        let (U, W) = (u.data, ww.data)
+        let forward = filling(counts: [B * n, B * n, B * n]) { out in
+            reading(U, W, wr.data) { pu, pw, pr in
+                reading(fg.data) { usageRows(usage: pu, write: pw, read: pr, free: $0, retention: out[0], kept: out[1], into: out[2], batch: B, slots: n, heads: R) }
             }
         }
-        let kept = (0..<B * n).map { U[$0] + W[$0] - U[$0] * W[$0] }
-        let out = (0..<B * n).map { kept[$0] * retention[$0] }
+        let (retention, kept, out) = (forward[0], forward[1], forward[2])
         let shapes = (u.shape, wr.shape, fg.shape)
         return Graph.planned(UsageUpdateKernel(batch: B, slots: n, heads: R), "usage_update", flops: 2 * wr.count + 4 * u.count, inputs: [usage, write, read, freeGates],
                              Graph.record(Tensor(shape: u.shape, data: out), [usage, write, read, freeGates], op: "usage_update", flops: 2 * wr.count + 4 * u.count, { back, inputs in
@@ -47,20 +44,12 @@ extension Addressing {
             try back.add(to: inputs[0]) { Tensor(shape: shapes.0, data: (0..<B * n).map { g[$0] * retention[$0] * (1 - W[$0]) }) }
             try back.add(to: inputs[1]) { Tensor(shape: shapes.0, data: (0..<B * n).map { g[$0] * retention[$0] * (1 - U[$0]) }) }
             guard back.needs(inputs[2]) || back.needs(inputs[3]) else { return }
-            // d psi_j / d w^r_j = -f_r times the other heads' factors (a product, not a division: a factor may be 0).
-            var dRead = [Float](repeating: 0, count: B * R * n), dFree = [Float](repeating: 0, count: B * R)
-            for b in 0..<B {
-                for r in 0..<R {
-                    let f = F[b * R + r], row = (b * R + r) * n
-                    for j in 0..<n {
-                        var others: Float = 1
-                        for s in 0..<R where s != r { others *= 1 - F[b * R + s] * Wr[(b * R + s) * n + j] }
-                        let dRetention = g[b * n + j] * kept[b * n + j] * others
-                        dRead[row + j] = -dRetention * f
-                        dFree[b * R + r] -= dRetention * Wr[row + j]
-                    }
+            let d = filling(counts: [B * R * n, B * R]) { out in
+                reading(g, kept, wr.data) { pg, pk, pr in
+                    reading(fg.data) { usageReadBackward(pg, kept: pk, read: pr, free: $0, dRead: out[0], dFree: out[1], batch: B, slots: n, heads: R) }
                 }
             }
+            let (dRead, dFree) = (d[0], d[1])
             try back.add(Tensor(shape: shapes.1, data: dRead), to: inputs[2])
             try back.add(Tensor(shape: shapes.2, data: dFree), to: inputs[3])
         }, graph: Graph.recomposed([u, ww, wr, fg]) { v in
@@ -70,6 +59,38 @@ extension Addressing {
             let kept = try Op.sub(try Op.add(v[0], v[1]), try Op.mul(v[0], v[1]))
             return try Op.mul(kept, try Op.reshape(retention, shapes.0))
         }))
+    }
+
+    /// The retention psi = prod_r (1 - f_r w^r), u + w - u w, and the new usage, row by row.
+    static func usageRows(usage U: Floats, write W: Floats, read Wr: Floats, free F: Floats, retention: MutableFloats, kept: MutableFloats,
+                          into out: MutableFloats, batch B: Int, slots n: Int, heads R: Int) {
+        retention.update(repeating: 1, count: B * n)
+        for b in 0..<B {
+            for r in 0..<R {
+                let f = F[b * R + r], row = (b * R + r) * n
+                for j in 0..<n { retention[b * n + j] *= 1 - f * Wr[row + j] }
+            }
+        }
+        for k in 0..<B * n { kept[k] = U[k] + W[k] - U[k] * W[k] }
+        for k in 0..<B * n { out[k] = kept[k] * retention[k] }
+    }
+
+    /// The gradients of the read weightings and free gates (dFree zeroed by the caller):
+    /// d psi_j / d w^r_j = -f_r times the other heads' factors (a product, not a division: a factor may be 0).
+    static func usageReadBackward(_ g: Floats, kept: Floats, read Wr: Floats, free F: Floats, dRead: MutableFloats, dFree: MutableFloats,
+                                  batch B: Int, slots n: Int, heads R: Int) {
+        for b in 0..<B {
+            for r in 0..<R {
+                let f = F[b * R + r], row = (b * R + r) * n
+                for j in 0..<n {
+                    var others: Float = 1
+                    for s in 0..<R where s != r { others *= 1 - F[b * R + s] * Wr[(b * R + s) * n + j] }
+                    let dRetention = g[b * n + j] * kept[b * n + j] * others
+                    dRead[row + j] = -dRetention * f
+                    dFree[b * R + r] -= dRetention * Wr[row + j]
+                }
+            }
+        }
     }
 }
 
@@ -88,34 +109,48 @@ extension Addressing {
         }
         let B = u.rank == 2 ? u.shape[0] : 1
         let order = try Op.argsort(u, axis: -1).data.map { Int($0) }
-        var out = [Float](repeating: 0, count: u.count), prefix = [Float](repeating: 1, count: u.count)
+        let forward = filling(counts: [u.count, u.count]) { out in
+            reading(u.data) { pu in order.withUnsafeBufferPointer { allocationRows(usage: pu, order: $0.baseAddress!, prefix: out[1], into: out[0], batch: B, slots: n) } }
+        }
+        let (out, products) = (forward[0], forward[1])
+        return Graph.planned(AllocationKernel(batch: B, slots: n), "allocation", flops: 3 * u.count, inputs: [usage],
+                             Graph.record(Tensor(shape: u.shape, data: out), usage, op: "allocation", flops: 3 * u.count, { back, usage in
+            let du = filling(u.count) { pdu in
+                reading(back.gradient.data, u.data, products) { pg, pu, pp in
+                    order.withUnsafeBufferPointer { allocationBackward(pg, usage: pu, order: $0.baseAddress!, prefix: pp, into: pdu, batch: B, slots: n) }
+                }
+            }
+            try back.add(Tensor(shape: u.shape, data: du), to: usage)
+        }))
+    }
+
+    /// a[phi_j] = (1 - u[phi_j]) times the product of the usages before it,
+    /// keeping those products, for slots in `order` (by increasing usage).
+    static func allocationRows(usage u: Floats, order: UnsafePointer<Int>, prefix: MutableFloats, into out: MutableFloats, batch B: Int, slots n: Int) {
         for b in 0..<B {
             var p: Float = 1
             for j in 0..<n {
-                let slot = b * n + order[b * n + j], s = u.data[slot]
+                let slot = b * n + order[b * n + j], s = u[slot]
                 prefix[b * n + j] = p
                 out[slot] = (1 - s) * p
                 p *= s
             }
         }
-        let products = prefix
-        return Graph.planned(AllocationKernel(batch: B, slots: n), "allocation", flops: 3 * u.count, inputs: [usage],
-                             Graph.record(Tensor(shape: u.shape, data: out), usage, op: "allocation", flops: 3 * u.count, { back, usage in
-            let g = back.gradient.data
-            var du = [Float](repeating: 0, count: u.count)
-            for b in 0..<B {
-                var t: Float = 0
-                for k in stride(from: n - 1, through: 0, by: -1) {
-                    let slot = b * n + order[b * n + k]
-                    if k + 1 < n {
-                        let next = b * n + order[b * n + k + 1], s = u.data[next]
-                        t = g[next] * (1 - s) + s * t
-                    }
-                    du[slot] = products[b * n + k] * (t - g[slot])
+    }
+
+    /// du (zeroed by the caller) from g, without division: du[phi_k] = P_k (T_k - g_k).
+    static func allocationBackward(_ g: Floats, usage u: Floats, order: UnsafePointer<Int>, prefix: Floats, into du: MutableFloats, batch B: Int, slots n: Int) {
+        for b in 0..<B {
+            var t: Float = 0
+            for k in stride(from: n - 1, through: 0, by: -1) {
+                let slot = b * n + order[b * n + k]
+                if k + 1 < n {
+                    let next = b * n + order[b * n + k + 1], s = u[next]
+                    t = g[next] * (1 - s) + s * t
                 }
+                du[slot] = prefix[b * n + k] * (t - g[slot])
             }
-            try back.add(Tensor(shape: u.shape, data: du), to: usage)
-        }))
+        }
     }
 }
 

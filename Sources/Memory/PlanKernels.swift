@@ -289,16 +289,8 @@ final class UsageUpdateKernel: PlanKernel {
     deinit { retention.deallocate(); kept.deallocate() }
 
     func forward(_ io: PlanIO) {
-        let (U, W, Wr, F, out) = (io.input(0), io.input(1), io.input(2), io.input(3), io.output(0))
-        retention.update(repeating: 1, count: B * n)
-        for b in 0..<B {
-            for r in 0..<R {
-                let f = F[b * R + r], row = (b * R + r) * n
-                for j in 0..<n { retention[b * n + j] *= 1 - f * Wr[row + j] }
-            }
-        }
-        for k in 0..<B * n { kept[k] = U[k] + W[k] - U[k] * W[k] }
-        for k in 0..<B * n { out[k] = kept[k] * retention[k] }
+        Addressing.usageRows(usage: io.input(0), write: io.input(1), read: io.input(2), free: io.input(3), retention: retention, kept: kept,
+                             into: io.output(0), batch: B, slots: n, heads: R)
     }
 
     func backward(_ io: PlanIO) {
@@ -316,18 +308,7 @@ final class UsageUpdateKernel: PlanKernel {
         guard io.needs(2) || io.needs(3) else { return }
         d.update(repeating: 0, count: B * R * n)
         dFree.update(repeating: 0, count: B * R)
-        for b in 0..<B {
-            for r in 0..<R {
-                let f = F[b * R + r], row = (b * R + r) * n
-                for j in 0..<n {
-                    var others: Float = 1
-                    for s in 0..<R where s != r { others *= 1 - F[b * R + s] * Wr[(b * R + s) * n + j] }
-                    let dRetention = g[b * n + j] * kept[b * n + j] * others
-                    d[row + j] = -dRetention * f
-                    dFree[b * R + r] -= dRetention * Wr[row + j]
-                }
-            }
-        }
+        Addressing.usageReadBackward(g, kept: kept, read: Wr, free: F, dRead: d, dFree: dFree, batch: B, slots: n, heads: R)
         io.add(d, to: 2)
         io.add(dFree, to: 3)
     }
@@ -360,31 +341,15 @@ final class AllocationKernel: PlanKernel {
                 if a.isNaN || c.isNaN { return a.isNaN == c.isNaN ? i < j : c.isNaN }
                 return a != c ? a < c : i < j
             }
-            var p: Float = 1
-            for j in 0..<n {
-                let slot = b * n + o[j], s = u[slot]
-                prefix[b * n + j] = p
-                out[slot] = (1 - s) * p
-                p *= s
-            }
         }
+        Addressing.allocationRows(usage: u, order: order, prefix: prefix, into: out, batch: B, slots: n)
     }
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
         let u = io.input(0), du = io.scratch(0, B * n)
         du.update(repeating: 0, count: B * n)
-        for b in 0..<B {
-            var t: Float = 0
-            for k in stride(from: n - 1, through: 0, by: -1) {
-                let slot = b * n + order[b * n + k]
-                if k + 1 < n {
-                    let next = b * n + order[b * n + k + 1], s = u[next]
-                    t = g[next] * (1 - s) + s * t
-                }
-                du[slot] = prefix[b * n + k] * (t - g[slot])
-            }
-        }
+        Addressing.allocationBackward(g, usage: u, order: order, prefix: prefix, into: du, batch: B, slots: n)
         io.add(du, to: 0)
     }
 }
