@@ -211,39 +211,20 @@ extension Addressing {
         guard p.shape == wv.shape, L.shape == (batched ? [B, n, n] : [n, n]) else {
             throw TensorError("link_update: for a write weighting of shape \(Tensor.shapeText(wv.shape)), the precedence should have that shape and the links \(Tensor.shapeText(batched ? [B, n, n] : [n, n])); got \(Tensor.shapeText(p.shape)) and \(Tensor.shapeText(L.shape))")
         }
-        let level = OwnKernels.level
         // Every element is written (the kernel sets the diagonal's too).
         let forward = changing([.written(L.count), .written(p.count)]) { out in
-            let (next, precedence) = (out[0], out[1])
-            reading(L.data, p.data, wv.data) { pL, pp, pw in
-                for b in 0..<B {
-                    let (o, oo) = (b * n, b * n * n)
-                    mnemo_link_update_forward(level, pL + oo, pw + o, pp + o, next + oo, n)
-                    var total: Float = 0
-                    for i in 0..<n { total += pw[o + i] }
-                    for i in 0..<n { precedence[o + i] = (1 - total) * pp[o + i] + pw[o + i] }
-                }
-            }
+            reading(L.data, p.data, wv.data) { linkRows(links: $0, precedence: $1, write: $2, into: out[0], precedenceInto: out[1], batch: B, slots: n) }
         }
         let outputs = Graph.record(outputs: [Tensor(shape: L.shape, data: forward[0]), Tensor(shape: p.shape, data: forward[1])],
                                    [links, precedence, w], op: "link_update", flops: 5 * L.count, { back, inputs in
             let gL = back.gradient(ofOutput: 0)?.data, gp = back.gradient(ofOutput: 1)?.data
             // The links' gradient (when the new links had one) is written in full; the others are summed into.
             let d = changing([.written(gL == nil ? 0 : L.count), .zeros(p.count), .zeros(wv.count), .written(n)]) { out in
-                let (dL, dp, dw, g) = (out[0], out[1], out[2], out[3])
                 reading(L.data, p.data, wv.data) { pL, pp, pw in
-                    for b in 0..<B {
-                        let (o, oo) = (b * n, b * n * n)
-                        if let gL {
-                            reading(gL) { pg in mnemo_link_update_backward(level, pg + oo, pL + oo, pw + o, pp + o, dL + oo, dp + o, dw + o, g, n) }
-                        }
-                        if let gp {
-                            var total: Float = 0, weighted: Float = 0
-                            for i in 0..<n { total += pw[o + i]; weighted += gp[o + i] * pp[o + i] }
-                            for i in 0..<n {
-                                dp[o + i] += (1 - total) * gp[o + i]
-                                dw[o + i] += gp[o + i] - weighted
-                            }
+                    optionalReading(gL) { pgL in
+                        optionalReading(gp) { pgp in
+                            linkRowsBackward(pgL, pgp, links: pL, precedence: pp, write: pw, dLinks: out[0], dPrecedence: out[1], dWrite: out[2],
+                                             scratch: out[3], batch: B, slots: n)
                         }
                     }
                 }
@@ -262,6 +243,46 @@ extension Addressing {
         Graph.capture(LinkUpdateKernel(batch: B, slots: n), "link_update", flops: 5 * L.count, inputs: [links, precedence, w], outputs: outputs)
         return (outputs[0], outputs[1])
     }
+
+    /// The new links and precedence, row by row of the batch.
+    static func linkRows(links pL: Floats, precedence pp: Floats, write pw: Floats, into next: MutableFloats, precedenceInto precedence: MutableFloats,
+                         batch B: Int, slots n: Int) {
+        let level = OwnKernels.level
+        for b in 0..<B {
+            let (o, oo) = (b * n, b * n * n)
+            mnemo_link_update_forward(level, pL + oo, pw + o, pp + o, next + oo, n)
+            var total: Float = 0
+            for i in 0..<n { total += pw[o + i] }
+            for i in 0..<n { precedence[o + i] = (1 - total) * pp[o + i] + pw[o + i] }
+        }
+    }
+
+    /// Their VJP from the gradients of the new links and precedence (either
+    /// may be absent): dLinks written in full when gL is given, dPrecedence
+    /// and dWrite summed into (zeroed by the caller), scratch of n.
+    static func linkRowsBackward(_ gL: Floats?, _ gp: Floats?, links pL: Floats, precedence pp: Floats, write pw: Floats,
+                                 dLinks: MutableFloats, dPrecedence dp: MutableFloats, dWrite dw: MutableFloats, scratch g: MutableFloats,
+                                 batch B: Int, slots n: Int) {
+        let level = OwnKernels.level
+        for b in 0..<B {
+            let (o, oo) = (b * n, b * n * n)
+            if let gL { mnemo_link_update_backward(level, gL + oo, pL + oo, pw + o, pp + o, dLinks + oo, dp + o, dw + o, g, n) }
+            if let gp {
+                var total: Float = 0, weighted: Float = 0
+                for i in 0..<n { total += pw[o + i]; weighted += gp[o + i] * pp[o + i] }
+                for i in 0..<n {
+                    dp[o + i] += (1 - total) * gp[o + i]
+                    dw[o + i] += gp[o + i] - weighted
+                }
+            }
+        }
+    }
+}
+
+/// An optional array's pointer for `body` (nil for none).
+private func optionalReading(_ a: [Float]?, _ body: (Floats?) -> Void) {
+    guard let a else { return body(nil) }
+    a.withUnsafeBufferPointer { body($0.baseAddress ?? Floats(emptyFloats)) }
 }
 
 /// The DNC's read weightings: each head's forward weighting f = L w and

@@ -411,36 +411,17 @@ final class LinkUpdateKernel: PlanKernel {
     init(batch: Int, slots: Int) { (B, n) = (batch, slots) }
 
     func forward(_ io: PlanIO) {
-        let (pL, pp, pw, next, precedence) = (io.input(0), io.input(1), io.input(2), io.output(0), io.output(1))
-        let level = OwnKernels.level
-        for b in 0..<B {
-            let (o, oo) = (b * n, b * n * n)
-            mnemo_link_update_forward(level, pL + oo, pw + o, pp + o, next + oo, n)
-            var total: Float = 0
-            for i in 0..<n { total += pw[o + i] }
-            for i in 0..<n { precedence[o + i] = (1 - total) * pp[o + i] + pw[o + i] }
-        }
+        Addressing.linkRows(links: io.input(0), precedence: io.input(1), write: io.input(2), into: io.output(0), precedenceInto: io.output(1),
+                            batch: B, slots: n)
     }
 
     func backward(_ io: PlanIO) {
         let gL = io.gradient(ofOutput: 0), gp = io.gradient(ofOutput: 1)
-        let (pL, pp, pw) = (io.input(0), io.input(1), io.input(2))
         let dL = io.scratch(0, gL == nil ? 1 : B * n * n), dp = io.scratch(1, B * n), dw = io.scratch(2, B * n), g = io.scratch(3, n)
         dp.update(repeating: 0, count: B * n)
         dw.update(repeating: 0, count: B * n)
-        let level = OwnKernels.level
-        for b in 0..<B {
-            let (o, oo) = (b * n, b * n * n)
-            if let gL { mnemo_link_update_backward(level, gL + oo, pL + oo, pw + o, pp + o, dL + oo, dp + o, dw + o, g, n) }
-            if let gp {
-                var total: Float = 0, weighted: Float = 0
-                for i in 0..<n { total += pw[o + i]; weighted += gp[o + i] * pp[o + i] }
-                for i in 0..<n {
-                    dp[o + i] += (1 - total) * gp[o + i]
-                    dw[o + i] += gp[o + i] - weighted
-                }
-            }
-        }
+        Addressing.linkRowsBackward(gL.map { UnsafePointer($0) }, gp.map { UnsafePointer($0) }, links: io.input(0), precedence: io.input(1),
+                                    write: io.input(2), dLinks: dL, dPrecedence: dp, dWrite: dw, scratch: g, batch: B, slots: n)
         if gL != nil { io.add(dL, to: 0) }
         io.add(dp, to: 1)
         io.add(dw, to: 2)
