@@ -170,8 +170,13 @@ extension Addressing {
         let gw = try layout.scalars(writeGate.value, "write_weighting: the write gate")
         let (A, C) = (a.data, c.data)
         // The mix before the write gate, kept for the write gate's gradient.
-        let mixed = (0..<B * n).map { ga[$0 / n] * A[$0] + (1 - ga[$0 / n]) * C[$0] }
-        let out = (0..<B * n).map { gw[$0 / n] * mixed[$0] }
+        let forward = filling(counts: [B * n, B * n]) { out in
+            reading(A, C) { pa, pc in
+                reading(ga, gw) { writeWeightingRows(allocation: pa, content: pc, allocationGates: $0, writeGates: $1, gateCounts: (B, B),
+                                                     mixed: out[0], into: out[1], batch: B, slots: n) }
+            }
+        }
+        let (mixed, out) = (forward[0], forward[1])
         let shapes = (a.shape, c.shape, allocationGate.value.shape, writeGate.value.shape)
         let kernel = WriteWeightingKernel(batch: B, slots: n, allocationGates: allocationGate.value.count, writeGates: writeGate.value.count)
         return Graph.planned(kernel, "write_weighting", flops: 5 * a.count, inputs: [allocation, content, allocationGate, writeGate],
@@ -193,6 +198,17 @@ extension Addressing {
             let mix = try Op.add(try Op.mul(ga, v[0]), try Op.mul(try Op.sub(one, ga), try Op.reshape(v[1], shapes.0)))
             return try Op.mul(gw, mix)
         }))
+    }
+
+    /// The mix g_a a + (1 - g_a) c (kept) and w = g_w times it; a gate holds
+    /// one value (count 1) or one per batch row.
+    static func writeWeightingRows(allocation A: Floats, content C: Floats, allocationGates ga: Floats, writeGates gw: Floats,
+                                   gateCounts: (Int, Int), mixed: MutableFloats, into out: MutableFloats, batch B: Int, slots n: Int) {
+        for k in 0..<B * n {
+            let a = ga[gateCounts.0 == 1 ? 0 : k / n], w = gw[gateCounts.1 == 1 ? 0 : k / n]
+            mixed[k] = a * A[k] + (1 - a) * C[k]
+            out[k] = w * mixed[k]
+        }
     }
 }
 
@@ -309,14 +325,9 @@ extension Addressing {
         let level = OwnKernels.level
         // f and the mix are written in full; b is summed into from zeros.
         let directions = changing([.written(B * R * n), .zeros(B * R * n), .written(B * R * n)]) { out in
-            let (f, bk, y) = (out[0], out[1], out[2])
             reading(L.data, w.data, c.data) { pL, pw, pc in
-                for h in 0..<B * R {
-                    let (row, modes) = (h * n, h * 3)
-                    mnemo_links_times(level, pL + (h / R) * n * n, pw + row, pw + row, f + row, bk + row, n)
-                    let (m0, m1, m2) = (m.data[modes], m.data[modes + 1], m.data[modes + 2])
-                    for j in 0..<n { y[row + j] = m0 * bk[row + j] + m1 * pc[row + j] + m2 * f[row + j] }
-                }
+                reading(m.data) { readWeightingRows(links: pL, previous: pw, content: pc, modes: $0, forward: out[0], backward: out[1], into: out[2],
+                                                    batch: B, heads: R, slots: n) }
             }
         }
         let (forwardWeighting, backwardWeighting) = (directions[0], directions[1])
@@ -367,5 +378,18 @@ extension Addressing {
                                    try Op.mul(try mode(2), forward))
             return try Op.reshape(mixed, shapes.0)
         }))
+    }
+
+    /// Each head's forward weighting f = L w (written) and backward weighting
+    /// b = L^T w (summed into zeros), and their mix with the content weighting by the modes.
+    static func readWeightingRows(links pL: Floats, previous pw: Floats, content pc: Floats, modes m: Floats, forward f: MutableFloats,
+                                  backward bk: MutableFloats, into y: MutableFloats, batch B: Int, heads R: Int, slots n: Int) {
+        let level = OwnKernels.level
+        for h in 0..<B * R {
+            let (row, modes) = (h * n, h * 3)
+            mnemo_links_times(level, pL + (h / R) * n * n, pw + row, pw + row, f + row, bk + row, n)
+            let (m0, m1, m2) = (m[modes], m[modes + 1], m[modes + 2])
+            for j in 0..<n { y[row + j] = m0 * bk[row + j] + m1 * pc[row + j] + m2 * f[row + j] }
+        }
     }
 }

@@ -368,12 +368,8 @@ final class WriteWeightingKernel: PlanKernel {
     deinit { mixed.deallocate() }
 
     func forward(_ io: PlanIO) {
-        let (A, C, ga, gw, out) = (io.input(0), io.input(1), io.input(2), io.input(3), io.output(0))
-        for k in 0..<B * n {
-            let a = ga[allocationGates == 1 ? 0 : k / n], w = gw[writeGates == 1 ? 0 : k / n]
-            mixed[k] = a * A[k] + (1 - a) * C[k]
-            out[k] = w * mixed[k]
-        }
+        Addressing.writeWeightingRows(allocation: io.input(0), content: io.input(1), allocationGates: io.input(2), writeGates: io.input(3),
+                                      gateCounts: (allocationGates, writeGates), mixed: mixed, into: io.output(0), batch: B, slots: n)
     }
 
     func backward(_ io: PlanIO) {
@@ -442,16 +438,9 @@ final class ReadWeightingKernel: PlanKernel {
     deinit { forwardWeighting.deallocate(); backwardWeighting.deallocate() }
 
     func forward(_ io: PlanIO) {
-        let (pL, pw, pc, m, y) = (io.input(0), io.input(1), io.input(2), io.input(3), io.output(0))
-        let (f, bk) = (forwardWeighting, backwardWeighting)
-        bk.update(repeating: 0, count: B * R * n)
-        let level = OwnKernels.level
-        for h in 0..<B * R {
-            let (row, modes) = (h * n, h * 3)
-            mnemo_links_times(level, pL + (h / R) * n * n, pw + row, pw + row, f + row, bk + row, n)
-            let (m0, m1, m2) = (m[modes], m[modes + 1], m[modes + 2])
-            for j in 0..<n { y[row + j] = m0 * bk[row + j] + m1 * pc[row + j] + m2 * f[row + j] }
-        }
+        backwardWeighting.update(repeating: 0, count: B * R * n)
+        Addressing.readWeightingRows(links: io.input(0), previous: io.input(1), content: io.input(2), modes: io.input(3), forward: forwardWeighting,
+                                     backward: backwardWeighting, into: io.output(0), batch: B, heads: R, slots: n)
     }
 
     func backward(_ io: PlanIO) {
