@@ -95,6 +95,15 @@ public struct PlanIO {
     }
 }
 
+/// The values an effect reads after a run, each made into a tensor only
+/// when asked for (a memory's snapshot is copied only while it keeps them).
+public struct PlanValues {
+    unowned(unsafe) let plan: KernelPlan
+    let slots: [Int]
+    public var count: Int { slots.count }
+    public subscript(_ i: Int) -> Tensor { plan.tensor(slots[i]) }
+}
+
 /// A compiled function's tensor work as a static plan: every value in one
 /// buffer allocated when the plan is built, each op a kernel writing into
 /// it, the backward pass the kernels in reverse, then the optimizer's
@@ -147,7 +156,7 @@ public final class KernelPlan {
     var pending: [Product] = []
     /// What the run leaves in objects: states set from a value, and effects read from several, in order.
     var states: [(slot: Int, apply: (Tensor) -> Void)] = []
-    var effects: [(slots: [Int], apply: ([Tensor]) -> Void)] = []
+    var effects: [(slots: [Int], apply: (PlanValues) -> Void)] = []
     private var stackA: UnsafeMutablePointer<Float>? = nil
     private var stackB: UnsafeMutablePointer<Float>? = nil
     private var stackCapacity = (0, 0)
@@ -345,7 +354,7 @@ public final class KernelPlan {
             if n & 63 == 0, Interrupt.requested { throw TensorError("interrupted") }
             try step.kernel.forward(PlanIO(plan: self, inputs: slotTable + step.inputs, outputs: slotTable + step.outputs))
         }
-        for e in effects { e.apply(e.slots.map(tensor)) }
+        for e in effects { e.apply(PlanValues(plan: self, slots: e.slots)) }
         for s in states { s.apply(tensor(s.slot)) }
     }
 

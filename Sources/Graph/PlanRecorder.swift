@@ -49,7 +49,7 @@ public final class PlanRecorder {
     /// What the function leaves behind besides its values: an object's state
     /// (the last one set counts) and things it appends (in order).
     private var states: [(key: ObjectIdentifier, name: String, slot: Int, apply: (Tensor) -> Void)] = []
-    private var effects: [(slots: [Int], apply: ([Tensor]) -> Void)] = []
+    private var effects: [(slots: [Int], apply: (PlanValues) -> Void)] = []
 
     /// `arguments`: the tensors of the traced call's arguments, in the order a run will give them.
     public init(arguments: [Variable], startSerial: Int) {
@@ -147,7 +147,7 @@ public final class PlanRecorder {
     }
 
     /// Something the function keeps from these values (a memory's trace of its accesses), applied again after each run.
-    public func effect(reading values: [Variable], _ apply: @escaping ([Tensor]) -> Void) {
+    public func effect(reading values: [Variable], _ apply: @escaping (PlanValues) -> Void) {
         guard failure == nil else { return }
         effects.append((values.map { slot(reading: $0) }, apply))
     }

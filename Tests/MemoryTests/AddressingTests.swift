@@ -458,7 +458,7 @@ final class AddressingTests: XCTestCase {
         XCTAssertEqual(try Addressing.leastUsed(usage, n: 3).data, [0, 1, 0, 1, 1])
         XCTAssertEqual(try Addressing.leastUsed(try Tensor.zeros([2, 4]), n: 2).data, [1, 1, 0, 0, 1, 1, 0, 0])
         let m = Variable(try Tensor.filled([5, 2], 1))
-        XCTAssertEqual(try Addressing.zeroLeastUsed(m, usage: usage).value.data, [1, 1, 0, 0, 1, 1, 1, 1, 1, 1])
+        XCTAssertEqual(try Addressing.zeroLeastUsed(m, usage: Variable(usage)).value.data, [1, 1, 0, 0, 1, 1, 1, 1, 1, 1])
         let u = try Addressing.usage(Variable(usage), reads: Variable(Tensor(shape: [2, 5], data: [1, 0, 0, 0, 0, 0, 1, 0, 0, 0])),
                                      write: Variable(Tensor(vector: [0, 0, 0, 0, 1])), decay: 0.5)
         XCTAssertEqual(u.value.data, [1.25, 1.05, 0.45, 0.05, 1.15])
