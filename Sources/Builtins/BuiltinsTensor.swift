@@ -104,11 +104,11 @@ enum TensorBuiltins {
         Builtin("maximum", "a, b", "Elementwise maximum of two tensors (broadcast).") { a in
             if case .number(let x) = try a["a"], case .number(let y) = try a["b"] { return .number(Swift.max(x, y)) }
             return .tensor(try Op.maximum(try a.tensor("a"), try a.tensor("b")))
-        }.checked("maximum($(tensor([[1, -2], [3, 0.5]])), $(tensor([0, 1])))"),
+        }.checked("maximum($(tensor([[1, -2], [3, 0.5]])), $(tensor([0, 1])))").inPlans(),
         Builtin("minimum", "a, b", "Elementwise minimum of two tensors (broadcast).") { a in
             if case .number(let x) = try a["a"], case .number(let y) = try a["b"] { return .number(Swift.min(x, y)) }
             return .tensor(try Op.minimum(try a.tensor("a"), try a.tensor("b")))
-        }.checked("minimum($(tensor([[1, -2], [3, 0.5]])), $(tensor([0, 1])))"),
+        }.checked("minimum($(tensor([[1, -2], [3, 0.5]])), $(tensor([0, 1])))").inPlans(),
         Builtin("clip", "x, low, high", "x clamped into [low, high]; the gradient passes only inside.") { a in
             let lo = try a.number("low"), hi = try a.number("high")
             guard lo <= hi else { throw RuntimeError("clip: low (\(Formatter.number(lo))) is above high (\(Formatter.number(hi)))") }
@@ -144,7 +144,7 @@ enum TensorBuiltins {
         }.checked("softmax($(randn(3, 5)))", "softmax($(randn(3, 5)), 0)", "softmax($(tensor([100, 0, -100])))").inPlans(),
         Builtin("logsumexp", "x, axis = -1, keepdims = false", "log(sum(exp(x))) along an axis, computed stably.") { a in
             .tensor(try Op.logsumexp(try a.tensor("x"), axis: try a.int("axis"), keepdims: try a.bool("keepdims")))
-        }.checked("logsumexp($(randn(3, 5)))", "logsumexp($(randn(3, 5)), 0, keepdims: true)"),
+        }.checked("logsumexp($(randn(3, 5)))", "logsumexp($(randn(3, 5)), 0, keepdims: true)").inPlans(),
 
         Builtin("matmul", "a, b", "Matrix product (same as a @ b); 1-d operands and a leading batch axis work as in NumPy.") { a in
             .tensor(try Op.matmul(try a.tensor("a"), try a.tensor("b")))

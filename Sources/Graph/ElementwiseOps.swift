@@ -107,12 +107,13 @@ extension Op {
         let (x, y) = (a.value, b.value)
         let mask = try Tensor.zip(x, y) { takeFirst($0, $1) ? 1 : 0 }
         let value = try Tensor.zip(x, y) { takeFirst($0, $1) ? $0 : $1 }
-        return Graph.record(value, a, b, op: name, { back, a, b in
+        return Graph.planned(SelectKernel(a: x.shape, b: y.shape, output: value.shape, takeFirst), name, flops: value.count, inputs: [a, b],
+                             Graph.record(value, a, b, op: name, { back, a, b in
             try back.add(to: a) { try (back.gradient * mask).sum(toShape: x.shape) }
             try back.add(to: b) { try (back.gradient * mask.map { 1 - $0 }).sum(toShape: y.shape) }
         }, graph: { g, _ in
             [try sum(try mul(g, Variable(mask)), toShape: x.shape), try sum(try mul(g, Variable(mask.map { 1 - $0 })), toShape: y.shape)]
-        })
+        }))
     }
 
     /// a where `condition` is nonzero, else b, elementwise, all three

@@ -575,3 +575,119 @@ final class CompareKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {}
 }
+
+/// A reordering of elements (`permute`): output element o is input element
+/// `map[o]`; the gradient goes back to where each came from.
+final class ReorderKernel: PlanKernel {
+    let map: [Int]
+
+    init(map: [Int]) { self.map = map }
+
+    /// The map of `permute(perm)` on a tensor of `shape`.
+    static func permute(_ shape: [Int], _ perm: [Int]) -> ReorderKernel {
+        var strides = [Int](repeating: 1, count: shape.count)
+        for k in stride(from: shape.count - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * shape[k + 1] }
+        let outShape = perm.map { shape[$0] }
+        var map = [Int](repeating: 0, count: shape.reduce(1, *))
+        var coordinate = [Int](repeating: 0, count: perm.count)
+        for o in map.indices {
+            var offset = 0
+            for k in perm.indices { offset += coordinate[k] * strides[perm[k]] }
+            map[o] = offset
+            var k = perm.count - 1
+            while k >= 0 {
+                coordinate[k] += 1
+                if coordinate[k] < outShape[k] { break }
+                coordinate[k] = 0
+                k -= 1
+            }
+        }
+        return ReorderKernel(map: map)
+    }
+
+    func forward(_ io: PlanIO) {
+        let x = io.input(0), y = io.output(0)
+        map.withUnsafeBufferPointer { m in for o in m.indices { y[o] = x[m[o]] } }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
+        let d = io.scratch(0, map.count)
+        map.withUnsafeBufferPointer { m in for o in m.indices { d[m[o]] = g[o] } }
+        io.add(d, to: 0)
+    }
+}
+
+/// `maximum` and `minimum`: the first input where `takeFirst` holds, else
+/// the second, with broadcasting; each gradient is g times the 0/1 mask
+/// (or 1 - mask), summed back to its input's shape.
+final class SelectKernel: PlanKernel {
+    let count: Int, countA: Int, countB: Int
+    let mapA: [Int]?, mapB: [Int]?
+    let takeFirst: (Float, Float) -> Bool
+    /// The mask of the forward run, kept for the backward pass.
+    let mask: UnsafeMutablePointer<Float>
+
+    init(a: [Int], b: [Int], output: [Int], _ takeFirst: @escaping (Float, Float) -> Bool) {
+        count = output.reduce(1, *)
+        (countA, countB) = (a.reduce(1, *), b.reduce(1, *))
+        mapA = a == output ? nil : BinaryKernel.indices(of: a, in: output)
+        mapB = b == output ? nil : BinaryKernel.indices(of: b, in: output)
+        self.takeFirst = takeFirst
+        mask = planBuffer(count)
+    }
+
+    deinit { mask.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let a = io.input(0), b = io.input(1), y = io.output(0)
+        mapA.withOptionalBuffer { ma in
+            mapB.withOptionalBuffer { mb in
+                for o in 0..<count {
+                    let (x, v) = (a[ma?[o] ?? o], b[mb?[o] ?? o])
+                    let first = takeFirst(x, v)
+                    mask[o] = first ? 1 : 0
+                    y[o] = first ? x : v
+                }
+            }
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let product = io.scratch(0, count)
+        for (i, map, n) in [(0, mapA, countA), (1, mapB, countB)] where io.needs(i) {
+            for o in 0..<count { product[o] = g[o] * (i == 0 ? mask[o] : 1 - mask[o]) }
+            if let map {
+                let summed = io.scratch(1, n)
+                summed.update(repeating: 0, count: n)
+                map.withUnsafeBufferPointer { m in for o in 0..<count { summed[m[o]] += product[o] } }
+                io.add(summed, to: i)
+            } else {
+                io.add(product, to: i)
+            }
+        }
+    }
+}
+
+/// `logsumexp` along an axis (removed or kept), and its VJP softmax(x) g.
+final class LogSumExpKernel: PlanKernel {
+    let outer: Int, n: Int, inner: Int
+
+    init(shape: [Int], axis: Int) {
+        (outer, n, inner) = (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+    }
+
+    func forward(_ io: PlanIO) {
+        let x = io.input(0), y = io.output(0)
+        for o in 0..<outer { for i in 0..<inner { y[o * inner + i] = Tensor.logsumexpLine(x + o * n * inner + i, n, inner) } }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
+        let x = io.input(0), d = io.scratch(0, outer * n * inner)
+        for o in 0..<outer { for i in 0..<inner { Tensor.softmaxLine(x + o * n * inner + i, d + o * n * inner + i, n, inner) } }
+        for o in 0..<outer { for j in 0..<n { for i in 0..<inner { d[(o * n + j) * inner + i] *= g[o * inner + i] } } }
+        io.add(d, to: 0)
+    }
+}

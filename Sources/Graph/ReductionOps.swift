@@ -59,11 +59,12 @@ extension Op {
         let x = a.value
         let ax = try x.axis(axis)
         let y = try x.logsumexp(axis: ax, keepdims: keepdims)
-        return Graph.record(y, a, op: "logsumexp", flops: 3 * x.count, { back, a in
+        return Graph.planned(LogSumExpKernel(shape: x.shape, axis: ax), "logsumexp", flops: 3 * x.count, inputs: [a],
+                             Graph.record(y, a, op: "logsumexp", flops: 3 * x.count, { back, a in
             try back.add(try x.softmax(axis: ax) * back.gradient.keepingAxis(ax, of: x.shape), to: a)
         }, graph: { g, nodes in
             let yv = try softmax(Graph.input(x, nodes[0]), axis: ax)
             return [try mul(yv, try reshape(g, g.value.keepingAxis(ax, of: x.shape).shape))]
-        })
+        }))
     }
 }

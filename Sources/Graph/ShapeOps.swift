@@ -7,7 +7,9 @@ extension Op {
         let value = try a.value.permuted(perm)
         var inverse = perm
         for (i, p) in perm.enumerated() { inverse[p] = i }
-        return Graph.record(value, a, op: "permute", flops: 0, { back, a in try back.add(try back.gradient.permuted(inverse), to: a) }, graph: { g, _ in [try permute(g, inverse)] })
+        return Graph.planned(ReorderKernel.permute(a.shape, perm), "permute", inputs: [a],
+                             Graph.record(value, a, op: "permute", flops: 0, { back, a in try back.add(try back.gradient.permuted(inverse), to: a) },
+                                          graph: { g, _ in [try permute(g, inverse)] }))
     }
 
     public static func reshape(_ a: Variable, _ shape: [Int]) throws -> Variable {
