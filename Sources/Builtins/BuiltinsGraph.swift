@@ -202,11 +202,11 @@ enum GraphBuiltins {
             }
             return .object(GraphProfileObject(GraphProfile(of: try a.tensor("x"))))
         }.notDifferentiable("describes a graph"),
-        Builtin("compile", "f, max_plans = 8", "The function f, traced at its first call with each kind of arguments (tensor shapes; the values of numbers and strings) and replayed after without the interpreter: the same builtins and ops run, so it gives the same values, bit for bit. Steps that a replay could not repeat stop the trace and the function runs uncompiled for those arguments, with a note: a tensor's value read to steer the script (item, a loss used in arithmetic or text), a change to a variable, field or element outside the function, a function made inside it given to a builtin. Values read from outside (a global number, a record's field) are fixed when traced. Keeps max_plans kinds of arguments, the least recently used dropped first.") { a in
+        Builtin("compile", "f, max_plans = 8, profile = false", "The function f, traced at its first call with each kind of arguments (tensor shapes; the values of numbers and strings) and replayed after without the interpreter, with the same values, bit for bit: as one kernel plan over buffers allocated once when every op has a kernel (graph(f) shows it), else step by step. Steps that a replay could not repeat stop the trace and the function runs uncompiled for those arguments, with a note: a tensor's value read to steer the script (item, a loss used in arithmetic or text), a change to a variable, field or element outside the function, a function made inside it given to a builtin. Values read from outside (a global number, a record's field) are checked before each replay. Keeps max_plans kinds of arguments, the least recently used dropped first. profile: time each kernel of a plan (graph(f) shows where a run's time went).") { a in
             guard case .function(let f) = try a["f"] else { throw a.wrong("f", "a Mnemo function") }
             let n = try a.int("max_plans")
             guard n >= 1, n <= 1000 else { throw RuntimeError("compile: max_plans must be between 1 and 1000, got \(n)") }
-            return .object(TracedFunction(f, maxPlans: n))
+            return .object(TracedFunction(f, maxPlans: n, profile: try a.bool("profile")))
         }.notDifferentiable("makes a function"),
         Builtin("detach", "x", "The same value with no gradient flowing back through it.") { a in
             .tensor(Op.detach(try a.tensor("x")))

@@ -1,3 +1,4 @@
+import Dispatch
 import Tensor
 
 /// A kernel's own buffer of n floats, zeros, counted in the plan's table.
@@ -301,6 +302,46 @@ public final class KernelPlan {
     /// The bytes kernels keep for themselves (saved values, scratch).
     var kernelBytes = 0
 
+    /// `compile(f, profile: true)`: every kernel's time is measured (two
+    /// clock reads each), for the table. Per step: forward and backward
+    /// nanoseconds summed over the runs measured, and the update's.
+    public var timing = false
+    private lazy var forwardNanos = [UInt64](repeating: 0, count: plannedSteps.count)
+    private lazy var backwardNanos = [UInt64](repeating: 0, count: plannedSteps.count)
+    private var updateNanos: UInt64 = 0, productNanos: UInt64 = 0, timedRuns = 0
+
+    @inline(__always) private static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// Runs body, adding its time to `nanos` when timing.
+    @inline(__always) private func timed(_ nanos: inout UInt64, _ body: () -> Void) {
+        guard timing else { return body() }
+        let start = KernelPlan.now()
+        body()
+        nanos &+= KernelPlan.now() &- start
+    }
+
+    /// Where a run's time went, by kernel op (nil before a measured run).
+    var timeTable: String? {
+        guard timedRuns > 0 else { return nil }
+        var byOp: [String: (forward: UInt64, backward: UInt64)] = [:]
+        for (n, step) in plannedSteps.enumerated() {
+            let old = byOp["\(step.name)"] ?? (0, 0)
+            byOp["\(step.name)"] = (old.forward + forwardNanos[n], old.backward + backwardNanos[n])
+        }
+        let runs = Double(timedRuns)
+        func ms(_ ns: UInt64) -> String { String(format: "%.3f", Double(ns) / runs / 1e6) }
+        let forward = byOp.values.reduce(0) { $0 + $1.forward }, backward = byOp.values.reduce(0) { $0 + $1.backward }
+        let total = max(1, forward + backward + productNanos + updateNanos)
+        var lines = ["measured over \(timedRuns) run\(timedRuns == 1 ? "" : "s"): \(ms(total)) ms a run in kernels (forward \(ms(forward)), backward \(ms(backward)), "
+                     + "shared weights' products \(ms(productNanos)), update \(ms(updateNanos)))",
+                     "kernel".padding(toLength: 18, withPad: " ", startingAt: 0) + "forward ms".leftPadded(12) + "backward ms".leftPadded(13) + "share".leftPadded(8)]
+        for (op, t) in byOp.sorted(by: { $0.value.forward + $0.value.backward > $1.value.forward + $1.value.backward }) {
+            let share = String(format: "%.1f%%", 100 * Double(t.forward + t.backward) / Double(total))
+            lines.append(op.padding(toLength: 18, withPad: " ", startingAt: 0) + ms(t.forward).leftPadded(12) + ms(t.backward).leftPadded(13) + share.leftPadded(8))
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// The plan as `graph(f)` shows it: its kernels by op, their count,
     /// forward FLOPs and the bytes of the values and gradients they write,
     /// under a head with the plan's whole memory.
@@ -322,7 +363,8 @@ public final class KernelPlan {
         let kept = kernelBytes + 4 * scratchBuffers.reduce(0) { $0 + $1.count }
         let head = "one kernel plan: \(plannedSteps.count) kernels, \(GraphProfile.amount(profile.flops, "FLOP")) forward, "
             + "\(GraphProfile.amount(bytes + kept, "B")) allocated once (values and gradients \(GraphProfile.amount(bytes, "B")), kept by kernels \(GraphProfile.amount(kept, "B")))"
-        return profile.table(head: head, kind: "kernel", held: "writes")
+        let table = profile.table(head: head, kind: "kernel", held: "writes")
+        return timeTable.map { table + "\n" + $0 } ?? table
     }
 
     /// The bytes the plan holds (values, gradients and the kernels' own saved buffers aside).
@@ -352,8 +394,11 @@ public final class KernelPlan {
         }
         for (n, step) in plannedSteps.enumerated() {
             if n & 63 == 0, Interrupt.requested { throw TensorError("interrupted") }
+            let start = timing ? KernelPlan.now() : 0
             try step.kernel.forward(PlanIO(plan: self, inputs: slotTable + step.inputs, outputs: slotTable + step.outputs))
+            if timing { forwardNanos[n] &+= KernelPlan.now() &- start }
         }
+        if timing { timedRuns += 1 }
         for e in effects { e.apply(PlanValues(plan: self, slots: e.slots)) }
         for s in states { s.apply(tensor(s.slot)) }
     }
@@ -364,6 +409,8 @@ public final class KernelPlan {
     public func step() throws -> Float {
         guard let loss, let optimizer else { return 0 }
         try backward(from: loss)
+        let start = timing ? KernelPlan.now() : 0
+        defer { if timing { updateNanos &+= KernelPlan.now() &- start } }
         return try optimizer.apply { i, body in
             let slot = parameterSlots[i], n = optimizer.parameters[i].value.count
             if slot >= 0 && written[slot] { try body(UnsafeBufferPointer(start: values + gradOffsets[slot], count: n)) }
@@ -384,14 +431,16 @@ public final class KernelPlan {
             guard step.records else { continue }
             let first = slotTable[step.outputs]
             // Every user of this value has run: its products are summed now.
-            if !pending.isEmpty { flushProducts(first) }
+            if !pending.isEmpty { timed(&productNanos) { flushProducts(first) } }
             var used = false
             for k in 0..<step.outputCount where written[slotTable[step.outputs + k]] { used = true }
             guard used else { continue }
+            let start = timing ? KernelPlan.now() : 0
             try step.kernel.backward(PlanIO(plan: self, inputs: slotTable + step.inputs, outputs: slotTable + step.outputs))
+            if timing { backwardNanos[n] &+= KernelPlan.now() &- start }
         }
         // What is left goes to values from outside (parameters), in the order a walk reaches them.
-        while let slot = pending.last?.slot { flushProducts(slot) }
+        while let slot = pending.last?.slot { timed(&productNanos) { flushProducts(slot) } }
     }
 
     /// Adds the products kept for `slot`, rows stacked in the order they came, as one product.
@@ -431,4 +480,9 @@ public final class KernelPlan {
         }
         pending.removeAll { $0.slot == slot }
     }
+}
+
+extension String {
+    /// The string right-aligned in `width` characters.
+    func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }

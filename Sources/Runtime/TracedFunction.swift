@@ -24,9 +24,13 @@ package final class TracedFunction: CallableObject {
     package private(set) var lastRefusal: String?
     private var notedChange = false
 
-    package init(_ function: Closure, maxPlans: Int) {
+    /// Whether kernel plans time their kernels (`compile(f, profile: true)`).
+    let profile: Bool
+
+    package init(_ function: Closure, maxPlans: Int, profile: Bool = false) {
         self.function = function
         self.maxPlans = maxPlans
+        self.profile = profile
     }
 
     package var kindName: String { "compiled function" }
@@ -101,6 +105,7 @@ package final class TracedFunction: CallableObject {
             plan = TracePlan(entries: tracer.entries, guards: tracer.guards, slotCount: tracer.slotCount, result: result, signature: key)
             plan?.heldAtBackward = tracer.heldAtBackward
             kernels = KernelRun(tracer, recorder, result: result, value: value)
+            kernels?.plan.timing = profile
             plan?.kernels = kernels?.plan
             plan?.unplanned = kernels == nil ? (tracer.unplanned ?? recorder.failure ?? "its result holds a value the plan does not compute") : nil
         }
