@@ -153,6 +153,8 @@ package final class Tracer {
     private var ambiguousReads: Set<UInt64> = []
     /// Set when an argument just encoded is such a number.
     private var encodedRead = false
+    /// True while the function's result is encoded (a number read out may be returned from a kernel plan).
+    private var encodingResult = false
     /// The FLOPs recorded before the step being recorded began.
     private var flopsBefore = 0
     /// The most bytes a graph held when an optimizer stepped on it (the
@@ -342,6 +344,8 @@ package final class Tracer {
                 return nil
             }
             encodedRead = true
+            // A kernel plan would keep the traced number in its kernels or constants.
+            if !encodingResult && unplanned == nil { unplanned = "a number read from a tensor is given to '\(name)'" }
             return .ref(r)
         case .list(let l):
             if let t = known(l, serial: l.serial, value) { return t }
@@ -384,7 +388,9 @@ package final class Tracer {
 
     /// The template of the function's result.
     package func result(_ value: Value, at range: SourceRange?) -> Template? {
-        encode(value, range, for: "the result")
+        encodingResult = true
+        defer { encodingResult = false }
+        return encode(value, range, for: "the result")
     }
 
     /// Whether a step or operation is on values the plan tracks (a tensor, an
