@@ -165,7 +165,7 @@ final class MemoryObject: NativeObject {
 
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
         switch name {
-        case "contents": return .tensor(bank.contents)
+        case "contents": return .tensor(bank.readContents)
         case "slots": return .number(Double(bank.slots))
         case "width": return .number(Double(bank.width))
         case "batch": return bank.batch.map { .number(Double($0)) } ?? .nil

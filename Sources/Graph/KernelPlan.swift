@@ -118,6 +118,8 @@ public final class KernelPlan {
         case frozen(Tensor)
         /// The run's argument tensor of this position.
         case argument(Int)
+        /// An object's state as it is at the run (a memory's contents carried from the last call).
+        case current(() -> Variable)
     }
 
     /// The floats kernels have allocated for themselves (`planBuffer`): a
@@ -375,6 +377,16 @@ public final class KernelPlan {
         Tensor(shape: shapes[slot], data: Array(UnsafeBufferPointer(start: values + offsets[slot], count: counts[slot])))
     }
 
+    /// Whether an object's state the plan reads now carries a graph (made
+    /// op by op since): the call must then run step by step, to follow it.
+    public var readsStateWithGraph: Bool {
+        sources.contains { if case .current(let state) = $0.source { return state().node.map(KernelPlan.carriesGraph) ?? false } else { return false } }
+    }
+
+    /// Whether a gradient taken later would follow this node back: not one
+    /// recorded in a nograd block (a constant once the block has ended).
+    static func carriesGraph(_ node: Node) -> Bool { node.scope == 0 }
+
     /// The loss an optimizer steps from, after `forward`.
     public var lossValue: Float? { loss.map { values[offsets[$0]] } }
     public var stepsOptimizer: Bool { optimizer != nil }
@@ -390,6 +402,11 @@ public final class KernelPlan {
                 v.value.data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
             case .frozen(let t): t.data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
             case .argument(let i): arguments[i].data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
+            case .current(let state):
+                let v = state()
+                guard v.value.count == n else { throw TensorError("an object's state the compiled function reads changed size since it was traced") }
+                guard v.node.map(KernelPlan.carriesGraph) != true else { throw TensorError("internal: a kernel plan's object state carries a graph") }
+                v.value.data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
             }
         }
         for (n, step) in plannedSteps.enumerated() {

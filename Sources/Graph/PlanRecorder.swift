@@ -49,6 +49,9 @@ public final class PlanRecorder {
     /// What the function leaves behind besides its values: an object's state
     /// (the last one set counts) and things it appends (in order).
     private var states: [(key: ObjectIdentifier, name: String, slot: Int, apply: (Tensor) -> Void)] = []
+    /// The object states read from before the call, and whether each state left carries a graph.
+    private var carried: [(key: ObjectIdentifier, name: String)] = []
+    private var leavesGraph: [String: Bool] = [:]
     private var effects: [(slots: [Int], apply: (PlanValues) -> Void)] = []
 
     /// `arguments`: the tensors of the traced call's arguments, in the order a run will give them.
@@ -78,7 +81,7 @@ public final class PlanRecorder {
         if let i = arguments[ObjectIdentifier(v)] {
             source = .argument(i)
         } else if v.serial < startSerial {
-            if v.node != nil && !v.isParameter { fail("a tensor computed before the function ran, with a graph of its own, is used in it") }
+            if let node = v.node, KernelPlan.carriesGraph(node), !v.isParameter { fail("a tensor computed before the function ran, with a graph of its own, is used in it") }
             source = .variable(v)
         } else if let node = v.node {
             fail("'\(node.op)' has no compiled kernel yet")
@@ -98,6 +101,17 @@ public final class PlanRecorder {
         slotOf[ObjectIdentifier(v)] = s
         kept.append(v)
         return s
+    }
+
+    /// An object hands out its state `v` for an op to read: if it is from
+    /// before the call (not made or reset by it), a run takes the object's
+    /// state then (`current`), which the previous run or the script may have changed.
+    public func stateSource(of owner: AnyObject, _ name: String, _ v: Variable, current: @escaping () -> Variable) {
+        guard failure == nil, slotOf[ObjectIdentifier(v)] == nil, v.serial < startSerial, arguments[ObjectIdentifier(v)] == nil else { return }
+        if let node = v.node, KernelPlan.carriesGraph(node), !v.isParameter { fail("an object's state carries a graph from before the function ran") }
+        let s = newSlot(v, needsGradient: v.isParameter)
+        sources.append((s, .current(current)))
+        carried.append((ObjectIdentifier(owner), name))
     }
 
     /// The slot holding a Variable the plan read or made, if any.
@@ -143,6 +157,7 @@ public final class PlanRecorder {
         let key = ObjectIdentifier(owner)
         states.removeAll { $0.key == key && $0.name == name }
         states.append((key, name, s, apply))
+        leavesGraph["\(key.hashValue).\(name)"] = v.node.map(KernelPlan.carriesGraph) ?? false
         kept.append(v)
     }
 
@@ -161,6 +176,11 @@ public final class PlanRecorder {
         for i in slots.indices where producer[i] >= 0 && !steps[producer[i]].records {
             let s = slots[i]
             slots[i] = Slot(shape: s.shape, count: s.count, output: s.output, needsGradient: false)
+        }
+        // State carried from call to call keeps its graph op by op (the next
+        // call's gradient follows it back); a plan leaves values without one.
+        for (key, name) in carried where leavesGraph["\(key.hashValue).\(name)"] == true {
+            fail("it carries an object's state from one call to the next, whose graph a step op by op would follow back")
         }
         // A plan's values have no graph: without a step, what it returns or
         // leaves in objects might be differentiated later.

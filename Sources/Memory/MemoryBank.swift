@@ -51,6 +51,14 @@ public final class MemoryBank {
     public let batch: Int?
     public let initialisation: Initialisation
     public private(set) var contents: Variable
+
+    /// The contents for an op to read. A compiled plan that reads contents
+    /// from before its call (a memory carried from one call to the next)
+    /// takes them anew at each run, not as they were when traced.
+    public var readContents: Variable {
+        if let recorder = Graph.planRecorder { recorder.stateSource(of: self, "contents", contents) { [unowned self] in contents } }
+        return contents
+    }
     public var tracing: Bool
     /// Also keep a copy of the contents after each write (costly for big memories).
     public var tracingContents = false
@@ -114,21 +122,21 @@ public final class MemoryBank {
     /// Reads with one head's weighting, or several heads' at once ([H, N] or
     /// [B, H, N], traced as heads head, head + 1, ...).
     public func read(_ weighting: Variable, head: Int = 0) throws -> Variable {
-        let r = try Addressing.read(contents, weighting)
+        let r = try Addressing.read(readContents, weighting)
         record(weighting, isWrite: false, head: head, vector: r)
         return r
     }
 
     /// `usage`, when given, is kept in the trace (the usage an LRUA write chose its slots by).
     public func write(_ weighting: Variable, erase: Variable?, add: Variable, head: Int = 0, usage: Variable? = nil) throws {
-        let updated = try Addressing.write(contents, weighting, erase: erase, add: add)
+        let updated = try Addressing.write(readContents, weighting, erase: erase, add: add)
         record(weighting, isWrite: true, head: head, vector: add, usage: usage)
         try set(updated)
     }
 
     /// A write head's erase and add from its raw parameters (see `Addressing.writeFromParameters`).
     public func writeFromParameters(_ weighting: Variable, _ p: Variable, shifts: Int, head: Int = 0) throws {
-        let updated = try Addressing.writeFromParameters(memory: contents, weighting: weighting, parameters: p, shifts: shifts)
+        let updated = try Addressing.writeFromParameters(memory: readContents, weighting: weighting, parameters: p, shifts: shifts)
         if tracing {
             // The add vector, tanh of its place in the head's parameters.
             let start = Addressing.HeadLayout(width: width, shifts: shifts).add.lowerBound, width = width
@@ -173,7 +181,7 @@ public final class MemoryBank {
 
     /// An LRUA write (see `Addressing.lruaWrite`); returns the write weights.
     public func lruaWrite(key: Variable, alpha: Variable, readPrevious: Variable, usagePrevious: Tensor, reads: Int, head: Int = 0) throws -> Variable {
-        let (updated, weights) = try Addressing.lruaWrite(contents, key: key, alpha: alpha, readPrevious: readPrevious,
+        let (updated, weights) = try Addressing.lruaWrite(readContents, key: key, alpha: alpha, readPrevious: readPrevious,
                                                           usagePrevious: usagePrevious, reads: reads)
         record(weights, isWrite: true, head: head, vector: key, usage: Variable(usagePrevious))
         try set(updated)
@@ -213,6 +221,12 @@ public final class Head {
     public let index: Int
     public private(set) var previous: Variable
 
+    /// The previous weighting for an op to read (see `MemoryBank.readContents`).
+    var readPrevious: Variable {
+        if let recorder = Graph.planRecorder { recorder.stateSource(of: self, "previous", previous) { [unowned self] in previous } }
+        return previous
+    }
+
     public init(memory: MemoryBank, shiftKernel: Int, index: Int) throws {
         guard shiftKernel >= 1, shiftKernel <= memory.slots, shiftKernel == memory.slots || shiftKernel % 2 == 1 else {
             throw TensorError("a head's shift kernel must be odd and at most \(memory.slots) long, or exactly \(memory.slots); got \(shiftKernel)")
@@ -244,8 +258,8 @@ public final class Head {
         guard shift.shape.last == shiftKernel else {
             throw TensorError("this head shifts by a kernel of \(shiftKernel), got a shift of shape \(Tensor.shapeText(shift.shape))")
         }
-        let w = try Addressing.address(memory: memory.contents, key: key, beta: beta, gate: gate, shift: shift,
-                                       gamma: gamma, previous: previous)
+        let w = try Addressing.address(memory: memory.readContents, key: key, beta: beta, gate: gate, shift: shift,
+                                       gamma: gamma, previous: readPrevious)
         previous = w
         notePrevious()
         return w
@@ -262,8 +276,8 @@ public final class Head {
 
     /// The same from the head's raw parameters (see `Addressing.addressFromParameters`).
     public func addressFromParameters(_ p: Variable) throws -> Variable {
-        let w = try Addressing.addressFromParameters(memory: memory.contents, parameters: p, width: memory.width,
-                                                     shifts: shiftKernel, previous: previous)
+        let w = try Addressing.addressFromParameters(memory: memory.readContents, parameters: p, width: memory.width,
+                                                     shifts: shiftKernel, previous: readPrevious)
         previous = w
         notePrevious()
         return w

@@ -76,7 +76,7 @@ package final class TracedFunction: CallableObject {
                 return try trace(args, labels: labels, key: key, named: named, at: range, interpreter)
             }
             replays += 1
-            if let kernels = entry.kernels, !Graph.debugNonFinite {
+            if let kernels = entry.kernels, !Graph.debugNonFinite, !kernels.plan.readsStateWithGraph {
                 // A kernel's error (a class index out of range) names the call; debug_nans names the op.
                 do { return try kernels.run(args) } catch let error where !(error is Diagnostic) {
                     guard let range else { throw error }
