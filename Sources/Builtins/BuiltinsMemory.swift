@@ -171,6 +171,8 @@ final class MemoryObject: NativeObject {
         case "batch": return bank.batch.map { .number(Double($0)) } ?? .nil
         case "trace_contents": return .bool(bank.tracingContents)
         case "trace":
+            // Tensors made from the trace, not by ops: a kernel plan would keep the traced ones.
+            Graph.planRecorder?.fail("a memory's trace is read in the function")
             let (reads, readHeads) = try bank.traced(writes: false)
             let (writes, writeHeads) = try bank.traced(writes: true)
             return .record(Record(names: ["reads", "writes", "read_heads", "write_heads", "contents"], values: [
@@ -220,7 +222,7 @@ final class HeadObject: NativeObject {
 
     func member(_ name: String, _ interpreter: Interpreter) throws -> Value? {
         switch name {
-        case "prev": return .tensor(head.previous)
+        case "prev": return .tensor(head.readPrevious)
         case "shifts": return .number(Double(head.shiftKernel))
         case "index": return .number(Double(head.index))
         case "memory": return .object(MemoryObject(head.memory))

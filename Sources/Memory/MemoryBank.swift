@@ -222,7 +222,7 @@ public final class Head {
     public private(set) var previous: Variable
 
     /// The previous weighting for an op to read (see `MemoryBank.readContents`).
-    var readPrevious: Variable {
+    public var readPrevious: Variable {
         if let recorder = Graph.planRecorder { recorder.stateSource(of: self, "previous", previous) { [unowned self] in previous } }
         return previous
     }
