@@ -32,12 +32,16 @@ extension Op {
             let (a, b) = (Graph.input(x, nodes[0]), Graph.input(y, nodes[1]))
             return [needA ? try matmul(g, try permute(b, [1, 0])) : nil, needB ? try matmul(try permute(a, [1, 0]), g) : nil]
         } : nil)
-        // Matrices and batches of them (at most one batch axis when a side is shared) have a
-        // kernel; a product of 1-d operands leaves the plan to the eager ops.
+        // Matrices and batches of them (at most one batch axis when a side is
+        // shared) have a kernel; so has a vector times a matrix (or a matrix
+        // times a vector, or two vectors), a row (a column) of one row (column).
         if x.rank >= 2 && y.rank >= 2 && (x.rank == y.rank || max(x.rank, y.rank) == 3) {
             let (m, k, n) = (x.shape[x.rank - 2], x.shape[x.rank - 1], y.shape[y.rank - 1])
             let kernel = MatmulKernel(m: m, k: k, n: n, batches: value.count / max(1, m * n), aBatched: x.rank > 2, bBatched: y.rank > 2)
             Graph.capture(kernel, "matmul", flops: 2 * products, inputs: [a, b], outputs: [result])
+        } else if x.rank <= 2 && y.rank <= 2 {
+            let (m, k, n) = (x.rank == 1 ? 1 : x.shape[0], x.shape[x.rank - 1], y.rank == 1 ? 1 : y.shape[1])
+            Graph.capture(MatmulKernel(m: m, k: k, n: n), "matmul", flops: 2 * products, inputs: [a, b], outputs: [result])
         }
         return result
     }
