@@ -196,17 +196,19 @@ enum GraphBuiltins {
             }
             return .number(Double(previous))
         }.notDifferentiable("a setting"),
-        Builtin("graph", "x", "What the recorded graph behind x does: its ops by kind, with their count, forward floating-point operations (estimated), share and the values they hold; print it as a table, or read .nodes, .flops, .bytes. Given a compiled function, its plans: the steps each replays. `mnemo run --graph` prints the first optimizer step's, and the first compiled plan.") { a in
+        Builtin("graph", "x", "What the recorded graph behind x does: its ops by kind, with their count, forward floating-point operations (estimated), share and the values they hold; print it as a table, or read .nodes, .flops, .bytes. Given a compiled function, its plans: each one's kernels (a kernel plan) or the steps it replays. `mnemo run --graph` prints the first optimizer step's, and the first compiled plan.") { a in
             if case .object(let f as TracedFunction) = try a["x"] {
                 return .string(f.plansText)
             }
             return .object(GraphProfileObject(GraphProfile(of: try a.tensor("x"))))
         }.notDifferentiable("describes a graph"),
-        Builtin("compile", "f, max_plans = 8, profile = false", "The function f, traced at its first call with each kind of arguments (tensor shapes; the values of numbers and strings) and replayed after without the interpreter, with the same values, bit for bit: as one kernel plan over buffers allocated once when every op has a kernel (graph(f) shows it), else step by step. Steps that a replay could not repeat stop the trace and the function runs uncompiled for those arguments, with a note: a tensor's value read to steer the script (item, a loss used in arithmetic or text), a change to a variable, field or element outside the function, a function made inside it given to a builtin. Values read from outside (a global number, a record's field) are checked before each replay. Keeps max_plans kinds of arguments, the least recently used dropped first. profile: time each kernel of a plan (graph(f) shows where a run's time went).") { a in
+        Builtin("compile", "f, max_plans = 8, profile = false, threads = nil", "The function f, traced at its first call with each kind of arguments (tensor shapes; the values of numbers and strings) and replayed after without the interpreter, with the same values, bit for bit: as one kernel plan over buffers allocated once when every op has a kernel (graph(f) shows it), else step by step. Steps that a replay could not repeat stop the trace and the function runs uncompiled for those arguments, with a note: a tensor's value read to steer the script (item, a loss used in arithmetic or text), a change to a variable, field or element outside the function, a function made inside it given to a builtin. Values read from outside (a global number, a record's field) are checked before each replay. Keeps max_plans kinds of arguments, the least recently used dropped first. profile: time each kernel of a plan (graph(f) shows where a run's time went). threads: the threads its calls use (as threads(n), for the call only; the same bits for any number).") { a in
             guard case .function(let f) = try a["f"] else { throw a.wrong("f", "a Mnemo function") }
             let n = try a.int("max_plans")
             guard n >= 1, n <= 1000 else { throw RuntimeError("compile: max_plans must be between 1 and 1000, got \(n)") }
-            return .object(TracedFunction(f, maxPlans: n, profile: try a.bool("profile")))
+            let threads = try a.optionalInt("threads")
+            if let t = threads, t < 1 || t > 64 { throw RuntimeError("compile: threads must be between 1 and 64, got \(t)") }
+            return .object(TracedFunction(f, maxPlans: n, profile: try a.bool("profile"), threads: threads))
         }.notDifferentiable("makes a function"),
         Builtin("detach", "x", "The same value with no gradient flowing back through it.") { a in
             .tensor(Op.detach(try a.tensor("x")))

@@ -26,11 +26,14 @@ package final class TracedFunction: CallableObject {
 
     /// Whether kernel plans time their kernels (`compile(f, profile: true)`).
     let profile: Bool
+    /// The threads its calls use (`compile(f, threads: n)`); nil: the global setting.
+    let threads: Int?
 
-    package init(_ function: Closure, maxPlans: Int, profile: Bool = false) {
+    package init(_ function: Closure, maxPlans: Int, profile: Bool = false, threads: Int? = nil) {
         self.function = function
         self.maxPlans = maxPlans
         self.profile = profile
+        self.threads = threads
     }
 
     package var kindName: String { "compiled function" }
@@ -55,6 +58,14 @@ package final class TracedFunction: CallableObject {
     }
 
     package func call(_ args: [Value], labels: [String?]?, at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
+        guard let threads else { return try callWithThreads(args, labels: labels, at: range, interpreter) }
+        let saved = Parallel.threads
+        Parallel.threads = threads
+        defer { Parallel.threads = saved }
+        return try callWithThreads(args, labels: labels, at: range, interpreter)
+    }
+
+    private func callWithThreads(_ args: [Value], labels: [String?]?, at range: SourceRange?, _ interpreter: Interpreter) throws -> Value {
         // Inside another trace, or with arguments too large to key, it is plain code.
         guard !Tracer.isTracing, let (key, named) = TracedFunction.key(args, labels) else {
             return try interpreter.call(.function(function), args, labels: labels, at: range)
