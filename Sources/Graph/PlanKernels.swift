@@ -202,10 +202,14 @@ final class BinaryKernel: PlanKernel {
 
     init(_ kind: Kind, a: [Int], b: [Int], output: [Int]) {
         self.kind = kind
-        count = output.reduce(1, *)
-        (countA, countB) = (a.reduce(1, *), b.reduce(1, *))
-        mapA = a == output ? nil : BinaryKernel.indices(of: a, in: output)
-        mapB = b == output ? nil : BinaryKernel.indices(of: b, in: output)
+        (count, countA, countB, mapA, mapB) = BinaryKernel.maps(a, b, output)
+    }
+
+    /// The element counts of the output and both inputs, and each input's
+    /// index map (nil where it has the output's shape).
+    static func maps(_ a: [Int], _ b: [Int], _ output: [Int]) -> (Int, Int, Int, [Int]?, [Int]?) {
+        (output.reduce(1, *), a.reduce(1, *), b.reduce(1, *),
+         a == output ? nil : indices(of: a, in: output), b == output ? nil : indices(of: b, in: output))
     }
 
     /// For each element of `output` (row-major), the element of `shape` broadcast to it.
@@ -558,9 +562,7 @@ final class CompareKernel: PlanKernel {
     let holds: (Float, Float) -> Bool
 
     init(a: [Int], b: [Int], output: [Int], _ holds: @escaping (Float, Float) -> Bool) {
-        count = output.reduce(1, *)
-        mapA = a == output ? nil : BinaryKernel.indices(of: a, in: output)
-        mapB = b == output ? nil : BinaryKernel.indices(of: b, in: output)
+        (count, _, _, mapA, mapB) = BinaryKernel.maps(a, b, output)
         self.holds = holds
     }
 
@@ -629,10 +631,7 @@ final class SelectKernel: PlanKernel {
     let mask: UnsafeMutablePointer<Float>
 
     init(a: [Int], b: [Int], output: [Int], _ takeFirst: @escaping (Float, Float) -> Bool) {
-        count = output.reduce(1, *)
-        (countA, countB) = (a.reduce(1, *), b.reduce(1, *))
-        mapA = a == output ? nil : BinaryKernel.indices(of: a, in: output)
-        mapB = b == output ? nil : BinaryKernel.indices(of: b, in: output)
+        (count, countA, countB, mapA, mapB) = BinaryKernel.maps(a, b, output)
         self.takeFirst = takeFirst
         mask = planBuffer(count)
     }
