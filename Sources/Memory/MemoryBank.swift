@@ -56,7 +56,7 @@ public final class MemoryBank {
     /// from before its call (a memory carried from one call to the next)
     /// takes them anew at each run, not as they were when traced.
     public var readContents: Variable {
-        if let recorder = Graph.planRecorder { recorder.stateSource(of: self, "contents", contents) { [unowned self] in contents } }
+        if let recorder = Graph.planRecorder { recorder.stateSource(of: self, "contents", contents) { [self] in contents } }
         return contents
     }
     public var tracing: Bool
@@ -223,7 +223,7 @@ public final class Head {
 
     /// The previous weighting for an op to read (see `MemoryBank.readContents`).
     public var readPrevious: Variable {
-        if let recorder = Graph.planRecorder { recorder.stateSource(of: self, "previous", previous) { [unowned self] in previous } }
+        if let recorder = Graph.planRecorder { recorder.stateSource(of: self, "previous", previous) { [self] in previous } }
         return previous
     }
 
