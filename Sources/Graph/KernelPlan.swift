@@ -277,7 +277,7 @@ public final class KernelPlan {
         while scratchBuffers.count <= k { scratchBuffers.append((.allocate(capacity: 1), 1)) }
         if scratchBuffers[k].count < n {
             scratchBuffers[k].pointer.deallocate()
-            scratchBuffers[k] = (.allocate(capacity: n), n)
+            scratchBuffers[k] = (.allocate(capacity: max(1, n)), n)
         }
         return scratchBuffers[k].pointer
     }
@@ -396,6 +396,8 @@ public final class KernelPlan {
     public func forward(arguments: [Tensor]) throws {
         for (slot, source) in sources {
             let d = values + offsets[slot], n = counts[slot]
+            // An empty tensor's array may have no storage at all: nothing to copy.
+            if n == 0 { continue }
             switch source {
             case .variable(let v):
                 guard v.value.count == n else { throw TensorError("a tensor the compiled function reads changed size since it was traced") }
