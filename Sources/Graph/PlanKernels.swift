@@ -690,3 +690,43 @@ final class LogSumExpKernel: PlanKernel {
         io.add(d, to: 0)
     }
 }
+
+/// `gather` along an axis by a tensor of indices read at each run (checked,
+/// negative ones counted from the end, as `Tensor.gatherSelection`); the
+/// gradient adds each pick back where it came from, in order.
+final class GatherKernel: PlanKernel {
+    let outer: Int, n: Int, inner: Int, picks: Int, axis: Int
+    /// This run's picks along the axis.
+    let chosen: UnsafeMutablePointer<Int>
+
+    init(shape: [Int], axis: Int, picks: Int) {
+        (outer, n, inner) = (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+        (self.picks, self.axis) = (picks, axis)
+        chosen = .allocate(capacity: max(1, picks))
+    }
+
+    deinit { chosen.deallocate() }
+
+    func forward(_ io: PlanIO) throws {
+        let x = io.input(0), indices = io.input(1), y = io.output(0)
+        for k in 0..<picks {
+            let v = indices[k]
+            guard v == v.rounded(), v >= -Float(n), v < Float(n) else {
+                throw TensorError("gather index \(v) is out of range for axis \(axis) of size \(n)")
+            }
+            let i = Int(v)
+            chosen[k] = i < 0 ? i + n : i
+        }
+        var j = 0
+        for o in 0..<outer { for k in 0..<picks { for i in 0..<inner { y[j] = x[(o * n + chosen[k]) * inner + i]; j += 1 } } }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
+        let d = io.scratch(0, outer * n * inner)
+        d.update(repeating: 0, count: outer * n * inner)
+        var j = 0
+        for o in 0..<outer { for k in 0..<picks { for i in 0..<inner { d[(o * n + chosen[k]) * inner + i] += g[j]; j += 1 } } }
+        io.add(d, to: 0)
+    }
+}

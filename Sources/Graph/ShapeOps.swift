@@ -169,6 +169,15 @@ extension Op {
         return gatherOffsets(a, offsets, shape)
     }
 
+    /// The same with the indices a tensor of the script (which a compiled plan reads at each run).
+    public static func gather(_ a: Variable, _ indices: Variable, axis: Int) throws -> Variable {
+        let ax = try a.value.axis(axis)
+        let (shape, offsets) = try a.value.gatherSelection(indices: indices.value, axis: ax)
+        // The node reads no index tensor; the kernel takes the indices as a second input.
+        return Graph.planned(GatherKernel(shape: a.shape, axis: ax, picks: indices.value.count), "gather", inputs: [a, indices],
+                             gatherOffsets(a, offsets, shape))
+    }
+
     static func gatherOffsets(_ a: Variable, _ offsets: [Int], _ shape: [Int]) -> Variable {
         let source = a.shape
         return Graph.record(a.value.gathering(offsets: offsets, shape: shape), a, op: "gather", flops: 0, { back, a in

@@ -172,7 +172,7 @@ package enum Operators {
             // x[indices] with a list or tensor of indices picks rows.
             if items.count == 1, case .single(let v) = items[0] {
                 switch v {
-                case .tensor(let idx): return .tensor(try Op.gather(t, idx.value, axis: 0))
+                case .tensor(let idx): return .tensor(try Op.gather(t, idx, axis: 0))
                 case .list: return .tensor(try Op.gather(t, try Convert.tensor(v), axis: 0))
                 default: break
                 }
