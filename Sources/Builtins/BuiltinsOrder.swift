@@ -38,15 +38,15 @@ enum OrderBuiltins {
         }.checked("prod($(randn(3, 4)), 1)", "prod($(tensor([[2, 0, 3], [0, 0, 1.5], [1, 2, 0.5]])), 1)", "prod($(randn(2, 3)))",
                   "prod($(randn(2, 3)), 0, keepdims: true)"),
         Builtin("where", "condition, a, b", "a where condition is nonzero (or true), else b, elementwise, the three broadcast together; the gradient goes to the one chosen.") { a in
-            let condition: Tensor
+            let condition: Variable
             switch try a["condition"] {
-            case .bool(let b): condition = Tensor(b ? 1 : 0)
-            default: condition = try a.tensor("condition").value
+            case .bool(let b): condition = Variable(Tensor(b ? 1 : 0))
+            default: condition = try a.tensor("condition")
             }
             guard let x = Operators.tensorOperand(try a["a"]) else { throw a.wrong("a", "a tensor or a number") }
             guard let y = Operators.tensorOperand(try a["b"]) else { throw a.wrong("b", "a tensor or a number") }
             return .tensor(try Op.choose(condition, x, y))
-        }.checked("where(tensor([1, 0, 1]), $(randn(3)), $(randn(2, 3)))", "where(tensor([[1], [0]]), $(randn(2, 3)), 0)"),
+        }.checked("where(tensor([1, 0, 1]), $(randn(3)), $(randn(2, 3)))", "where(tensor([[1], [0]]), $(randn(2, 3)), 0)").inPlans(),
         Builtin("variance", "x, axis = nil, keepdims = false, correction = 0", "The mean squared deviation from the mean along an axis (all elements when nil), divided by n - correction (1: the unbiased estimate). `var` is a keyword, hence the name.") { a in
             .tensor(try Op.variance(try a.tensor("x"), axis: try a.optionalInt("axis"), keepdims: try a.bool("keepdims"), correction: try a.int("correction")))
         }.checked("variance($(randn(3, 4)))", "variance($(randn(3, 4)), 1, correction: 1)", "variance($(randn(3, 4)), 0, keepdims: true)"),

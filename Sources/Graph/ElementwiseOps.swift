@@ -135,6 +135,14 @@ extension Op {
         })
     }
 
+    /// The same with the condition a tensor of the script (which a compiled plan reads at each run).
+    public static func choose(_ condition: Variable, _ a: Variable, _ b: Variable) throws -> Variable {
+        let result = try choose(condition.value, a, b)
+        Graph.capture(ChooseKernel(condition: condition.shape, a: a.shape, b: b.shape, output: result.shape), "where", flops: result.value.count,
+                      inputs: [a, b, condition], outputs: [result])
+        return result
+    }
+
     // MARK: Comparisons (not differentiable: 1 where true, 0 where false)
 
     public enum Comparison { case less, lessEqual, greater, greaterEqual, equal, notEqual }

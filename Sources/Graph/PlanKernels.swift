@@ -730,3 +730,51 @@ final class GatherKernel: PlanKernel {
         io.add(d, to: 0)
     }
 }
+
+/// `where(condition, a, b)` with broadcasting, the condition read at each run
+/// (its third input); each gradient goes whole to the side chosen and is
+/// summed back to that side's shape.
+final class ChooseKernel: PlanKernel {
+    let count: Int, countA: Int, countB: Int
+    let mapA: [Int]?, mapB: [Int]?, mapCondition: [Int]?
+    /// The choice of the forward run, kept for the backward pass.
+    let chosen: UnsafeMutablePointer<Bool>
+
+    init(condition: [Int], a: [Int], b: [Int], output: [Int]) {
+        (count, countA, countB, mapA, mapB) = BinaryKernel.maps(a, b, output)
+        mapCondition = condition == output ? nil : BinaryKernel.indices(of: condition, in: output)
+        chosen = .allocate(capacity: max(1, count))
+    }
+
+    deinit { chosen.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let a = io.input(0), b = io.input(1), c = io.input(2), y = io.output(0)
+        mapA.withOptionalBuffer { ma in
+            mapB.withOptionalBuffer { mb in
+                mapCondition.withOptionalBuffer { mc in
+                    for o in 0..<count {
+                        chosen[o] = c[mc?[o] ?? o] != 0
+                        y[o] = chosen[o] ? a[ma?[o] ?? o] : b[mb?[o] ?? o]
+                    }
+                }
+            }
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let part = io.scratch(0, count)
+        for (i, map, n) in [(0, mapA, countA), (1, mapB, countB)] where io.needs(i) {
+            for o in 0..<count { part[o] = chosen[o] == (i == 0) ? g[o] : 0 }
+            if let map {
+                let summed = io.scratch(1, n)
+                summed.update(repeating: 0, count: n)
+                map.withUnsafeBufferPointer { m in for o in 0..<count { summed[m[o]] += part[o] } }
+                io.add(summed, to: i)
+            } else {
+                io.add(part, to: i)
+            }
+        }
+    }
+}
