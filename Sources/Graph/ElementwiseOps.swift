@@ -82,7 +82,8 @@ extension Op {
         let (x, p) = (a.value, b.value)
         let y = try Tensor.zip(x, p) { Foundation.pow($0, $1) }
         let needB = b.requiresGrad
-        return Graph.record(y, a, b, op: "pow", { back, a, b in
+        return Graph.planned(PowKernel(a: x.shape, b: p.shape, output: y.shape), "pow", flops: y.count, inputs: [a, b],
+                             Graph.record(y, a, b, op: "pow", { back, a, b in
             let g = back.gradient
             try back.add(to: a) { try (g * Tensor.zip(x, p) { xv, pv in pv == 0 ? 0 : pv * Foundation.pow(xv, pv - 1) }).sum(toShape: x.shape) }
             try back.add(to: b) { try (g * Tensor.zip(y, x) { yv, xv in xv > 0 ? yv * Foundation.log(xv) : 0 }).sum(toShape: p.shape) }
@@ -91,7 +92,7 @@ extension Op {
             let a = Graph.input(x, nodes[0])
             let dx = try mul(Variable(p), try pow(a, Variable(try p - Tensor(1))))
             return [try sum(try mul(g, dx), toShape: x.shape), nil]
-        })
+        }))
     }
 
     /// Elementwise maximum; ties send the gradient to the first argument.

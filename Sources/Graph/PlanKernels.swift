@@ -778,3 +778,46 @@ final class ChooseKernel: PlanKernel {
         }
     }
 }
+
+/// `x ** p` with broadcasting, and its VJP: p x^(p-1) (0 where p is 0) for
+/// x, y log x (0 where x <= 0) for p, each times g and summed back to its shape.
+final class PowKernel: PlanKernel {
+    let count: Int, countA: Int, countB: Int
+    let mapA: [Int]?, mapB: [Int]?
+
+    init(a: [Int], b: [Int], output: [Int]) {
+        (count, countA, countB, mapA, mapB) = BinaryKernel.maps(a, b, output)
+    }
+
+    func forward(_ io: PlanIO) {
+        let x = io.input(0), p = io.input(1), y = io.output(0)
+        mapA.withOptionalBuffer { ma in
+            mapB.withOptionalBuffer { mb in
+                for o in 0..<count { y[o] = Foundation.pow(x[ma?[o] ?? o], p[mb?[o] ?? o]) }
+            }
+        }
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        let x = io.input(0), p = io.input(1), y = io.output(0), part = io.scratch(0, count)
+        mapA.withOptionalBuffer { ma in
+            mapB.withOptionalBuffer { mb in
+                for (i, map, n) in [(0, ma, countA), (1, mb, countB)] where io.needs(i) {
+                    for o in 0..<count {
+                        let (xv, pv) = (x[ma?[o] ?? o], p[mb?[o] ?? o])
+                        part[o] = g[o] * (i == 0 ? (pv == 0 ? 0 : pv * Foundation.pow(xv, pv - 1)) : (xv > 0 ? y[o] * Foundation.log(xv) : 0))
+                    }
+                    if let map {
+                        let summed = io.scratch(1, n)
+                        summed.update(repeating: 0, count: n)
+                        for o in 0..<count { summed[map[o]] += part[o] }
+                        io.add(summed, to: i)
+                    } else {
+                        io.add(part, to: i)
+                    }
+                }
+            }
+        }
+    }
+}
