@@ -146,6 +146,17 @@ final class BCEWithLogitsKernel: PlanKernel {
 }
 
 extension PlanIO {
+    /// Adds d, a gradient of the output's `count` elements, to input i of
+    /// n elements broadcast through `map` (nil: the output's shape): summed
+    /// in the output's order, as `Tensor.sum(toShape:)` sums it.
+    func add(_ d: UnsafePointer<Float>, through map: UnsafeBufferPointer<Int>?, count: Int, into n: Int, to i: Int) {
+        guard let map else { return add(d, to: i) }
+        let summed = scratch(1, n)
+        summed.update(repeating: 0, count: n)
+        for o in 0..<count { summed[map[o]] += d[o] }
+        add(summed, to: i)
+    }
+
     /// c += g [rows, k] times the transpose of input `weight` ([n, k]), as
     /// the eager VJPs take it: from a transposed copy made once per
     /// backward pass on the own kernels for four rows or more, else directly.
@@ -263,44 +274,36 @@ final class BinaryKernel: PlanKernel {
             mapB.withOptionalBuffer { mb in
                 if io.needs(0) {
                     switch kind {
-                    case .add, .sub: add(UnsafePointer(g), map: ma, count: countA, to: 0, io)
+                    case .add, .sub: io.add(UnsafePointer(g), through: ma, count: count, into: countA, to: 0)
                     case .mul:
                         for o in 0..<count { product[o] = g[o] * b[mb?[o] ?? o] }
-                        add(product, map: ma, count: countA, to: 0, io)
+                        io.add(product, through: ma, count: count, into: countA, to: 0)
                     case .div:
                         for o in 0..<count { product[o] = g[o] / b[mb?[o] ?? o] }
-                        add(product, map: ma, count: countA, to: 0, io)
+                        io.add(product, through: ma, count: count, into: countA, to: 0)
                     }
                 }
                 if io.needs(1) {
                     switch kind {
-                    case .add: add(UnsafePointer(g), map: mb, count: countB, to: 1, io)
+                    case .add: io.add(UnsafePointer(g), through: mb, count: count, into: countB, to: 1)
                     case .sub:
                         for o in 0..<count { product[o] = -g[o] }
-                        add(product, map: mb, count: countB, to: 1, io)
+                        io.add(product, through: mb, count: count, into: countB, to: 1)
                     case .mul:
                         for o in 0..<count { product[o] = g[o] * a[ma?[o] ?? o] }
-                        add(product, map: mb, count: countB, to: 1, io)
+                        io.add(product, through: mb, count: count, into: countB, to: 1)
                     case .div:
                         for o in 0..<count {
                             let gx = g[o] * a[ma?[o] ?? o], v = b[mb?[o] ?? o]
                             product[o] = -gx / (v * v)
                         }
-                        add(product, map: mb, count: countB, to: 1, io)
+                        io.add(product, through: mb, count: count, into: countB, to: 1)
                     }
                 }
             }
         }
     }
 
-    /// d, summed back to an input's shape through its map, added to input i.
-    private func add(_ d: UnsafePointer<Float>, map: UnsafeBufferPointer<Int>?, count n: Int, to i: Int, _ io: PlanIO) {
-        guard let map else { return io.add(d, to: i) }
-        let summed = io.scratch(1, n)
-        summed.update(repeating: 0, count: n)
-        for o in 0..<count { summed[map[o]] += d[o] }
-        io.add(summed, to: i)
-    }
 }
 
 /// `sum` along an axis (or of everything): sequential sums, as `Tensor.reduce`;
@@ -657,14 +660,7 @@ final class SelectKernel: PlanKernel {
         let product = io.scratch(0, count)
         for (i, map, n) in [(0, mapA, countA), (1, mapB, countB)] where io.needs(i) {
             for o in 0..<count { product[o] = g[o] * (i == 0 ? mask[o] : 1 - mask[o]) }
-            if let map {
-                let summed = io.scratch(1, n)
-                summed.update(repeating: 0, count: n)
-                map.withUnsafeBufferPointer { m in for o in 0..<count { summed[m[o]] += product[o] } }
-                io.add(summed, to: i)
-            } else {
-                io.add(product, to: i)
-            }
+            map.withOptionalBuffer { io.add(product, through: $0, count: count, into: n, to: i) }
         }
     }
 }
@@ -767,14 +763,7 @@ final class ChooseKernel: PlanKernel {
         let part = io.scratch(0, count)
         for (i, map, n) in [(0, mapA, countA), (1, mapB, countB)] where io.needs(i) {
             for o in 0..<count { part[o] = chosen[o] == (i == 0) ? g[o] : 0 }
-            if let map {
-                let summed = io.scratch(1, n)
-                summed.update(repeating: 0, count: n)
-                map.withUnsafeBufferPointer { m in for o in 0..<count { summed[m[o]] += part[o] } }
-                io.add(summed, to: i)
-            } else {
-                io.add(part, to: i)
-            }
+            map.withOptionalBuffer { io.add(part, through: $0, count: count, into: n, to: i) }
         }
     }
 }
@@ -808,14 +797,7 @@ final class PowKernel: PlanKernel {
                         let (xv, pv) = (x[ma?[o] ?? o], p[mb?[o] ?? o])
                         part[o] = g[o] * (i == 0 ? (pv == 0 ? 0 : pv * Foundation.pow(xv, pv - 1)) : (xv > 0 ? y[o] * Foundation.log(xv) : 0))
                     }
-                    if let map {
-                        let summed = io.scratch(1, n)
-                        summed.update(repeating: 0, count: n)
-                        for o in 0..<count { summed[map[o]] += part[o] }
-                        io.add(summed, to: i)
-                    } else {
-                        io.add(part, to: i)
-                    }
+                    io.add(part, through: map, count: count, into: n, to: i)
                 }
             }
         }
