@@ -129,7 +129,7 @@ public final class KernelPlan {
     struct Step {
         let kernel: PlanKernel
         let name: StaticString
-        let inputs: Int, inputCount: Int, outputs: Int, outputCount: Int
+        let inputs: Int, outputs: Int, outputCount: Int
         /// Whether the eager op recorded a node (some input needs a gradient).
         let records: Bool
         let flops: Int
@@ -208,7 +208,7 @@ public final class KernelPlan {
             for i in s.inputs { slotTable[at] = i; at += 1 }
             let outputsAt = at
             for o in s.outputs { slotTable[at] = o; at += 1 }
-            planned.append(Step(kernel: s.kernel, name: s.name, inputs: inputsAt, inputCount: s.inputs.count, outputs: outputsAt,
+            planned.append(Step(kernel: s.kernel, name: s.name, inputs: inputsAt, outputs: outputsAt,
                                 outputCount: s.outputs.count, records: s.records, flops: s.flops))
         }
         self.plannedSteps = planned
@@ -300,7 +300,6 @@ public final class KernelPlan {
         return UnsafePointer(buffer)
     }
 
-    public var kernelCount: Int { plannedSteps.count }
     /// The bytes kernels keep for themselves (saved values, scratch).
     var kernelBytes = 0
 
