@@ -1,14 +1,9 @@
 // The DNC's temporal-link kernels (Memory/DNC.swift says what each computes):
 // O(N^2) per head and step, the one part of a DNC step that grows faster
-// than its memory. Each body below is compiled three times, for the build's
-// baseline and for AVX and AVX-512 (chosen at run time by `level`), and gives
-// the same bits on each: every element takes the same operations in the same
-// order (no fused multiply-add: -ffp-contract=off), and every sum runs in
-// eight fixed lanes added up in lane order at the end, whatever the width of
-// the machine's vectors.
+// than its memory. Each is compiled for three instruction sets (variants.h),
+// the same bits on each.
 #include "csupport.h"
-
-#define BODY static inline __attribute__((always_inline))
+#include "variants.h"
 
 // The sum of the eight lanes, in order, then the tail.
 #define LANES_SUM(acc, s) float s = 0; for (int k = 0; k < 8; k++) s += acc[k];
@@ -89,21 +84,6 @@ BODY void links_outer_add(const float *restrict w, const float *restrict gf, con
     }
 }
 
-// Each kernel three times, and one entry point per kernel choosing by level
-// (0: baseline, 1: AVX, 2: AVX-512).
-#if defined(__x86_64__)
-#define VARIANTS(name, params, args)                                                    \
-    static void name##_base params { name args; }                                       \
-    __attribute__((target("avx"))) static void name##_avx params { name args; }         \
-    __attribute__((target("avx512f"))) static void name##_avx512 params { name args; } \
-    void mnemo_##name(int level, MNEMO_UNPAREN params) {                                \
-        if (level >= 2) name##_avx512 args; else if (level == 1) name##_avx args; else name##_base args; \
-    }
-#else
-#define VARIANTS(name, params, args) \
-    void mnemo_##name(int level, MNEMO_UNPAREN params) { (void)level; name args; }
-#endif
-#define MNEMO_UNPAREN(...) __VA_ARGS__
 
 VARIANTS(link_update_forward, (const float *L, const float *w, const float *p, float *out, long n), (L, w, p, out, n))
 VARIANTS(link_update_backward, (const float *gL, const float *L, const float *w, const float *p, float *dL, float *dp, float *dw, float *g, long n),

@@ -126,8 +126,10 @@ public final class KernelPlan {
     /// recorder takes the difference over its trace.
     nonisolated(unsafe) public static var kernelFloats = 0
 
+    /// A plain value (copied without reference counting as the loops go
+    /// through the steps): `kernels` holds each kernel alive.
     struct Step {
-        let kernel: PlanKernel
+        unowned(unsafe) let kernel: PlanKernel
         let name: StaticString
         let inputs: Int, outputs: Int, outputCount: Int
         /// Whether the eager op recorded a node (some input needs a gradient).
@@ -153,6 +155,7 @@ public final class KernelPlan {
     let slotTable: UnsafeMutablePointer<Int>
     let shapes: [[Int]]
     let plannedSteps: [Step]
+    private let kernels: [PlanKernel]
     let sources: [(slot: Int, source: Source)]
     let slotCount: Int
     let totalFloats: Int
@@ -212,6 +215,7 @@ public final class KernelPlan {
                                 outputCount: s.outputs.count, records: s.records, flops: s.flops))
         }
         self.plannedSteps = planned
+        self.kernels = steps.map(\.kernel)
         self.sources = sources
         self.loss = loss
         self.optimizer = optimizer

@@ -1,3 +1,4 @@
+import CSupport
 import Foundation
 import Tensor
 
@@ -146,7 +147,6 @@ public final class Optimizer {
     }
 
     @inline(__always) private static func load(_ p: UnsafePointer<Float>, _ n: Int) -> Lanes { VectorMath.load(p, n) }
-    @inline(__always) private static func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>, _ n: Int) { VectorMath.store(v, p, n) }
 
     private static func sumOfSquares(_ g: UnsafeBufferPointer<Float>, clippedTo limit: Float) -> Double {
         var acc = Lanes()
@@ -159,66 +159,29 @@ public final class Optimizer {
         return Double(acc.sum())
     }
 
-    /// One parameter's update, eight elements at a time: the gradient is
-    /// clipped into [-limit, limit] and scaled, then the rule applied with its
-    /// state s0, s1, s2 (as many as the rule uses). Returns the sum of squares
-    /// of the clipped gradient.
+    /// One parameter's update (row_kernels.c, compiled for the widest
+    /// vectors the CPU has, the same bits on each): the gradient is clipped
+    /// into [-limit, limit] and scaled, then the rule applied with its state
+    /// s0, s1, s2 (as many as the rule uses). Returns the sum of squares of
+    /// the clipped gradient, summed in eight lanes.
     private static func update(_ c: UpdateContext, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
                                _ s0: UnsafeMutablePointer<Float>, _ s1: UnsafeMutablePointer<Float>, _ s2: UnsafeMutablePointer<Float>,
                                n: Int) -> Double {
-        let lr = c.lr
         var squares = Lanes()
-        var (c1, c2): (Float, Float) = (1, 1)
-        if case let .adam(b1, b2, _) = c.rule { (c1, c2) = (1 - Foundation.pow(b1, c.step), 1 - Foundation.pow(b2, c.step)) }
-        var j = 0
-        while j < n {
-            let k = n - j
-            let gv = VectorMath.clamp(load(g + j, k), -c.limit, c.limit) * c.scale
-            squares += gv * gv
-            var wv = load(w + j, k)
-            var a = load(s0 + j, k)
+        let level = OwnKernels.level
+        withUnsafeMutableBytes(of: &squares) { raw in
+            let sq = raw.baseAddress!.assumingMemoryBound(to: Float.self)
             switch c.rule {
             case .sgd(let momentum):
-                a = momentum * a + gv
-                wv -= lr * a
+                mnemo_update_sgd(level, w, g, s0, n, c.limit, c.scale, c.lr, momentum, sq)
             case let .adam(b1, b2, eps):
-                var v = load(s1 + j, k)
-                a = b1 * a + (1 - b1) * gv
-                v = b2 * v + (1 - b2) * gv * gv
-                wv -= lr * (a / c1) / (VectorMath.squareRoot(v / c2) + eps)
-                store(v, s1 + j, k)
+                let (c1, c2) = (1 - Foundation.pow(b1, c.step), 1 - Foundation.pow(b2, c.step))
+                mnemo_update_adam(level, w, g, s0, s1, n, c.limit, c.scale, c.lr, b1, b2, eps, c1, c2, sq)
             case let .rmsprop(decay, eps, momentum, centered):
-                // PyTorch: v = a v + (1-a) g^2; g / (sqrt(v - avg^2 if centered) + eps); momentum on that.
-                a = decay * a + (1 - decay) * gv * gv
-                var denominator = a
-                if centered {
-                    var avg = load(s1 + j, k)
-                    avg = decay * avg + (1 - decay) * gv
-                    denominator -= avg * avg
-                    store(avg, s1 + j, k)
-                }
-                let scaled = gv / (VectorMath.squareRoot(denominator.replacing(with: 0, where: denominator .< 0)) + eps)
-                if momentum > 0 {
-                    let buffer = momentum * load(s2 + j, k) + scaled
-                    wv -= lr * buffer
-                    store(buffer, s2 + j, k)
-                } else {
-                    wv -= lr * scaled
-                }
+                mnemo_update_rmsprop(level, w, g, s0, s1, s2, n, c.limit, c.scale, c.lr, decay, eps, momentum, centered ? 1 : 0, sq)
             case let .rmspropGraves(decay, eps, momentum):
-                // Graves 2013, eqs. 38-41.
-                a = decay * a + (1 - decay) * gv * gv
-                var gbar = load(s1 + j, k)
-                gbar = decay * gbar + (1 - decay) * gv
-                let variance = VectorMath.clamp(a - gbar * gbar + eps, eps, .infinity)
-                let delta = momentum * load(s2 + j, k) - lr * gv / VectorMath.squareRoot(variance)
-                wv += delta
-                store(gbar, s1 + j, k)
-                store(delta, s2 + j, k)
+                mnemo_update_graves(level, w, g, s0, s1, s2, n, c.limit, c.scale, c.lr, decay, eps, momentum, sq)
             }
-            store(a, s0 + j, k)
-            store(wv, w + j, k)
-            j += 8
         }
         return Double(squares.sum())
     }

@@ -1,3 +1,4 @@
+import CSupport
 import Foundation
 import Tensor
 
@@ -9,7 +10,7 @@ import Tensor
 /// the fused chain keeps every intermediate in a single buffer.
 enum AddressingRows {
     /// The epsilon of the cosine similarity's denominator: a zero row or key gives 0, not NaN.
-    static let cosineEpsilon: Float = 1e-8
+    static let cosineEpsilon: Float = MNEMO_COSINE_EPSILON
 
     /// The offset that entry k of a shift kernel of length K applies, for N slots:
     /// a kernel shorter than N is centred (K = 3 means offsets -1, 0, +1);
@@ -18,23 +19,18 @@ enum AddressingRows {
 
     // MARK: Cosine similarity
 
+    // The three run in C (memory_kernels.c), at the widest vectors the CPU has.
+
     /// |M_i| for every row of an [N, W] memory.
     static func rowNorms(_ m: Floats, slots N: Int, width W: Int, into norms: MutableFloats) {
-        for i in 0..<N {
-            let row = m + i * W
-            norms[i] = dot(row, row, W).squareRoot()
-        }
+        mnemo_row_norms(OwnKernels.level, m, N, W, norms)
     }
 
     /// K(i) = M_i . k / (|M_i| |k| + eps), keeping the dot products; returns |k|.
     static func cosine(_ m: Floats, rowNorms: Floats, key: Floats, slots N: Int, width W: Int,
                        dots: MutableFloats, into out: MutableFloats) -> Float {
-        let nk = dot(key, key, W).squareRoot()
-        for i in 0..<N {
-            let d = dot(m + i * W, key, W)
-            dots[i] = d
-            out[i] = d / (rowNorms[i] * nk + cosineEpsilon)
-        }
+        var nk: Float = 0
+        mnemo_cosine_rows(OwnKernels.level, m, rowNorms, key, N, W, dots, out, &nk)
         return nk
     }
 
@@ -43,24 +39,7 @@ enum AddressingRows {
     /// dM_i = g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k).
     static func cosineBackward(_ g: Floats, memory m: Floats, rowNorms: Floats, key: Floats, keyNorm nk: Float, dots: Floats,
                                slots N: Int, width W: Int, dm: MutableFloats, dk: MutableFloats) {
-        let eps = cosineEpsilon
-        var keyScale: Float = 0
-        for i in 0..<N {
-            let gi = g[i]
-            if gi == 0 { continue }
-            let nm = rowNorms[i], dotValue = dots[i]
-            let d = nm * nk + eps
-            let cm = nm > 0 ? dotValue * nk / (nm * d * d) : 0
-            let ck = nk > 0 ? dotValue * nm / (nk * d * d) : 0
-            keyScale -= gi * ck
-            let row = m + i * W, drow = dm + i * W
-            let toKey = gi / d, toRow = -gi * cm
-            for j in 0..<W {
-                drow[j] += toKey * key[j] + toRow * row[j]
-                dk[j] += toKey * row[j]
-            }
-        }
-        axpy(dk, keyScale, key, W)
+        mnemo_cosine_backward(OwnKernels.level, g, m, rowNorms, key, nk, dots, N, W, dm, dk)
     }
 
     // MARK: Focus, interpolation, shift, sharpening

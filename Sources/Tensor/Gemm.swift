@@ -193,44 +193,19 @@ public enum OwnKernels {
     }
 
     /// c[:] += sum over p of a[p * columnStride] * b[p, :] for one row, b [k, n]:
-    /// four rows of b at a time, so c is loaded and stored once per four.
+    /// rows of b four at a time, c held in registers across all of them
+    /// (row_kernels.c, at the widest vectors the CPU has, the same bits).
     @inline(__always)
     static func oneRow(_ a: UnsafePointer<Float>, _ columnStride: Int, _ b: UnsafePointer<Float>,
                        _ c: UnsafeMutablePointer<Float>, n: Int, k: Int) {
-        var p = 0
-        while p + 4 <= k {
-            let (a0, a1, a2, a3) = (a[p * columnStride], a[(p + 1) * columnStride], a[(p + 2) * columnStride], a[(p + 3) * columnStride])
-            let (b0, b1, b2, b3) = (b + p * n, b + (p + 1) * n, b + (p + 2) * n, b + (p + 3) * n)
-            var j = 0
-            while j + 8 <= n {
-                store8(load8(c + j) + ((a0 * load8(b0 + j) + a1 * load8(b1 + j)) + (a2 * load8(b2 + j) + a3 * load8(b3 + j))), c + j)
-                j += 8
-            }
-            while j < n { c[j] += (a0 * b0[j] + a1 * b1[j]) + (a2 * b2[j] + a3 * b3[j]); j += 1 }
-            p += 4
-        }
-        while p < k { axpy(c, a[p * columnStride], b + p * n, n); p += 1 }
+        mnemo_row_times_b(level, a, columnStride, b, c, n, k)
     }
 
-    /// c[j] += dot(a, b[j, :]) for the n rows of b ([n, k]), four rows at a time.
+    /// c[j] += dot(a, b[j, :]) for the n rows of b ([n, k]), each dot in eight
+    /// lanes as `dot` sums them, four rows sharing each load of a.
     @inline(__always)
     static func rowDotRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, n: Int, k: Int) {
-        var j = 0
-        while j + 4 <= n {
-            let (b0, b1, b2, b3) = (b + j * k, b + (j + 1) * k, b + (j + 2) * k, b + (j + 3) * k)
-            var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
-            var p = 0
-            while p + 8 <= k {
-                let av = load8(a + p)
-                s0 += av * load8(b0 + p); s1 += av * load8(b1 + p); s2 += av * load8(b2 + p); s3 += av * load8(b3 + p)
-                p += 8
-            }
-            var (t0, t1, t2, t3) = (s0.sum(), s1.sum(), s2.sum(), s3.sum())
-            while p < k { t0 += a[p] * b0[p]; t1 += a[p] * b1[p]; t2 += a[p] * b2[p]; t3 += a[p] * b3[p]; p += 1 }
-            c[j] += t0; c[j + 1] += t1; c[j + 2] += t2; c[j + 3] += t3
-            j += 4
-        }
-        while j < n { c[j] += dot(a, b + j * k, k); j += 1 }
+        mnemo_row_dot_rows(level, a, b, c, n, k)
     }
 
     @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }

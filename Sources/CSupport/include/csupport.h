@@ -58,4 +58,43 @@ void mnemo_link_update_backward(int level, const float *gL, const float *L, cons
 void mnemo_links_times(int level, const float *L, const float *x, const float *a, float *dots, float *sums, long n);
 void mnemo_links_outer_add(int level, const float *w, const float *gf, const float *gb, float *dL, long n);
 
+/// Batch-1 products (row_kernels.c), level as above, the same bits as
+/// OwnKernels.oneRow and rowDotRows: c[j] += sum over p of a[p * cs] b[p * n + j]
+/// (b [k, n]); and c[j] += dot(a, b[j, :]) (b [n, k]).
+void mnemo_row_times_b(int level, const float *a, long cs, const float *b, float *c, long n, long k);
+void mnemo_row_dot_rows(int level, const float *a, const float *b, float *c, long n, long k);
+
+/// One parameter's optimizer update (row_kernels.c; Optimizer.update): the
+/// gradient clipped to [-limit, limit] and scaled, each rule on w and its
+/// state, and squares[l] += the squares of the clipped gradient's elements
+/// l, l + 8, ... (eight lanes, as Optimizer sums them).
+void mnemo_update_sgd(int level, float *w, const float *g, float *s0, long n, float limit, float scale, float lr,
+                      float momentum, float *squares);
+void mnemo_update_adam(int level, float *w, const float *g, float *s0, float *s1, long n, float limit, float scale,
+                       float lr, float b1, float b2, float eps, float c1, float c2, float *squares);
+void mnemo_update_rmsprop(int level, float *w, const float *g, float *s0, float *s1, float *s2, long n, float limit,
+                          float scale, float lr, float decay, float eps, float momentum, int centered, float *squares);
+void mnemo_update_graves(int level, float *w, const float *g, float *s0, float *s1, float *s2, long n, float limit,
+                         float scale, float lr, float decay, float eps, float momentum, float *squares);
+
+/// The epsilon of the cosine similarity's denominator: a zero row or key gives 0, not NaN.
+#define MNEMO_COSINE_EPSILON 1e-8f
+
+/// Content addressing's cosine similarity on one memory [n, w] (memory_kernels.c;
+/// AddressingRows says what each computes), level as above.
+void mnemo_row_norms(int level, const float *m, long n, long w, float *norms);
+void mnemo_cosine_rows(int level, const float *m, const float *norms, const float *key, long n, long w, float *dots,
+                       float *out, float *key_norm);
+void mnemo_cosine_backward(int level, const float *g, const float *m, const float *norms, const float *key, float nk,
+                           const float *dots, long n, long w, float *dm, float *dk);
+
+/// Reading and writing rows of one memory [n, width] (memory_kernels.c):
+/// out[j] += w[i] rows[i, j] in row order, skipping zero weights; several
+/// heads' erase then add from src into dst (w [heads, n], erase NULL or
+/// [heads, width], add [heads, width]); out[i] = dot(x, rows[i]).
+void mnemo_weighted_sum_rows(int level, const float *w, const float *rows, long n, long width, float *out);
+void mnemo_write_rows(int level, const float *src, float *dst, long n, long width, long heads, const float *w,
+                      const float *erase, const float *add);
+void mnemo_dots_with_rows(int level, const float *x, const float *rows, long n, long width, float *out);
+
 #endif

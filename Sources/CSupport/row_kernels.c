@@ -1,0 +1,139 @@
+// Batch-1 matrix products and the optimizers' updates: the loops of a
+// batch-1 training step that Swift's SIMD types would run four lanes wide
+// on the build's baseline, compiled for three instruction sets (variants.h).
+// Each gives the same bits as the Swift kernels they stand for
+// (Tensor/Gemm.swift's oneRow and rowDotRows, Graph/Optimizer.swift's update).
+#include "csupport.h"
+#include "variants.h"
+
+// Columns of C kept in registers while every row of B goes past once.
+#define ROW_BLOCK 64
+
+// c[j] += sum over p of a[p * cs] * b[p * n + j]: rows of b four at a time,
+// ((a0 b0 + a1 b1) + (a2 b2 + a3 b3)) added to c, then the last k % 4 rows
+// one at a time, c[j] + a b[j]: oneRow's order for every column.
+BODY void row_block(const float *restrict a, long cs, const float *restrict b, float *restrict c,
+                    long n, long k, long width) {
+    float acc[ROW_BLOCK];
+    for (long l = 0; l < width; l++) acc[l] = c[l];
+    long p = 0;
+    for (; p + 4 <= k; p += 4) {
+        const float a0 = a[p * cs], a1 = a[(p + 1) * cs], a2 = a[(p + 2) * cs], a3 = a[(p + 3) * cs];
+        const float *b0 = b + p * n, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
+        for (long l = 0; l < width; l++) acc[l] = acc[l] + ((a0 * b0[l] + a1 * b1[l]) + (a2 * b2[l] + a3 * b3[l]));
+    }
+    for (; p < k; p++) {
+        const float ap = a[p * cs], *bp = b + p * n;
+        for (long l = 0; l < width; l++) acc[l] = acc[l] + ap * bp[l];
+    }
+    for (long l = 0; l < width; l++) c[l] = acc[l];
+}
+
+BODY void row_times_b(const float *a, long cs, const float *b, float *c, long n, long k) {
+    long j = 0;
+    // Full blocks with a constant width, so that the compiler keeps acc in registers.
+    for (; j + ROW_BLOCK <= n; j += ROW_BLOCK) row_block(a, cs, b + j, c + j, n, k, ROW_BLOCK);
+    if (j < n) row_block(a, cs, b + j, c + j, n, k, n - j);
+}
+
+// c[j] += dot(a, b[j, :]) for the n rows of b ([n, k]).
+BODY void row_dot_rows(const float *restrict a, const float *restrict b, float *restrict c, long n, long k) {
+    dots_of_rows(a, 0, b, c, n, k, 1);
+}
+
+VARIANTS(row_times_b, (const float *a, long cs, const float *b, float *c, long n, long k), (a, cs, b, c, n, k))
+VARIANTS(row_dot_rows, (const float *a, const float *b, float *c, long n, long k), (a, b, c, n, k))
+
+// The optimizers' updates (Graph/Optimizer.swift says what each rule is):
+// the gradient clipped into [-limit, limit] and scaled, squares[l] summing
+// the squares of elements l, l + 8, ... of the clipped gradient, then the
+// rule on the weights w and its state s0, s1, s2.
+#define UPDATE_ELEMENT(RULE)                                                      \
+    {                                                                             \
+        float gv = g[i];                                                          \
+        gv = gv < -limit ? -limit : gv;                                           \
+        gv = gv > limit ? limit : gv;                                             \
+        gv = gv * scale;                                                          \
+        squares[l] += gv * gv;                                                    \
+        RULE                                                                      \
+    }
+#define UPDATE_LOOP(RULE)                                                         \
+    long j = 0;                                                                   \
+    for (; j + 8 <= n; j += 8)                                                    \
+        for (int l = 0; l < 8; l++) { const long i = j + l; UPDATE_ELEMENT(RULE) } \
+    for (int l = 0; j + l < n; l++) { const long i = j + l; UPDATE_ELEMENT(RULE) }
+
+BODY void update_sgd(float *restrict w, const float *restrict g, float *restrict s0, long n,
+                     float limit, float scale, float lr, float momentum, float *restrict squares) {
+    UPDATE_LOOP({
+        const float a = momentum * s0[i] + gv;
+        w[i] = w[i] - lr * a;
+        s0[i] = a;
+    })
+}
+
+BODY void update_adam(float *restrict w, const float *restrict g, float *restrict s0, float *restrict s1, long n,
+                      float limit, float scale, float lr, float b1, float b2, float eps, float c1, float c2,
+                      float *restrict squares) {
+    UPDATE_LOOP({
+        const float a = b1 * s0[i] + (1 - b1) * gv;
+        const float v = b2 * s1[i] + (1 - b2) * gv * gv;
+        w[i] = w[i] - lr * (a / c1) / (__builtin_sqrtf(v / c2) + eps);
+        s0[i] = a;
+        s1[i] = v;
+    })
+}
+
+// PyTorch's form; centred keeps the running mean in s1, momentum its buffer in s2.
+BODY void update_rmsprop(float *restrict w, const float *restrict g, float *restrict s0, float *restrict s1,
+                         float *restrict s2, long n, float limit, float scale, float lr, float decay, float eps,
+                         float momentum, int centered, float *restrict squares) {
+    UPDATE_LOOP({
+        const float a = decay * s0[i] + (1 - decay) * gv * gv;
+        float denominator = a;
+        if (centered) {
+            const float avg = decay * s1[i] + (1 - decay) * gv;
+            denominator = denominator - avg * avg;
+            s1[i] = avg;
+        }
+        denominator = denominator < 0 ? 0 : denominator;
+        const float scaled = gv / (__builtin_sqrtf(denominator) + eps);
+        if (momentum > 0) {
+            const float buffer = momentum * s2[i] + scaled;
+            w[i] = w[i] - lr * buffer;
+            s2[i] = buffer;
+        } else {
+            w[i] = w[i] - lr * scaled;
+        }
+        s0[i] = a;
+    })
+}
+
+// Graves 2013, eqs. 38-41: s1 the running mean of g, s2 the last step.
+BODY void update_graves(float *restrict w, const float *restrict g, float *restrict s0, float *restrict s1,
+                        float *restrict s2, long n, float limit, float scale, float lr, float decay, float eps,
+                        float momentum, float *restrict squares) {
+    UPDATE_LOOP({
+        const float a = decay * s0[i] + (1 - decay) * gv * gv;
+        const float gbar = decay * s1[i] + (1 - decay) * gv;
+        float variance = a - gbar * gbar + eps;
+        variance = variance < eps ? eps : variance;
+        const float delta = momentum * s2[i] - lr * gv / __builtin_sqrtf(variance);
+        w[i] = w[i] + delta;
+        s0[i] = a;
+        s1[i] = gbar;
+        s2[i] = delta;
+    })
+}
+
+VARIANTS(update_sgd, (float *w, const float *g, float *s0, long n, float limit, float scale, float lr, float momentum, float *squares),
+         (w, g, s0, n, limit, scale, lr, momentum, squares))
+VARIANTS(update_adam, (float *w, const float *g, float *s0, float *s1, long n, float limit, float scale, float lr, float b1, float b2,
+                       float eps, float c1, float c2, float *squares),
+         (w, g, s0, s1, n, limit, scale, lr, b1, b2, eps, c1, c2, squares))
+VARIANTS(update_rmsprop, (float *w, const float *g, float *s0, float *s1, float *s2, long n, float limit, float scale, float lr,
+                          float decay, float eps, float momentum, int centered, float *squares),
+         (w, g, s0, s1, s2, n, limit, scale, lr, decay, eps, momentum, centered, squares))
+VARIANTS(update_graves, (float *w, const float *g, float *s0, float *s1, float *s2, long n, float limit, float scale, float lr,
+                         float decay, float eps, float momentum, float *squares),
+         (w, g, s0, s1, s2, n, limit, scale, lr, decay, eps, momentum, squares))
