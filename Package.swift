@@ -21,7 +21,7 @@ let package = Package(
         // Matrix products use a system BLAS when one is found at run time
         // (dlopen), so nothing beyond the toolchain is needed to build.
         // Kernels compiled for AVX, chosen at run time on CPUs that have it.
-        .target(name: "CSupport", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno"])]),
+        .target(name: "CSupport", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno", "-Wno-psabi"])]),
         // Settings read on every op (recording, nograd scopes, debug_nans, the
         // memory budget) are static variables: dynamic exclusivity checks on
         // them would cost more than the ops' bookkeeping.

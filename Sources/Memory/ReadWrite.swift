@@ -1,3 +1,4 @@
+import CSupport
 import Foundation
 import Graph
 import Tensor
@@ -38,38 +39,36 @@ extension Addressing {
         return read
     }
 
+    // The row loops run in C (memory_kernels.c) at the widest vectors the
+    // CPU has; a batch's rows are independent, and threads take whole rows
+    // (the same bits for any number of threads).
+
     /// r += sum_i w(i) M(i) for each head's weighting, into pr [B, H, W] (zeroed by the caller).
     static func readRows(memory pm: Floats, weighting pw: Floats, into pr: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int) {
-        // A batch's rows are independent: threads take whole rows (the same bits).
+        let level = OwnKernels.level
         Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
             for b in batches {
-                for h in 0..<H {
-                    let weights = pw + (b * H + h) * N
-                    for i in 0..<N where weights[i] != 0 { axpy(pr + (b * H + h) * W, weights[i], pm + (b * N + i) * W, W) }
-                }
+                for h in 0..<H { mnemo_weighted_sum_rows(level, pw + (b * H + h) * N, pm + b * N * W, N, W, pr + (b * H + h) * W) }
             }
         }
     }
 
     /// dw(i) = M(i) . g for each head, into pdw [B, H, N].
     static func readWeightingGradient(_ pg: Floats, memory pm: Floats, into pdw: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        let level = OwnKernels.level
         Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
             for b in batches {
-                for h in 0..<H {
-                    for i in 0..<N { pdw[(b * H + h) * N + i] = dot(pm + (b * N + i) * W, pg + (b * H + h) * W, W) }
-                }
+                for h in 0..<H { mnemo_dots_with_rows(level, pg + (b * H + h) * W, pm + b * N * W, N, W, pdw + (b * H + h) * N) }
             }
         }
     }
 
     /// dM(i) += sum over heads of w(i) g, into dm [B, N, W].
     static func readMemoryGradient(_ pg: Floats, weighting pw: Floats, into dm: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        let level = OwnKernels.level
         Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
             for b in batches {
-                for h in 0..<H {
-                    let weights = pw + (b * H + h) * N
-                    for i in 0..<N where weights[i] != 0 { axpy(dm + (b * N + i) * W, weights[i], pg + (b * H + h) * W, W) }
-                }
+                mnemo_write_rows(level, dm + b * N * W, dm + b * N * W, N, W, H, pw + b * H * N, nil, pg + b * H * W)
             }
         }
     }
@@ -123,31 +122,12 @@ extension Addressing {
         })
     }
 
-    /// Erase then add, row by row, into po: copy M(i), apply every erase,
-    /// then every add. A single erasing head does it in one pass,
-    /// (M(i) * (1 - w(i) e)) + w(i) a, the same operations in the same order.
+    /// Erase then add, row by row, into po: every erase, then every add.
     static func writeRows(memory pm: Floats, add pa: Floats, erase pe: Floats?, weighting pw: Floats, into po: MutableFloats,
                           batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        let level = OwnKernels.level
         Parallel.forEach(B, work: 2 * B * N * W * H) { batches in for b in batches {
-            for i in 0..<N {
-                let o = po + (b * N + i) * W, source = pm + (b * N + i) * W
-                if H == 1, let pe, pw[b * N + i] != 0 {
-                    let wi = pw[b * N + i], erase = pe + b * W, add = pa + b * W
-                    for j in 0..<W { o[j] = source[j] * (1 - wi * erase[j]) + wi * add[j] }
-                    continue
-                }
-                o.initialize(from: source, count: W)
-                if let pe {
-                    for h in 0..<H {
-                        let wi = pw[(b * H + h) * N + i], erase = pe + (b * H + h) * W
-                        if wi != 0 { for j in 0..<W { o[j] *= 1 - wi * erase[j] } }
-                    }
-                }
-                for h in 0..<H {
-                    let wi = pw[(b * H + h) * N + i]
-                    if wi != 0 { axpy(o, wi, pa + (b * H + h) * W, W) }
-                }
-            }
+            mnemo_write_rows(level, pm + b * N * W, po + b * N * W, N, W, H, pw + b * H * N, pe.map { $0 + b * H * W }, pa + b * H * W)
         }}
     }
 
@@ -159,10 +139,20 @@ extension Addressing {
                                   dMemory pdm: MutableFloats, dWeighting dw: MutableFloats, dAdd pda: MutableFloats, dErase pde: MutableFloats,
                                   batch B: Int, heads H: Int, slots N: Int, width W: Int) {
         // Threads take whole batch rows, each with its own scratch row (the same bits).
+        let level = OwnKernels.level
         Parallel.forEach(B, work: 4 * B * N * W * H) { batches in
           withUnsafeTemporaryAllocation(of: Float.self, capacity: W) { scratch in
             let gm = scratch.baseAddress!
             for b in batches {
+            if pe == nil {
+                // Without erasing, dw_h(i) = g_i . a_h and da_h = sum_i w_h(i) g_i.
+                for h in 0..<H {
+                    let r = b * H + h
+                    mnemo_dots_with_rows(level, pa + r * W, pg + b * N * W, N, W, dw + r * N)
+                    mnemo_weighted_sum_rows(level, pw + r * N, pg + b * N * W, N, W, pda + r * W)
+                }
+                continue
+            }
             for i in 0..<N {
                 let row = (b * N + i) * W
                 let grow = pg + row, mrow = pm + row

@@ -317,6 +317,36 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(Double(p.value.data[0]), 1 + delta1 + delta2, accuracy: 1e-6)
     }
 
+    /// Every rule's update (C, compiled for the baseline, AVX and AVX-512)
+    /// gives the same bits on each, over several steps of a parameter whose
+    /// size is not a multiple of the eight lanes, clipped by value and by norm.
+    func testOptimizerUpdatesGiveTheSameBitsAtEveryWidth() throws {
+        let rules: [Optimizer.Rule] = [.sgd(momentum: 0.9), .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8),
+                                       .rmsprop(decay: 0.9, epsilon: 1e-6, momentum: 0.5, centered: true),
+                                       .rmsprop(decay: 0.9, epsilon: 1e-6, momentum: 0, centered: false),
+                                       .rmspropGraves(decay: 0.95, epsilon: 1e-4, momentum: 0.9)]
+        let rng = RandomGenerator(seed: 5)
+        let start = try Tensor.randn([37], rng)
+        let gradients = try (0..<4).map { _ in try Tensor.randn([37], rng).map { 3 * $0 } }
+        for rule in rules {
+            func run() throws -> [UInt32] {
+                let p = Variable.parameter(start)
+                let o = Optimizer(parameters: [p], rule: rule, learningRate: 0.01, clipValue: 2, clipNorm: 5)
+                var norms: [Float] = []
+                for g in gradients { norms.append(try o.apply([g])) }
+                return (p.value.data + norms).map(\.bitPattern)
+            }
+            let (avx, avx512) = (OwnKernels.useAVX, OwnKernels.useAVX512)
+            defer { (OwnKernels.useAVX, OwnKernels.useAVX512) = (avx, avx512) }
+            (OwnKernels.useAVX, OwnKernels.useAVX512) = (false, false)
+            let baseline = try run()
+            for (wide, wider) in [(true, false), (true, true)] where (!wide || avx) && (!wider || avx512) {
+                (OwnKernels.useAVX, OwnKernels.useAVX512) = (wide, wider)
+                XCTAssertEqual(try run(), baseline, "\(rule), AVX-512 \(wider)")
+            }
+        }
+    }
+
     /// Plain SGD with rate 1 moves each parameter by minus its clipped gradient.
     func testClipping() throws {
         let (p, q) = (Variable.parameter(Tensor(vector: [0, 0])), Variable.parameter(Tensor(vector: [0])))

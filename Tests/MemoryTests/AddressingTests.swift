@@ -441,6 +441,44 @@ final class AddressingTests: XCTestCase {
         }
     }
 
+    /// The memory kernels in C (cosine, read, write with and without erasing,
+    /// a head's whole addressing), compiled for the baseline, AVX and AVX-512,
+    /// give the same bits on each, values and gradients: rows in and out of
+    /// blocks of eight, widths in and out of the eight-lane and 64-column blocks.
+    func testMemoryKernelsGiveTheSameBitsAtEveryWidth() throws {
+        for (B, H, N, W) in [(2, 3, 13, 7), (1, 1, 32, 40), (3, 2, 9, 20), (1, 4, 17, 67)] {
+            let S = 3, P = Addressing.HeadLayout(width: W, shifts: S).readSize
+            var memory = randn(B, N, W)
+            // Zero rows and zero weights take the kernels' skipping paths.
+            memory.data.withUnsafeMutableBufferPointer { m in for j in 0..<W { m[W + j] = 0 } }
+            var writes = weighting(B, H, N)
+            writes.data[1] = 0
+            let inputs = [memory, randn(B, H, W), writes, uniform(B, H, W, low: 0, high: 1), randn(B, H, W), weighting(B, H, N),
+                          randn(B, P), weighting(B, N)]
+            func randnFixed(_ shape: [Int]) -> Tensor { try! Tensor.randn(shape, RandomGenerator(seed: UInt64(shape.reduce(11, *)))) }
+            func run() throws -> [[UInt32]] {
+                let v = inputs.map(Variable.parameter)
+                let similarity = try Addressing.cosine(v[0], v[1])
+                let erased = try Addressing.write(v[0], v[2], erase: v[3], add: v[4])
+                let added = try Addressing.write(v[0], v[2], erase: nil, add: v[4])
+                let read = try Addressing.read(erased, v[5])
+                let addressed = try Addressing.addressFromParameters(memory: added, parameters: v[6], width: W, shifts: S, previous: v[7])
+                let outputs = [similarity, erased, added, read, addressed]
+                var loss = try Op.sum(try Op.mul(outputs[0], Variable(randnFixed(outputs[0].shape))), axis: nil)
+                for out in outputs.dropFirst() { loss = try Op.add(loss, try Op.sum(try Op.mul(out, Variable(randnFixed(out.shape))), axis: nil)) }
+                return (outputs.map(\.value.data) + (try Graph.gradients(of: loss, wrt: v)).map(\.data)).map { $0.map(\.bitPattern) }
+            }
+            let (avx, avx512) = (OwnKernels.useAVX, OwnKernels.useAVX512)
+            defer { (OwnKernels.useAVX, OwnKernels.useAVX512) = (avx, avx512) }
+            (OwnKernels.useAVX, OwnKernels.useAVX512) = (false, false)
+            let baseline = try run()
+            for (wide, wider) in [(true, false), (true, true)] where (!wide || avx) && (!wider || avx512) {
+                (OwnKernels.useAVX, OwnKernels.useAVX512) = (wide, wider)
+                XCTAssertEqual(try run(), baseline, "B \(B), H \(H), N \(N), W \(W), AVX-512 \(wider)")
+            }
+        }
+    }
+
     /// A memory traces each head of a several-head access on its own.
     func testTraceSplitsHeads() throws {
         let bank = try MemoryBank(slots: 4, width: 3, batch: 2, initialisation: .constant(0), random: rng)
