@@ -24,53 +24,125 @@ BODY void cosine_rows(const float *restrict m, const float *restrict norms, cons
     *key_norm = nk;
 }
 
-// Adds the similarity's gradient into dm [N, W] and dk [W]. With
-// d = |M_i| |k| + eps: dM_i = g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k),
+// Adds the similarity's gradient for several heads' keys into dm [N, W]
+// and dk [heads, W]; g, dots [heads, N], keys [heads, W], key norms [heads].
+// With d = |M_i| |k| + eps: dM_i = g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k),
 // cm = M_i.k |k| / (|M_i| d^2) and ck = M_i.k |M_i| / (|k| d^2) (0 for a zero
-// vector); rows with g_i = 0 are skipped, and the sum of g_i ck runs in slot order.
+// vector). A row with g_i = 0 is skipped for that head; dM_i takes the heads
+// in order, dk and the sum of g_i ck the rows in order. Slots in blocks whose
+// per-slot factors are computed together (divisions in vectors), then row by
+// row, each row of dM loaded once for every head.
+#define HEAD_GROUP 4
+#define ROW_UPDATE(V, LOAD, STORE, j)                                                   \
+    {                                                                                   \
+        const V r = LOAD(row + j);                                                      \
+        V d = LOAD(drow + j);                                                           \
+        for (long h = 0; h < nh; h++) {                                                 \
+            if (gs[h][q] == 0) continue;                                                \
+            const float a = to_key[h][q], b = to_row[h][q];                             \
+            float *dkh = dk + (h0 + h) * w + j;                                         \
+            d = d + (a * LOAD(keys + (h0 + h) * w + j) + b * r);                        \
+            STORE(dkh, LOAD(dkh) + a * r);                                              \
+        }                                                                               \
+        STORE(drow + j, d);                                                             \
+    }
+BODY float load1(const float *p) { return *p; }
+BODY void store1(float *p, float v) { *p = v; }
+
 BODY void cosine_backward(const float *restrict g, const float *restrict m, const float *restrict norms,
-                          const float *restrict key, float nk, const float *restrict dots, long n, long w,
-                          float *restrict dm, float *restrict dk) {
-    float key_scale = 0;
-    for (long i0 = 0; i0 < n; i0 += SLOT_BLOCK) {
-        const long count = n - i0 < SLOT_BLOCK ? n - i0 : SLOT_BLOCK;
-        float to_key[SLOT_BLOCK], to_row[SLOT_BLOCK], ck[SLOT_BLOCK];
-        for (long q = 0; q < count; q++) {
-            const float gi = g[i0 + q], nm = norms[i0 + q], dot = dots[i0 + q];
-            const float d = nm * nk + MNEMO_COSINE_EPSILON;
-            const float cm = nm > 0 ? dot * nk / (nm * d * d) : 0;
-            ck[q] = nk > 0 ? dot * nm / (nk * d * d) : 0;
-            to_key[q] = gi / d;
-            to_row[q] = -gi * cm;
+                          const float *restrict keys, const float *restrict key_norms, const float *restrict dots,
+                          long heads, long n, long w, float *restrict dm, float *restrict dk) {
+    for (long h0 = 0; h0 < heads; h0 += HEAD_GROUP) {
+        const long nh = heads - h0 < HEAD_GROUP ? heads - h0 : HEAD_GROUP;
+        float key_scale[HEAD_GROUP] = {0};
+        for (long i0 = 0; i0 < n; i0 += SLOT_BLOCK) {
+            const long count = n - i0 < SLOT_BLOCK ? n - i0 : SLOT_BLOCK;
+            float to_key[HEAD_GROUP][SLOT_BLOCK], to_row[HEAD_GROUP][SLOT_BLOCK], gs[HEAD_GROUP][SLOT_BLOCK];
+            for (long h = 0; h < nh; h++) {
+                const float nk = key_norms[h0 + h];
+                const float *gh = g + (h0 + h) * n + i0, *dh = dots + (h0 + h) * n + i0;
+                float ck[SLOT_BLOCK];
+                for (long q = 0; q < count; q++) {
+                    const float gi = gh[q], nm = norms[i0 + q], dot = dh[q];
+                    const float d = nm * nk + MNEMO_COSINE_EPSILON;
+                    const float cm = nm > 0 ? dot * nk / (nm * d * d) : 0;
+                    ck[q] = nk > 0 ? dot * nm / (nk * d * d) : 0;
+                    to_key[h][q] = gi / d;
+                    to_row[h][q] = -gi * cm;
+                    gs[h][q] = gi;
+                }
+                // A local accumulator: the array element would go through memory at every slot.
+                float scale = key_scale[h];
+                for (long q = 0; q < count; q++) if (gh[q] != 0) scale -= gh[q] * ck[q];
+                key_scale[h] = scale;
+            }
+            for (long q = 0; q < count; q++) {
+                const float *row = m + (i0 + q) * w;
+                float *drow = dm + (i0 + q) * w;
+                long j = 0;
+                for (; j + 8 <= w; j += 8) ROW_UPDATE(v8, load8, store8, j)
+                if (j + 4 <= w) { ROW_UPDATE(v4, load4, store4, j) j += 4; }
+                for (; j < w; j++) ROW_UPDATE(float, load1, store1, j)
+            }
         }
-        for (long q = 0; q < count; q++) {
-            const float gi = g[i0 + q];
-            if (gi == 0) continue;
-            key_scale -= gi * ck[q];
-            const float a = to_key[q], b = to_row[q];
-            const float *row = m + (i0 + q) * w;
-            float *drow = dm + (i0 + q) * w;
-            long j = 0;
-            for (; j + 8 <= w; j += 8) {
-                const v8 r = load8(row + j), k = load8(key + j);
-                store8(drow + j, load8(drow + j) + (a * k + b * r));
-                store8(dk + j, load8(dk + j) + a * r);
-            }
-            for (; j < w; j++) {
-                drow[j] += a * key[j] + b * row[j];
-                dk[j] += a * row[j];
-            }
+        for (long h = 0; h < nh; h++) {
+            for (long j = 0; j < w; j++) dk[(h0 + h) * w + j] += key_scale[h] * keys[(h0 + h) * w + j];
         }
     }
-    for (long j = 0; j < w; j++) dk[j] += key_scale * key[j];
 }
 
+// A single erasing head's write, backward, for the n rows of one memory:
+// dw[i] = g_i . a - (g_i * M_i) . e (each dot in eight lanes, as `dot`), and
+// where w_i != 0, da += w_i g_i, de -= w_i g_i * M_i, dM_i = g_i * (1 - w_i e)
+// (dm starts as a copy of g).
+BODY void write_backward_one_head(const float *restrict g, const float *restrict m, const float *restrict e,
+                                  const float *restrict a, const float *restrict w, long n, long width,
+                                  float *restrict da, float *restrict de, float *restrict dm, float *restrict dw) {
+    for (long i = 0; i < n; i++) {
+        const float *gi = g + i * width, *mi = m + i * width;
+        float *dmi = dm + i * width;
+        const float wi = w[i];
+        v8 to_add = {0}, to_erase = {0};
+        long j = 0;
+        for (; j + 8 <= width; j += 8) {
+            const v8 gv = load8(gi + j), ev = load8(e + j);
+            to_add += gv * load8(a + j);
+            const v8 gm = gv * load8(mi + j);
+            to_erase += gm * ev;
+            if (wi != 0) {
+                store8(da + j, load8(da + j) + wi * gv);
+                store8(de + j, load8(de + j) + (-wi) * gm);
+                store8(dmi + j, gv * (1 - wi * ev));
+            }
+        }
+        float lanes[8];
+        store8(lanes, to_add);
+        float sum_add = lanes_sum(lanes);
+        store8(lanes, to_erase);
+        float sum_erase = lanes_sum(lanes);
+        for (; j < width; j++) {
+            sum_add += gi[j] * a[j];
+            const float gm = gi[j] * mi[j];
+            sum_erase += gm * e[j];
+            if (wi != 0) {
+                da[j] += wi * gi[j];
+                de[j] += -wi * gm;
+                dmi[j] = gi[j] * (1 - wi * e[j]);
+            }
+        }
+        dw[i] = sum_add - sum_erase;
+    }
+}
+
+VARIANTS(write_backward_one_head, (const float *g, const float *m, const float *e, const float *a, const float *w, long n, long width,
+                                   float *da, float *de, float *dm, float *dw),
+         (g, m, e, a, w, n, width, da, de, dm, dw))
 VARIANTS(row_norms, (const float *m, long n, long w, float *norms), (m, n, w, norms))
 VARIANTS(cosine_rows, (const float *m, const float *norms, const float *key, long n, long w, float *dots, float *out, float *key_norm),
          (m, norms, key, n, w, dots, out, key_norm))
-VARIANTS(cosine_backward, (const float *g, const float *m, const float *norms, const float *key, float nk, const float *dots,
-                           long n, long w, float *dm, float *dk),
-         (g, m, norms, key, nk, dots, n, w, dm, dk))
+VARIANTS(cosine_backward, (const float *g, const float *m, const float *norms, const float *keys, const float *key_norms,
+                           const float *dots, long heads, long n, long w, float *dm, float *dk),
+         (g, m, norms, keys, key_norms, dots, heads, n, w, dm, dk))
 
 // out[j] += w[i] rows[i, j] for the n rows ([n, width]) in order, skipping
 // rows whose weight is 0: a read (out a head's read vector, rows the memory)
@@ -115,40 +187,52 @@ BODY void weighted_sum_rows(const float *restrict w, const float *restrict rows,
 // dst_i = src_i * prod_h (1 - w_h(i) e_h), then every add, + sum_h w_h(i) a_h,
 // each in head order and skipped where w_h(i) = 0. w is [heads, n]; erase
 // (NULL for none) and add are [heads, width].
+#define WRITE_CHUNK(V, LOAD, STORE, j)                                                  \
+    {                                                                                   \
+        V v = LOAD(s + j);                                                              \
+        if (erase) {                                                                    \
+            for (long h = 0; h < heads; h++) {                                          \
+                const float wi = w[h * n + i];                                          \
+                if (wi != 0) v = v * (1 - wi * LOAD(erase + h * width + j));            \
+            }                                                                           \
+        }                                                                               \
+        for (long h = 0; h < heads; h++) {                                              \
+            const float wi = w[h * n + i];                                              \
+            if (wi != 0) v = v + wi * LOAD(add + h * width + j);                        \
+        }                                                                               \
+        STORE(d + j, v);                                                                \
+    }
 BODY void write_rows(const float *src, float *dst, long n, long width, long heads, const float *restrict w,
                      const float *restrict erase, const float *restrict add) {
+    if (heads == 1) {
+        // One head (an NTM's write, a read's gradient): a row it does not touch is copied.
+        for (long i = 0; i < n; i++) {
+            const float *s = src + i * width, wi = w[i];
+            float *d = dst + i * width;
+            if (wi == 0) {
+                if (d != s) for (long j = 0; j < width; j++) d[j] = s[j];
+                continue;
+            }
+            long j = 0;
+            if (erase) {
+                for (; j + 8 <= width; j += 8) store8(d + j, load8(s + j) * (1 - wi * load8(erase + j)) + wi * load8(add + j));
+                if (j + 4 <= width) { store4(d + j, load4(s + j) * (1 - wi * load4(erase + j)) + wi * load4(add + j)); j += 4; }
+                for (; j < width; j++) d[j] = s[j] * (1 - wi * erase[j]) + wi * add[j];
+            } else {
+                for (; j + 8 <= width; j += 8) store8(d + j, load8(s + j) + wi * load8(add + j));
+                if (j + 4 <= width) { store4(d + j, load4(s + j) + wi * load4(add + j)); j += 4; }
+                for (; j < width; j++) d[j] = s[j] + wi * add[j];
+            }
+        }
+        return;
+    }
     for (long i = 0; i < n; i++) {
         const float *s = src + i * width;
         float *d = dst + i * width;
         long j = 0;
-        for (; j + 8 <= width; j += 8) {
-            v8 v = load8(s + j);
-            if (erase) {
-                for (long h = 0; h < heads; h++) {
-                    const float wi = w[h * n + i];
-                    if (wi != 0) v = v * (1 - wi * load8(erase + h * width + j));
-                }
-            }
-            for (long h = 0; h < heads; h++) {
-                const float wi = w[h * n + i];
-                if (wi != 0) v = v + wi * load8(add + h * width + j);
-            }
-            store8(d + j, v);
-        }
-        for (; j < width; j++) {
-            float v = s[j];
-            if (erase) {
-                for (long h = 0; h < heads; h++) {
-                    const float wi = w[h * n + i];
-                    if (wi != 0) v = v * (1 - wi * erase[h * width + j]);
-                }
-            }
-            for (long h = 0; h < heads; h++) {
-                const float wi = w[h * n + i];
-                if (wi != 0) v = v + wi * add[h * width + j];
-            }
-            d[j] = v;
-        }
+        for (; j + 8 <= width; j += 8) WRITE_CHUNK(v8, load8, store8, j)
+        if (j + 4 <= width) { WRITE_CHUNK(v4, load4, store4, j) j += 4; }
+        for (; j < width; j++) WRITE_CHUNK(float, load1, store1, j)
     }
 }
 

@@ -20,6 +20,11 @@ BODY float lanes_sum(const float *lanes) {
 typedef float v8 __attribute__((vector_size(32)));
 BODY v8 load8(const float *p) { v8 v; __builtin_memcpy(&v, p, sizeof v); return v; }
 BODY void store8(float *p, v8 v) { __builtin_memcpy(p, &v, sizeof v); }
+// Four lanes, for the tail of a row whose width is not a multiple of eight:
+// elementwise work gives the same bits at any width.
+typedef float v4 __attribute__((vector_size(16)));
+BODY v4 load4(const float *p) { v4 v; __builtin_memcpy(&v, p, sizeof v); return v; }
+BODY void store4(float *p, v4 v) { __builtin_memcpy(p, &v, sizeof v); }
 #define SHUFFLE(x, y, ...) __builtin_shufflevector(x, y, __VA_ARGS__)
 
 // The dot of a and b ([k]) as Tensor's `dot` takes it: lane l sums p = l,

@@ -414,11 +414,14 @@ public final class KernelPlan {
                 v.value.data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
             }
         }
-        for (n, step) in plannedSteps.enumerated() {
-            if n & 63 == 0, Interrupt.requested { throw TensorError("interrupted") }
-            let start = timing ? KernelPlan.now() : 0
-            try step.kernel.forward(PlanIO(plan: self, inputs: slotTable + step.inputs, outputs: slotTable + step.outputs))
-            if timing { forwardNanos[n] &+= KernelPlan.now() &- start }
+        // Through the steps' storage: no reference counting per step.
+        try plannedSteps.withUnsafeBufferPointer { steps in
+            for n in steps.indices {
+                if n & 63 == 0, Interrupt.requested { throw TensorError("interrupted") }
+                let start = timing ? KernelPlan.now() : 0
+                try steps[n].kernel.forward(PlanIO(plan: self, inputs: slotTable + steps[n].inputs, outputs: slotTable + steps[n].outputs))
+                if timing { forwardNanos[n] &+= KernelPlan.now() &- start }
+            }
         }
         if timing { timedRuns += 1 }
         for e in effects { e.apply(PlanValues(plan: self, slots: e.slots)) }

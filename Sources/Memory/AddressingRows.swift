@@ -34,12 +34,13 @@ enum AddressingRows {
         return nk
     }
 
-    /// Adds the cosine's gradient into dm [N, W] and dk [W]. With
-    /// d = |M_i| |k| + eps and |.|' = ./|.| (zero for a zero vector):
+    /// Adds the cosine's gradient into dm [N, W] and dk [H, W] for H heads'
+    /// keys [H, W] (g and dots [H, N], key norms [H]). With d = |M_i| |k| + eps
+    /// and |.|' = ./|.| (zero for a zero vector):
     /// dM_i = g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k).
-    static func cosineBackward(_ g: Floats, memory m: Floats, rowNorms: Floats, key: Floats, keyNorm nk: Float, dots: Floats,
-                               slots N: Int, width W: Int, dm: MutableFloats, dk: MutableFloats) {
-        mnemo_cosine_backward(OwnKernels.level, g, m, rowNorms, key, nk, dots, N, W, dm, dk)
+    static func cosineBackward(_ g: Floats, memory m: Floats, rowNorms: Floats, keys: Floats, keyNorms: Floats, dots: Floats,
+                               heads H: Int, slots N: Int, width W: Int, dm: MutableFloats, dk: MutableFloats) {
+        mnemo_cosine_backward(OwnKernels.level, g, m, rowNorms, keys, keyNorms, dots, H, N, W, dm, dk)
     }
 
     // MARK: Focus, interpolation, shift, sharpening
@@ -260,8 +261,8 @@ final class AddressChain {
                 d.gate[r] = AddressingRows.interpolateBackward(t2, s.content, previous + r * N, gate: x.gate[r], slots: N,
                                                                da: t1, dp: dPrevious + r * N)
                 d.beta[r] = AddressingRows.focusBackward(t1, y: s.content, similarity: s.similarity, beta: x.beta[r], slots: N, dk: t2)
-                AddressingRows.cosineBackward(t2, memory: pm + b * N * W, rowNorms: norms + b * N, key: x.key + r * W,
-                                              keyNorm: keyNorms[r], dots: s.dots, slots: N, width: W,
+                AddressingRows.cosineBackward(t2, memory: pm + b * N * W, rowNorms: norms + b * N, keys: x.key + r * W,
+                                              keyNorms: keyNorms + r, dots: s.dots, heads: 1, slots: N, width: W,
                                               dm: dMemory + b * N * W, dk: d.key + r * W)
             }
         }

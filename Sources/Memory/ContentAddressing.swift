@@ -62,12 +62,9 @@ extension Addressing {
     static func cosineRowsBackward(_ pg: Floats, memory pm: Floats, keys pk: Floats, norms: Floats, dots: Floats, keyNorms: Floats,
                                    dMemory: MutableFloats, dKeys: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int) {
         Parallel.forEach(B, work: 6 * H * N * W * B) { batches in for b in batches {
-            for h in 0..<H {
-                let r = b * H + h
-                AddressingRows.cosineBackward(pg + r * N, memory: pm + b * N * W, rowNorms: norms + b * N, key: pk + r * W,
-                                              keyNorm: keyNorms[r], dots: dots + r * N, slots: N, width: W,
-                                              dm: dMemory + b * N * W, dk: dKeys + r * W)
-            }
+            AddressingRows.cosineBackward(pg + b * H * N, memory: pm + b * N * W, rowNorms: norms + b * N, keys: pk + b * H * W,
+                                          keyNorms: keyNorms + b * H, dots: dots + b * H * N, heads: H, slots: N, width: W,
+                                          dm: dMemory + b * N * W, dk: dKeys + b * H * W)
         }}
     }
 

@@ -144,6 +144,11 @@ extension Addressing {
           withUnsafeTemporaryAllocation(of: Float.self, capacity: W) { scratch in
             let gm = scratch.baseAddress!
             for b in batches {
+            if H == 1, let pe {
+                mnemo_write_backward_one_head(level, pg + b * N * W, pm + b * N * W, pe + b * W, pa + b * W, pw + b * N, N, W,
+                                              pda + b * W, pde + b * W, pdm + b * N * W, dw + b * N)
+                continue
+            }
             if pe == nil {
                 // Without erasing, dw_h(i) = g_i . a_h and da_h = sum_i w_h(i) g_i.
                 for h in 0..<H {
@@ -156,11 +161,6 @@ extension Addressing {
             for i in 0..<N {
                 let row = (b * N + i) * W
                 let grow = pg + row, mrow = pm + row
-                if H == 1, let pe {
-                    dw[b * N + i] = singleHeadEraseRow(g: grow, m: mrow, e: pe + b * W, a: pa + b * W, w: pw[b * N + i],
-                                                       da: pda + b * W, de: pde + b * W, dm: pdm + row, width: W)
-                    continue
-                }
                 for h in 0..<H {
                     let at = (b * H + h) * N + i, wi = pw[at]
                     var acc = dot(grow, pa + (b * H + h) * W, W)
@@ -188,44 +188,6 @@ extension Addressing {
             }
           }
         }
-    }
-
-    /// One memory row of a single head's erase-then-add gradient in one pass
-    /// (an NTM's write, the hot case): returns dw(i) and updates da, de and
-    /// the row of dM. The same operations in the same order as the general
-    /// loop's dot and axpy calls, so the same values.
-    @inline(__always)
-    private static func singleHeadEraseRow(g: UnsafePointer<Float>, m: UnsafePointer<Float>, e: UnsafePointer<Float>, a: UnsafePointer<Float>,
-                                           w: Float, da: UnsafeMutablePointer<Float>, de: UnsafeMutablePointer<Float>,
-                                           dm: UnsafeMutablePointer<Float>, width W: Int) -> Float {
-        typealias Lanes = VectorMath.Lanes
-        var toAdd = Lanes(), toErase = Lanes()
-        var j = 0
-        while j + 8 <= W {
-            let gv = VectorMath.load(g + j, 8), ev = VectorMath.load(e + j, 8)
-            toAdd += gv * VectorMath.load(a + j, 8)
-            let gm = gv * VectorMath.load(m + j, 8)
-            toErase += gm * ev
-            if w != 0 {
-                VectorMath.store(VectorMath.load(da + j, 8) + w * gv, da + j, 8)
-                VectorMath.store(VectorMath.load(de + j, 8) + (-w) * gm, de + j, 8)
-                VectorMath.store(gv * (1 - w * ev), dm + j, 8)
-            }
-            j += 8
-        }
-        var sumAdd = toAdd.sum(), sumErase = toErase.sum()
-        while j < W {
-            sumAdd += g[j] * a[j]
-            let gm = g[j] * m[j]
-            sumErase += gm * e[j]
-            if w != 0 {
-                da[j] += w * g[j]
-                de[j] += -w * gm
-                dm[j] = g[j] * (1 - w * e[j])
-            }
-            j += 1
-        }
-        return sumAdd - sumErase
     }
 
     /// An NTM write head's write from its raw parameters p ([P] or [B, P]),

@@ -85,8 +85,8 @@ void mnemo_update_graves(int level, float *w, const float *g, float *s0, float *
 void mnemo_row_norms(int level, const float *m, long n, long w, float *norms);
 void mnemo_cosine_rows(int level, const float *m, const float *norms, const float *key, long n, long w, float *dots,
                        float *out, float *key_norm);
-void mnemo_cosine_backward(int level, const float *g, const float *m, const float *norms, const float *key, float nk,
-                           const float *dots, long n, long w, float *dm, float *dk);
+void mnemo_cosine_backward(int level, const float *g, const float *m, const float *norms, const float *keys,
+                           const float *key_norms, const float *dots, long heads, long n, long w, float *dm, float *dk);
 
 /// Reading and writing rows of one memory [n, width] (memory_kernels.c):
 /// out[j] += w[i] rows[i, j] in row order, skipping zero weights; several
@@ -96,5 +96,10 @@ void mnemo_weighted_sum_rows(int level, const float *w, const float *rows, long 
 void mnemo_write_rows(int level, const float *src, float *dst, long n, long width, long heads, const float *w,
                       const float *erase, const float *add);
 void mnemo_dots_with_rows(int level, const float *x, const float *rows, long n, long width, float *out);
+
+/// A single erasing head's write, backward, on one memory [n, width]: dw[i],
+/// and where w[i] != 0, da, de and the row of dm (a copy of g to start).
+void mnemo_write_backward_one_head(int level, const float *g, const float *m, const float *e, const float *a, const float *w,
+                                   long n, long width, float *da, float *de, float *dm, float *dw);
 
 #endif
