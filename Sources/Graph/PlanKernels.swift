@@ -412,7 +412,10 @@ final class SoftmaxKernel: PlanKernel {
 
     func forward(_ io: PlanIO) {
         let x = io.input(0), y = io.output(0)
-        for o in 0..<outer { for i in 0..<inner { Tensor.softmaxLine(x + o * n * inner + i, y + o * n * inner + i, n, inner) } }
+        // Lines are independent: threads take whole ones (the same bits).
+        Parallel.forEach(outer, work: 24 * outer * n * inner) { range in
+            for o in range { for i in 0..<inner { Tensor.softmaxLine(x + o * n * inner + i, y + o * n * inner + i, n, inner) } }
+        }
     }
 
     func backward(_ io: PlanIO) {

@@ -44,17 +44,24 @@ extension Addressing {
     }
 
     /// The n slots of smallest usage in order[0..<n], by (usage, slot): the
-    /// first n of the slots sorted by increasing usage, ties to the lower slot.
+    /// first n of the slots sorted by increasing usage, ties to the lower
+    /// slot, a NaN usage after every number. One pass, each slot inserted
+    /// into the sorted list of the n smallest so far when it belongs there.
     static func leastUsedSlots(_ u: Floats, slots N: Int, n: Int, order: UnsafeMutablePointer<Int>) {
-        for k in 0..<n {
-            var best = -1
-            for i in 0..<N {
-                var taken = false
-                for j in 0..<k where order[j] == i { taken = true }
-                if taken { continue }
-                if best < 0 || u[i] < u[best] || (u[i] == u[best] && i < best) { best = i }
-            }
-            order[k] = best
+        // Whether slot i comes before slot j.
+        func before(_ i: Int, _ j: Int) -> Bool {
+            let (a, b) = (u[i], u[j])
+            if a.isNaN || b.isNaN { return b.isNaN && (!a.isNaN || i < j) }
+            return a < b || (a == b && i < j)
+        }
+        var kept = 0
+        for i in 0..<N {
+            if kept == n && !before(i, order[n - 1]) { continue }
+            // Slots come in increasing order: i goes after every kept slot it ties with.
+            var at = kept == n ? n - 1 : kept
+            while at > 0 && before(i, order[at - 1]) { order[at] = order[at - 1]; at -= 1 }
+            order[at] = i
+            if kept < n { kept += 1 }
         }
     }
 

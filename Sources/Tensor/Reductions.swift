@@ -82,14 +82,40 @@ extension Tensor {
         return m
     }
 
-    /// The softmax of one line of n values `step` apart, into y (laid out the same).
+    /// The softmax of one line of n values `step` apart, into y (laid out
+    /// the same): exp(x - max) by VectorMath's exp (the same bits on every
+    /// machine, unlike libm's), summed in eight lanes as `dot` sums (a
+    /// contiguous line), then scaled by 1 / sum.
     public static func softmaxLine(_ x: Floats, _ y: MutableFloats, _ n: Int, _ step: Int) {
-        var m = Tensor.largest(x, n, step)
+        var m = step == 1 ? Tensor.largest(x, n) : Tensor.largest(x, n, step)
         if m == -.infinity { m = 0 }
         var s: Float = 0
-        for j in 0..<n { let e = Foundation.exp(x[j * step] - m); y[j * step] = e; s += e }
+        if step == 1 {
+            for j in 0..<n { y[j] = x[j] - m }
+            VectorMath.apply(VectorMath.exp, y, y, n)
+            s = VectorMath.sum(y, n)
+        } else {
+            for j in 0..<n { let e = VectorMath.exp(x[j * step] - m); y[j * step] = e; s += e }
+        }
         let inv = 1 / s
         for j in 0..<n { y[j * step] *= inv }
+    }
+
+    /// The largest of n contiguous values (-infinity for none), eight lanes
+    /// at a time: NaN is passed over as the strided form passes over it, and
+    /// the largest is the same whatever the order (a zero's sign aside).
+    private static func largest(_ p: Floats, _ n: Int) -> Float {
+        var lanes = SIMD8<Float>(repeating: -.infinity)
+        var j = 0
+        while j + 8 <= n {
+            let v = UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<Float>.self)
+            lanes.replace(with: v, where: v .>= lanes)
+            j += 8
+        }
+        var m = -Float.infinity
+        for k in 0..<8 { m = Swift.max(m, lanes[k]) }
+        while j < n { m = Swift.max(m, p[j]); j += 1 }
+        return m
     }
 
     /// log(sum(exp(x))) of one line of n values `step` apart.

@@ -113,6 +113,18 @@ public enum VectorMath {
         return v
     }
 
+    /// The sum of n floats in eight lanes (lane l takes l, l + 8, ...), the
+    /// lanes added in order, then the last n % 8: `dot`'s order.
+    @inlinable @inline(__always)
+    public static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = Lanes()
+        var j = 0
+        while j + 8 <= n { acc += UnsafeRawPointer(p + j).loadUnaligned(as: Lanes.self); j += 8 }
+        var s = acc.sum()
+        while j < n { s += p[j]; j += 1 }
+        return s
+    }
+
     /// Stores eight lanes at p, or the first n < 8.
     @inlinable @inline(__always)
     public static func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>, _ n: Int) {

@@ -495,6 +495,13 @@ final class AddressingTests: XCTestCase {
         XCTAssertEqual(try Addressing.leastUsed(usage, n: 1).data, [0, 1, 0, 0, 0], "exactly n, ties to the lower slot")
         XCTAssertEqual(try Addressing.leastUsed(usage, n: 3).data, [0, 1, 0, 1, 1])
         XCTAssertEqual(try Addressing.leastUsed(try Tensor.zeros([2, 4]), n: 2).data, [1, 1, 0, 0, 1, 1, 0, 0])
+        // A NaN usage comes after every number, and NaNs in slot order.
+        XCTAssertEqual(try Addressing.leastUsed(Tensor(vector: [.nan, 0.2, 0.1, 0.3]), n: 3).data, [0, 1, 1, 1])
+        XCTAssertEqual(try Addressing.leastUsed(Tensor(vector: [.nan, 0.2, .nan, .nan]), n: 3).data, [1, 1, 1, 0])
+        // The n smallest of many, ties to the lower slot.
+        let many = Tensor(vector: (0..<40).map { Float(($0 * 17) % 7) })
+        XCTAssertEqual(try Addressing.leastUsed(many, n: 8).data.enumerated().filter { $0.element == 1 }.map(\.offset),
+                       [0, 5, 7, 12, 14, 21, 28, 35])
         let m = Variable(try Tensor.filled([5, 2], 1))
         XCTAssertEqual(try Addressing.zeroLeastUsed(m, usage: Variable(usage)).value.data, [1, 1, 0, 0, 1, 1, 1, 1, 1, 1])
         let u = try Addressing.usage(Variable(usage), reads: Variable(Tensor(shape: [2, 5], data: [1, 0, 0, 0, 0, 0, 1, 0, 0, 0])),
