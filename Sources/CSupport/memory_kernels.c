@@ -31,12 +31,13 @@ BODY void cosine_rows(const float *restrict m, const float *restrict norms, cons
 // vector). A row with g_i = 0 is skipped for that head; dM_i takes the heads
 // in order, dk and the sum of g_i ck the rows in order. Slots in blocks whose
 // per-slot factors are computed together (divisions in vectors), then row by
-// row, each row of dM loaded once for every head.
-#define HEAD_GROUP 4
-#define ROW_UPDATE(V, LOAD, STORE, j)                                                   \
+// row, each row of dM loaded once for every head. Mode 0 adds each head's
+// part into dm in turn; with at most MNEMO_HEAD_GROUP heads, mode 1 writes the
+// heads' sum (from zero) into dm and mode 2 adds that sum to dm's values.
+#define ROW_UPDATE(V, LOAD, STORE, ZERO, j)                                             \
     {                                                                                   \
         const V r = LOAD(row + j);                                                      \
-        V d = LOAD(drow + j);                                                           \
+        V d = mode == 0 ? LOAD(drow + j) : ZERO;                                        \
         for (long h = 0; h < nh; h++) {                                                 \
             if (gs[h][q] == 0) continue;                                                \
             const float a = to_key[h][q], b = to_row[h][q];                             \
@@ -44,20 +45,22 @@ BODY void cosine_rows(const float *restrict m, const float *restrict norms, cons
             d = d + (a * LOAD(keys + (h0 + h) * w + j) + b * r);                        \
             STORE(dkh, LOAD(dkh) + a * r);                                              \
         }                                                                               \
-        STORE(drow + j, d);                                                             \
+        STORE(drow + j, mode == 2 ? LOAD(drow + j) + d : d);                            \
     }
 BODY float load1(const float *p) { return *p; }
 BODY void store1(float *p, float v) { *p = v; }
 
 BODY void cosine_backward(const float *restrict g, const float *restrict m, const float *restrict norms,
                           const float *restrict keys, const float *restrict key_norms, const float *restrict dots,
-                          long heads, long n, long w, float *restrict dm, float *restrict dk) {
-    for (long h0 = 0; h0 < heads; h0 += HEAD_GROUP) {
-        const long nh = heads - h0 < HEAD_GROUP ? heads - h0 : HEAD_GROUP;
-        float key_scale[HEAD_GROUP] = {0};
+                          long heads, long n, long w, float *restrict dm, float *restrict dk, int mode) {
+    const v8 zero8 = {0};
+    const v4 zero4 = {0};
+    for (long h0 = 0; h0 < heads; h0 += MNEMO_HEAD_GROUP) {
+        const long nh = heads - h0 < MNEMO_HEAD_GROUP ? heads - h0 : MNEMO_HEAD_GROUP;
+        float key_scale[MNEMO_HEAD_GROUP] = {0};
         for (long i0 = 0; i0 < n; i0 += SLOT_BLOCK) {
             const long count = n - i0 < SLOT_BLOCK ? n - i0 : SLOT_BLOCK;
-            float to_key[HEAD_GROUP][SLOT_BLOCK], to_row[HEAD_GROUP][SLOT_BLOCK], gs[HEAD_GROUP][SLOT_BLOCK];
+            float to_key[MNEMO_HEAD_GROUP][SLOT_BLOCK], to_row[MNEMO_HEAD_GROUP][SLOT_BLOCK], gs[MNEMO_HEAD_GROUP][SLOT_BLOCK];
             for (long h = 0; h < nh; h++) {
                 const float nk = key_norms[h0 + h];
                 const float *gh = g + (h0 + h) * n + i0, *dh = dots + (h0 + h) * n + i0;
@@ -80,9 +83,9 @@ BODY void cosine_backward(const float *restrict g, const float *restrict m, cons
                 const float *row = m + (i0 + q) * w;
                 float *drow = dm + (i0 + q) * w;
                 long j = 0;
-                for (; j + 8 <= w; j += 8) ROW_UPDATE(v8, load8, store8, j)
-                if (j + 4 <= w) { ROW_UPDATE(v4, load4, store4, j) j += 4; }
-                for (; j < w; j++) ROW_UPDATE(float, load1, store1, j)
+                for (; j + 8 <= w; j += 8) ROW_UPDATE(v8, load8, store8, zero8, j)
+                if (j + 4 <= w) { ROW_UPDATE(v4, load4, store4, zero4, j) j += 4; }
+                for (; j < w; j++) ROW_UPDATE(float, load1, store1, 0.0f, j)
             }
         }
         for (long h = 0; h < nh; h++) {
@@ -141,8 +144,8 @@ VARIANTS(row_norms, (const float *m, long n, long w, float *norms), (m, n, w, no
 VARIANTS(cosine_rows, (const float *m, const float *norms, const float *key, long n, long w, float *dots, float *out, float *key_norm),
          (m, norms, key, n, w, dots, out, key_norm))
 VARIANTS(cosine_backward, (const float *g, const float *m, const float *norms, const float *keys, const float *key_norms,
-                           const float *dots, long heads, long n, long w, float *dm, float *dk),
-         (g, m, norms, keys, key_norms, dots, heads, n, w, dm, dk))
+                           const float *dots, long heads, long n, long w, float *dm, float *dk, int mode),
+         (g, m, norms, keys, key_norms, dots, heads, n, w, dm, dk, mode))
 
 // out[j] += w[i] rows[i, j] for the n rows ([n, width]) in order, skipping
 // rows whose weight is 0: a read (out a head's read vector, rows the memory)
@@ -236,6 +239,32 @@ BODY void write_rows(const float *src, float *dst, long n, long width, long head
     }
 }
 
+// Several heads' rows summed from zero, s_i = sum_h w_h(i) x_h (in head
+// order, zero weights skipped), then written into dst (accumulate 0) or
+// added to it, dst_i + s_i (accumulate 1): a several-head read's memory
+// gradient, summed whole and then added, as a node's gradient is.
+#define SUM_CHUNK(V, LOAD, STORE, ZERO, j)                                              \
+    {                                                                                   \
+        V v = ZERO;                                                                     \
+        for (long h = 0; h < heads; h++) {                                              \
+            const float wi = w[h * n + i];                                              \
+            if (wi != 0) v = v + wi * LOAD(x + h * width + j);                          \
+        }                                                                               \
+        STORE(d + j, accumulate ? LOAD(d + j) + v : v);                                 \
+    }
+BODY void heads_sum_rows(float *restrict dst, long n, long width, long heads, const float *restrict w,
+                         const float *restrict x, int accumulate) {
+    const v8 zero8 = {0};
+    const v4 zero4 = {0};
+    for (long i = 0; i < n; i++) {
+        float *d = dst + i * width;
+        long j = 0;
+        for (; j + 8 <= width; j += 8) SUM_CHUNK(v8, load8, store8, zero8, j)
+        if (j + 4 <= width) { SUM_CHUNK(v4, load4, store4, zero4, j) j += 4; }
+        for (; j < width; j++) SUM_CHUNK(float, load1, store1, 0.0f, j)
+    }
+}
+
 // out[i] = dot8(x, rows[i]) for the n rows of a memory: a read's weighting
 // gradient (x the read vector's gradient) or a write's (x an add vector).
 BODY void dots_with_rows(const float *restrict x, const float *restrict rows, long n, long width, float *restrict out) {
@@ -245,4 +274,6 @@ BODY void dots_with_rows(const float *restrict x, const float *restrict rows, lo
 VARIANTS(weighted_sum_rows, (const float *w, const float *rows, long n, long width, float *out), (w, rows, n, width, out))
 VARIANTS(write_rows, (const float *src, float *dst, long n, long width, long heads, const float *w, const float *erase, const float *add),
          (src, dst, n, width, heads, w, erase, add))
+VARIANTS(heads_sum_rows, (float *dst, long n, long width, long heads, const float *w, const float *x, int accumulate),
+         (dst, n, width, heads, w, x, accumulate))
 VARIANTS(dots_with_rows, (const float *x, const float *rows, long n, long width, float *out), (x, rows, n, width, out))

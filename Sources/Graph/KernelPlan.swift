@@ -66,6 +66,20 @@ public struct PlanIO {
         }
     }
 
+    /// Input i's gradient for a kernel that sums its whole contribution and
+    /// adds it, as `add` does, without a buffer between: body(d, first)
+    /// writes the sum into d when `first` (nothing there yet), else adds it
+    /// to d's values. False when the input needs no gradient.
+    @discardableResult
+    public func accumulate(to i: Int, _ body: (UnsafeMutablePointer<Float>, _ first: Bool) -> Void) -> Bool {
+        guard needs(i) else { return false }
+        let slot = inputs[i]
+        let first = !plan.written[slot]
+        body(plan.values + plan.gradOffsets[slot], first)
+        plan.written[slot] = true
+        return true
+    }
+
     /// Input i's gradient for `body` to add into in place (zeros if it has none yet); false when it needs none.
     @discardableResult
     public func addInPlace(to i: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) -> Bool {

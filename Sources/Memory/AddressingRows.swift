@@ -37,10 +37,12 @@ enum AddressingRows {
     /// Adds the cosine's gradient into dm [N, W] and dk [H, W] for H heads'
     /// keys [H, W] (g and dots [H, N], key norms [H]). With d = |M_i| |k| + eps
     /// and |.|' = ./|.| (zero for a zero vector):
-    /// dM_i = g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k).
+    /// dM_i = g_i (k / d - cm M_i), dk = sum_i g_i (M_i / d - ck k). Mode 0
+    /// adds each head's part into dm; with at most MNEMO_HEAD_GROUP heads,
+    /// 1 writes their sum into dm and 2 adds the sum to it.
     static func cosineBackward(_ g: Floats, memory m: Floats, rowNorms: Floats, keys: Floats, keyNorms: Floats, dots: Floats,
-                               heads H: Int, slots N: Int, width W: Int, dm: MutableFloats, dk: MutableFloats) {
-        mnemo_cosine_backward(OwnKernels.level, g, m, rowNorms, keys, keyNorms, dots, H, N, W, dm, dk)
+                               heads H: Int, slots N: Int, width W: Int, dm: MutableFloats, dk: MutableFloats, mode: Int32 = 0) {
+        mnemo_cosine_backward(OwnKernels.level, g, m, rowNorms, keys, keyNorms, dots, H, N, W, dm, dk, mode)
     }
 
     // MARK: Focus, interpolation, shift, sharpening

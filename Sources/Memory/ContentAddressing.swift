@@ -58,13 +58,16 @@ extension Addressing {
         }}
     }
 
-    /// Their VJP: adds into dMemory [B, N, W] and dKeys [B, H, W] (zeroed by the caller).
+    /// Their VJP: adds into dMemory [B, N, W] and dKeys [B, H, W] (zeroed by
+    /// the caller), or with `mode` (AddressingRows.cosineBackward) writes or
+    /// adds the heads' sum into dMemory.
     static func cosineRowsBackward(_ pg: Floats, memory pm: Floats, keys pk: Floats, norms: Floats, dots: Floats, keyNorms: Floats,
-                                   dMemory: MutableFloats, dKeys: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+                                   dMemory: MutableFloats, dKeys: MutableFloats, batch B: Int, heads H: Int, slots N: Int, width W: Int,
+                                   mode: Int32 = 0) {
         Parallel.forEach(B, work: 6 * H * N * W * B) { batches in for b in batches {
             AddressingRows.cosineBackward(pg + b * H * N, memory: pm + b * N * W, rowNorms: norms + b * N, keys: pk + b * H * W,
                                           keyNorms: keyNorms + b * H, dots: dots + b * H * N, heads: H, slots: N, width: W,
-                                          dm: dMemory + b * N * W, dk: dKeys + b * H * W)
+                                          dm: dMemory + b * N * W, dk: dKeys + b * H * W, mode: mode)
         }}
     }
 

@@ -106,11 +106,11 @@ final class ReadKernel: PlanKernel {
         Addressing.readWeightingGradient(g, memory: m, into: dw, batch: B, heads: H, slots: N, width: W)
         if H == 1 {
             io.addInPlace(to: 0) { Addressing.readMemoryGradient(g, weighting: w, into: $0, batch: B, heads: H, slots: N, width: W) }
-        } else if io.needs(0) {
-            let dm = io.scratch(1, B * N * W)
-            dm.update(repeating: 0, count: B * N * W)
-            Addressing.readMemoryGradient(g, weighting: w, into: dm, batch: B, heads: H, slots: N, width: W)
-            io.add(dm, to: 0)
+        } else {
+            // The heads summed, then added whole (as the op adds its gradient).
+            io.accumulate(to: 0) { d, first in
+                Addressing.readMemoryGradientSum(g, weighting: w, into: d, adding: !first, batch: B, heads: H, slots: N, width: W)
+            }
         }
         io.add(dw, to: 1)
     }
@@ -136,12 +136,23 @@ final class CosineKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
-        let dm = io.scratch(0, B * N * W), dk = io.scratch(1, B * H * W)
-        dm.update(repeating: 0, count: B * N * W)
+        let dk = io.scratch(1, B * H * W)
         dk.update(repeating: 0, count: B * H * W)
-        Addressing.cosineRowsBackward(g, memory: io.input(0), keys: io.input(1), norms: norms, dots: dots, keyNorms: keyNorms,
-                                      dMemory: dm, dKeys: dk, batch: B, heads: H, slots: N, width: W)
-        io.add(dm, to: 0)
+        func backward(into dm: MutableFloats, mode: Int32) {
+            Addressing.cosineRowsBackward(g, memory: io.input(0), keys: io.input(1), norms: norms, dots: dots, keyNorms: keyNorms,
+                                          dMemory: dm, dKeys: dk, batch: B, heads: H, slots: N, width: W, mode: mode)
+        }
+        if H <= Int(MNEMO_HEAD_GROUP) {
+            // The heads' sum straight into the memory's gradient (written, or added whole).
+            if !io.accumulate(to: 0, { d, first in backward(into: d, mode: first ? 1 : 2) }) {
+                backward(into: io.scratch(0, B * N * W), mode: 1)
+            }
+        } else {
+            let dm = io.scratch(0, B * N * W)
+            dm.update(repeating: 0, count: B * N * W)
+            backward(into: dm, mode: 0)
+            io.add(dm, to: 0)
+        }
         io.add(dk, to: 1)
     }
 }
@@ -162,13 +173,14 @@ final class WriteKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let dMemory = io.scratch(0, B * N * W), dWeighting = io.scratch(1, B * H * N), dAdd = io.scratch(2, B * H * W), dErase = io.scratch(3, B * H * W)
-        dMemory.update(from: g, count: B * N * W)
+        if io.hasInput(3) { dMemory.update(from: g, count: B * N * W) }
         dWeighting.update(repeating: 0, count: B * H * N)
         dAdd.update(repeating: 0, count: B * H * W)
         dErase.update(repeating: 0, count: B * H * W)
         Addressing.writeRowsBackward(g, memory: io.input(0), add: io.input(2), erase: io.hasInput(3) ? io.input(3) : nil, weighting: io.input(1),
                                      dMemory: dMemory, dWeighting: dWeighting, dAdd: dAdd, dErase: dErase, batch: B, heads: H, slots: N, width: W)
-        io.add(dMemory, to: 0)
+        // Without erasing, the memory's gradient is g itself.
+        io.add(io.hasInput(3) ? UnsafePointer(dMemory) : UnsafePointer(g), to: 0)
         io.add(dWeighting, to: 1)
         io.add(dAdd, to: 2)
         if io.hasInput(3) { io.add(dErase, to: 3) }

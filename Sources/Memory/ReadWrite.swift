@@ -73,6 +73,15 @@ extension Addressing {
         }
     }
 
+    /// The same summed from zero, written into dm or, `adding`, added to its values.
+    static func readMemoryGradientSum(_ pg: Floats, weighting pw: Floats, into dm: MutableFloats, adding: Bool,
+                                      batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        let level = OwnKernels.level
+        Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
+            for b in batches { mnemo_heads_sum_rows(level, dm + b * N * W, N, W, H, pw + b * H * N, pg + b * H * W, adding ? 1 : 0) }
+        }
+    }
+
     /// Erase then add: M~(i) = M(i) * (1 - w(i) e), M'(i) = M~(i) + w(i) a.
     /// Several heads at once (w [H, N] or [B, H, N], e and a [H, W] or
     /// [B, H, W]) write as the NTM paper combines them: every erase first,

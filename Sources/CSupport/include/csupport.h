@@ -85,8 +85,13 @@ void mnemo_update_graves(int level, float *w, const float *g, float *s0, float *
 void mnemo_row_norms(int level, const float *m, long n, long w, float *norms);
 void mnemo_cosine_rows(int level, const float *m, const float *norms, const float *key, long n, long w, float *dots,
                        float *out, float *key_norm);
+/// The backward pass adds each head's part into dm in turn (mode 0); with at
+/// most MNEMO_HEAD_GROUP heads it can sum them from zero and write (mode 1)
+/// or add (mode 2) that sum.
+#define MNEMO_HEAD_GROUP 4
 void mnemo_cosine_backward(int level, const float *g, const float *m, const float *norms, const float *keys,
-                           const float *key_norms, const float *dots, long heads, long n, long w, float *dm, float *dk);
+                           const float *key_norms, const float *dots, long heads, long n, long w, float *dm, float *dk,
+                           int mode);
 
 /// Reading and writing rows of one memory [n, width] (memory_kernels.c):
 /// out[j] += w[i] rows[i, j] in row order, skipping zero weights; several
@@ -96,6 +101,8 @@ void mnemo_weighted_sum_rows(int level, const float *w, const float *rows, long 
 void mnemo_write_rows(int level, const float *src, float *dst, long n, long width, long heads, const float *w,
                       const float *erase, const float *add);
 void mnemo_dots_with_rows(int level, const float *x, const float *rows, long n, long width, float *out);
+/// dst[i] = (or +=) sum over heads h of w[h, i] x[h] (zero weights skipped), summed from zero first.
+void mnemo_heads_sum_rows(int level, float *dst, long n, long width, long heads, const float *w, const float *x, int accumulate);
 
 /// A single erasing head's write, backward, on one memory [n, width]: dw[i],
 /// and where w[i] != 0, da, de and the row of dm (a copy of g to start).
