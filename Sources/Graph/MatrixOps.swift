@@ -22,10 +22,16 @@ extension Op {
                 while d.rank > xm.rank { d = try d.reduce(.sum, axis: 0) }
                 return Tensor(shape: x.shape, data: d.data)
             }
-            try back.add(to: b) {
-                var d = try Tensor.matmul(xm, gm, transposeA: true, transposeB: false)
-                while d.rank > ym.rank { d = try d.reduce(.sum, axis: 0) }
-                return Tensor(shape: y.shape, data: d.data)
+            if x.rank == 2 && y.rank == 2 {
+                // A weight shared by the steps of a sequence: its products are
+                // summed as one (`Backward.addProduct`), as a dense layer's are.
+                try back.addProduct(xm, gm, to: b)
+            } else {
+                try back.add(to: b) {
+                    var d = try Tensor.matmul(xm, gm, transposeA: true, transposeB: false)
+                    while d.rank > ym.rank { d = try d.reduce(.sum, axis: 0) }
+                    return Tensor(shape: y.shape, data: d.data)
+                }
             }
         }, graph: x.rank == 2 && y.rank == 2 ? { g, nodes in
             // Plain matrices: the same products, as ops.
@@ -37,7 +43,8 @@ extension Op {
         // times a vector, or two vectors), a row (a column) of one row (column).
         if x.rank >= 2 && y.rank >= 2 && (x.rank == y.rank || max(x.rank, y.rank) == 3) {
             let (m, k, n) = (x.shape[x.rank - 2], x.shape[x.rank - 1], y.shape[y.rank - 1])
-            let kernel = MatmulKernel(m: m, k: k, n: n, batches: value.count / max(1, m * n), aBatched: x.rank > 2, bBatched: y.rank > 2)
+            let kernel = MatmulKernel(m: m, k: k, n: n, batches: value.count / max(1, m * n), aBatched: x.rank > 2, bBatched: y.rank > 2,
+                                      stacksProducts: x.rank == 2 && y.rank == 2)
             Graph.capture(kernel, "matmul", flops: 2 * products, inputs: [a, b], outputs: [result])
         } else if x.rank <= 2 && y.rank <= 2 {
             let (m, k, n) = (x.rank == 1 ? 1 : x.shape[0], x.shape[x.rank - 1], y.rank == 1 ? 1 : y.shape[1])

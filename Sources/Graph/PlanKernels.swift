@@ -353,11 +353,19 @@ final class MatmulKernel: PlanKernel {
     let m: Int, k: Int, n: Int
     /// The batch's size, and whether each side has one (else it is shared).
     let batches: Int, aBatched: Bool, bBatched: Bool
+    /// Plain matrices: b's gradient a^T g is kept to be summed with b's other
+    /// products as one (`PlanIO.addProduct`), g in `saved` until then.
+    let stacksProducts: Bool
+    let saved: UnsafeMutablePointer<Float>?
 
-    init(m: Int, k: Int, n: Int, batches: Int = 1, aBatched: Bool = false, bBatched: Bool = false) {
+    init(m: Int, k: Int, n: Int, batches: Int = 1, aBatched: Bool = false, bBatched: Bool = false, stacksProducts: Bool = false) {
         (self.m, self.k, self.n) = (m, k, n)
         (self.batches, self.aBatched, self.bBatched) = (batches, aBatched, bBatched)
+        self.stacksProducts = stacksProducts
+        saved = stacksProducts ? planBuffer(m * n) : nil
     }
+
+    deinit { saved?.deallocate() }
 
     func forward(_ io: PlanIO) {
         let (a, b, y) = (io.input(0), io.input(1), io.output(0))
@@ -371,7 +379,13 @@ final class MatmulKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let (a, b) = (io.input(0), io.input(1))
-        if io.needs(0) {
+        if io.needs(0) && stacksProducts {
+            // g b^T from b's transposed copy, made once per backward pass.
+            let d = io.scratch(0, m * k)
+            d.update(repeating: 0, count: m * k)
+            io.productWithTransposedWeight(into: d, g, weight: 1, rows: m, n: k, k: n)
+            io.add(d, to: 0)
+        } else if io.needs(0) {
             let d = io.scratch(0, batches * m * k)
             d.update(repeating: 0, count: batches * m * k)
             for t in 0..<batches {
@@ -379,7 +393,10 @@ final class MatmulKernel: PlanKernel {
             }
             io.add(aBatched ? UnsafePointer(d) : summedOverBatch(d, m * k, io), to: 0)
         }
-        if io.needs(1) {
+        if io.needs(1), let saved {
+            saved.update(from: g, count: m * n)
+            io.addProduct(a, saved, rows: m, m: k, n: n, to: 1)
+        } else if io.needs(1) {
             let d = io.scratch(0, batches * k * n)
             d.update(repeating: 0, count: batches * k * n)
             for t in 0..<batches {
