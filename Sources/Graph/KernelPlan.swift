@@ -26,6 +26,13 @@ public protocol PlanKernel: AnyObject {
     func backward(_ io: PlanIO) throws
 }
 
+/// A kernel that keeps a^T b products for one input's gradient, to be
+/// summed with that input's other products as one (`PlanIO.addProduct`),
+/// after the rest of its gradient: which input (nil: none in this use).
+protocol KeepsProducts {
+    var productInput: Int? { get }
+}
+
 /// A kernel's view of the plan during one step: its inputs' and outputs'
 /// values, and the one way to pass gradients on (as `Backward` does for a
 /// node: whole, in place, or as a product still to be summed).
@@ -78,6 +85,22 @@ public struct PlanIO {
         body(plan.values + plan.gradOffsets[slot], first)
         plan.written[slot] = true
         return true
+    }
+
+    /// Input i's gradient for a kernel that writes or adds its contributions
+    /// itself: the buffer, and whether it had nothing yet (the first
+    /// contribution is then written, as `add` copies it); nil when the
+    /// input needs no gradient. The gradient counts as written from now.
+    public func gradientTarget(_ i: Int) -> (UnsafeMutablePointer<Float>, first: Bool)? {
+        guard needs(i) else { return nil }
+        return plan.gradientTarget(inputs[i])
+    }
+
+    /// The same for output k's gradient (a kernel that fuses several ops
+    /// passes gradients between them there).
+    public func gradientTarget(ofOutput k: Int) -> (UnsafeMutablePointer<Float>, first: Bool)? {
+        guard plan.gradOffsets[outputs[k]] >= 0 else { return nil }
+        return plan.gradientTarget(outputs[k])
     }
 
     /// Input i's gradient for `body` to add into in place (zeros if it has none yet); false when it needs none.
@@ -468,9 +491,10 @@ public final class KernelPlan {
             let step = plannedSteps[n]
             if n & 63 == 0, Interrupt.requested { throw TensorError("interrupted") }
             guard step.records else { continue }
-            let first = slotTable[step.outputs]
-            // Every user of this value has run: its products are summed now.
-            if !pending.isEmpty { timed(&productNanos) { flushProducts(first) } }
+            // Every user of these values has run: their products are summed now.
+            if !pending.isEmpty {
+                for k in 0..<step.outputCount { timed(&productNanos) { flushProducts(slotTable[step.outputs + k]) } }
+            }
             var used = false
             for k in 0..<step.outputCount where written[slotTable[step.outputs + k]] { used = true }
             guard used else { continue }
@@ -480,6 +504,13 @@ public final class KernelPlan {
         }
         // What is left goes to values from outside (parameters), in the order a walk reaches them.
         while let slot = pending.last?.slot { timed(&productNanos) { flushProducts(slot) } }
+    }
+
+    /// A slot's gradient buffer, and whether it had nothing yet; written from now.
+    func gradientTarget(_ slot: Int) -> (UnsafeMutablePointer<Float>, first: Bool) {
+        let first = !written[slot]
+        written[slot] = true
+        return (values + gradOffsets[slot], first)
     }
 
     /// Adds the products kept for `slot`, rows stacked in the order they came, as one product.

@@ -68,7 +68,8 @@ final class CopyKernel: PlanKernel {
 }
 
 /// `linear(x, W, b)`: x [rows, inputs] W + b, and its VJP.
-final class LinearKernel: PlanKernel {
+final class LinearKernel: PlanKernel, KeepsProducts {
+    var productInput: Int? { 1 }
     let rows: Int, inputs: Int, outputs: Int
     /// The output's gradient, kept until W's product is summed.
     let saved: UnsafeMutablePointer<Float>
@@ -349,7 +350,8 @@ extension Optional where Wrapped == [Int] {
 /// `a @ b` for matrices [m, k] x [k, n], or batches of them ([batch, m, k]
 /// with [batch, k, n], or one side shared by the batch), and its VJP g b^T
 /// and a^T g, a shared side's summed over the batch in order.
-final class MatmulKernel: PlanKernel {
+final class MatmulKernel: PlanKernel, KeepsProducts {
+    var productInput: Int? { stacksProducts ? 1 : nil }
     let m: Int, k: Int, n: Int
     /// The batch's size, and whether each side has one (else it is shared).
     let batches: Int, aBatched: Bool, bBatched: Bool

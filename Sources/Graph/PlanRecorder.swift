@@ -187,6 +187,7 @@ public final class PlanRecorder {
         if optimizer == nil && steps.contains(where: \.records) { fail("it records a graph without stepping an optimizer") }
         guard failure == nil else { return nil }
         let parameterSlots = optimizer?.parameters.map { slotOf[ObjectIdentifier($0)] ?? -1 } ?? []
+        steps = PlanRecorder.fuseElementwise(steps, slots: slots)
         let plan: KernelPlan
         do {
             plan = try KernelPlan(slots: slots, steps: steps, sources: sources, loss: loss, optimizer: optimizer, parameterSlots: parameterSlots)

@@ -118,7 +118,8 @@ extension Op {
 }
 
 /// `lstm_cell` in a compiled plan: inputs x, h, c, W, b; outputs h', c'.
-final class LSTMKernel: PlanKernel {
+final class LSTMKernel: PlanKernel, KeepsProducts {
+    var productInput: Int? { 3 }
     let B: Int, I: Int, H: Int
     /// [x, h], the activated gates and tanh(c') kept from the forward pass,
     /// the gates' gradients (kept until W's product is summed), zeros for an
