@@ -45,7 +45,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mnemo", dependencies: ["Driver"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["CSupport", "Tensor"]),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "Tensor"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory", "Graph", "Tensor"]),
         .testTarget(name: "FigureTests", dependencies: ["Figure", "Tensor"]),

@@ -1,3 +1,4 @@
+import CSupport
 import Foundation
 import Tensor
 
@@ -81,19 +82,10 @@ extension Op {
     static func lstmGates(_ pz: MutableFloats, bias pb: Floats, cell pc: Floats, h hOut: MutableFloats, c cOut: MutableFloats,
                           tanhC: MutableFloats, batch B: Int, hidden H: Int) {
         // Rows of a batch are independent: threads take whole rows (the same bits).
+        let level = OwnKernels.level
         Parallel.forEach(B, work: 100 * B * H) { rows in
             for r in rows {
-                let row = pz + r * 4 * H
-                axpy(row, 1, pb, 4 * H)
-                VectorMath.apply(VectorMath.sigmoid, row, row, 2 * H)
-                VectorMath.apply(VectorMath.tanh, row + 2 * H, row + 2 * H, H)
-                VectorMath.apply(VectorMath.sigmoid, row + 3 * H, row + 3 * H, H)
-            }
-            for r in rows {
-                let z = pz + r * 4 * H
-                for j in 0..<H { cOut[r * H + j] = z[H + j] * pc[r * H + j] + z[j] * z[2 * H + j] }
-                VectorMath.apply(VectorMath.tanh, cOut + r * H, tanhC + r * H, H)
-                for j in 0..<H { hOut[r * H + j] = z[3 * H + j] * tanhC[r * H + j] }
+                mnemo_lstm_gates(level, pz + r * 4 * H, pb, pc + r * H, hOut + r * H, cOut + r * H, tanhC + r * H, H)
             }
         }
     }
@@ -101,18 +93,10 @@ extension Op {
     /// The gates' gradients dz [B, 4H] and dc [B, H] from those of h' and c'.
     static func lstmGatesBackward(gates: Floats, tanhC: Floats, gradH: Floats, gradC: Floats, cell: Floats,
                                   dz dzOut: MutableFloats, dc dcOut: MutableFloats, batch B: Int, hidden H: Int) {
+        let level = OwnKernels.level
         Parallel.forEach(B, work: 40 * B * H) { rows in for r in rows {
-            let z = gates + r * 4 * H, t = tanhC + r * H, gh = gradH + r * H, gc = gradC + r * H, c = cell + r * H
-            let dz = dzOut + r * 4 * H, dc = dcOut + r * H
-            for j in 0..<H {
-                let i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j]
-                let dc2 = gc[j] + gh[j] * o * Scalar.tanhSlope(output: t[j])
-                dz[j] = Scalar.sigmoidBackward(dc2 * g, output: i)
-                dz[H + j] = Scalar.sigmoidBackward(dc2 * c[j], output: f)
-                dz[2 * H + j] = dc2 * i * Scalar.tanhSlope(output: g)
-                dz[3 * H + j] = Scalar.sigmoidBackward(gh[j] * t[j], output: o)
-                dc[j] = dc2 * f
-            }
+            mnemo_lstm_gates_backward(level, gates + r * 4 * H, tanhC + r * H, gradH + r * H, gradC + r * H, cell + r * H,
+                                      dzOut + r * 4 * H, dcOut + r * H, H)
         }}
     }
 }

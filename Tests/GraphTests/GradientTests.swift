@@ -127,6 +127,31 @@ final class GradientTests: XCTestCase {
         XCTAssertFalse(results[0].ok)
     }
 
+    /// The LSTM cell's gates (C, compiled for the baseline, AVX and AVX-512)
+    /// give the same bits on each, values and gradients, for hidden sizes in
+    /// and out of the eight lanes, with large pre-activations (tanh's and
+    /// exp's far branches) among them.
+    func testLSTMGatesGiveTheSameBitsAtEveryWidth() throws {
+        for (B, I, H) in [(1, 3, 5), (3, 7, 16), (2, 4, 21)] {
+            let inputs = [randn(B, I).map { 9 * $0 }, randn(B, H), randn(B, H), randn(I + H, 4 * H), randn(4 * H)]
+            func run() throws -> [[UInt32]] {
+                let v = inputs.map(Variable.parameter)
+                let first = try Op.lstmCell(x: v[0], h: v[1], c: v[2], weights: v[3], bias: v[4])
+                let second = try Op.lstmCell(x: v[0], h: first.h, c: first.c, weights: v[3], bias: v[4])
+                let loss = try Op.sum(try Op.mul(try Op.add(second.h, second.c), second.c), axis: nil)
+                return ([second.h.value.data, second.c.value.data] + (try Graph.gradients(of: loss, wrt: v)).map(\.data)).map { $0.map(\.bitPattern) }
+            }
+            let (avx, avx512) = (OwnKernels.useAVX, OwnKernels.useAVX512)
+            defer { (OwnKernels.useAVX, OwnKernels.useAVX512) = (avx, avx512) }
+            (OwnKernels.useAVX, OwnKernels.useAVX512) = (false, false)
+            let baseline = try run()
+            for (wide, wider) in [(true, false), (true, true)] where (!wide || avx) && (!wider || avx512) {
+                (OwnKernels.useAVX, OwnKernels.useAVX512) = (wide, wider)
+                XCTAssertEqual(try run(), baseline, "B \(B), I \(I), H \(H), AVX-512 \(wider)")
+            }
+        }
+    }
+
     /// A batch of four or more takes dz W^T from W's transpose, copied once per
     /// backward walk and shared by the steps: the gradients still match finite
     /// differences, and a walk after W has changed in place copies it again.

@@ -1,3 +1,4 @@
+import CSupport
 import Foundation
 import Tensor
 import XCTest
@@ -152,6 +153,27 @@ final class TensorTests: XCTestCase {
         // A tail shorter than eight lanes takes the same path.
         let t = Tensor(vector: Array(x.prefix(13))).mapLanes(VectorMath.tanh)
         for i in 0..<13 { XCTAssertEqual(t.data[i], VectorMath.tanh(x[i])) }
+    }
+
+    /// The C kernels' exp, sigmoid and tanh (vmath.h, at every width the CPU
+    /// has) give VectorMath's bits, limits, NaN and tails included.
+    func testCActivationsMatchVectorMath() {
+        var x: [Float] = [0, -0.0, 1e-30, -1e-7, 0.6249, 0.625, 88.72, 88.73, -87.33, -87.34, 89, -100, 100, .infinity, -.infinity, .nan,
+                          .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude]
+        var v: Float = -95
+        while v < 95 { x.append(v); v += 0.0731 }
+        let functions: [(Int32, (Float) -> Float)] = [(0, VectorMath.exp), (1, VectorMath.sigmoid), (2, VectorMath.tanh)]
+        for level: Int32 in 0...OwnKernels.level {
+            for (kind, f) in functions {
+                for n in [x.count, 13, 5] {
+                    var y = [Float](repeating: 0, count: n)
+                    mnemo_activations(level, kind, x, &y, n)
+                    for i in 0..<n {
+                        XCTAssertEqual(y[i].bitPattern, f(x[i]).bitPattern, "kind \(kind), level \(level), x \(x[i]): \(y[i]) against \(f(x[i]))")
+                    }
+                }
+            }
+        }
     }
 
     func testPermuteConcatSplit() throws {

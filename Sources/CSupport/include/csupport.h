@@ -109,4 +109,14 @@ void mnemo_heads_sum_rows(int level, float *dst, long n, long width, long heads,
 void mnemo_write_backward_one_head(int level, const float *g, const float *m, const float *e, const float *a, const float *w,
                                    long n, long width, float *da, float *de, float *dm, float *dw);
 
+/// The LSTM cell's gates for one row of a batch (lstm_kernels.c; Op.lstmGates):
+/// z [4H] gets the bias and its activations in place, then c', tanh(c'), h';
+/// and their gradients dz [4H] and dc [H] from those of h' and c'.
+void mnemo_lstm_gates(int level, float *z, const float *bias, const float *c, float *h_out, float *c_out, float *tanh_c,
+                      long hidden);
+void mnemo_lstm_gates_backward(int level, const float *z, const float *t, const float *gh, const float *gc, const float *c,
+                               float *dz, float *dc, long hidden);
+/// exp (kind 0), sigmoid (1) or tanh (2) over n floats, as the kernels take them (for tests).
+void mnemo_activations(int level, int kind, const float *x, float *y, long n);
+
 #endif
