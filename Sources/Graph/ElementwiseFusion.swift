@@ -70,7 +70,7 @@ final class FusedElementwiseKernel: PlanKernel {
                     let x = pointer(op.operands[0], io, start)
                     switch unary.f {
                     case .scalar(let f): for i in 0..<n { y[i] = f(x[i]) }
-                    case .lanes(let f): VectorMath.apply(f, x, y, n)
+                    case .activation(let f): f.apply(x, y, n)
                     }
                 case .binary(let kind):
                     binary(kind, op.operands[0], op.operands[1], io, start, n, into: y)

@@ -176,7 +176,7 @@ extension PlanIO {
 final class UnaryKernel: PlanKernel {
     enum Forward {
         case scalar((Float) -> Float)
-        case lanes((VectorMath.Lanes) -> VectorMath.Lanes)
+        case activation(VectorMath.Activation)
     }
     let count: Int
     let f: Forward
@@ -190,7 +190,7 @@ final class UnaryKernel: PlanKernel {
         let x = io.input(0), y = io.output(0)
         switch f {
         case .scalar(let f): for i in 0..<count { y[i] = f(x[i]) }
-        case .lanes(let f): VectorMath.apply(f, x, y, count)
+        case .activation(let f): f.apply(x, y, count)
         }
     }
 
@@ -323,10 +323,19 @@ final class SumKernel: PlanKernel {
     func forward(_ io: PlanIO) {
         let x = io.input(0), y = io.output(0)
         for o in 0..<outer {
-            for i in 0..<inner {
+            if inner == 1 {
                 var s: Float = 0
-                for j in 0..<n { s += x[o * n * inner + i + j * inner] }
-                y[o * inner + i] = s
+                for j in 0..<n { s += x[o * n + j] }
+                y[o] = s
+                continue
+            }
+            // Line by line over the summed axis: each output still adds its
+            // elements in order from zero, with whole lines in vectors.
+            let out = y + o * inner
+            out.update(repeating: 0, count: inner)
+            for j in 0..<n {
+                let line = x + (o * n + j) * inner
+                for i in 0..<inner { out[i] += line[i] }
             }
         }
     }

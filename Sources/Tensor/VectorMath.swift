@@ -9,6 +9,7 @@
 // odd polynomial for |x| < 0.625 (tanhf.c), keeping small arguments exact to
 // relative precision, else 1 - 2 / (e^{2|x|} + 1).
 
+import CSupport
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 #endif
@@ -146,6 +147,25 @@ public enum VectorMath {
             for j in 0..<(n - i) { v[j] = x[i + j] }
             let r = f(v)
             for j in 0..<(n - i) { y[i + j] = r[j] }
+        }
+    }
+}
+
+extension VectorMath {
+    /// exp, sigmoid and tanh as the C kernels run them (vmath.h, at the
+    /// widest vectors the CPU has): the same bits as the lanes above.
+    public enum Activation: Int32 {
+        case exp = 0, sigmoid = 1, tanh = 2
+
+        /// y = f(x) over n floats (x and y may be the same buffer).
+        public func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+            mnemo_activations(OwnKernels.level, rawValue, x, y, n)
+        }
+
+        /// The function on every element of a tensor.
+        public func map(_ t: Tensor) -> Tensor {
+            let out = filling(t.count) { y in reading(t.data) { apply($0, y, t.count) } }
+            return Tensor(shape: t.shape, data: out)
         }
     }
 }
