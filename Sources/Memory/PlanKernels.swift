@@ -278,10 +278,21 @@ final class ZeroLeastUsedKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
-        let scratch = io.scratch(0, B * N * W)
-        scratch.update(from: g, count: B * N * W)
-        for b in 0..<B { (scratch + (b * N + chosen[b]) * W).update(repeating: 0, count: W) }
-        io.add(scratch, to: 0)
+        // g with the zeroed rows' taken out, written or added straight into
+        // the memory's gradient (a zeroed row adds 0, as the whole would).
+        io.accumulate(to: 0) { d, first in
+            for b in 0..<B {
+                for i in 0..<N {
+                    let at = (b * N + i) * W, zeroed = i == chosen[b]
+                    switch (first, zeroed) {
+                    case (true, false): (d + at).update(from: g + at, count: W)
+                    case (true, true): (d + at).update(repeating: 0, count: W)
+                    case (false, false): for j in at..<(at + W) { d[j] += g[j] }
+                    case (false, true): for j in at..<(at + W) { d[j] += 0 }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -92,7 +92,7 @@ extension Tensor {
         var s: Float = 0
         if step == 1 {
             for j in 0..<n { y[j] = x[j] - m }
-            VectorMath.apply(VectorMath.exp, y, y, n)
+            VectorMath.Activation.exp.apply(y, y, n)
             s = VectorMath.sum(y, n)
         } else {
             for j in 0..<n { let e = VectorMath.exp(x[j * step] - m); y[j * step] = e; s += e }
