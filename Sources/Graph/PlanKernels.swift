@@ -449,17 +449,20 @@ final class SoftmaxKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
         let y = io.output(0), scratch = io.scratch(0, outer * n * inner), dots = io.scratch(1, outer * inner)
-        for o in 0..<outer {
-            for i in 0..<inner {
-                var s: Float = 0
-                for j in 0..<n { let at = (o * n + j) * inner + i; s += g[at] * y[at] }
-                dots[o * inner + i] = s
+        // Lines are independent: threads take whole ones (the same bits).
+        Parallel.forEach(outer, work: 4 * outer * n * inner) { range in
+            for o in range {
+                for i in 0..<inner {
+                    var s: Float = 0
+                    for j in 0..<n { let at = (o * n + j) * inner + i; s += g[at] * y[at] }
+                    dots[o * inner + i] = s
+                }
+                for j in 0..<n { for i in 0..<inner {
+                    let at = (o * n + j) * inner + i
+                    scratch[at] = y[at] * (g[at] - dots[o * inner + i])
+                } }
             }
         }
-        for o in 0..<outer { for j in 0..<n { for i in 0..<inner {
-            let at = (o * n + j) * inner + i
-            scratch[at] = y[at] * (g[at] - dots[o * inner + i])
-        } } }
         io.add(scratch, to: 0)
     }
 }

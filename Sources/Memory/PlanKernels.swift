@@ -203,9 +203,11 @@ final class LRUAWeightsKernel: PlanKernel {
     func forward(_ io: PlanIO) {
         let a = io.input(0), r = io.input(1), lu = io.input(2), out = io.output(0)
         for row in 0..<rows { gates[row] = VectorMath.sigmoid(alphas == 1 ? a[0] : a[row]) }
-        for row in 0..<rows {
-            let s = gates[row], base = row * N, luBase = (row / perLU) * N
-            for i in 0..<N { out[base + i] = s * r[base + i] + (1 - s) * lu[luBase + i] }
+        Parallel.forEach(rows, work: 3 * rows * N) { range in
+            for row in range {
+                let s = gates[row], base = row * N, luBase = (row / perLU) * N
+                for i in 0..<N { out[base + i] = s * r[base + i] + (1 - s) * lu[luBase + i] }
+            }
         }
     }
 
@@ -216,15 +218,20 @@ final class LRUAWeightsKernel: PlanKernel {
         dr.update(repeating: 0, count: rows * N)
         da.update(repeating: 0, count: alphas)
         dlu.update(repeating: 0, count: luCount)
-        for row in 0..<rows {
-            let s = gates[row], base = row * N, luBase = (row / perLU) * N
-            var ds: Float = 0
-            for i in 0..<N {
-                dr[base + i] = s * g[base + i]
-                dlu[luBase + i] += (1 - s) * g[base + i]
-                ds += g[base + i] * (r[base + i] - lu[luBase + i])
+        // The rows sharing a least-used row add into it in order, as one
+        // gate adds into one alpha: threads take whole groups of them.
+        let group = alphas == 1 ? rows : perLU
+        Parallel.forEach(rows / group, work: 6 * rows * N) { groups in
+            for row in (groups.lowerBound * group)..<(groups.upperBound * group) {
+                let s = gates[row], base = row * N, luBase = (row / perLU) * N
+                var ds: Float = 0
+                for i in 0..<N {
+                    dr[base + i] = s * g[base + i]
+                    dlu[luBase + i] += (1 - s) * g[base + i]
+                    ds += g[base + i] * (r[base + i] - lu[luBase + i])
+                }
+                da[alphas == 1 ? 0 : row] += Scalar.sigmoidBackward(ds, output: s)
             }
-            da[alphas == 1 ? 0 : row] += Scalar.sigmoidBackward(ds, output: s)
         }
         io.add(da, to: 0)
         io.add(dr, to: 1)
@@ -272,8 +279,12 @@ final class ZeroLeastUsedKernel: PlanKernel {
     func forward(_ io: PlanIO) {
         let u = io.input(1), m = io.input(0), out = io.output(0)
         for b in 0..<B { chosen[b] = Addressing.leastUsedSlot(u + b * N, slots: N) }
-        out.update(from: m, count: B * N * W)
-        for b in 0..<B { (out + (b * N + chosen[b]) * W).update(repeating: 0, count: W) }
+        Parallel.forEach(B, work: B * N * W) { batches in
+            for b in batches {
+                (out + b * N * W).update(from: m + b * N * W, count: N * W)
+                (out + (b * N + chosen[b]) * W).update(repeating: 0, count: W)
+            }
+        }
     }
 
     func backward(_ io: PlanIO) {
@@ -281,7 +292,7 @@ final class ZeroLeastUsedKernel: PlanKernel {
         // g with the zeroed rows' taken out, written or added straight into
         // the memory's gradient (a zeroed row adds 0, as the whole would).
         io.accumulate(to: 0) { d, first in
-            for b in 0..<B {
+            Parallel.forEach(B, work: B * N * W) { batches in for b in batches {
                 for i in 0..<N {
                     let at = (b * N + i) * W, zeroed = i == chosen[b]
                     switch (first, zeroed) {
@@ -291,7 +302,7 @@ final class ZeroLeastUsedKernel: PlanKernel {
                     case (false, true): for j in at..<(at + W) { d[j] += 0 }
                     }
                 }
-            }
+            }}
         }
     }
 }
