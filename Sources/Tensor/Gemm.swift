@@ -80,6 +80,20 @@ public enum OwnKernels {
     /// The widest of these allowed, for C kernels compiled at each width (0 baseline, 1 AVX, 2 AVX-512).
     public static var level: Int32 { useAVX ? (useAVX512 ? 2 : 1) : 0 }
 
+    /// body's result at each instruction set this CPU has (the baseline,
+    /// AVX, AVX-512), the lowest first, with the choice restored after: for
+    /// the tests that hold every kernel to the same bits at every width.
+    public static func atEveryLevel<T>(_ body: () throws -> T) rethrows -> [(level: Int32, result: T)] {
+        let (avx, avx512) = (useAVX, useAVX512)
+        defer { (useAVX, useAVX512) = (avx, avx512) }
+        var results: [(Int32, T)] = []
+        for (wide, wider) in [(false, false), (true, false), (true, true)] where (!wide || avx) && (!wider || avx512) {
+            (useAVX, useAVX512) = (wide, wider)
+            results.append((level, try body()))
+        }
+        return results
+    }
+
     /// C[m, n] += op(A) @ op(B), as `gemm` above.
     public static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                             m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {

@@ -141,14 +141,8 @@ final class GradientTests: XCTestCase {
                 let loss = try Op.sum(try Op.mul(try Op.add(second.h, second.c), second.c), axis: nil)
                 return ([second.h.value.data, second.c.value.data] + (try Graph.gradients(of: loss, wrt: v)).map(\.data)).map { $0.map(\.bitPattern) }
             }
-            let (avx, avx512) = (OwnKernels.useAVX, OwnKernels.useAVX512)
-            defer { (OwnKernels.useAVX, OwnKernels.useAVX512) = (avx, avx512) }
-            (OwnKernels.useAVX, OwnKernels.useAVX512) = (false, false)
-            let baseline = try run()
-            for (wide, wider) in [(true, false), (true, true)] where (!wide || avx) && (!wider || avx512) {
-                (OwnKernels.useAVX, OwnKernels.useAVX512) = (wide, wider)
-                XCTAssertEqual(try run(), baseline, "B \(B), I \(I), H \(H), AVX-512 \(wider)")
-            }
+            let runs = try OwnKernels.atEveryLevel(run)
+            for (level, result) in runs.dropFirst() { XCTAssertEqual(result, runs[0].result, "B \(B), I \(I), H \(H), level \(level)") }
         }
     }
 
@@ -361,14 +355,8 @@ final class OptimizerTests: XCTestCase {
                 for g in gradients { norms.append(try o.apply([g])) }
                 return (p.value.data + norms).map(\.bitPattern)
             }
-            let (avx, avx512) = (OwnKernels.useAVX, OwnKernels.useAVX512)
-            defer { (OwnKernels.useAVX, OwnKernels.useAVX512) = (avx, avx512) }
-            (OwnKernels.useAVX, OwnKernels.useAVX512) = (false, false)
-            let baseline = try run()
-            for (wide, wider) in [(true, false), (true, true)] where (!wide || avx) && (!wider || avx512) {
-                (OwnKernels.useAVX, OwnKernels.useAVX512) = (wide, wider)
-                XCTAssertEqual(try run(), baseline, "\(rule), AVX-512 \(wider)")
-            }
+            let runs = try OwnKernels.atEveryLevel(run)
+            for (level, result) in runs.dropFirst() { XCTAssertEqual(result, runs[0].result, "\(rule), level \(level)") }
         }
     }
 

@@ -430,14 +430,8 @@ final class AddressingTests: XCTestCase {
                 return ([links, precedence, read].map(\.value.data) + (try Graph.gradients(of: loss, wrt: v)).map(\.data)).map { $0.map(\.bitPattern) }
             }
             func randnFixed(_ shape: [Int]) -> Tensor { try! Tensor.randn(shape, RandomGenerator(seed: UInt64(shape.reduce(7, *)))) }
-            let (avx, avx512) = (OwnKernels.useAVX, OwnKernels.useAVX512)
-            defer { (OwnKernels.useAVX, OwnKernels.useAVX512) = (avx, avx512) }
-            (OwnKernels.useAVX, OwnKernels.useAVX512) = (false, false)
-            let baseline = try run()
-            for (wide, wider) in [(true, false), (true, true)] where (!wide || avx) && (!wider || avx512) {
-                (OwnKernels.useAVX, OwnKernels.useAVX512) = (wide, wider)
-                XCTAssertEqual(try run(), baseline, "B \(B), R \(R), N \(N), AVX-512 \(wider)")
-            }
+            let runs = try OwnKernels.atEveryLevel(run)
+            for (level, result) in runs.dropFirst() { XCTAssertEqual(result, runs[0].result, "B \(B), R \(R), N \(N), level \(level)") }
         }
     }
 
@@ -468,14 +462,8 @@ final class AddressingTests: XCTestCase {
                 for out in outputs.dropFirst() { loss = try Op.add(loss, try Op.sum(try Op.mul(out, Variable(randnFixed(out.shape))), axis: nil)) }
                 return (outputs.map(\.value.data) + (try Graph.gradients(of: loss, wrt: v)).map(\.data)).map { $0.map(\.bitPattern) }
             }
-            let (avx, avx512) = (OwnKernels.useAVX, OwnKernels.useAVX512)
-            defer { (OwnKernels.useAVX, OwnKernels.useAVX512) = (avx, avx512) }
-            (OwnKernels.useAVX, OwnKernels.useAVX512) = (false, false)
-            let baseline = try run()
-            for (wide, wider) in [(true, false), (true, true)] where (!wide || avx) && (!wider || avx512) {
-                (OwnKernels.useAVX, OwnKernels.useAVX512) = (wide, wider)
-                XCTAssertEqual(try run(), baseline, "B \(B), H \(H), N \(N), W \(W), AVX-512 \(wider)")
-            }
+            let runs = try OwnKernels.atEveryLevel(run)
+            for (level, result) in runs.dropFirst() { XCTAssertEqual(result, runs[0].result, "B \(B), H \(H), N \(N), W \(W), level \(level)") }
         }
     }
 
