@@ -202,6 +202,9 @@ extension FusedOp.Operand {
 }
 
 extension PlanRecorder {
+    /// An elementwise step's element count, op and operand slots (a scalar: one constant number).
+    typealias Form = (count: Int, kind: FusedOp.Kind, operands: [(slot: Int, scalar: Bool)])
+
     /// The steps with each run of two or more consecutive elementwise steps
     /// (unary functions; add, sub, mul, div of same-shaped values or with a
     /// constant single number) over the same number of elements merged into
@@ -209,8 +212,8 @@ extension PlanRecorder {
     /// separate kernels add them.
     static func fuseElementwise(_ steps: [RecordedStep], slots: [Slot]) -> [RecordedStep] {
         // Each step's elementwise form, if it has one: its element count and operand slots.
-        func form(_ step: RecordedStep) -> (count: Int, operands: [(slot: Int, scalar: Bool)])? {
-            if let unary = step.kernel as? UnaryKernel, step.inputs[0] >= 0 { return (unary.count, [(step.inputs[0], false)]) }
+        func form(_ step: RecordedStep) -> Form? {
+            if let unary = step.kernel as? UnaryKernel, step.inputs[0] >= 0 { return (unary.count, .unary(unary), [(step.inputs[0], false)]) }
             guard let binary = step.kernel as? BinaryKernel, step.inputs.count == 2, step.inputs.allSatisfy({ $0 >= 0 }) else { return nil }
             var operands: [(Int, Bool)] = []
             for (slot, (map, count)) in zip(step.inputs, [(binary.mapA, binary.countA), (binary.mapB, binary.countB)]) {
@@ -219,7 +222,7 @@ extension PlanRecorder {
                 guard count == 1, !slots[slot].needsGradient else { return nil }
                 operands.append((slot, true))
             }
-            return (binary.count, operands)
+            return (binary.count, .binary(binary.kind), operands)
         }
         var consumers = [[Int]](repeating: [], count: slots.count)
         for (k, step) in steps.enumerated() { for i in step.inputs where i >= 0 { consumers[i].append(k) } }
@@ -256,23 +259,23 @@ extension PlanRecorder {
     }
 
     /// One step for a run of elementwise steps (see `fuseElementwise`).
-    private static func merge(_ run: ArraySlice<RecordedStep>, forms: ArraySlice<(count: Int, operands: [(slot: Int, scalar: Bool)])?>) -> RecordedStep {
+    private static func merge(_ run: ArraySlice<RecordedStep>, forms: ArraySlice<Form?>) -> RecordedStep {
         var inputs: [Int] = []
         var made: [Int: Int] = [:]
         var ops: [FusedOp] = []
         for (j, k) in run.indices.enumerated() {
+            guard let form = forms[k] else { continue }
             let step = run[k]
-            let operands = forms[k]!.operands.map { operand -> FusedOp.Operand in
+            let operands = form.operands.map { operand -> FusedOp.Operand in
                 if let producer = made[operand.slot] { return .value(producer) }
                 let index = inputs.firstIndex(of: operand.slot) ?? { inputs.append(operand.slot); return inputs.count - 1 }()
                 return operand.scalar ? .scalar(index) : .input(index)
             }
-            let kind: FusedOp.Kind = (step.kernel as? UnaryKernel).map { .unary($0) } ?? .binary((step.kernel as! BinaryKernel).kind)
-            ops.append(FusedOp(kind: kind, operands: operands, records: step.records))
+            ops.append(FusedOp(kind: form.kind, operands: operands, records: step.records))
             made[step.outputs[0]] = j
         }
-        let kernel = FusedElementwiseKernel(ops: ops, count: forms[run.startIndex]!.count)
+        let kernel = FusedElementwiseKernel(ops: ops, count: forms[run.startIndex]?.count ?? 0)
         return RecordedStep(kernel: kernel, name: "elementwise", inputs: inputs, outputs: run.map { $0.outputs[0] },
-                            records: run.contains(where: \.records), flops: run.reduce(0) { $0 + $1.flops }, scope: run.first!.scope)
+                            records: run.contains(where: \.records), flops: run.reduce(0) { $0 + $1.flops }, scope: run[run.startIndex].scope)
     }
 }
