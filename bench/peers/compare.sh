@@ -32,9 +32,10 @@ declare -A mnemo_ms jax_ms
 for ((r = 0; r < rounds; r++)); do
   # Mnemo's own kernels, as the suite runs them (a BLAS changes the figure; say MNEMO_BLAS to choose).
   out=$(MNEMO_BLAS="${MNEMO_BLAS:-none}" "${pin[@]}" "$mnemo" bench bench/ntm_step.mn bench/ntm_step_compiled.mn \
-        bench/mann_episode.mn bench/mann_episode_compiled.mn)
+        bench/ntm_step10_compiled.mn bench/mann_episode.mn bench/mann_episode_compiled.mn)
   mnemo_ms[ntm]+="$(echo "$out" | awk '/^NTM copy step, length/ { print $(NF - 1) }') "
-  mnemo_ms[ntmc]+="$(echo "$out" | awk '/^NTM copy step compiled/ { print $(NF - 1) }') "
+  mnemo_ms[ntmc]+="$(echo "$out" | awk '/^NTM copy step compiled, length 20/ { print $(NF - 1) }') "
+  mnemo_ms[ntm10c]+="$(echo "$out" | awk '/^NTM copy step compiled, length 10/ { print $(NF - 1) }') "
   mnemo_ms[mann]+="$(echo "$out" | awk '/^MANN episode, batch/ { print $(NF - 1) }') "
   mnemo_ms[mannc]+="$(echo "$out" | awk '/^MANN episode compiled/ { print $(NF - 1) }') "
   # And Mnemo's compiled MANN with two threads, on both cores (`threads(2)`).
@@ -42,17 +43,19 @@ for ((r = 0; r < rounds; r++)); do
   mnemo_ms[mann2]+="$(echo "$out" | awk '/^MANN episode compiled/ { print $(NF - 1) }') "
   out=$("${pin[@]}" "$venv/bin/python" bench/peers/jax_models.py all)
   jax_ms[ntm]+="$(echo "$out" | awk '$1 == "ntm" { print $2 }') "
+  jax_ms[ntm10]+="$(echo "$out" | awk '$1 == "ntm10" { print $2 }') "
   jax_ms[mann]+="$(echo "$out" | awk '$1 == "mann" { print $2 }') "
 done
 
 printf '%-44s %10s %10s %8s\n' "step (median of $rounds rounds, one core)" "Mnemo ms" "JAX ms" "ratio"
-for name in ntm ntmc mann mannc mann2; do
+for name in ntm ntmc ntm10c mann mannc mann2; do
   m=$(echo ${mnemo_ms[$name]} | tr ' ' '\n' | median)
   peer=${name%2}
   j=$(echo ${jax_ms[${peer%c}]} | tr ' ' '\n' | median)
   case $name in
     ntm) label="NTM copy step, length 20, batch 1" ;;
     ntmc) label="  the same, compiled (one kernel plan)" ;;
+    ntm10c) label="NTM copy step, length 10, compiled" ;;
     mann) label="MANN episode, batch 16 x 50 steps, 4 reads" ;;
     mannc) label="  the same, compiled (one kernel plan)" ;;
     mann2) label="  compiled, Mnemo with two threads" ;;

@@ -198,8 +198,8 @@ def timed(step, state, repeats):
     return (time.perf_counter() - start) / repeats * 1000
 
 
-def ntm_bench(repeats):
-    slots, width, shifts, length = 128, 20, 3, 20
+def ntm_bench(repeats, length=20):
+    slots, width, shifts = 128, 20, 3
     key = jax.random.PRNGKey(1)
     params = ntm_init(key, 9, 8, 100, slots, width, shifts)
     bits = jax.random.bernoulli(jax.random.PRNGKey(2), 0.5, (length, 8)).astype(jnp.float32)
@@ -237,5 +237,7 @@ if __name__ == "__main__":
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     if which in ("ntm", "all"):
         print(f"ntm {ntm_bench(repeats or 40):.3f} ms/step", flush=True)
+    if which in ("ntm10", "all"):
+        print(f"ntm10 {ntm_bench(repeats or 40, length=10):.3f} ms/step", flush=True)
     if which in ("mann", "all"):
         print(f"mann {mann_bench(repeats or 5):.3f} ms/step", flush=True)
