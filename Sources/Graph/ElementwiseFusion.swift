@@ -172,8 +172,12 @@ final class FusedElementwiseKernel: PlanKernel {
         switch op.kind {
         case .unary(let unary):
             let x = pointer(op.operands[0], io, start), y = io.output(k) + start
-            let derivative = unary.derivative
-            each { g[$0] * derivative(x[$0], y[$0]) }
+            if case .activation(let f) = unary.f {
+                each { g[$0] * f.slope(output: y[$0]) }
+            } else {
+                let derivative = unary.derivative
+                each { g[$0] * derivative(x[$0], y[$0]) }
+            }
         case .binary(let kind):
             let (left, right) = (op.operands[0], op.operands[1])
             let a = pointer(left, io, start), b = pointer(right, io, start)

@@ -179,9 +179,8 @@ extension Op {
 
     /// The same for exp, sigmoid or tanh, computed in C at the CPU's widest vectors.
     @inline(__always)
-    static func unary(_ name: StaticString, _ a: Variable, activation f: VectorMath.Activation, _ derivative: @escaping (Float, Float) -> Float,
-                      graph: Derivative? = nil) -> Variable {
-        unary(name, a, value: f.map(a.value), .activation(f), derivative, graph: graph)
+    static func unary(_ name: StaticString, _ a: Variable, activation f: VectorMath.Activation, graph: Derivative? = nil) -> Variable {
+        unary(name, a, value: f.map(a.value), .activation(f), { _, y in f.slope(output: y) }, graph: graph)
     }
 
     @inline(__always)
@@ -201,7 +200,7 @@ extension Op {
     static func constantDerivative(_ f: @escaping (Float) -> Float) -> Derivative { { x in Variable(x.value.map(f)) } }
 
     public static func neg(_ a: Variable) -> Variable { unary("neg", a, { -$0 }, { _, _ in -1 }, graph: constantDerivative { _ in -1 }) }
-    public static func exp(_ a: Variable) -> Variable { unary("exp", a, activation: .exp, { _, y in y }, graph: { exp($0) }) }
+    public static func exp(_ a: Variable) -> Variable { unary("exp", a, activation: .exp, graph: { exp($0) }) }
     public static func log(_ a: Variable) -> Variable {
         unary("log", a, Foundation.log, { x, _ in 1 / x }, graph: { try div(Variable(Tensor(1)), $0) })
     }
@@ -212,10 +211,10 @@ extension Op {
         unary("abs", a, Swift.abs, { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }, graph: constantDerivative { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
     }
     public static func tanh(_ a: Variable) -> Variable {
-        unary("tanh", a, activation: .tanh, { _, y in Scalar.tanhSlope(output: y) }, graph: { x in try sub(Variable(Tensor(1)), square(tanh(x))) })
+        unary("tanh", a, activation: .tanh, graph: { x in try sub(Variable(Tensor(1)), square(tanh(x))) })
     }
     public static func sigmoid(_ a: Variable) -> Variable {
-        unary("sigmoid", a, activation: .sigmoid, { _, y in Scalar.sigmoidSlope(output: y) }, graph: { x in
+        unary("sigmoid", a, activation: .sigmoid, graph: { x in
             let s = sigmoid(x)
             return try mul(s, try sub(Variable(Tensor(1)), s))
         })

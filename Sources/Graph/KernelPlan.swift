@@ -52,7 +52,7 @@ public struct PlanIO {
         return plan.written[slot] ? plan.values + plan.gradOffsets[slot] : nil
     }
 
-    /// Scratch buffer k (of a few) of at least n floats, shared by every
+    /// Scratch buffer k (0 to 7) of at least n floats, shared by every
     /// kernel: valid only until the kernel returns.
     @inline(__always) public func scratch(_ k: Int, _ n: Int) -> UnsafeMutablePointer<Float> { plan.scratch(k, n) }
 
@@ -307,15 +307,21 @@ public final class KernelPlan {
         written.deallocate(); outputIndex.deallocate(); slotTable.deallocate(); zeros.deallocate()
         stackA?.deallocate(); stackB?.deallocate()
         for b in transposes.values { b.deallocate() }
-        for b in scratchBuffers { b.pointer.deallocate() }
+        for k in 0..<KernelPlan.scratchCount { scratchBuffers[k].pointer.deallocate() }
+        scratchBuffers.deallocate()
     }
 
-    /// The kernels' shared scratch (`PlanIO.scratch`), grown at the first run.
-    private var scratchBuffers: [(pointer: UnsafeMutablePointer<Float>, count: Int)] = []
+    /// The kernels' shared scratch (`PlanIO.scratch`, buffers 0 to 7), grown
+    /// at the first run; plain pointers, so that asking costs no reference counting.
+    static let scratchCount = 8
+    private let scratchBuffers: UnsafeMutablePointer<(pointer: UnsafeMutablePointer<Float>, count: Int)> = {
+        let buffers = UnsafeMutablePointer<(pointer: UnsafeMutablePointer<Float>, count: Int)>.allocate(capacity: KernelPlan.scratchCount)
+        for k in 0..<KernelPlan.scratchCount { (buffers + k).initialize(to: (.allocate(capacity: 1), 1)) }
+        return buffers
+    }()
 
     func scratch(_ k: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
         // No larger than the temporaries the eager ops made (and freed) for the same values.
-        while scratchBuffers.count <= k { scratchBuffers.append((.allocate(capacity: 1), 1)) }
         if scratchBuffers[k].count < n {
             scratchBuffers[k].pointer.deallocate()
             scratchBuffers[k] = (.allocate(capacity: max(1, n)), n)
@@ -335,8 +341,7 @@ public final class KernelPlan {
             transposes[slot] = buffer
         }
         if transposedNow.insert(slot).inserted {
-            let m = values + offsets[slot]
-            for i in 0..<rows { for j in 0..<columns { buffer[j * rows + i] = m[i * columns + j] } }
+            OwnKernels.transpose(values + offsets[slot], rows: rows, columns: columns, into: buffer)
         }
         return UnsafePointer(buffer)
     }
@@ -402,7 +407,7 @@ public final class KernelPlan {
         }
         let profile = GraphProfile(rows: Array(rows.values), nodes: plannedSteps.count)
         // Kernels' scratch is shared and grows at the first run.
-        let kept = kernelBytes + 4 * scratchBuffers.reduce(0) { $0 + $1.count }
+        let kept = kernelBytes + 4 * (0..<KernelPlan.scratchCount).reduce(0) { $0 + (scratchBuffers[$1].count > 1 ? scratchBuffers[$1].count : 0) }
         let head = "one kernel plan: \(plannedSteps.count) kernels, \(GraphProfile.amount(profile.flops, "FLOP")) forward, "
             + "\(GraphProfile.amount(bytes + kept, "B")) allocated once (values and gradients \(GraphProfile.amount(bytes, "B")), kept by kernels \(GraphProfile.amount(kept, "B")))"
         let table = profile.table(head: head, kind: "kernel", held: "writes")

@@ -197,7 +197,12 @@ final class UnaryKernel: PlanKernel {
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
         let x = io.input(0), y = io.output(0), scratch = io.scratch(0, count)
-        for i in 0..<count { scratch[i] = g[i] * derivative(x[i], y[i]) }
+        // exp, sigmoid and tanh: the same slope, inline (the loop in vectors).
+        if case .activation(let f) = self.f {
+            for i in 0..<count { scratch[i] = g[i] * f.slope(output: y[i]) }
+        } else {
+            for i in 0..<count { scratch[i] = g[i] * derivative(x[i], y[i]) }
+        }
         io.add(scratch, to: 0)
     }
 }

@@ -168,7 +168,7 @@ public enum OwnKernels {
     }
 
     /// out[j, i] = x[i, j] for x [rows, columns], in tiles that stay in cache.
-    static func transpose(_ x: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+    public static func transpose(_ x: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
         let tile = 32
         for i0 in stride(from: 0, to: rows, by: tile) {
             for j0 in stride(from: 0, to: columns, by: tile) {

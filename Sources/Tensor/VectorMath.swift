@@ -162,6 +162,15 @@ extension VectorMath {
             mnemo_activations(OwnKernels.level, rawValue, x, y, n)
         }
 
+        /// Its derivative from its output y: exp's y, sigmoid's y (1 - y), tanh's 1 - y^2.
+        @inline(__always) public func slope(output y: Float) -> Float {
+            switch self {
+            case .exp: return y
+            case .sigmoid: return Scalar.sigmoidSlope(output: y)
+            case .tanh: return Scalar.tanhSlope(output: y)
+            }
+        }
+
         /// The function on every element of a tensor.
         public func map(_ t: Tensor) -> Tensor {
             let out = filling(t.count) { y in reading(t.data) { apply($0, y, t.count) } }
