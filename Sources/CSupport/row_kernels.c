@@ -41,6 +41,23 @@ BODY void row_dot_rows(const float *restrict a, const float *restrict b, float *
     dots_of_rows(a, 0, b, c, n, k, 1);
 }
 
+// out[j, i] = x[i, j] for x [rows, columns]: blocks of 8 x 8 through vectors, the edges one at a time.
+BODY void transpose(const float *restrict x, long rows, long columns, float *restrict out) {
+    long i0 = 0;
+    for (; i0 + 8 <= rows; i0 += 8) {
+        long j0 = 0;
+        for (; j0 + 8 <= columns; j0 += 8) {
+            v8 v[8];
+            for (int r = 0; r < 8; r++) v[r] = load8(x + (i0 + r) * columns + j0);
+            transpose8(v);
+            for (int r = 0; r < 8; r++) store8(out + (j0 + r) * rows + i0, v[r]);
+        }
+        for (long i = i0; i < i0 + 8; i++) for (long j = j0; j < columns; j++) out[j * rows + i] = x[i * columns + j];
+    }
+    for (long i = i0; i < rows; i++) for (long j = 0; j < columns; j++) out[j * rows + i] = x[i * columns + j];
+}
+
+VARIANTS(transpose, (const float *x, long rows, long columns, float *out), (x, rows, columns, out))
 VARIANTS(row_times_b, (const float *a, long cs, const float *b, float *c, long n, long k), (a, cs, b, c, n, k))
 VARIANTS(row_dot_rows, (const float *a, const float *b, float *c, long n, long k), (a, b, c, n, k))
 

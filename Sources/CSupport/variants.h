@@ -27,6 +27,28 @@ BODY v4 load4(const float *p) { v4 v; __builtin_memcpy(&v, p, sizeof v); return 
 BODY void store4(float *p, v4 v) { __builtin_memcpy(p, &v, sizeof v); }
 #define SHUFFLE(x, y, ...) __builtin_shufflevector(x, y, __VA_ARGS__)
 
+// Eight vectors transposed in place: lane l of vector r becomes lane r of
+// vector l (t pairs vectors, u takes lanes l and l + 4 of four, then lane l
+// of all eight).
+BODY void transpose8(v8 *v) {
+    const v8 t0 = SHUFFLE(v[0], v[1], 0, 8, 1, 9, 4, 12, 5, 13), t1 = SHUFFLE(v[0], v[1], 2, 10, 3, 11, 6, 14, 7, 15);
+    const v8 t2 = SHUFFLE(v[2], v[3], 0, 8, 1, 9, 4, 12, 5, 13), t3 = SHUFFLE(v[2], v[3], 2, 10, 3, 11, 6, 14, 7, 15);
+    const v8 t4 = SHUFFLE(v[4], v[5], 0, 8, 1, 9, 4, 12, 5, 13), t5 = SHUFFLE(v[4], v[5], 2, 10, 3, 11, 6, 14, 7, 15);
+    const v8 t6 = SHUFFLE(v[6], v[7], 0, 8, 1, 9, 4, 12, 5, 13), t7 = SHUFFLE(v[6], v[7], 2, 10, 3, 11, 6, 14, 7, 15);
+    const v8 u0 = SHUFFLE(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), u1 = SHUFFLE(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+    const v8 u2 = SHUFFLE(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), u3 = SHUFFLE(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    const v8 u4 = SHUFFLE(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), u5 = SHUFFLE(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+    const v8 u6 = SHUFFLE(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), u7 = SHUFFLE(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+    v[0] = SHUFFLE(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
+    v[1] = SHUFFLE(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
+    v[2] = SHUFFLE(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
+    v[3] = SHUFFLE(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
+    v[4] = SHUFFLE(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
+    v[5] = SHUFFLE(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
+    v[6] = SHUFFLE(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
+    v[7] = SHUFFLE(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
 // The dot of a and b ([k]) as Tensor's `dot` takes it: lane l sums p = l,
 // l + 8, ..., the lanes are added in order, then the last k % 8 products.
 BODY float dot8(const float *restrict a, const float *restrict b, long k) {
@@ -62,24 +84,10 @@ BODY void dots_of_rows(const float *restrict a, long a_step, const float *restri
             s6 += load8(x + 6 * a_step + p) * load8(r + 6 * k + p);
             s7 += load8(x + 7 * a_step + p) * load8(r + 7 * k + p);
         }
-        // Transpose: t pairs rows, u takes lanes l and l + 4 of four rows, then lane l of all eight.
-        const v8 t0 = SHUFFLE(s0, s1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = SHUFFLE(s0, s1, 2, 10, 3, 11, 6, 14, 7, 15);
-        const v8 t2 = SHUFFLE(s2, s3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = SHUFFLE(s2, s3, 2, 10, 3, 11, 6, 14, 7, 15);
-        const v8 t4 = SHUFFLE(s4, s5, 0, 8, 1, 9, 4, 12, 5, 13), t5 = SHUFFLE(s4, s5, 2, 10, 3, 11, 6, 14, 7, 15);
-        const v8 t6 = SHUFFLE(s6, s7, 0, 8, 1, 9, 4, 12, 5, 13), t7 = SHUFFLE(s6, s7, 2, 10, 3, 11, 6, 14, 7, 15);
-        const v8 u0 = SHUFFLE(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), u1 = SHUFFLE(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
-        const v8 u2 = SHUFFLE(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), u3 = SHUFFLE(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
-        const v8 u4 = SHUFFLE(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), u5 = SHUFFLE(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
-        const v8 u6 = SHUFFLE(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), u7 = SHUFFLE(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+        v8 lanes[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
+        transpose8(lanes);
         v8 sum = {-0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f};
-        sum += SHUFFLE(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
-        sum += SHUFFLE(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
-        sum += SHUFFLE(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
-        sum += SHUFFLE(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
-        sum += SHUFFLE(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
-        sum += SHUFFLE(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
-        sum += SHUFFLE(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
-        sum += SHUFFLE(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+        for (int l = 0; l < 8; l++) sum += lanes[l];
         float t[8];
         store8(t, sum);
         for (int q = 0; q < 8; q++) {

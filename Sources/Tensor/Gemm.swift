@@ -167,16 +167,9 @@ public enum OwnKernels {
         }
     }
 
-    /// out[j, i] = x[i, j] for x [rows, columns], in tiles that stay in cache.
+    /// out[j, i] = x[i, j] for x [rows, columns], eight by eight in vectors (row_kernels.c).
     public static func transpose(_ x: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
-        let tile = 32
-        for i0 in stride(from: 0, to: rows, by: tile) {
-            for j0 in stride(from: 0, to: columns, by: tile) {
-                for i in i0..<min(i0 + tile, rows) {
-                    for j in j0..<min(j0 + tile, columns) { out[j * rows + i] = x[i * columns + j] }
-                }
-            }
-        }
+        mnemo_transpose(level, x, rows, columns, out)
     }
 
     /// c[r * ldc + j] += sum over p of A(r, p) * b[p * ldb + j] for four

@@ -63,6 +63,8 @@ void mnemo_links_outer_add(int level, const float *w, const float *gf, const flo
 /// (b [k, n]); and c[j] += dot(a, b[j, :]) (b [n, k]).
 void mnemo_row_times_b(int level, const float *a, long cs, const float *b, float *c, long n, long k);
 void mnemo_row_dot_rows(int level, const float *a, const float *b, float *c, long n, long k);
+/// out[j, i] = x[i, j] for x [rows, columns].
+void mnemo_transpose(int level, const float *x, long rows, long columns, float *out);
 
 /// One parameter's optimizer update (row_kernels.c; Optimizer.update): the
 /// gradient clipped to [-limit, limit] and scaled, each rule on w and its
