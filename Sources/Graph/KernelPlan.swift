@@ -200,6 +200,8 @@ public final class KernelPlan {
     /// What the run leaves in objects: states set from a value, and effects read from several, in order.
     var states: [(slot: Int, apply: (Tensor) -> Void)] = []
     var effects: [(slots: [Int], apply: (PlanValues) -> Void)] = []
+    /// Buffers that steps sharing a weight keep their product rows in (`layOutProductRows`).
+    private let sharedRows: [UnsafeMutablePointer<Float>]
     private var stackA: UnsafeMutablePointer<Float>? = nil
     private var stackB: UnsafeMutablePointer<Float>? = nil
     private var stackCapacity = (0, 0)
@@ -253,6 +255,7 @@ public final class KernelPlan {
         }
         self.plannedSteps = planned
         self.kernels = steps.map(\.kernel)
+        sharedRows = KernelPlan.layOutProductRows(steps)
         self.sources = sources
         self.loss = loss
         self.optimizer = optimizer
@@ -261,6 +264,32 @@ public final class KernelPlan {
         zeros = .allocate(capacity: max(1, longest))
         zeros.initialize(repeating: 0, count: max(1, longest))
         pending.reserveCapacity(steps.count)
+    }
+
+    /// The LSTM steps sharing a weight save their rows for its product in
+    /// one buffer each for [x, h] and dz, the last step's first (the order
+    /// the backward pass keeps them in), so that `flushProducts` finds them
+    /// stacked already. Returns the buffers, which the plan owns.
+    static func layOutProductRows(_ steps: [PlanRecorder.RecordedStep]) -> [UnsafeMutablePointer<Float>] {
+        var byWeight: [Int: [LSTMKernel]] = [:], order: [Int] = []
+        for step in steps {
+            guard let cell = step.kernel as? LSTMKernel, step.inputs[3] >= 0 else { continue }
+            if byWeight[step.inputs[3]] == nil { order.append(step.inputs[3]) }
+            byWeight[step.inputs[3], default: []].append(cell)
+        }
+        var buffers: [UnsafeMutablePointer<Float>] = []
+        for weight in order {
+            guard let cells = byWeight[weight], cells.count > 1,
+                  cells.allSatisfy({ $0.rowFloats == cells[0].rowFloats }) else { continue }
+            let (a, b) = cells[0].rowFloats
+            let xh = UnsafeMutablePointer<Float>.allocate(capacity: cells.count * a)
+            let dz = UnsafeMutablePointer<Float>.allocate(capacity: cells.count * b)
+            xh.initialize(repeating: 0, count: cells.count * a)
+            dz.initialize(repeating: 0, count: cells.count * b)
+            for (t, cell) in cells.reversed().enumerated() { cell.useRows(xh: xh + t * a, dz: dz + t * b) }
+            buffers += [xh, dz]
+        }
+        return buffers
     }
 
     /// Places the gradients after the values, sharing space by liveness: a
@@ -306,6 +335,7 @@ public final class KernelPlan {
         values.deallocate(); offsets.deallocate(); counts.deallocate(); gradOffsets.deallocate()
         written.deallocate(); outputIndex.deallocate(); slotTable.deallocate(); zeros.deallocate()
         stackA?.deallocate(); stackB?.deallocate()
+        for b in sharedRows { b.deallocate() }
         for b in transposes.values { b.deallocate() }
         for k in 0..<KernelPlan.scratchCount { scratchBuffers[k].pointer.deallocate() }
         scratchBuffers.deallocate()
@@ -532,8 +562,16 @@ public final class KernelPlan {
             d.update(repeating: 0, count: counts[slot])
             written[slot] = true
         }
+        // Parts laid out one after another already (`layOutProductRows`) need no stacking.
+        var first: Product? = nil, nextA: UnsafePointer<Float>? = nil, nextB: UnsafePointer<Float>? = nil, contiguous = true
+        for p in pending where p.slot == slot {
+            if first == nil { first = p } else if p.a != nextA || p.b != nextB { contiguous = false; break }
+            (nextA, nextB) = (p.a + p.rows * m, p.b + p.rows * n)
+        }
         if parts == 1 {
             Tensor.addProduct(into: d, single.a, single.b, m: m, n: n, k: rows, transposeA: true, transposeB: false)
+        } else if contiguous, let first {
+            Tensor.addProduct(into: d, first.a, first.b, m: m, n: n, k: rows, transposeA: true, transposeB: false)
         } else {
             if stackCapacity.0 < rows * m {
                 stackA?.deallocate()

@@ -108,7 +108,11 @@ final class LSTMKernel: PlanKernel, KeepsProducts {
     /// [x, h], the activated gates and tanh(c') kept from the forward pass,
     /// the gates' gradients (kept until W's product is summed), zeros for an
     /// output nothing used.
-    let xh, gates, tanhC, dz, zeros: MutableFloats
+    let gates, tanhC, zeros: MutableFloats
+    /// [x, h] and dz: the rows of W's product, laid out by the plan for all
+    /// the steps sharing W (`useRows`) so that their stack needs no copying.
+    private(set) var xh, dz: MutableFloats
+    private var ownsRows = true
 
     init(batch: Int, inputs: Int, hidden: Int) {
         (B, I, H) = (batch, inputs, hidden)
@@ -116,7 +120,19 @@ final class LSTMKernel: PlanKernel, KeepsProducts {
         (xh, gates, tanhC, dz, zeros) = (make(B * (I + H)), make(B * 4 * H), make(B * H), make(B * 4 * H), make(B * H))
     }
 
-    deinit { for p in [xh, gates, tanhC, dz, zeros] { p.deallocate() } }
+    deinit {
+        for p in [gates, tanhC, zeros] { p.deallocate() }
+        if ownsRows { xh.deallocate(); dz.deallocate() }
+    }
+
+    /// The rows this step saves for W's product, in buffers the plan owns.
+    func useRows(xh: MutableFloats, dz: MutableFloats) {
+        if ownsRows { self.xh.deallocate(); self.dz.deallocate() }
+        (self.xh, self.dz, ownsRows) = (xh, dz, false)
+    }
+
+    /// The floats of each: B (I + H) and B 4H.
+    var rowFloats: (xh: Int, dz: Int) { (B * (I + H), B * 4 * H) }
 
     func forward(_ io: PlanIO) {
         let x = io.input(0), h = io.input(1)
