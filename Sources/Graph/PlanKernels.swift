@@ -456,12 +456,27 @@ final class SoftmaxKernel: PlanKernel {
         let y = io.output(0), scratch = io.scratch(0, outer * n * inner), dots = io.scratch(1, outer * inner)
         // Lines are independent: threads take whole ones (the same bits).
         Parallel.forEach(outer, work: 4 * outer * n * inner) { range in
-            for o in range {
+            // Contiguous lines four at a time: their sums are four independent
+            // chains of additions, each in order.
+            var first = range.lowerBound
+            if inner == 1 {
+                while first + 4 <= range.upperBound {
+                    var s = SIMD4<Float>()
+                    for j in 0..<n {
+                        for k in 0..<4 { let at = (first + k) * n + j; s[k] += g[at] * y[at] }
+                    }
+                    for k in 0..<4 { dots[first + k] = s[k] }
+                    first += 4
+                }
+            }
+            for o in first..<range.upperBound {
                 for i in 0..<inner {
                     var s: Float = 0
                     for j in 0..<n { let at = (o * n + j) * inner + i; s += g[at] * y[at] }
                     dots[o * inner + i] = s
                 }
+            }
+            for o in range {
                 for j in 0..<n { for i in 0..<inner {
                     let at = (o * n + j) * inner + i
                     scratch[at] = y[at] * (g[at] - dots[o * inner + i])
