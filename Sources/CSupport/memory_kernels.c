@@ -53,6 +53,7 @@ BODY void store1(float *p, float v) { *p = v; }
 BODY void cosine_backward(const float *restrict g, const float *restrict m, const float *restrict norms,
                           const float *restrict keys, const float *restrict key_norms, const float *restrict dots,
                           long heads, long n, long w, float *restrict dm, float *restrict dk, int mode) {
+    const v16 zero16 = {0};
     const v8 zero8 = {0};
     const v4 zero4 = {0};
     for (long h0 = 0; h0 < heads; h0 += MNEMO_HEAD_GROUP) {
@@ -83,7 +84,8 @@ BODY void cosine_backward(const float *restrict g, const float *restrict m, cons
                 const float *row = m + (i0 + q) * w;
                 float *drow = dm + (i0 + q) * w;
                 long j = 0;
-                for (; j + 8 <= w; j += 8) ROW_UPDATE(v8, load8, store8, zero8, j)
+                for (; j + 16 <= w; j += 16) ROW_UPDATE(v16, load16, store16, zero16, j)
+                if (j + 8 <= w) { ROW_UPDATE(v8, load8, store8, zero8, j) j += 8; }
                 if (j + 4 <= w) { ROW_UPDATE(v4, load4, store4, zero4, j) j += 4; }
                 for (; j < w; j++) ROW_UPDATE(float, load1, store1, 0.0f, j)
             }
@@ -150,35 +152,33 @@ VARIANTS(cosine_backward, (const float *g, const float *m, const float *norms, c
 // out[j] += w[i] rows[i, j] for the n rows ([n, width]) in order, skipping
 // rows whose weight is 0: a read (out a head's read vector, rows the memory)
 // or an add vector's gradient (out da, rows the memory's gradient). Columns
-// in blocks of NV * 8 held in registers while every row goes past.
-#define WEIGHTED_BLOCK(NV)                                                              \
+// in blocks of up to 64 held in registers while every row goes past.
+#define WEIGHTED_BLOCK(V, LANES, LOAD, STORE, NV)                                       \
     {                                                                                   \
-        v8 acc[NV];                                                                     \
-        for (int c = 0; c < NV; c++) acc[c] = load8(out + j0 + 8 * c);                  \
+        V acc[NV];                                                                      \
+        for (int c = 0; c < NV; c++) acc[c] = LOAD(out + j0 + LANES * c);               \
         for (long i = 0; i < n; i++) {                                                  \
             const float wi = w[i];                                                      \
             if (wi == 0) continue;                                                      \
             const float *row = rows + i * width + j0;                                   \
-            for (int c = 0; c < NV; c++) acc[c] += wi * load8(row + 8 * c);             \
+            for (int c = 0; c < NV; c++) acc[c] += wi * LOAD(row + LANES * c);          \
         }                                                                               \
-        for (int c = 0; c < NV; c++) store8(out + j0 + 8 * c, acc[c]);                  \
+        for (int c = 0; c < NV; c++) STORE(out + j0 + LANES * c, acc[c]);               \
+        j0 += LANES * NV;                                                               \
     }
 
 BODY void weighted_sum_rows(const float *restrict w, const float *restrict rows, long n, long width,
                             float *restrict out) {
     long j0 = 0;
-    for (; j0 + 64 <= width; j0 += 64) WEIGHTED_BLOCK(8)
-    switch ((width - j0) / 8) {
-    case 7: WEIGHTED_BLOCK(7) break;
-    case 6: WEIGHTED_BLOCK(6) break;
-    case 5: WEIGHTED_BLOCK(5) break;
-    case 4: WEIGHTED_BLOCK(4) break;
-    case 3: WEIGHTED_BLOCK(3) break;
-    case 2: WEIGHTED_BLOCK(2) break;
-    case 1: WEIGHTED_BLOCK(1) break;
+    while (j0 + 64 <= width) WEIGHTED_BLOCK(v16, 16, load16, store16, 4)
+    switch ((width - j0) / 16) {
+    case 3: WEIGHTED_BLOCK(v16, 16, load16, store16, 3) break;
+    case 2: WEIGHTED_BLOCK(v16, 16, load16, store16, 2) break;
+    case 1: WEIGHTED_BLOCK(v16, 16, load16, store16, 1) break;
     default: break;
     }
-    for (long j = j0 + (width - j0) / 8 * 8; j < width; j++) {
+    if (j0 + 8 <= width) WEIGHTED_BLOCK(v8, 8, load8, store8, 1)
+    for (long j = j0; j < width; j++) {
         float acc = out[j];
         for (long i = 0; i < n; i++) if (w[i] != 0) acc += w[i] * rows[i * width + j];
         out[j] = acc;
@@ -218,11 +218,13 @@ BODY void write_rows(const float *src, float *dst, long n, long width, long head
             }
             long j = 0;
             if (erase) {
-                for (; j + 8 <= width; j += 8) store8(d + j, load8(s + j) * (1 - wi * load8(erase + j)) + wi * load8(add + j));
+                for (; j + 16 <= width; j += 16) store16(d + j, load16(s + j) * (1 - wi * load16(erase + j)) + wi * load16(add + j));
+                if (j + 8 <= width) { store8(d + j, load8(s + j) * (1 - wi * load8(erase + j)) + wi * load8(add + j)); j += 8; }
                 if (j + 4 <= width) { store4(d + j, load4(s + j) * (1 - wi * load4(erase + j)) + wi * load4(add + j)); j += 4; }
                 for (; j < width; j++) d[j] = s[j] * (1 - wi * erase[j]) + wi * add[j];
             } else {
-                for (; j + 8 <= width; j += 8) store8(d + j, load8(s + j) + wi * load8(add + j));
+                for (; j + 16 <= width; j += 16) store16(d + j, load16(s + j) + wi * load16(add + j));
+                if (j + 8 <= width) { store8(d + j, load8(s + j) + wi * load8(add + j)); j += 8; }
                 if (j + 4 <= width) { store4(d + j, load4(s + j) + wi * load4(add + j)); j += 4; }
                 for (; j < width; j++) d[j] = s[j] + wi * add[j];
             }
@@ -233,7 +235,8 @@ BODY void write_rows(const float *src, float *dst, long n, long width, long head
         const float *s = src + i * width;
         float *d = dst + i * width;
         long j = 0;
-        for (; j + 8 <= width; j += 8) WRITE_CHUNK(v8, load8, store8, j)
+        for (; j + 16 <= width; j += 16) WRITE_CHUNK(v16, load16, store16, j)
+        if (j + 8 <= width) { WRITE_CHUNK(v8, load8, store8, j) j += 8; }
         if (j + 4 <= width) { WRITE_CHUNK(v4, load4, store4, j) j += 4; }
         for (; j < width; j++) WRITE_CHUNK(float, load1, store1, j)
     }
@@ -254,12 +257,14 @@ BODY void write_rows(const float *src, float *dst, long n, long width, long head
     }
 BODY void heads_sum_rows(float *restrict dst, long n, long width, long heads, const float *restrict w,
                          const float *restrict x, int accumulate) {
+    const v16 zero16 = {0};
     const v8 zero8 = {0};
     const v4 zero4 = {0};
     for (long i = 0; i < n; i++) {
         float *d = dst + i * width;
         long j = 0;
-        for (; j + 8 <= width; j += 8) SUM_CHUNK(v8, load8, store8, zero8, j)
+        for (; j + 16 <= width; j += 16) SUM_CHUNK(v16, load16, store16, zero16, j)
+        if (j + 8 <= width) { SUM_CHUNK(v8, load8, store8, zero8, j) j += 8; }
         if (j + 4 <= width) { SUM_CHUNK(v4, load4, store4, zero4, j) j += 4; }
         for (; j < width; j++) SUM_CHUNK(float, load1, store1, 0.0f, j)
     }

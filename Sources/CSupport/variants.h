@@ -20,6 +20,12 @@ BODY float lanes_sum(const float *lanes) {
 typedef float v8 __attribute__((vector_size(32)));
 BODY v8 load8(const float *p) { v8 v; __builtin_memcpy(&v, p, sizeof v); return v; }
 BODY void store8(float *p, v8 v) { __builtin_memcpy(p, &v, sizeof v); }
+// Sixteen lanes, for elementwise work (the same bits at any width): one
+// vector on AVX-512, two on AVX, four on the baseline.
+typedef float v16 __attribute__((vector_size(64)));
+BODY v16 load16(const float *p) { v16 v; __builtin_memcpy(&v, p, sizeof v); return v; }
+BODY void store16(float *p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
+
 // Four lanes, for the tail of a row whose width is not a multiple of eight:
 // elementwise work gives the same bits at any width.
 typedef float v4 __attribute__((vector_size(16)));
