@@ -11,11 +11,11 @@ BODY void lstm_gates(float *restrict z, const float *restrict bias, const float 
                      float *restrict c_out, float *restrict tanh_c, long hidden) {
     const long n = 4 * hidden;
     for (long j = 0; j < n; j++) z[j] = z[j] + 1 * bias[j];
-    APPLY8(sigmoid8, z, z, 2 * hidden);
-    APPLY8(tanh8, z + 2 * hidden, z + 2 * hidden, hidden);
-    APPLY8(sigmoid8, z + 3 * hidden, z + 3 * hidden, hidden);
+    APPLY(sigmoid, z, z, 2 * hidden);
+    APPLY(tanh, z + 2 * hidden, z + 2 * hidden, hidden);
+    APPLY(sigmoid, z + 3 * hidden, z + 3 * hidden, hidden);
     for (long j = 0; j < hidden; j++) c_out[j] = z[hidden + j] * c[j] + z[j] * z[2 * hidden + j];
-    APPLY8(tanh8, c_out, tanh_c, hidden);
+    APPLY(tanh, c_out, tanh_c, hidden);
     for (long j = 0; j < hidden; j++) h_out[j] = z[3 * hidden + j] * tanh_c[j];
 }
 
@@ -44,9 +44,9 @@ VARIANTS(lstm_gates_backward, (const float *z, const float *t, const float *gh, 
 // exp (0), sigmoid (1) or tanh (2) over n floats: for the tests that hold
 // these to VectorMath's Swift lanes.
 BODY void activations(int kind, const float *restrict x, float *restrict y, long n) {
-    if (kind == 0) APPLY8(exp8, x, y, n);
-    else if (kind == 1) APPLY8(sigmoid8, x, y, n);
-    else APPLY8(tanh8, x, y, n);
+    if (kind == 0) APPLY(exp, x, y, n);
+    else if (kind == 1) APPLY(sigmoid, x, y, n);
+    else APPLY(tanh, x, y, n);
 }
 
 VARIANTS(activations, (int kind, const float *x, float *y, long n), (kind, x, y, n))
