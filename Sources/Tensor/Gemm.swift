@@ -120,18 +120,26 @@ public enum OwnKernels {
             // whatever their number, so the bits do not change.
             let blocks = m / 4
             Parallel.forEach(n8 / 8, work: 2 * m * n * k) { groups in
-                let (j0, width) = (8 * groups.lowerBound, 8 * groups.count)
-                // A long product stops between blocks of rows at Ctrl-C (the caller reports it).
-                var block = 0
-                while block < blocks && !Interrupt.requested {
-                    let i = 4 * block
-                    if block + 1 < blocks && OwnKernels.useAVX512 && OwnKernels.useAVX {
-                        mnemo_eight_rows_times_b_avx512(a + i * rowStride, rowStride, columnStride, b + j0, n, c + i * n + j0, n, width, k)
-                        block += 2
-                        continue
+                // Columns in panels of 128, every block of rows through a
+                // panel before the next: the panel of B stays in cache for
+                // all of them, instead of B streaming past once per block.
+                let panel = 128
+                var j0 = 8 * groups.lowerBound
+                while j0 < 8 * groups.upperBound {
+                    let width = min(panel, 8 * groups.upperBound - j0)
+                    // A long product stops between blocks of rows at Ctrl-C (the caller reports it).
+                    var block = 0
+                    while block < blocks && !Interrupt.requested {
+                        let i = 4 * block
+                        if block + 1 < blocks && OwnKernels.useAVX512 && OwnKernels.useAVX {
+                            mnemo_eight_rows_times_b_avx512(a + i * rowStride, rowStride, columnStride, b + j0, n, c + i * n + j0, n, width, k)
+                            block += 2
+                            continue
+                        }
+                        fourRows(a + i * rowStride, rowStride, columnStride, b + j0, ldb: n, c + i * n + j0, ldc: n, columns: width, k: k)
+                        block += 1
                     }
-                    fourRows(a + i * rowStride, rowStride, columnStride, b + j0, ldb: n, c + i * n + j0, ldc: n, columns: width, k: k)
-                    block += 1
+                    j0 += width
                 }
             }
             // The last n % 8 columns through the same kernel on zero-padded copies.

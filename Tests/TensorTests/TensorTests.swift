@@ -80,7 +80,7 @@ final class TensorTests: XCTestCase {
         let rng = RandomGenerator(seed: 9)
         // Rows in blocks of eight and four and one; columns in runs of 32, 16 and 8 lanes and a tail.
         let shapes = [(1, 1, 1), (1, 129, 400), (1, 400, 129), (2, 5, 3), (4, 8, 8), (5, 31, 33), (16, 57, 70), (17, 8, 100), (33, 64, 7),
-                      (12, 20, 24), (9, 40, 59)]
+                      (12, 20, 24), (9, 40, 59), (16, 40, 300), (9, 7, 264)]
         for (m, k, n) in shapes {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
