@@ -52,7 +52,7 @@ enum AddressingRows {
         var top = -Float.infinity
         for i in 0..<N { top = Swift.max(top, beta * similarity[i]) }
         for i in 0..<N { out[i] = beta * similarity[i] - top }
-        VectorMath.apply(VectorMath.exp, out, out, N)
+        VectorMath.Activation.exp.apply(out, out, N)
         var z: Float = 0
         for i in 0..<N { z += out[i] }
         let scale = 1 / z
@@ -136,7 +136,7 @@ enum AddressingRows {
         }
         // exp(gamma log w - top) where w > 0; exp(-inf) = 0 keeps zeros at zero.
         for i in 0..<N { out[i] = w[i] > 0 ? gamma * logs[i] - top : -.infinity }
-        VectorMath.apply(VectorMath.exp, out, out, N)
+        VectorMath.Activation.exp.apply(out, out, N)
         var z: Float = 0
         for i in 0..<N { z += out[i] }
         let scale = 1 / z

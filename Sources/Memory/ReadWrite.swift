@@ -237,8 +237,8 @@ extension Addressing {
     static func eraseAndAdd(_ pp: Floats, batch B: Int, length P: Int, layout H: HeadLayout, erase: MutableFloats, add: MutableFloats) {
         let W = H.width
         for b in 0..<B {
-            VectorMath.apply(VectorMath.sigmoid, pp + b * P + H.erase.lowerBound, erase + b * W, W)
-            VectorMath.apply(VectorMath.tanh, pp + b * P + H.add.lowerBound, add + b * W, W)
+            VectorMath.Activation.sigmoid.apply(pp + b * P + H.erase.lowerBound, erase + b * W, W)
+            VectorMath.Activation.tanh.apply(pp + b * P + H.add.lowerBound, add + b * W, W)
         }
     }
 
