@@ -179,18 +179,6 @@ extension VectorMath {
     }
 }
 
-extension Tensor {
-    /// Applies a lane-wise function to every element.
-    @inlinable @inline(__always)
-    public func mapLanes(_ f: (VectorMath.Lanes) -> VectorMath.Lanes) -> Tensor {
-        var out = [Float](repeating: 0, count: count)
-        data.withUnsafeBufferPointer { x in
-            out.withUnsafeMutableBufferPointer { y in VectorMath.apply(f, x.baseAddress!, y.baseAddress!, x.count) }
-        }
-        return Tensor(shape: shape, data: out)
-    }
-}
-
 extension VectorMath {
     /// Whether every value is finite (no NaN, no infinity), eight lanes at a time.
     public static func allFinite(_ values: [Float]) -> Bool {
