@@ -16,10 +16,15 @@ import Tensor
 /// turned off, so that a slow or greedy input ends in Mnemo's own error
 /// rather than being reported, and no input can touch the machine.
 public enum FuzzHarness {
+    /// The values' budget. Small enough that the fuzzer's process, with
+    /// AddressSanitizer's shadow and quarantine on top (the target asks for
+    /// 64 MiB of quarantine), stays far below libFuzzer's memory limits.
+    public static let budgetBytes = 96 << 20
+
     /// Sets the budgets for `body` and restores the previous ones after.
     public static func withBudgets<T>(_ body: () throws -> T) rethrows -> T {
         let saved = (MemoryBudget.limit, Interpreter.workLimit, Interpreter.timeLimit, SafeFile.writesAllowed, Graph.debugNonFinite)
-        MemoryBudget.limit = 256 << 20
+        MemoryBudget.limit = budgetBytes
         Interpreter.workLimit = 20_000
         Interpreter.timeLimit = 1
         SafeFile.writesAllowed = false

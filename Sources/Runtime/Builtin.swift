@@ -86,10 +86,10 @@ public final class Builtin {
 public struct Arguments {
     public let values: [Value]
     public let builtin: Builtin
-    public unowned let interpreter: Interpreter
-    // Where the call is in the source, when known: kept without reference
-    // counting (the source outlives every call made from it), as every
-    // builtin call builds one of these.
+    // The interpreter and where the call is in the source, when known: kept
+    // without reference counting (both outlive every call made in them), as
+    // every builtin call builds one of these.
+    public unowned(unsafe) let interpreter: Interpreter
     private unowned(unsafe) let callFile: SourceFile?
     private let callStart: Int, callEnd: Int
 

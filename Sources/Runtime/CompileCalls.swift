@@ -9,7 +9,7 @@ extension Compiler {
     package func call(_ e: CallExpr) -> Code {
         let args = e.arguments.map { expression($0.value) }
         let range = e.range
-        let interpreter = self.interpreter
+        unowned(unsafe) let interpreter = self.interpreter
         // A call to a builtin named directly: bind arguments to parameters now
         // (a call that does not bind was reported by the resolver).
         if let name = e.callee as? NameExpr, case .builtin(let b)? = resolved[binding: name],

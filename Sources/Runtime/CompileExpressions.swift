@@ -245,7 +245,7 @@ extension Compiler {
             }
             let base = expression(e.base)
             let name = e.name
-            let interpreter = self.interpreter
+            unowned(unsafe) let interpreter = self.interpreter
             return { f in
                 let b = try base(f)
                 if case .record(let r) = b, let i = r.index(of: name) {
@@ -339,7 +339,7 @@ extension Compiler {
         let range = e.opRange
         let op = e.op
         // Number arithmetic, the scalar loop's hot path, is inlined per operator.
-        let interpreter = self.interpreter
+        unowned(unsafe) let interpreter = self.interpreter
         // Operators on tensors, checked for NaN when debug_nans is on.
         func general(_ a: Value, _ b: Value) throws -> Value {
             try Compiler.binary(op, a, b, at: range, interpreter)

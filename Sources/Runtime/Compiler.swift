@@ -8,7 +8,11 @@ import Tensor
 // not on every evaluation: that is what keeps a script loop fast.
 
 package struct Compiler {
-    unowned let interpreter: Interpreter
+    /// Compiled code is kept by the interpreter's names and runs only while
+    /// the interpreter does: the closures hold it `unowned(unsafe)` (held
+    /// strongly it would never be freed; `unowned` pays a reference count
+    /// at every loop step and call).
+    unowned(unsafe) let interpreter: Interpreter
     /// Where the resolver put each name of the tree being compiled.
     package let resolved: Resolution
 
@@ -69,7 +73,7 @@ package struct Compiler {
         case .whileStmt(let s):
             let condition = test(s.condition, "while")
             let body = block(s.body, tail: false)
-            let interpreter = self.interpreter
+            unowned(unsafe) let interpreter = self.interpreter
             let range = s.range
             return { f in
                 while try condition(f) {
@@ -97,7 +101,7 @@ package struct Compiler {
             }
         case .importStmt(let s):
             guard let module = resolved[module: s], case let .global(g, i)? = resolved[binding: s] else { return { _ in .normal } }
-            let interpreter = self.interpreter
+            unowned(unsafe) let interpreter = self.interpreter
             let range = s.range
             return { _ in
                 try interpreter.runModule(module, at: range)
@@ -129,7 +133,7 @@ package struct Compiler {
     package func forLoop(_ s: ForStmt) -> Exec {
         let store = declarationStore(s.target.pattern, resolved[pattern: s.target])
         let body = block(s.body, tail: false)
-        let interpreter = self.interpreter
+        unowned(unsafe) let interpreter = self.interpreter
         let range = s.range
         // The common `for i in a..<b` runs without building a range value.
         if let r = s.sequence as? RangeExpr {

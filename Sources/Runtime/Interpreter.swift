@@ -61,6 +61,8 @@ public final class Interpreter {
     public let loader: ModuleLoader
     /// The top-level names of the main script or REPL session.
     public let globals = Globals()
+    /// The lists, records and cells this interpreter's runs made.
+    let containers = ContainerRegistry()
 
     /// Deeper Mnemo recursion than this is an error, not a crashed stack.
     public static let maxCallDepth = 2_000
@@ -93,6 +95,19 @@ public final class Interpreter {
         self.builtins = builtins
         self.loader = ModuleLoader(stdlibDirectory: stdlibDirectory)
         loader.interpreter = self
+    }
+
+    /// A function a script defines holds the names it reads, and those names
+    /// hold the function; lists and records can hold each other. Reference
+    /// counting alone would keep every value of a finished script (its
+    /// tensors, its model) alive after its interpreter is gone, and many
+    /// scripts run in one process (`mnemo test`, the fuzzer), so the
+    /// interpreter empties its names, its modules' and every container its
+    /// runs made (ContainerRegistry.swift) as it goes.
+    deinit {
+        globals.releaseValues()
+        loader.releaseModules()
+        containers.releaseAll()
     }
 
     /// Shows a figure: kept as a picture by a host that takes them, else drawn as text.
@@ -151,7 +166,9 @@ public final class Interpreter {
         workStart = Interpreter.loopTicks
         Interpreter.deadline = Interpreter.timeLimit.map { DispatchTime.now().uptimeNanoseconds + UInt64($0 * 1e9) } ?? .max
         let frame = Frame(slotCount: script.slotCount, captures: [])
-        defer { finishLine(); activeProgress?.finish(); activeProgress = nil }
+        let outerContainers = ContainerRegistry.current
+        ContainerRegistry.current = containers
+        defer { ContainerRegistry.current = outerContainers; finishLine(); activeProgress?.finish(); activeProgress = nil }
         _ = try script.body(frame)
         return frame.result
     }

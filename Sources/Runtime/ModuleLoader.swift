@@ -5,7 +5,8 @@ import Syntax
 /// the standard library. Each file is loaded once.
 public final class ModuleLoader {
     public let stdlibDirectory: String?
-    weak var interpreter: Interpreter?
+    /// The interpreter that owns this loader (not counted: it outlives it).
+    unowned(unsafe) var interpreter: Interpreter?
     private var modules: [String: Module] = [:]
     private var loading: [String] = []
 
@@ -80,5 +81,14 @@ public final class ModuleLoader {
                                               globals: module.globals, allowRedefinition: false)
         modules[key] = module
         return module
+    }
+
+    /// Empties every loaded module's names (see `Interpreter.deinit`).
+    package func releaseModules() {
+        for module in modules.values {
+            module.globals.releaseValues()
+            module.body = nil
+        }
+        modules = [:]
     }
 }

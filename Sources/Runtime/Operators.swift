@@ -42,8 +42,8 @@ package enum Operators {
         default:
             break
         }
-        if op == .equal { return .bool(try equal(a, b)) }
-        if op == .notEqual { return .bool(!(try equal(a, b))) }
+        if op == .equal { return .bool(equal(a, b)) }
+        if op == .notEqual { return .bool(!equal(a, b)) }
         throw RuntimeError("cannot apply '\(op.rawValue)' to \(a.kindName) and \(b.kindName)")
     }
 
@@ -108,31 +108,42 @@ package enum Operators {
         }
     }
 
-    /// Structural equality of lists and tuples, identity of the rest. A list
-    /// that contains itself compares equal to itself; two such lists that are
-    /// not the same one nest without end, and the stack guard stops them.
-    package static func equal(_ a: Value, _ b: Value) throws -> Bool {
-        if !StackGuard.hasMargin { throw RuntimeError("comparison nested too deeply (a list that contains itself?)") }
-        func all(_ x: [Value], _ y: [Value]) throws -> Bool {
-            guard x.count == y.count else { return false }
-            for i in x.indices where !(try equal(x[i], y[i])) { return false }
-            return true
+    /// Structural equality of lists and tuples, identity of the rest. Walked
+    /// with a work list rather than recursion, so that nesting takes no
+    /// stack; a pair of lists already being compared is not expanded again,
+    /// so lists that contain themselves compare as the infinite lists they
+    /// print as (`l = [1]; l.append(l)` equals any other list built so).
+    package static func equal(_ a: Value, _ b: Value) -> Bool {
+        var pending = [(a, b)]
+        var expanded = Set<PairOfLists>()
+        while let (x, y) = pending.popLast() {
+            switch (x, y) {
+            case (.nil, .nil): continue
+            case let (.number(x), .number(y)): if x != y { return false }
+            case let (.bool(x), .bool(y)): if x != y { return false }
+            case let (.string(x), .string(y)): if x != y { return false }
+            case let (.list(x), .list(y)):
+                if x === y || !expanded.insert(PairOfLists(x, y)).inserted { continue }
+                guard x.items.count == y.items.count else { return false }
+                for i in x.items.indices.reversed() { pending.append((x.items[i], y.items[i])) }
+            case let (.tuple(x), .tuple(y)):
+                guard x.count == y.count else { return false }
+                for i in x.indices.reversed() { pending.append((x[i], y[i])) }
+            case let (.record(x), .record(y)): if x !== y { return false }
+            case let (.function(x), .function(y)): if x !== y { return false }
+            case let (.builtin(x), .builtin(y)): if x !== y { return false }
+            case let (.module(x), .module(y)): if x !== y { return false }
+            case let (.range(a1, b1), .range(a2, b2)): if a1 != a2 || b1 != b2 { return false }
+            case let (.object(x), .object(y)): if x !== y { return false }
+            default: return false
+            }
         }
-        switch (a, b) {
-        case (.nil, .nil): return true
-        case let (.number(x), .number(y)): return x == y
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.list(x), .list(y)): return try x === y || all(x.items, y.items)
-        case let (.tuple(x), .tuple(y)): return try all(x, y)
-        case let (.record(x), .record(y)): return x === y
-        case let (.function(x), .function(y)): return x === y
-        case let (.builtin(x), .builtin(y)): return x === y
-        case let (.module(x), .module(y)): return x === y
-        case let (.range(a1, b1), .range(a2, b2)): return a1 == a2 && b1 == b2
-        case let (.object(x), .object(y)): return x === y
-        default: return false
-        }
+        return true
+    }
+
+    private struct PairOfLists: Hashable {
+        let first: ObjectIdentifier, second: ObjectIdentifier
+        init(_ x: ListBox, _ y: ListBox) { first = ObjectIdentifier(x); second = ObjectIdentifier(y) }
     }
 
     package static func negate(_ v: Value) throws -> Value {

@@ -37,6 +37,13 @@ public final class Globals {
 
     public func index(of name: String) -> Int? { indexByName[name] }
 
+    /// Drops every value and breaks the cycles among them (`Value.releaseAll`).
+    package func releaseValues() {
+        let held = values
+        values = values.map { _ in .uninitialized }
+        Value.releaseAll(held)
+    }
+
     package func declare(_ name: String, mutable: Bool, at range: SourceRange?) -> Int {
         if let i = indexByName[name] {
             undoLog.append((i, self.mutable[i], declarations[i], functions[i], modules[i], fields[i]))

@@ -71,6 +71,26 @@ extension Value {
         }
     }
 
+    /// Empties every list, record and captured cell reachable from `values`,
+    /// shared or not, and so breaks the cycles among them (a list appended
+    /// to itself, a function that reads the name holding it), which
+    /// reference counting alone never frees. Only for values nothing will
+    /// read again: a finished interpreter's names.
+    package static func releaseAll(_ values: [Value]) {
+        var pending = values
+        while let value = pending.popLast() {
+            switch value {
+            case .list(let list): pending.append(contentsOf: list.items); list.items = []
+            case .record(let record): pending.append(contentsOf: record.values); record.values = record.values.map { _ in .nil }
+            case .tuple(let items): pending.append(contentsOf: items)
+            case .function(let closure):
+                for box in closure.captures { pending.append(box.value); box.value = .uninitialized }
+            case .cell(let box): pending.append(box.value); box.value = .uninitialized
+            default: break
+            }
+        }
+    }
+
     /// A value's container payload, taken out of the value.
     private enum Container {
         case list(ListBox), record(Record), tuple([Value]), other
@@ -85,22 +105,24 @@ extension Value {
     }
 }
 
-public final class Box {
+public final class Box: ValueContainer {
     public var value: Value
     package let serial = Serial.next()
-    public init(_ value: Value) { self.value = value }
+    public init(_ value: Value) { self.value = value; super.init() }
+    override var asValue: Value { .cell(self) }
 }
 
-public final class ListBox {
+public final class ListBox: ValueContainer {
     public var items: [Value]
     package let serial = Serial.next()
-    public init(_ items: [Value]) { self.items = items }
+    public init(_ items: [Value]) { self.items = items; super.init() }
     deinit { Value.releaseIteratively(&items) }
+    override var asValue: Value { .list(self) }
 }
 
 /// A record: named fields in declaration order. Its set of fields is fixed at
 /// creation, so a misspelt field in an assignment is an error, not a new field.
-public final class Record {
+public final class Record: ValueContainer {
     public private(set) var names: [String]
     public var values: [Value]
     package let serial = Serial.next()
@@ -108,7 +130,10 @@ public final class Record {
     public init(names: [String], values: [Value]) {
         self.names = names
         self.values = values
+        super.init()
     }
+
+    override var asValue: Value { .record(self) }
 
     @inline(__always)
     public func index(of name: String) -> Int? {

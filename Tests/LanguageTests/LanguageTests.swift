@@ -47,6 +47,51 @@ final class LanguageTests: XCTestCase {
         XCTAssertEqual(out, "18 2 x18\n")
     }
 
+    /// Many scripts run in one process (`mnemo test`, the fuzzer): when an
+    /// interpreter goes, so does everything its script made, cycles included
+    /// (a function reading the names that hold it, in a loop or not; a list
+    /// holding itself, kept or dropped; a module's model).
+    func testAFinishedInterpretersValuesAreFreed() {
+        weak var gone: Interpreter?
+        weak var list: ListBox?, record: Record?, model: Record?, function: Closure?, dropped: ListBox?, droppedFunction: Closure?
+        var found = 0
+        Interpreter.onLargeStack {
+            let interpreter = Interpreter(output: { _ in })
+            let source = """
+            import mann
+            let model = mann.MANN(6, 3, hidden: 8, memory: (4, 5), reads: 2, batch: 2)
+            var l = [zeros(100)]
+            append(l, l)
+            let r = {items: l, f: nil}
+            fn f(n) { for i in 0..<n { append(l, r) }; if n > 0 { f(n - 1) } }
+            f(2)
+            fn ring() { let k = [zeros(10)]; append(k, k); fn g() { g }; {k: k, g: g} }
+            for i in 0..<3 { ring() }
+            let last = ring()
+            """
+            do { _ = try interpreter.run(SourceFile(name: "test.mn", text: source)) } catch { XCTFail("\(error)") }
+            if case .list(let l) = interpreter.globals.value(of: "l") { list = l }
+            if case .record(let r) = interpreter.globals.value(of: "r") { record = r }
+            if case .record(let m) = interpreter.globals.value(of: "model") { model = m }
+            if case .function(let f) = interpreter.globals.value(of: "f") { function = f }
+            if case .record(let r) = interpreter.globals.value(of: "last"), case .list(let k) = r["k"], case .function(let g) = r["g"] {
+                dropped = k
+                droppedFunction = g
+            }
+            interpreter.globals.set("last", .nil)
+            gone = interpreter
+            found = [list as AnyObject?, record, model, function, dropped, droppedFunction].compactMap { $0 }.count
+        }
+        XCTAssertEqual(found, 6, "the script's values were not found")
+        XCTAssertNil(gone, "the interpreter is kept alive by its own compiled code")
+        XCTAssertNil(list, "a list holding itself outlived its interpreter")
+        XCTAssertNil(record)
+        XCTAssertNil(model, "a module's model outlived its interpreter")
+        XCTAssertNil(function, "a function reading its own name outlived its interpreter")
+        XCTAssertNil(dropped, "a list holding itself that the script dropped outlived its interpreter")
+        XCTAssertNil(droppedFunction, "a local function reading its own name outlived its interpreter")
+    }
+
     func testSameSeedSameOutput() {
         let script = "seed(7)\nprint(randn(3), randint(1, 100), rand())"
         XCTAssertEqual(runMnemo(script).output, runMnemo(script).output)
