@@ -47,44 +47,31 @@ enum AddressingRows {
 
     // MARK: Focus, interpolation, shift, sharpening
 
+    // These run in C too (address_kernels.c): the elementwise loops in
+    // vectors, every sum in order over the slots.
+
     /// softmax(beta * K) over N slots.
     static func focus(_ similarity: Floats, beta: Float, slots N: Int, into out: MutableFloats) {
-        var top = -Float.infinity
-        for i in 0..<N { top = Swift.max(top, beta * similarity[i]) }
-        for i in 0..<N { out[i] = beta * similarity[i] - top }
-        VectorMath.Activation.exp.apply(out, out, N)
-        var z: Float = 0
-        for i in 0..<N { z += out[i] }
-        let scale = 1 / z
-        for i in 0..<N { out[i] *= scale }
+        mnemo_focus(OwnKernels.level, similarity, beta, N, out)
     }
 
     /// Writes dK from the focus's output y; returns dbeta.
     static func focusBackward(_ g: Floats, y: Floats, similarity: Floats, beta: Float, slots N: Int, dk: MutableFloats) -> Float {
-        let inner = dot(g, y, N)
         var dbeta: Float = 0
-        for i in 0..<N {
-            let dz = Scalar.softmaxBackward(g[i], output: y[i], inner: inner)
-            dk[i] = dz * beta
-            dbeta += dz * similarity[i]
-        }
+        withScratch(N) { mnemo_focus_backward(OwnKernels.level, g, y, similarity, beta, N, dk, &dbeta, $0) }
         return dbeta
     }
 
     /// g * a + (1 - g) * p.
     static func interpolate(_ a: Floats, _ p: Floats, gate: Float, slots N: Int, into out: MutableFloats) {
-        for i in 0..<N { out[i] = gate * a[i] + (1 - gate) * p[i] }
+        mnemo_interpolate(OwnKernels.level, a, p, gate, N, out)
     }
 
     /// Writes da and dp; returns dg.
     static func interpolateBackward(_ g: Floats, _ a: Floats, _ p: Floats, gate: Float, slots N: Int,
                                     da: MutableFloats, dp: MutableFloats) -> Float {
         var dgate: Float = 0
-        for i in 0..<N {
-            da[i] = g[i] * gate
-            dp[i] = g[i] * (1 - gate)
-            dgate += g[i] * (a[i] - p[i])
-        }
+        withScratch(N) { mnemo_interpolate_backward(OwnKernels.level, g, a, p, gate, N, da, dp, &dgate, $0) }
         return dgate
     }
 
@@ -93,76 +80,44 @@ enum AddressingRows {
         ((offset(k, kernel: K, slots: N) % N) + N) % N
     }
 
+    /// Runs `body` with every shift entry's offset (see `shiftOffset`).
+    private static func withShiftOffsets(kernel K: Int, slots N: Int, _ body: (UnsafePointer<Int>) -> Void) {
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: K) { offsets in
+            for k in 0..<K { offsets[k] = shiftOffset(k, kernel: K, slots: N) }
+            body(offsets.baseAddress!)
+        }
+    }
+
+    /// N floats of scratch, on the stack when small.
+    private static func withScratch(_ N: Int, _ body: (MutableFloats) -> Void) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: N) { body($0.baseAddress!) }
+    }
+
     /// Circular convolution: out(i) = sum_k s(k) w((i - offset_k) mod N).
     static func shift(_ w: Floats, kernel s: Floats, length K: Int, slots N: Int, into out: MutableFloats) {
-        out.update(repeating: 0, count: N)
-        for k in 0..<K {
-            let sk = s[k], o = shiftOffset(k, kernel: K, slots: N)
-            if sk == 0 { continue }
-            // Slots i < o read from i - o + N, the rest from i - o.
-            for i in 0..<o { out[i] += sk * w[i - o + N] }
-            for i in o..<N { out[i] += sk * w[i - o] }
-        }
+        withShiftOffsets(kernel: K, slots: N) { mnemo_shift(OwnKernels.level, w, s, $0, K, N, out) }
     }
 
     /// Writes dw and ds.
     static func shiftBackward(_ g: Floats, _ w: Floats, kernel s: Floats, length K: Int, slots N: Int,
                               dw: MutableFloats, ds: MutableFloats) {
-        dw.update(repeating: 0, count: N)
-        for k in 0..<K {
-            let sk = s[k], o = shiftOffset(k, kernel: K, slots: N)
-            var acc: Float = 0
-            for i in 0..<o {
-                dw[i - o + N] += sk * g[i]
-                acc += g[i] * w[i - o + N]
-            }
-            for i in o..<N {
-                dw[i - o] += sk * g[i]
-                acc += g[i] * w[i - o]
-            }
-            ds[k] = acc
-        }
+        withShiftOffsets(kernel: K, slots: N) { mnemo_shift_backward(OwnKernels.level, g, w, s, $0, K, N, dw, ds) }
     }
 
     /// w(i)^gamma / sum_j w(j)^gamma in log space, keeping log w; returns log Z
     /// (NaN for an all-zero row, which gives the uniform weighting).
     static func sharpen(_ w: Floats, gamma: Float, slots N: Int, logs: MutableFloats, into out: MutableFloats) -> Float {
-        for i in 0..<N { logs[i] = w[i] > 0 ? Foundation.log(w[i]) : -Float.infinity }
-        var top = -Float.infinity
-        for i in 0..<N where w[i] > 0 { top = Swift.max(top, gamma * logs[i]) }
-        if top == -.infinity {
-            for i in 0..<N { out[i] = 1 / Float(N) }
-            return .nan
-        }
-        // exp(gamma log w - top) where w > 0; exp(-inf) = 0 keeps zeros at zero.
-        for i in 0..<N { out[i] = w[i] > 0 ? gamma * logs[i] - top : -.infinity }
-        VectorMath.Activation.exp.apply(out, out, N)
-        var z: Float = 0
-        for i in 0..<N { z += out[i] }
-        let scale = 1 / z
-        for i in 0..<N { out[i] *= scale }
-        return top + Foundation.log(z)
+        var logZ: Float = 0
+        mnemo_sharpen(OwnKernels.level, w, gamma, N, logs, out, &logZ)
+        return logZ
     }
 
     /// Writes dw from the output y; returns dgamma. Where w = 0 the gradient
     /// is w^(gamma-1)/Z: 1/Z at gamma = 1, else 0.
     static func sharpenBackward(_ g: Floats, _ w: Floats, y: Floats, logs: Floats, gamma: Float, logZ: Float, slots N: Int,
                                 dw: MutableFloats) -> Float {
-        dw.update(repeating: 0, count: N)
-        if logZ.isNaN { return 0 }
-        var inner: Float = 0
-        for i in 0..<N { inner += g[i] * y[i] }
         var dgamma: Float = 0
-        for i in 0..<N {
-            let centred = g[i] - inner
-            if w[i] > 0 {
-                // dy/dw = gamma (g - inner) y / w, where y / w = w^(gamma - 1) / Z.
-                dw[i] = gamma * centred * (y[i] / w[i])
-                dgamma += y[i] * centred * logs[i]
-            } else if gamma == 1 {
-                dw[i] = centred * Foundation.exp(-logZ)
-            }
-        }
+        withScratch(N) { mnemo_sharpen_backward(OwnKernels.level, g, w, y, logs, gamma, logZ, N, dw, &dgamma, $0) }
         return dgamma
     }
 }

@@ -467,6 +467,35 @@ final class AddressingTests: XCTestCase {
         }
     }
 
+    /// The location addressing kernels (address_kernels.c) on their own, at
+    /// every width: a kernel as long as the weighting, sharpening with zero
+    /// weights at gamma 1 and above, an all-zero row, content focus.
+    func testLocationKernelsGiveTheSameBitsAtEveryWidth() throws {
+        for (B, N, K) in [(2, 13, 3), (3, 33, 33), (1, 128, 5), (2, 7, 1)] {
+            var w = weighting(B, N)
+            w.data[2] = 0
+            if B > 1 { w.data[N + 1] = 0 }
+            for i in 0..<N where B > 2 { w.data[2 * N + i] = 0 }
+            let inputs = [w, weighting(B, N), Tensor(shape: [B], data: (0..<B).map { [0.3, 1, 0.8][$0 % 3] }), weighting(B, K),
+                          Tensor(shape: [B], data: (0..<B).map { [1, 2.5, 1][$0 % 3] }), randn(B, N, 6), randn(B, 6),
+                          Tensor(shape: [B], data: (0..<B).map { [3, 0.5, 12][$0 % 3] })]
+            let lossWeights = (0..<4).map { _ in Variable(randn(B, N)) }
+            func run() throws -> [[UInt32]] {
+                let v = inputs.map(Variable.parameter)
+                let content = try Addressing.content(v[5], v[6], v[7])
+                let gated = try Addressing.interpolate(content, v[1], v[2])
+                let outputs = [gated, try Addressing.shift(v[0], v[3]), try Addressing.sharpen(v[0], v[4]),
+                               try Addressing.sharpen(try Addressing.shift(gated, v[3]), v[4])]
+                var loss = try Op.sum(try Op.mul(outputs[0], lossWeights[0]), axis: nil)
+                for i in 1..<4 { loss = try Op.add(loss, try Op.sum(try Op.mul(outputs[i], lossWeights[i]), axis: nil)) }
+                return (outputs.map(\.value.data) + (try Graph.gradients(of: loss, wrt: v)).map(\.data)).map { $0.map(\.bitPattern) }
+            }
+            let runs = try OwnKernels.atEveryLevel(run)
+            XCTAssertGreaterThan(runs.count, 1)
+            for (level, result) in runs.dropFirst() { XCTAssertEqual(result, runs[0].result, "B \(B), N \(N), K \(K), level \(level)") }
+        }
+    }
+
     /// A memory traces each head of a several-head access on its own.
     func testTraceSplitsHeads() throws {
         let bank = try MemoryBank(slots: 4, width: 3, batch: 2, initialisation: .constant(0), random: rng)

@@ -95,6 +95,23 @@ void mnemo_cosine_backward(int level, const float *g, const float *m, const floa
                            const float *key_norms, const float *dots, long heads, long n, long w, float *dm, float *dk,
                            int mode);
 
+/// NTM addressing after the cosine on one head's n slots (address_kernels.c;
+/// AddressingRows says what each computes), level as above. offsets[k] is
+/// the slot entry k of a shift kernel moves weight by, in 0..<n; scratch
+/// holds n floats.
+void mnemo_focus(int level, const float *similarity, float beta, long n, float *out);
+void mnemo_focus_backward(int level, const float *g, const float *y, const float *similarity, float beta, long n,
+                          float *dk, float *dbeta, float *scratch);
+void mnemo_interpolate(int level, const float *a, const float *p, float gate, long n, float *out);
+void mnemo_interpolate_backward(int level, const float *g, const float *a, const float *p, float gate, long n,
+                                float *da, float *dp, float *dgate, float *scratch);
+void mnemo_shift(int level, const float *w, const float *s, const long *offsets, long kernel, long n, float *out);
+void mnemo_shift_backward(int level, const float *g, const float *w, const float *s, const long *offsets, long kernel,
+                          long n, float *dw, float *ds);
+void mnemo_sharpen(int level, const float *w, float gamma, long n, float *logs, float *out, float *log_z);
+void mnemo_sharpen_backward(int level, const float *g, const float *w, const float *y, const float *logs, float gamma,
+                            float log_z, long n, float *dw, float *dgamma, float *scratch);
+
 /// Reading and writing rows of one memory [n, width] (memory_kernels.c):
 /// out[j] += w[i] rows[i, j] in row order, skipping zero weights; several
 /// heads' erase then add from src into dst (w [heads, n], erase NULL or
