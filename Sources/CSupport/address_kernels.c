@@ -10,10 +10,30 @@
 #include "variants.h"
 #include "vmath.h"
 
-// The largest of beta * x[i], skipping NaN, as Swift's max(top, y) takes them in order.
+// top = y >= top ? y : top for each y, as Swift's max(top, y) takes them in
+// order: the largest, NaN skipped, -inf if none. Sixteen lanes each keep
+// their own, then the lanes in order. Only the sign of a zero top can
+// differ from the running order, and no caller's result depends on it
+// (x - 0 is x for either; top + log Z adds +0 to a zero top).
+BODY v16 keep_larger(v16 y, v16 top) {
+    const v16i larger = y >= top;
+    return (v16)((larger & (v16i)y) | (~larger & (v16i)top));
+}
+BODY float lanes_max(v16 lanes, float top) {
+    float t[16];
+    store16(t, lanes);
+    for (int l = 0; l < 16; l++) top = t[l] >= top ? t[l] : top;
+    return top;
+}
+
+// The largest of beta * x[i] (NaN skipped).
 BODY float scaled_max(const float *restrict x, float beta, long n) {
-    float top = -INFINITY;
-    for (long i = 0; i < n; i++) {
+    v16 lanes = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                 -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    long i = 0;
+    for (; i + 16 <= n; i += 16) lanes = keep_larger(beta * load16(x + i), lanes);
+    float top = lanes_max(lanes, -INFINITY);
+    for (; i < n; i++) {
         const float y = beta * x[i];
         top = y >= top ? y : top;
     }
@@ -117,19 +137,16 @@ BODY void shift_backward(const float *restrict g, const float *restrict w, const
 // for an all-zero row, which gives the uniform weighting).
 BODY void sharpen(const float *restrict w, float gamma, long n, float *restrict logs, float *restrict out, float *restrict log_z) {
     for (long i = 0; i < n; i++) logs[i] = w[i] > 0 ? logf(w[i]) : -INFINITY;
-    float top = -INFINITY;
-    for (long i = 0; i < n; i++) {
-        if (!(w[i] > 0)) continue;
-        const float y = gamma * logs[i];
-        top = y >= top ? y : top;
-    }
+    // The largest gamma log w where w > 0 (the others are -inf, which change no maximum).
+    for (long i = 0; i < n; i++) out[i] = w[i] > 0 ? gamma * logs[i] : -INFINITY;
+    const float top = scaled_max(out, 1, n);
     if (top == -INFINITY) {
         for (long i = 0; i < n; i++) out[i] = 1 / (float)n;
         *log_z = NAN;
         return;
     }
     // exp(gamma log w - top) where w > 0; exp(-inf) = 0 keeps zeros at zero.
-    for (long i = 0; i < n; i++) out[i] = w[i] > 0 ? gamma * logs[i] - top : -INFINITY;
+    for (long i = 0; i < n; i++) out[i] = w[i] > 0 ? out[i] - top : -INFINITY;
     APPLY(exp, out, out, n);
     const float z = ordered_sum(out, n);
     const float scale = 1 / z;
