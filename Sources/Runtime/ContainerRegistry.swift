@@ -8,20 +8,23 @@
 // of the process (which runs many scripts: `mnemo test`, the fuzzer).
 
 /// A shared, mutable holder of values: the base of lists, records and cells.
+/// The registry's links are `Unmanaged` and used through guaranteed
+/// references: making and freeing a container counts no references.
 public class ValueContainer {
     /// Neighbours in the registry's list (the registry does not own them).
-    fileprivate unowned(unsafe) var previous: ValueContainer?
-    fileprivate unowned(unsafe) var next: ValueContainer?
-    /// Not counted (a count on one shared object per container made is
-    /// measurable): the registry forgets its containers before it goes.
-    fileprivate unowned(unsafe) var registry: ContainerRegistry?
+    fileprivate var previous: Unmanaged<ValueContainer>?
+    fileprivate var next: Unmanaged<ValueContainer>?
+    /// The registry: it forgets its containers before it goes.
+    fileprivate var registry: Unmanaged<ContainerRegistry>?
 
     init() {
-        registry = ContainerRegistry.current
-        registry?.insert(self)
+        if let registry = ContainerRegistry.current {
+            self.registry = registry
+            registry._withUnsafeGuaranteedRef { $0.insert(self) }
+        }
     }
 
-    deinit { registry?.remove(self) }
+    deinit { registry?._withUnsafeGuaranteedRef { $0.remove(self) } }
 
     /// The container as a value, for `Value.releaseAll`.
     var asValue: Value { .nil }
@@ -32,30 +35,33 @@ final class ContainerRegistry {
     /// Where containers made now are listed: the running interpreter's
     /// registry (one interpreter runs at a time, as its time limit and
     /// Ctrl-C flag assume), nil outside a run.
-    nonisolated(unsafe) static var current: ContainerRegistry?
+    nonisolated(unsafe) static var current: Unmanaged<ContainerRegistry>?
 
-    private unowned(unsafe) var head: ValueContainer?
+    private var head: Unmanaged<ValueContainer>?
 
     fileprivate func insert(_ container: ValueContainer) {
+        let link = Unmanaged.passUnretained(container)
         container.next = head
-        head?.previous = container
-        head = container
+        head?._withUnsafeGuaranteedRef { $0.previous = link }
+        head = link
     }
 
     fileprivate func remove(_ container: ValueContainer) {
-        if let previous = container.previous { previous.next = container.next } else { head = container.next }
-        container.next?.previous = container.previous
+        let (previous, next) = (container.previous, container.next)
+        if let previous { previous._withUnsafeGuaranteedRef { $0.next = next } } else { head = next }
+        next?._withUnsafeGuaranteedRef { $0.previous = previous }
     }
 
     /// Empties every container still alive, which frees the rings among
     /// them; one the host still holds lives on, empty and unlisted.
     func releaseAll() {
         var alive: [Value] = []
-        var container = head
-        while let c = container {
-            alive.append(c.asValue)
-            c.registry = nil
-            container = c.next
+        var link = head
+        while let l = link {
+            let container = l.takeUnretainedValue()
+            alive.append(container.asValue)
+            container.registry = nil
+            link = container.next
         }
         head = nil
         Value.releaseAll(alive)

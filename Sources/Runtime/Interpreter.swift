@@ -167,7 +167,7 @@ public final class Interpreter {
         Interpreter.deadline = Interpreter.timeLimit.map { DispatchTime.now().uptimeNanoseconds + UInt64($0 * 1e9) } ?? .max
         let frame = Frame(slotCount: script.slotCount, captures: [])
         let outerContainers = ContainerRegistry.current
-        ContainerRegistry.current = containers
+        ContainerRegistry.current = Unmanaged.passUnretained(containers)
         defer { ContainerRegistry.current = outerContainers; finishLine(); activeProgress?.finish(); activeProgress = nil }
         _ = try script.body(frame)
         return frame.result
