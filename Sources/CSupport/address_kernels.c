@@ -47,10 +47,12 @@ BODY float ordered_sum(const float *restrict x, long n) {
     return z;
 }
 
-// out = x / sum(x), the sum in order.
-BODY void normalize(float *restrict out, long n) {
-    const float scale = 1 / ordered_sum(out, n);
+// out = out / sum(out), the sum in order; returns the sum.
+BODY float normalize(float *restrict out, long n) {
+    const float z = ordered_sum(out, n);
+    const float scale = 1 / z;
     for (long i = 0; i < n; i++) out[i] *= scale;
+    return z;
 }
 
 // softmax(beta * similarity).
@@ -148,10 +150,7 @@ BODY void sharpen(const float *restrict w, float gamma, long n, float *restrict 
     // exp(gamma log w - top) where w > 0; exp(-inf) = 0 keeps zeros at zero.
     for (long i = 0; i < n; i++) out[i] = w[i] > 0 ? out[i] - top : -INFINITY;
     APPLY(exp, out, out, n);
-    const float z = ordered_sum(out, n);
-    const float scale = 1 / z;
-    for (long i = 0; i < n; i++) out[i] *= scale;
-    *log_z = top + logf(z);
+    *log_z = top + logf(normalize(out, n));
 }
 
 // dw from the output y, *dgamma. Where w = 0 the gradient is w^(gamma-1)/Z:
