@@ -189,7 +189,9 @@ BODY void weighted_sum_rows(const float *restrict w, const float *restrict rows,
 // src into dst (the same buffer for an update in place): every erase first,
 // dst_i = src_i * prod_h (1 - w_h(i) e_h), then every add, + sum_h w_h(i) a_h,
 // each in head order and skipped where w_h(i) = 0. w is [heads, n]; erase
-// (NULL for none) and add are [heads, width].
+// (NULL for none) and add are [heads, width]. Row cleared_row (-1: none) of
+// src is read from `zeros` instead: an LRUA write, which clears the
+// least-used slot first, without a cleared copy of the memory.
 #define WRITE_CHUNK(V, LOAD, STORE, j)                                                  \
     {                                                                                   \
         V v = LOAD(s + j);                                                              \
@@ -206,11 +208,11 @@ BODY void weighted_sum_rows(const float *restrict w, const float *restrict rows,
         STORE(d + j, v);                                                                \
     }
 BODY void write_rows(const float *src, float *dst, long n, long width, long heads, const float *restrict w,
-                     const float *restrict erase, const float *restrict add) {
+                     const float *restrict erase, const float *restrict add, long cleared_row, const float *zeros) {
     if (heads == 1) {
         // One head (an NTM's write, a read's gradient): a row it does not touch is copied.
         for (long i = 0; i < n; i++) {
-            const float *s = src + i * width, wi = w[i];
+            const float *s = i == cleared_row ? zeros : src + i * width, wi = w[i];
             float *d = dst + i * width;
             if (wi == 0) {
                 if (d != s) for (long j = 0; j < width; j++) d[j] = s[j];
@@ -232,7 +234,7 @@ BODY void write_rows(const float *src, float *dst, long n, long width, long head
         return;
     }
     for (long i = 0; i < n; i++) {
-        const float *s = src + i * width;
+        const float *s = i == cleared_row ? zeros : src + i * width;
         float *d = dst + i * width;
         long j = 0;
         for (; j + 16 <= width; j += 16) WRITE_CHUNK(v16, load16, store16, j)
@@ -277,8 +279,9 @@ BODY void dots_with_rows(const float *restrict x, const float *restrict rows, lo
 }
 
 VARIANTS(weighted_sum_rows, (const float *w, const float *rows, long n, long width, float *out), (w, rows, n, width, out))
-VARIANTS(write_rows, (const float *src, float *dst, long n, long width, long heads, const float *w, const float *erase, const float *add),
-         (src, dst, n, width, heads, w, erase, add))
+VARIANTS(write_rows, (const float *src, float *dst, long n, long width, long heads, const float *w, const float *erase, const float *add,
+                      long cleared_row, const float *zeros),
+         (src, dst, n, width, heads, w, erase, add, cleared_row, zeros))
 VARIANTS(heads_sum_rows, (float *dst, long n, long width, long heads, const float *w, const float *x, int accumulate),
          (dst, n, width, heads, w, x, accumulate))
 VARIANTS(dots_with_rows, (const float *x, const float *rows, long n, long width, float *out), (x, rows, n, width, out))

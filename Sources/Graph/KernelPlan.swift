@@ -213,10 +213,14 @@ public final class KernelPlan {
     /// One zero buffer as long as the longest parameter, for a parameter the loss does not use.
     private let zeros: UnsafeMutablePointer<Float>
 
+    /// Values no step stores (`mergeIntoUsers`), each with the step that makes them again when asked.
+    private let remade: [Int: Int]
+
     init(slots: [PlanRecorder.Slot], steps: [PlanRecorder.RecordedStep], sources: [(slot: Int, source: Source)],
-         loss: Int?, optimizer: Optimizer?, parameterSlots: [Int]) throws {
+         loss: Int?, optimizer: Optimizer?, parameterSlots: [Int], remade: [Int: Int] = [:]) throws {
         // Values and gradients within the memory budget, or no plan.
-        let valueFloats = slots.reduce(0) { $0 + ($1.count + 7) / 8 * 8 }
+        func floats(_ i: Int) -> Int { remade[i] == nil ? (slots[i].count + 7) / 8 * 8 : 0 }
+        let valueFloats = slots.indices.reduce(0) { $0 + floats($1) }
         let probe = UnsafeMutablePointer<Int>.allocate(capacity: max(1, slots.count))
         defer { probe.deallocate() }
         let gradientFloats = KernelPlan.placeGradients(slots: slots, steps: steps, loss: loss, at: 0, into: probe)
@@ -234,8 +238,9 @@ public final class KernelPlan {
             offsets[i] = next
             counts[i] = s.count
             outputIndex[i] = s.output
-            next += (s.count + 7) / 8 * 8
+            next += floats(i)
         }
+        self.remade = remade
         next += KernelPlan.placeGradients(slots: slots, steps: steps, loss: loss, at: next, into: gradOffsets)
         totalFloats = max(next, 1)
         values = .allocate(capacity: totalFloats)
@@ -449,7 +454,15 @@ public final class KernelPlan {
 
     /// One value's contents as a new tensor.
     public func tensor(_ slot: Int) -> Tensor {
-        Tensor(shape: shapes[slot], data: Array(UnsafeBufferPointer(start: values + offsets[slot], count: counts[slot])))
+        if let k = remade[slot], let kernel = plannedSteps[k].kernel as? RemakesValue {
+            let io = PlanIO(plan: self, inputs: slotTable + plannedSteps[k].inputs, outputs: slotTable + plannedSteps[k].outputs)
+            return Tensor(shape: shapes[slot], data: Array(unsafeUninitializedCapacity: counts[slot]) { buffer, n in
+                buffer.baseAddress!.initialize(repeating: 0, count: counts[slot])
+                kernel.remake(io, into: buffer.baseAddress!)
+                n = counts[slot]
+            })
+        }
+        return Tensor(shape: shapes[slot], data: Array(UnsafeBufferPointer(start: values + offsets[slot], count: counts[slot])))
     }
 
     /// Whether an object's state the plan reads now carries a graph (made

@@ -188,9 +188,12 @@ public final class PlanRecorder {
         guard failure == nil else { return nil }
         let parameterSlots = optimizer?.parameters.map { slotOf[ObjectIdentifier($0)] ?? -1 } ?? []
         steps = PlanRecorder.fuseElementwise(steps, slots: slots)
+        let merging = PlanRecorder.mergeIntoUsers(steps, slots: &slots, keep: Set(states.map(\.slot) + (loss.map { [$0] } ?? [])))
+        steps = merging.steps
         let plan: KernelPlan
         do {
-            plan = try KernelPlan(slots: slots, steps: steps, sources: sources, loss: loss, optimizer: optimizer, parameterSlots: parameterSlots)
+            plan = try KernelPlan(slots: slots, steps: steps, sources: sources, loss: loss, optimizer: optimizer, parameterSlots: parameterSlots,
+                                  remade: merging.remade)
         } catch {
             fail("\(error)")
             return nil

@@ -172,18 +172,37 @@ final class WriteKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
+        guard io.hasInput(3) else {
+            // Without erasing, the memory's gradient is g itself.
+            io.add(g, to: 0)
+            WriteKernel.addWeightingAndAddGradients(g, io, weighting: 1, add: 2, batch: B, heads: H, slots: N, width: W)
+            return
+        }
         let dMemory = io.scratch(0, B * N * W), dWeighting = io.scratch(1, B * H * N), dAdd = io.scratch(2, B * H * W), dErase = io.scratch(3, B * H * W)
-        if io.hasInput(3) { dMemory.update(from: g, count: B * N * W) }
+        dMemory.update(from: g, count: B * N * W)
         dWeighting.update(repeating: 0, count: B * H * N)
         dAdd.update(repeating: 0, count: B * H * W)
         dErase.update(repeating: 0, count: B * H * W)
-        Addressing.writeRowsBackward(g, memory: io.input(0), add: io.input(2), erase: io.hasInput(3) ? io.input(3) : nil, weighting: io.input(1),
+        Addressing.writeRowsBackward(g, memory: io.input(0), add: io.input(2), erase: io.input(3), weighting: io.input(1),
                                      dMemory: dMemory, dWeighting: dWeighting, dAdd: dAdd, dErase: dErase, batch: B, heads: H, slots: N, width: W)
-        // Without erasing, the memory's gradient is g itself.
-        io.add(io.hasInput(3) ? UnsafePointer(dMemory) : UnsafePointer(g), to: 0)
+        io.add(dMemory, to: 0)
         io.add(dWeighting, to: 1)
         io.add(dAdd, to: 2)
-        if io.hasInput(3) { io.add(dErase, to: 3) }
+        io.add(dErase, to: 3)
+    }
+
+    /// A write without erasing: the weighting's and add vectors' gradients,
+    /// which do not read the memory, added to inputs `weighting` and `add`.
+    static func addWeightingAndAddGradients(_ g: UnsafePointer<Float>, _ io: PlanIO, weighting: Int, add: Int,
+                                            batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+        let dWeighting = io.scratch(1, B * H * N), dAdd = io.scratch(2, B * H * W)
+        dWeighting.update(repeating: 0, count: B * H * N)
+        dAdd.update(repeating: 0, count: B * H * W)
+        Addressing.writeRowsBackward(g, memory: g, add: io.input(add), erase: nil, weighting: io.input(weighting),
+                                     dMemory: io.scratch(0, 1), dWeighting: dWeighting, dAdd: dAdd, dErase: io.scratch(3, 1),
+                                     batch: B, heads: H, slots: N, width: W)
+        io.add(dWeighting, to: weighting)
+        io.add(dAdd, to: add)
     }
 }
 
@@ -289,9 +308,13 @@ final class ZeroLeastUsedKernel: PlanKernel {
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
-        // g with the zeroed rows' taken out, written or added straight into
-        // the memory's gradient (a zeroed row adds 0, as the whole would).
-        io.accumulate(to: 0) { d, first in
+        ZeroLeastUsedKernel.addGradient(g, to: io, input: 0, chosen: chosen, batch: B, slots: N, width: W)
+    }
+
+    /// g with the zeroed rows' taken out, written or added straight into the
+    /// memory's gradient, input `input` (a zeroed row adds 0, as the whole would).
+    static func addGradient(_ g: UnsafePointer<Float>, to io: PlanIO, input: Int, chosen: UnsafePointer<Int>, batch B: Int, slots N: Int, width W: Int) {
+        io.accumulate(to: input) { d, first in
             Parallel.forEach(B, work: B * N * W) { batches in for b in batches {
                 for i in 0..<N {
                     let at = (b * N + i) * W, zeroed = i == chosen[b]
@@ -304,6 +327,52 @@ final class ZeroLeastUsedKernel: PlanKernel {
                 }
             }}
         }
+    }
+}
+
+extension ZeroLeastUsedKernel: MergesIntoUser {
+    /// Into a write without erasing (an LRUA write): `ClearedWriteKernel`.
+    func merged(into user: PlanKernel, at input: Int, userInputs: [Int]) -> (kernel: RemakesValue, name: StaticString, inputs: [MergedInput])? {
+        guard let write = user as? WriteKernel, input == 0, userInputs.count == 4, userInputs[3] < 0,
+              write.B == B, write.N == N, write.W == W else { return nil }
+        return (ClearedWriteKernel(batch: B, heads: write.H, slots: N, width: W), "cleared_write", [.first(0), .first(1), .user(1), .user(2)])
+    }
+}
+
+/// `zero_least_used` then a write without erasing, merged (`mergeIntoUsers`):
+/// the write reads each batch row's least-used slot as zeros, so the cleared
+/// memory is never copied; inputs memory, usage, weighting, add.
+final class ClearedWriteKernel: RemakesValue {
+    let B: Int, H: Int, N: Int, W: Int
+    /// Each batch row's cleared slot, kept for the backward pass; W zeros.
+    let chosen: UnsafeMutablePointer<Int>
+    let zeros: MutableFloats
+
+    init(batch: Int, heads: Int, slots: Int, width: Int) {
+        (B, H, N, W) = (batch, heads, slots, width)
+        chosen = .allocate(capacity: max(1, batch))
+        zeros = buffer(width)
+    }
+
+    deinit { chosen.deallocate(); zeros.deallocate() }
+
+    func forward(_ io: PlanIO) {
+        let u = io.input(1)
+        for b in 0..<B { chosen[b] = Addressing.leastUsedSlot(u + b * N, slots: N) }
+        Addressing.writeRows(memory: io.input(0), add: io.input(3), erase: nil, weighting: io.input(2), into: io.output(0),
+                             batch: B, heads: H, slots: N, width: W, cleared: chosen, zeros: zeros)
+    }
+
+    func backward(_ io: PlanIO) {
+        guard let g = io.gradient(ofOutput: 0) else { return }
+        WriteKernel.addWeightingAndAddGradients(g, io, weighting: 2, add: 3, batch: B, heads: H, slots: N, width: W)
+        ZeroLeastUsedKernel.addGradient(g, to: io, input: 0, chosen: chosen, batch: B, slots: N, width: W)
+    }
+
+    /// The cleared memory, for a trace that keeps the contents.
+    func remake(_ io: PlanIO, into out: UnsafeMutablePointer<Float>) {
+        out.update(from: io.input(0), count: B * N * W)
+        for b in 0..<B { (out + (b * N + chosen[b]) * W).update(repeating: 0, count: W) }
     }
 }
 

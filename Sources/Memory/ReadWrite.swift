@@ -68,7 +68,7 @@ extension Addressing {
         let level = OwnKernels.level
         Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
             for b in batches {
-                mnemo_write_rows(level, dm + b * N * W, dm + b * N * W, N, W, H, pw + b * H * N, nil, pg + b * H * W)
+                mnemo_write_rows(level, dm + b * N * W, dm + b * N * W, N, W, H, pw + b * H * N, nil, pg + b * H * W, -1, nil)
             }
         }
     }
@@ -132,11 +132,15 @@ extension Addressing {
     }
 
     /// Erase then add, row by row, into po: every erase, then every add.
+    /// With `cleared` (a slot per batch row) and `zeros` (W of them), each
+    /// batch row's memory is read with that slot as zeros.
     static func writeRows(memory pm: Floats, add pa: Floats, erase pe: Floats?, weighting pw: Floats, into po: MutableFloats,
-                          batch B: Int, heads H: Int, slots N: Int, width W: Int) {
+                          batch B: Int, heads H: Int, slots N: Int, width W: Int,
+                          cleared: UnsafePointer<Int>? = nil, zeros: Floats? = nil) {
         let level = OwnKernels.level
         Parallel.forEach(B, work: 2 * B * N * W * H) { batches in for b in batches {
-            mnemo_write_rows(level, pm + b * N * W, po + b * N * W, N, W, H, pw + b * H * N, pe.map { $0 + b * H * W }, pa + b * H * W)
+            mnemo_write_rows(level, pm + b * N * W, po + b * N * W, N, W, H, pw + b * H * N, pe.map { $0 + b * H * W }, pa + b * H * W,
+                             cleared.map { $0[b] } ?? -1, zeros)
         }}
     }
 

@@ -118,7 +118,7 @@ void mnemo_sharpen_backward(int level, const float *g, const float *w, const flo
 /// [heads, width], add [heads, width]); out[i] = dot(x, rows[i]).
 void mnemo_weighted_sum_rows(int level, const float *w, const float *rows, long n, long width, float *out);
 void mnemo_write_rows(int level, const float *src, float *dst, long n, long width, long heads, const float *w,
-                      const float *erase, const float *add);
+                      const float *erase, const float *add, long cleared_row, const float *zeros);
 void mnemo_dots_with_rows(int level, const float *x, const float *rows, long n, long width, float *out);
 /// dst[i] = (or +=) sum over heads h of w[h, i] x[h] (zero weights skipped), summed from zero first.
 void mnemo_heads_sum_rows(int level, float *dst, long n, long width, long heads, const float *w, const float *x, int accumulate);
