@@ -1,6 +1,7 @@
 import CSupport
 import Dispatch
 import Foundation
+import Synchronization
 // Vector kernels written with explicit SIMD (8 lanes), and matrix products on
 // row-major buffers. The transposed variants let the gradient of a product
 // (G @ B^T, A^T @ G) run without copying a transpose.
@@ -104,6 +105,10 @@ public enum OwnKernels {
             // output rows at a time. A(i, p) is a[i * k + p], or a[p * m + i]
             // when A is stored transposed. The last n % 8 columns go through
             // the same kernel on zero-padded copies (B's once, C's per block).
+            if transposeA && OwnKernels.useAVX512 && OwnKernels.useAVX && m >= 64 && k >= 64 && n >= 32 && n % 8 == 0 {
+                packedTransposedProduct(a, b, c, m: m, n: n, k: k)
+                return
+            }
             let (rowStride, columnStride) = transposeA ? (1, m) : (k, 1)
             let n8 = n - n % 8, tail = n - n8
             var bTail: UnsafeMutablePointer<Float>? = nil
@@ -173,6 +178,46 @@ public enum OwnKernels {
             transpose(a, rows: k, columns: m, into: rowsOfA)
             for i in 0..<m { rowDotRows(rowsOfA + i * k, b, c + i * n, n: n, k: k) }
         }
+    }
+
+    /// C += A^T B for A stored [k, m] and B [k, n] with many rows k (a
+    /// weight's gradient over every step and batch row): A's columns copied
+    /// eight at a time into [k, 8] blocks and B's 32 at a time into [k, 32]
+    /// slices, so that the eight-row kernel reads both in order, where the
+    /// strided forms cost it a cache line per row of each. Each output still
+    /// adds its products in the order of p (the same bits); threads take
+    /// slices of columns. The rows past the last block of eight take the
+    /// unpacked kernels.
+    static func packedTransposedProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                                        m: Int, n: Int, k: Int) {
+        let blocks = m / 8, slices = (n + 31) / 32
+        let space = PackingSpace.take(blocks * 8 * k + slices * 32 * k)
+        defer { PackingSpace.give(space) }
+        let packedA = space.pointer, packedB = space.pointer + blocks * 8 * k
+        Parallel.forEach(blocks, work: 8 * k * blocks) { range in
+            for r in range {
+                let block = packedA + r * 8 * k
+                for p in 0..<k { (block + p * 8).update(from: a + p * m + r * 8, count: 8) }
+            }
+        }
+        Parallel.forEach(slices, work: 2 * m * n * k) { range in
+            // One slice's space for each thread: its first slice's.
+            let slice = packedB + range.lowerBound * 32 * k
+            for s in range where !Interrupt.requested {
+                let j0 = 32 * s, width = min(32, n - j0)
+                for p in 0..<k { (slice + p * width).update(from: b + p * n + j0, count: width) }
+                for r in 0..<blocks {
+                    mnemo_eight_rows_times_b_avx512(packedA + r * 8 * k, 1, 8, slice, width, c + r * 8 * n + j0, n, width, k)
+                }
+            }
+        }
+        if Interrupt.requested { return }
+        var i = 8 * blocks
+        if i + 4 <= m {
+            fourRows(a + i, 1, m, b, ldb: n, c + i * n, ldc: n, columns: n, k: k)
+            i += 4
+        }
+        for row in i..<m { oneRow(a + row, m, b, c + row * n, n: n, k: k) }
     }
 
     /// out[j, i] = x[i, j] for x [rows, columns], eight by eight in vectors (row_kernels.c).
@@ -277,5 +322,27 @@ extension Tensor {
         }
         if Interrupt.requested { throw TensorError("interrupted") }
         return Tensor(shape: shape, data: out)
+    }
+}
+
+/// Space for packed copies of matrices, kept from one product to the next
+/// (a training step's products would otherwise allocate megabytes each).
+/// One caller at a time holds it; another meanwhile allocates its own.
+enum PackingSpace {
+    private static let held = Atomic<Bool>(false)
+    nonisolated(unsafe) private static var kept: (pointer: UnsafeMutablePointer<Float>, count: Int)? = nil
+
+    static func take(_ count: Int) -> (pointer: UnsafeMutablePointer<Float>, count: Int, shared: Bool) {
+        guard held.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            return (.allocate(capacity: max(1, count)), count, false)
+        }
+        if let space = kept, space.count >= count { return (space.pointer, space.count, true) }
+        kept?.pointer.deallocate()
+        kept = (.allocate(capacity: max(1, count)), count)
+        return (kept!.pointer, count, true)
+    }
+
+    static func give(_ space: (pointer: UnsafeMutablePointer<Float>, count: Int, shared: Bool)) {
+        if space.shared { held.store(false, ordering: .releasing) } else { space.pointer.deallocate() }
     }
 }

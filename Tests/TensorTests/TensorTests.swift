@@ -78,9 +78,10 @@ final class TensorTests: XCTestCase {
     /// backends against each other.
     func testOwnKernelsAgreeWithBLASAndDefinition() throws {
         let rng = RandomGenerator(seed: 9)
-        // Rows in blocks of eight and four and one; columns in runs of 32, 16 and 8 lanes and a tail.
+        // Rows in blocks of eight and four and one; columns in runs of 32, 16 and 8 lanes and a tail;
+        // the packed form of A^T B (64 rows or more) with rows left over after its blocks of eight.
         let shapes = [(1, 1, 1), (1, 129, 400), (1, 400, 129), (2, 5, 3), (4, 8, 8), (5, 31, 33), (16, 57, 70), (17, 8, 100), (33, 64, 7),
-                      (12, 20, 24), (9, 40, 59), (16, 40, 300), (9, 7, 264)]
+                      (12, 20, 24), (9, 40, 59), (16, 40, 300), (9, 7, 264), (77, 70, 96), (69, 64, 40), (66, 100, 56)]
         for (m, k, n) in shapes {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
