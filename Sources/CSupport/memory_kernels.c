@@ -185,6 +185,53 @@ BODY void weighted_sum_rows(const float *restrict w, const float *restrict rows,
     }
 }
 
+// The same for four heads at once, w [4, n] and out [4, width]: each row
+// loaded once for the four (twelve chains of additions instead of three,
+// which one head's sums wait on), every sum in the same order as above.
+#define FOUR_HEADS_BLOCK(V, LANES, LOAD, STORE, NV)                                     \
+    {                                                                                   \
+        V acc[4][NV];                                                                   \
+        for (int h = 0; h < 4; h++)                                                     \
+            for (int c = 0; c < NV; c++) acc[h][c] = LOAD(out + h * width + j0 + LANES * c); \
+        for (long i = 0; i < n; i++) {                                                  \
+            const float *row = rows + i * width + j0;                                   \
+            V r[NV];                                                                    \
+            for (int c = 0; c < NV; c++) r[c] = LOAD(row + LANES * c);                  \
+            for (int h = 0; h < 4; h++) {                                               \
+                const float wi = w[h * n + i];                                          \
+                if (wi == 0) continue;                                                  \
+                for (int c = 0; c < NV; c++) acc[h][c] += wi * r[c];                    \
+            }                                                                           \
+        }                                                                               \
+        for (int h = 0; h < 4; h++)                                                     \
+            for (int c = 0; c < NV; c++) STORE(out + h * width + j0 + LANES * c, acc[h][c]); \
+        j0 += LANES * NV;                                                               \
+    }
+
+BODY void four_heads_weighted_sums(const float *restrict w, const float *restrict rows, long n, long width,
+                                   float *restrict out) {
+    long j0 = 0;
+    while (j0 + 32 <= width) FOUR_HEADS_BLOCK(v16, 16, load16, store16, 2)
+    if (j0 + 16 <= width) FOUR_HEADS_BLOCK(v16, 16, load16, store16, 1)
+    if (j0 + 8 <= width) FOUR_HEADS_BLOCK(v8, 8, load8, store8, 1)
+    for (int h = 0; h < 4; h++) {
+        for (long j = j0; j < width; j++) {
+            float acc = out[h * width + j];
+            for (long i = 0; i < n; i++) if (w[h * n + i] != 0) acc += w[h * n + i] * rows[i * width + j];
+            out[h * width + j] = acc;
+        }
+    }
+}
+
+// weighted_sum_rows for each of several heads' weightings, w [heads, n],
+// into out [heads, width]: four heads at a time, then one.
+BODY void heads_weighted_sums(const float *restrict w, const float *restrict rows, long n, long width, long heads,
+                              float *restrict out) {
+    long h = 0;
+    for (; h + 4 <= heads; h += 4) four_heads_weighted_sums(w + h * n, rows, n, width, out + h * width);
+    for (; h < heads; h++) weighted_sum_rows(w + h * n, rows, n, width, out + h * width);
+}
+
 // Several heads' erase then add on the rows of one memory ([n, width]), from
 // src into dst (the same buffer for an update in place): every erase first,
 // dst_i = src_i * prod_h (1 - w_h(i) e_h), then every add, + sum_h w_h(i) a_h,
@@ -278,7 +325,8 @@ BODY void dots_with_rows(const float *restrict x, const float *restrict rows, lo
     dots_of_rows(x, 0, rows, out, n, width, 0);
 }
 
-VARIANTS(weighted_sum_rows, (const float *w, const float *rows, long n, long width, float *out), (w, rows, n, width, out))
+VARIANTS(heads_weighted_sums, (const float *w, const float *rows, long n, long width, long heads, float *out),
+         (w, rows, n, width, heads, out))
 VARIANTS(write_rows, (const float *src, float *dst, long n, long width, long heads, const float *w, const float *erase, const float *add,
                       long cleared_row, const float *zeros),
          (src, dst, n, width, heads, w, erase, add, cleared_row, zeros))

@@ -48,7 +48,7 @@ extension Addressing {
         let level = OwnKernels.level
         Parallel.forEach(B, work: 2 * B * H * N * W) { batches in
             for b in batches {
-                for h in 0..<H { mnemo_weighted_sum_rows(level, pw + (b * H + h) * N, pm + b * N * W, N, W, pr + (b * H + h) * W) }
+                mnemo_heads_weighted_sums(level, pw + b * H * N, pm + b * N * W, N, W, H, pr + b * H * W)
             }
         }
     }
@@ -164,11 +164,8 @@ extension Addressing {
             }
             if pe == nil {
                 // Without erasing, dw_h(i) = g_i . a_h and da_h = sum_i w_h(i) g_i.
-                for h in 0..<H {
-                    let r = b * H + h
-                    mnemo_dots_with_rows(level, pa + r * W, pg + b * N * W, N, W, dw + r * N)
-                    mnemo_weighted_sum_rows(level, pw + r * N, pg + b * N * W, N, W, pda + r * W)
-                }
+                for h in 0..<H { mnemo_dots_with_rows(level, pa + (b * H + h) * W, pg + b * N * W, N, W, dw + (b * H + h) * N) }
+                mnemo_heads_weighted_sums(level, pw + b * H * N, pg + b * N * W, N, W, H, pda + b * H * W)
                 continue
             }
             for i in 0..<N {

@@ -116,7 +116,7 @@ void mnemo_sharpen_backward(int level, const float *g, const float *w, const flo
 /// out[j] += w[i] rows[i, j] in row order, skipping zero weights; several
 /// heads' erase then add from src into dst (w [heads, n], erase NULL or
 /// [heads, width], add [heads, width]); out[i] = dot(x, rows[i]).
-void mnemo_weighted_sum_rows(int level, const float *w, const float *rows, long n, long width, float *out);
+void mnemo_heads_weighted_sums(int level, const float *w, const float *rows, long n, long width, long heads, float *out);
 void mnemo_write_rows(int level, const float *src, float *dst, long n, long width, long heads, const float *w,
                       const float *erase, const float *add, long cleared_row, const float *zeros);
 void mnemo_dots_with_rows(int level, const float *x, const float *rows, long n, long width, float *out);
