@@ -10,36 +10,6 @@
 #include "variants.h"
 #include "vmath.h"
 
-// top = y >= top ? y : top for each y, as Swift's max(top, y) takes them in
-// order: the largest, NaN skipped, -inf if none. Sixteen lanes each keep
-// their own, then the lanes in order. Only the sign of a zero top can
-// differ from the running order, and no caller's result depends on it
-// (x - 0 is x for either; top + log Z adds +0 to a zero top).
-BODY v16 keep_larger(v16 y, v16 top) {
-    const v16i larger = y >= top;
-    return (v16)((larger & (v16i)y) | (~larger & (v16i)top));
-}
-BODY float lanes_max(v16 lanes, float top) {
-    float t[16];
-    store16(t, lanes);
-    for (int l = 0; l < 16; l++) top = t[l] >= top ? t[l] : top;
-    return top;
-}
-
-// The largest of beta * x[i] (NaN skipped).
-BODY float scaled_max(const float *restrict x, float beta, long n) {
-    v16 lanes = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY,
-                 -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    long i = 0;
-    for (; i + 16 <= n; i += 16) lanes = keep_larger(beta * load16(x + i), lanes);
-    float top = lanes_max(lanes, -INFINITY);
-    for (; i < n; i++) {
-        const float y = beta * x[i];
-        top = y >= top ? y : top;
-    }
-    return top;
-}
-
 // Sums x in order from zero.
 BODY float ordered_sum(const float *restrict x, long n) {
     float z = 0;

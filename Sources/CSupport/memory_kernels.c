@@ -333,3 +333,37 @@ VARIANTS(write_rows, (const float *src, float *dst, long n, long width, long hea
 VARIANTS(heads_sum_rows, (float *dst, long n, long width, long heads, const float *w, const float *x, int accumulate),
          (dst, n, width, heads, w, x, accumulate))
 VARIANTS(dots_with_rows, (const float *x, const float *rows, long n, long width, float *out), (x, rows, n, width, out))
+
+// The LRUA write weights' gradient (Memory/LRUA.swift), for `rows` rows of
+// n slots whose least-used rows are shared by per_lu rows in turn: with s the
+// row's gate, dr = s g, dlu += (1 - s) g (rows in order) and
+// ds = sum_i g_i (r_i - lu_i), in order from 0, eight rows' sums at a time.
+BODY void lrua_weights_backward(const float *restrict g, const float *restrict r, const float *restrict lu,
+                                const float *restrict gates, long rows, long n, long per_lu,
+                                float *restrict dr, float *restrict dlu, float *restrict ds) {
+    for (long row = 0; row < rows; row++) {
+        const float s = gates[row];
+        const float *gr = g + row * n;
+        float *dlur = dlu + (row / per_lu) * n, *drr = dr + row * n;
+        for (long i = 0; i < n; i++) {
+            drr[i] = s * gr[i];
+            dlur[i] = dlur[i] + (1 - s) * gr[i];
+        }
+    }
+    long row = 0;
+    for (; row + 8 <= rows; row += 8) {
+#define LRUA_TERMS(k, j) (load8(g + (row + (k)) * n + (j)) * (load8(r + (row + (k)) * n + (j)) - load8(lu + ((row + (k)) / per_lu) * n + (j))))
+#define LRUA_TERM(k, j) (g[(row + (k)) * n + (j)] * (r[(row + (k)) * n + (j)] - lu[((row + (k)) / per_lu) * n + (j)]))
+        EIGHT_LINE_SUMS(ds + row, n, LRUA_TERMS, LRUA_TERM);
+    }
+    for (; row < rows; row++) {
+        const float *gr = g + row * n, *rr = r + row * n, *lur = lu + (row / per_lu) * n;
+        float sum = 0;
+        for (long i = 0; i < n; i++) sum += gr[i] * (rr[i] - lur[i]);
+        ds[row] = sum;
+    }
+}
+
+VARIANTS(lrua_weights_backward, (const float *g, const float *r, const float *lu, const float *gates, long rows, long n, long per_lu,
+                                 float *dr, float *dlu, float *ds),
+         (g, r, lu, gates, rows, n, per_lu, dr, dlu, ds))

@@ -5,6 +5,7 @@
 // (Tensor/Gemm.swift's oneRow and rowDotRows, Graph/Optimizer.swift's update).
 #include "csupport.h"
 #include "variants.h"
+#include "vmath.h"
 
 // Columns of C kept in registers while every row of B goes past once.
 #define ROW_BLOCK 64
@@ -57,6 +58,65 @@ BODY void transpose(const float *restrict x, long rows, long columns, float *res
     for (long i = i0; i < rows; i++) for (long j = 0; j < columns; j++) out[j * rows + i] = x[i * columns + j];
 }
 
+// Softmax over `lines` contiguous lines of n, as Tensor.softmaxLine takes
+// it: m the largest (NaN skipped; 0 for none), y = exp(x - m), summed in
+// eight lanes added in lane order then the last n % 8 (VectorMath.sum), and
+// each y times 1 / sum.
+BODY void softmax_lines(const float *restrict x, float *restrict y, long lines, long n) {
+    for (long l = 0; l < lines; l++) {
+        const float *xl = x + l * n;
+        float *yl = y + l * n;
+        float m = scaled_max(xl, 1, n);
+        if (m == -__builtin_inff()) m = 0;
+        for (long j = 0; j < n; j++) yl[j] = xl[j] - m;
+        APPLY(exp, yl, yl, n);
+        v8 acc = {0};
+        long j = 0;
+        for (; j + 8 <= n; j += 8) acc += load8(yl + j);
+        float lanes[8];
+        store8(lanes, acc);
+        float s = lanes_sum(lanes);
+        for (; j < n; j++) s += yl[j];
+        const float inv = 1 / s;
+        for (long k = 0; k < n; k++) yl[k] *= inv;
+    }
+}
+
+// Softmax's gradient over `lines` contiguous lines of n, from its output y
+// and the output's gradient g: dx = y (g - d) with d = sum_j g_j y_j (in
+// order from 0), written into dx or, `accumulate`, added to it.
+BODY void softmax_backward_lines(const float *restrict y, const float *restrict g, float *restrict dx, long lines, long n,
+                                 int accumulate) {
+    long l = 0;
+    for (; l + 8 <= lines; l += 8) {
+        const float *yl = y + l * n, *gl = g + l * n;
+        float dots[8];
+#define SOFTMAX_TERMS(k, j) (load8(gl + (k) * n + (j)) * load8(yl + (k) * n + (j)))
+#define SOFTMAX_TERM(k, j) (gl[(k) * n + (j)] * yl[(k) * n + (j)])
+        EIGHT_LINE_SUMS(dots, n, SOFTMAX_TERMS, SOFTMAX_TERM);
+        for (int k = 0; k < 8; k++) {
+            const float *yk = yl + k * n, *gk = gl + k * n;
+            float *dk = dx + (l + k) * n;
+            for (long j = 0; j < n; j++) {
+                const float v = yk[j] * (gk[j] - dots[k]);
+                dk[j] = accumulate ? dk[j] + v : v;
+            }
+        }
+    }
+    for (; l < lines; l++) {
+        const float *yl = y + l * n, *gl = g + l * n;
+        float d = 0;
+        for (long j = 0; j < n; j++) d += gl[j] * yl[j];
+        for (long j = 0; j < n; j++) {
+            const float v = yl[j] * (gl[j] - d);
+            dx[l * n + j] = accumulate ? dx[l * n + j] + v : v;
+        }
+    }
+}
+
+VARIANTS(softmax_lines, (const float *x, float *y, long lines, long n), (x, y, lines, n))
+VARIANTS(softmax_backward_lines, (const float *y, const float *g, float *dx, long lines, long n, int accumulate),
+         (y, g, dx, lines, n, accumulate))
 VARIANTS(transpose, (const float *x, long rows, long columns, float *out), (x, rows, columns, out))
 VARIANTS(row_times_b, (const float *a, long cs, const float *b, float *c, long n, long k), (a, cs, b, c, n, k))
 VARIANTS(row_dot_rows, (const float *a, const float *b, float *c, long n, long k), (a, b, c, n, k))

@@ -55,6 +55,29 @@ BODY void transpose8(v8 *v) {
     v[7] = SHUFFLE(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
+// For eight lines at once, the sum over j < n of each line's terms in order
+// from +0 (s = ((0 + t_0) + t_1) + ...): TERMS(k, j) gives line k's eight
+// terms at j as a v8; blocks of eight transposed so that lane k runs line
+// k's sum, eight chains of additions side by side instead of one at a
+// time. SCALAR(k, j) gives one term, for the last n % 8.
+#define EIGHT_LINE_SUMS(sums, n, TERMS, SCALAR)                                          \
+    do {                                                                                 \
+        v8 s_ = {0};                                                                     \
+        long j_ = 0;                                                                     \
+        for (; j_ + 8 <= (n); j_ += 8) {                                                 \
+            v8 t_[8];                                                                    \
+            for (int k_ = 0; k_ < 8; k_++) t_[k_] = TERMS(k_, j_);                       \
+            transpose8(t_);                                                              \
+            for (int q_ = 0; q_ < 8; q_++) s_ += t_[q_];                                 \
+        }                                                                                \
+        for (; j_ < (n); j_++) {                                                         \
+            v8 t_;                                                                       \
+            for (int k_ = 0; k_ < 8; k_++) t_[k_] = SCALAR(k_, j_);                      \
+            s_ += t_;                                                                    \
+        }                                                                                \
+        store8((sums), s_);                                                              \
+    } while (0)
+
 // The dot of a and b ([k]) as Tensor's `dot` takes it: lane l sums p = l,
 // l + 8, ..., the lanes are added in order, then the last k % 8 products.
 BODY float dot8(const float *restrict a, const float *restrict b, long k) {

@@ -1,3 +1,4 @@
+import CSupport
 import Foundation
 import Tensor
 
@@ -447,13 +448,29 @@ final class SoftmaxKernel: PlanKernel {
         let x = io.input(0), y = io.output(0)
         // Lines are independent: threads take whole ones (the same bits).
         Parallel.forEach(outer, work: 24 * outer * n * inner) { range in
+            if inner == 1 {
+                mnemo_softmax_lines(OwnKernels.level, x + range.lowerBound * n, y + range.lowerBound * n, range.count, n)
+                return
+            }
             for o in range { for i in 0..<inner { Tensor.softmaxLine(x + o * n * inner + i, y + o * n * inner + i, n, inner) } }
         }
     }
 
     func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
-        let y = io.output(0), scratch = io.scratch(0, outer * n * inner), dots = io.scratch(1, outer * inner)
+        let y = io.output(0)
+        if inner == 1 {
+            // Contiguous lines (row_kernels.c), eight at a time, written or added straight into the input's gradient.
+            let (lines, n, level) = (outer, n, OwnKernels.level)
+            io.accumulate(to: 0) { d, first in
+                Parallel.forEach(lines, work: 4 * lines * n) { range in
+                    mnemo_softmax_backward_lines(level, y + range.lowerBound * n, g + range.lowerBound * n, d + range.lowerBound * n,
+                                                 range.count, n, first ? 0 : 1)
+                }
+            }
+            return
+        }
+        let scratch = io.scratch(0, outer * n * inner), dots = io.scratch(1, outer * inner)
         // Lines are independent: threads take whole ones (the same bits).
         Parallel.forEach(outer, work: 4 * outer * n * inner) { range in
             // Contiguous lines four at a time: their sums are four independent

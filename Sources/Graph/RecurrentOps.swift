@@ -163,11 +163,12 @@ final class LSTMKernel: PlanKernel, KeepsProducts {
             if B == 1 {
                 io.add(dz, to: 4)
             } else {
+                // Row by row, each sum in the order of the rows from 0 (the loop over j in vectors).
                 let db = io.scratch(0, 4 * H)
-                for j in 0..<(4 * H) {
-                    var s: Float = 0
-                    for r in 0..<B { s += dz[r * 4 * H + j] }
-                    db[j] = s
+                db.update(repeating: 0, count: 4 * H)
+                for r in 0..<B {
+                    let row = dz + r * 4 * H
+                    for j in 0..<(4 * H) { db[j] += row[j] }
                 }
                 io.add(db, to: 4)
             }

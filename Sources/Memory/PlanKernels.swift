@@ -238,20 +238,15 @@ final class LRUAWeightsKernel: PlanKernel {
         da.update(repeating: 0, count: alphas)
         dlu.update(repeating: 0, count: luCount)
         // The rows sharing a least-used row add into it in order, as one
-        // gate adds into one alpha: threads take whole groups of them.
-        let group = alphas == 1 ? rows : perLU
+        // gate adds into one alpha: threads take whole groups of them
+        // (memory_kernels.c), then each row's gate adds into its alpha.
+        let group = alphas == 1 ? rows : perLU, ds = io.scratch(3, rows), level = OwnKernels.level
         Parallel.forEach(rows / group, work: 6 * rows * N) { groups in
-            for row in (groups.lowerBound * group)..<(groups.upperBound * group) {
-                let s = gates[row], base = row * N, luBase = (row / perLU) * N
-                var ds: Float = 0
-                for i in 0..<N {
-                    dr[base + i] = s * g[base + i]
-                    dlu[luBase + i] += (1 - s) * g[base + i]
-                    ds += g[base + i] * (r[base + i] - lu[luBase + i])
-                }
-                da[alphas == 1 ? 0 : row] += Scalar.sigmoidBackward(ds, output: s)
-            }
+            let first = groups.lowerBound * group
+            mnemo_lrua_weights_backward(level, g + first * N, r + first * N, lu + (first / perLU) * N, gates + first, groups.count * group, N, perLU,
+                                        dr + first * N, dlu + (first / perLU) * N, ds + first)
         }
+        for row in 0..<rows { da[alphas == 1 ? 0 : row] += Scalar.sigmoidBackward(ds[row], output: gates[row]) }
         io.add(da, to: 0)
         io.add(dr, to: 1)
         io.add(dlu, to: 2)

@@ -1,3 +1,4 @@
+import CSupport
 import Foundation
 
 // Reductions along one axis (or all of them), softmax and logsumexp.
@@ -87,35 +88,14 @@ extension Tensor {
     /// machine, unlike libm's), summed in eight lanes as `dot` sums (a
     /// contiguous line), then scaled by 1 / sum.
     public static func softmaxLine(_ x: Floats, _ y: MutableFloats, _ n: Int, _ step: Int) {
-        var m = step == 1 ? Tensor.largest(x, n) : Tensor.largest(x, n, step)
+        // Contiguous: the same steps in C, at the widest vectors the CPU has (row_kernels.c).
+        if step == 1 { mnemo_softmax_lines(OwnKernels.level, x, y, 1, n); return }
+        var m = Tensor.largest(x, n, step)
         if m == -.infinity { m = 0 }
         var s: Float = 0
-        if step == 1 {
-            for j in 0..<n { y[j] = x[j] - m }
-            VectorMath.Activation.exp.apply(y, y, n)
-            s = VectorMath.sum(y, n)
-        } else {
-            for j in 0..<n { let e = VectorMath.exp(x[j * step] - m); y[j * step] = e; s += e }
-        }
+        for j in 0..<n { let e = VectorMath.exp(x[j * step] - m); y[j * step] = e; s += e }
         let inv = 1 / s
         for j in 0..<n { y[j * step] *= inv }
-    }
-
-    /// The largest of n contiguous values (-infinity for none), eight lanes
-    /// at a time: NaN is passed over as the strided form passes over it, and
-    /// the largest is the same whatever the order (a zero's sign aside).
-    private static func largest(_ p: Floats, _ n: Int) -> Float {
-        var lanes = SIMD8<Float>(repeating: -.infinity)
-        var j = 0
-        while j + 8 <= n {
-            let v = UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<Float>.self)
-            lanes.replace(with: v, where: v .>= lanes)
-            j += 8
-        }
-        var m = -Float.infinity
-        for k in 0..<8 { m = Swift.max(m, lanes[k]) }
-        while j < n { m = Swift.max(m, p[j]); j += 1 }
-        return m
     }
 
     /// log(sum(exp(x))) of one line of n values `step` apart.

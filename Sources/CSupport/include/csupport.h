@@ -64,6 +64,8 @@ void mnemo_links_outer_add(int level, const float *w, const float *gf, const flo
 void mnemo_row_times_b(int level, const float *a, long cs, const float *b, float *c, long n, long k);
 void mnemo_row_dot_rows(int level, const float *a, const float *b, float *c, long n, long k);
 /// out[j, i] = x[i, j] for x [rows, columns].
+void mnemo_softmax_lines(int level, const float *x, float *y, long lines, long n);
+void mnemo_softmax_backward_lines(int level, const float *y, const float *g, float *dx, long lines, long n, int accumulate);
 void mnemo_transpose(int level, const float *x, long rows, long columns, float *out);
 
 /// One parameter's optimizer update (row_kernels.c; Optimizer.update): the
@@ -116,6 +118,8 @@ void mnemo_sharpen_backward(int level, const float *g, const float *w, const flo
 /// out[j] += w[i] rows[i, j] in row order, skipping zero weights; several
 /// heads' erase then add from src into dst (w [heads, n], erase NULL or
 /// [heads, width], add [heads, width]); out[i] = dot(x, rows[i]).
+void mnemo_lrua_weights_backward(int level, const float *g, const float *r, const float *lu, const float *gates, long rows, long n,
+                                  long per_lu, float *dr, float *dlu, float *ds);
 void mnemo_heads_weighted_sums(int level, const float *w, const float *rows, long n, long width, long heads, float *out);
 void mnemo_write_rows(int level, const float *src, float *dst, long n, long width, long heads, const float *w,
                       const float *erase, const float *add, long cleared_row, const float *zeros);
