@@ -133,6 +133,16 @@ public struct PlanIO {
     }
 }
 
+/// A kernel whose backward pass can write an input's gradient over its
+/// output's gradient (the input's gradient being, element by element, the
+/// output's or made from it alone): the plan gives both the same space when
+/// the step is the input's last user, so the gradient is not copied. The
+/// kernel must read everything else it needs from the output's gradient
+/// first, and then find the input's gradient at the same address.
+public protocol PassesGradientInPlace: PlanKernel {
+    var gradientInPlace: (input: Int, output: Int) { get }
+}
+
 /// The values an effect reads after a run, each made into a tensor only
 /// when asked for (a memory's snapshot is copied only while it keeps them).
 public struct PlanValues {
@@ -322,7 +332,18 @@ public final class KernelPlan {
         var free: [Int: [Int]] = [:]
         var used = 0
         for t in stride(from: steps.count, through: -1, by: -1) {
-            for i in starting[t] ?? [] {
+            // A kernel that passes its output's gradient on in place gives
+            // that space to the input, if this step is the input's last user.
+            var handedOver = -1
+            if t >= 0, t < steps.count, let inPlace = (steps[t].kernel as? PassesGradientInPlace)?.gradientInPlace {
+                let (i, o) = (steps[t].inputs[inPlace.input], steps[t].outputs[inPlace.output])
+                if i >= 0, gradOffsets[o] >= 0, slots[i].needsGradient, lastUse[i] == t, producer[i] != t,
+                   slots[i].count == slots[o].count, steps[t].inputs.filter({ $0 == i }).count == 1 {
+                    gradOffsets[i] = gradOffsets[o]
+                    handedOver = o
+                }
+            }
+            for i in starting[t] ?? [] where gradOffsets[i] < 0 {
                 let size = (slots[i].count + 7) / 8 * 8
                 if let offset = free[size]?.popLast() {
                     gradOffsets[i] = offset
@@ -331,7 +352,7 @@ public final class KernelPlan {
                     used += size
                 }
             }
-            for i in ending[t] ?? [] { free[(slots[i].count + 7) / 8 * 8, default: []].append(gradOffsets[i]) }
+            for i in ending[t] ?? [] where i != handedOver { free[(slots[i].count + 7) / 8 * 8, default: []].append(gradOffsets[i]) }
         }
         return used
     }

@@ -314,7 +314,8 @@ final class ZeroLeastUsedKernel: PlanKernel {
                 for i in 0..<N {
                     let at = (b * N + i) * W, zeroed = i == chosen[b]
                     switch (first, zeroed) {
-                    case (true, false): (d + at).update(from: g + at, count: W)
+                    // In place (`PassesGradientInPlace`), d is g: only the zeroed rows change.
+                    case (true, false): if d != g { (d + at).update(from: g + at, count: W) }
                     case (true, true): (d + at).update(repeating: 0, count: W)
                     case (false, false): for j in at..<(at + W) { d[j] += g[j] }
                     case (false, true): for j in at..<(at + W) { d[j] += 0 }
@@ -337,7 +338,9 @@ extension ZeroLeastUsedKernel: MergesIntoUser {
 /// `zero_least_used` then a write without erasing, merged (`mergeIntoUsers`):
 /// the write reads each batch row's least-used slot as zeros, so the cleared
 /// memory is never copied; inputs memory, usage, weighting, add.
-final class ClearedWriteKernel: RemakesValue {
+final class ClearedWriteKernel: RemakesValue, PassesGradientInPlace {
+    /// The memory's gradient is the output's with the cleared rows zeroed: in place when the plan allows.
+    var gradientInPlace: (input: Int, output: Int) { (0, 0) }
     let B: Int, H: Int, N: Int, W: Int
     /// Each batch row's cleared slot, kept for the backward pass; W zeros.
     let chosen: UnsafeMutablePointer<Int>
