@@ -1,3 +1,4 @@
+import CSupport
 import Dispatch
 import Foundation
 import Synchronization
@@ -51,6 +52,7 @@ final class WorkerPool: @unchecked Sendable {
             while true {
                 var spins = 0
                 while posted.load(ordering: .acquiring) == seen {
+                    mnemo_spin_pause()
                     spins += 1
                     if spins < 5_000_000 { continue }
                     // Long idle: sleep until woken (checking again after saying so).
@@ -96,7 +98,7 @@ final class WorkerPool: @unchecked Sendable {
         job(0)
         for helper in helpers.prefix(count) {
             let target = helper.posted.load(ordering: .relaxed)
-            while helper.finished.load(ordering: .acquiring) != target {}
+            while helper.finished.load(ordering: .acquiring) != target { mnemo_spin_pause() }
         }
     }
 }

@@ -12,6 +12,17 @@ int mnemo_has_avx(void);
 void mnemo_four_rows_times_b_avx(const float *a, long row_stride, long column_stride,
                                  const float *b, long ldb, float *c, long ldc, long n8, long k);
 
+/// A spinning thread's hint to the core that it is waiting: it leaves the
+/// core's resources to the thread beside it (two virtual CPUs are often
+/// the two threads of one core) and draws less power.
+static inline void mnemo_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /// Whether this CPU (and its operating system) can run the AVX-512 kernel.
 int mnemo_has_avx512(void);
 
