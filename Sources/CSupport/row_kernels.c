@@ -58,6 +58,66 @@ BODY void transpose(const float *restrict x, long rows, long columns, float *res
     for (long i = i0; i < rows; i++) for (long j = 0; j < columns; j++) out[j * rows + i] = x[i * columns + j];
 }
 
+// c[i * n + j] += sum over the parts, and over rows p within each, of
+// a[p * m + i] * b[p * n + j], for rows i < m_end and the N (at most 8)
+// columns j: a narrow product A^T B kept as parts (the rows of several
+// steps), summed without stacking them. Sixteen rows i in the lanes, each
+// output's sum in the order of p, as the four-row kernels take it.
+#define NARROW_PRODUCT(N)                                                                \
+    BODY void narrow_product_##N(const float *const *as, const float *const *bs, const long *rows, long parts, \
+                                 long m, long m_end, float *c) {                         \
+        long i0 = 0;                                                                     \
+        for (; i0 + 16 <= m_end; i0 += 16) {                                             \
+            v16 acc[N];                                                                  \
+            for (int j = 0; j < N; j++) {                                                \
+                float start[16];                                                         \
+                for (int l = 0; l < 16; l++) start[l] = c[(i0 + l) * N + j];             \
+                acc[j] = load16(start);                                                  \
+            }                                                                            \
+            for (long part = 0; part < parts; part++) {                                  \
+                const float *a = as[part] + i0, *b = bs[part];                           \
+                for (long p = 0; p < rows[part]; p++) {                                  \
+                    const v16 av = load16(a + p * m);                                    \
+                    for (int j = 0; j < N; j++) acc[j] += av * b[p * N + j];             \
+                }                                                                        \
+            }                                                                            \
+            for (int j = 0; j < N; j++) {                                                \
+                float out[16];                                                           \
+                store16(out, acc[j]);                                                    \
+                for (int l = 0; l < 16; l++) c[(i0 + l) * N + j] = out[l];               \
+            }                                                                            \
+        }                                                                                \
+        for (long i = i0; i < m_end; i++) {                                              \
+            for (int j = 0; j < N; j++) {                                                \
+                float sum = c[i * N + j];                                                \
+                for (long part = 0; part < parts; part++)                                \
+                    for (long p = 0; p < rows[part]; p++) sum += as[part][p * m + i] * bs[part][p * N + j]; \
+                c[i * N + j] = sum;                                                      \
+            }                                                                            \
+        }                                                                                \
+    }
+NARROW_PRODUCT(1) NARROW_PRODUCT(2) NARROW_PRODUCT(3) NARROW_PRODUCT(4)
+NARROW_PRODUCT(5) NARROW_PRODUCT(6) NARROW_PRODUCT(7) NARROW_PRODUCT(8)
+
+BODY void narrow_product(const float *const *as, const float *const *bs, const long *rows, long parts, long m, long m_end,
+                         long n, float *c) {
+    switch (n) {
+    case 1: narrow_product_1(as, bs, rows, parts, m, m_end, c); break;
+    case 2: narrow_product_2(as, bs, rows, parts, m, m_end, c); break;
+    case 3: narrow_product_3(as, bs, rows, parts, m, m_end, c); break;
+    case 4: narrow_product_4(as, bs, rows, parts, m, m_end, c); break;
+    case 5: narrow_product_5(as, bs, rows, parts, m, m_end, c); break;
+    case 6: narrow_product_6(as, bs, rows, parts, m, m_end, c); break;
+    case 7: narrow_product_7(as, bs, rows, parts, m, m_end, c); break;
+    case 8: narrow_product_8(as, bs, rows, parts, m, m_end, c); break;
+    default: break;
+    }
+}
+
+VARIANTS(narrow_product, (const float *const *as, const float *const *bs, const long *rows, long parts, long m, long m_end, long n,
+                          float *c),
+         (as, bs, rows, parts, m, m_end, n, c))
+
 // Softmax over `lines` contiguous lines of n, as Tensor.softmaxLine takes
 // it: m the largest (NaN skipped; 0 for none), y = exp(x - m), summed in
 // eight lanes added in lane order then the last n % 8 (VectorMath.sum), and

@@ -602,7 +602,20 @@ public final class KernelPlan {
             if first == nil { first = p } else if p.a != nextA || p.b != nextB { contiguous = false; break }
             (nextA, nextB) = (p.a + p.rows * m, p.b + p.rows * n)
         }
-        if parts == 1 {
+        if parts > 1 && n <= 8 && m >= 4 && Tensor.ownKernelsTransposeB {
+            // A narrow product (a gate's or a few outputs' weight): summed part by part, A not stacked.
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * parts) { pointers in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: parts) { counts in
+                    var k = 0
+                    for p in pending where p.slot == slot {
+                        (pointers[k], pointers[parts + k], counts[k]) = (p.a, p.b, p.rows)
+                        k += 1
+                    }
+                    let base = pointers.baseAddress!
+                    OwnKernels.addNarrowProduct(parts: parts, a: base, b: base + parts, rows: counts.baseAddress!, m: m, n: n, into: d)
+                }
+            }
+        } else if parts == 1 {
             Tensor.addProduct(into: d, single.a, single.b, m: m, n: n, k: rows, transposeA: true, transposeB: false)
         } else if contiguous, let first {
             Tensor.addProduct(into: d, first.a, first.b, m: m, n: n, k: rows, transposeA: true, transposeB: false)

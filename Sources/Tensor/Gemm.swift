@@ -220,6 +220,37 @@ public enum OwnKernels {
         for row in i..<m { oneRow(a + row, m, b, c + row * n, n: n, k: k) }
     }
 
+    /// C [m, n] += A^T B for n of at most 8 columns, A and B given as parts
+    /// (a_k [rows_k, m], b_k [rows_k, n]) whose rows, stacked in order, make
+    /// them: the bits of `gemm` on the stacked matrices, without stacking A.
+    /// Rows in blocks of four sum in the order of p (row_kernels.c); the
+    /// rows left over take `oneRow` on their stacked column, as `gemm` does.
+    public static func addNarrowProduct(parts: Int, a: UnsafePointer<UnsafePointer<Float>>, b: UnsafePointer<UnsafePointer<Float>>,
+                                        rows: UnsafePointer<Int>, m: Int, n: Int, into c: UnsafeMutablePointer<Float>) {
+        precondition(n >= 1 && n <= 8, "a narrow product has 1 to 8 columns")
+        let blocked = m >= 4 ? 4 * (m / 4) : 0
+        a.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: parts) { pa in
+            b.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: parts) { pb in
+                mnemo_narrow_product(level, pa, pb, rows, parts, m, blocked, n, c)
+            }
+        }
+        guard blocked < m else { return }
+        var k = 0
+        for part in 0..<parts { k += rows[part] }
+        let column = UnsafeMutablePointer<Float>.allocate(capacity: k), stackedB = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
+        defer { column.deallocate(); stackedB.deallocate() }
+        var at = 0
+        for part in 0..<parts {
+            (stackedB + at * n).update(from: b[part], count: rows[part] * n)
+            at += rows[part]
+        }
+        for i in blocked..<m {
+            at = 0
+            for part in 0..<parts { for p in 0..<rows[part] { column[at] = a[part][p * m + i]; at += 1 } }
+            oneRow(column, 1, stackedB, c + i * n, n: n, k: k)
+        }
+    }
+
     /// out[j, i] = x[i, j] for x [rows, columns], eight by eight in vectors (row_kernels.c).
     public static func transpose(_ x: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
         mnemo_transpose(level, x, rows, columns, out)

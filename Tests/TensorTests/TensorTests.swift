@@ -127,6 +127,41 @@ final class TensorTests: XCTestCase {
         if !MatrixBackend.usesBLAS { print("note: no system BLAS was loaded; only Mnemo's own kernels were checked") }
     }
 
+    /// A narrow A^T B summed part by part (a gate's weight gradient over the
+    /// steps of a compiled plan) gives the bits of the product of the stacked
+    /// parts, for rows in and out of the blocks of four and sixteen, every
+    /// width from 1 to 8 and parts of uneven lengths, at every instruction set.
+    func testNarrowProductOfPartsEqualsTheStackedProduct() throws {
+        let rng = RandomGenerator(seed: 12)
+        for m in [3, 4, 21, 37, 64] {
+            for n in 1...8 {
+                let rows = [5, 1, 16, 3]
+                let a = try rows.map { try Tensor.randn([$0, m], rng).data }, b = try rows.map { try Tensor.randn([$0, n], rng).data }
+                let start = try Tensor.randn([m, n], rng).data
+                var stacked = start
+                let stackedA = a.flatMap { $0 }, stackedB = b.flatMap { $0 }
+                stacked.withUnsafeMutableBufferPointer { c in
+                    OwnKernels.gemm(stackedA, stackedB, c.baseAddress!, m: m, n: n, k: rows.reduce(0, +), transposeA: true, transposeB: false)
+                }
+                func copied(_ part: [Float]) -> UnsafePointer<Float> {
+                    let p = UnsafeMutablePointer<Float>.allocate(capacity: part.count)
+                    p.initialize(from: part, count: part.count)
+                    return UnsafePointer(p)
+                }
+                let (pa, pb) = (a.map(copied), b.map(copied))
+                defer { for p in pa + pb { p.deallocate() } }
+                let runs = OwnKernels.atEveryLevel { () -> [Float] in
+                    var c = start
+                    c.withUnsafeMutableBufferPointer { pc in
+                        OwnKernels.addNarrowProduct(parts: rows.count, a: pa, b: pb, rows: rows, m: m, n: n, into: pc.baseAddress!)
+                    }
+                    return c
+                }
+                for (level, c) in runs { XCTAssertEqual(c.map(\.bitPattern), stacked.map(\.bitPattern), "m \(m) n \(n) level \(level)") }
+            }
+        }
+    }
+
     /// The eight-lane exp, sigmoid and tanh against double-precision libm:
     /// within a few float ulps everywhere, exact limits, NaN kept.
     func testVectorMathIsAccurate() {
