@@ -71,6 +71,7 @@ final class FusedElementwiseKernel: PlanKernel {
                     switch unary.f {
                     case .scalar(let f): for i in 0..<n { y[i] = f(x[i]) }
                     case .activation(let f): f.apply(x, y, n)
+                    case .scale(let s): for i in 0..<n { y[i] = x[i] * s }
                     }
                 case .binary(let kind):
                     binary(kind, op.operands[0], op.operands[1], io, start, n, into: y)
@@ -174,6 +175,8 @@ final class FusedElementwiseKernel: PlanKernel {
             let x = pointer(op.operands[0], io, start), y = io.output(k) + start
             if case .activation(let f) = unary.f {
                 each { g[$0] * f.slope(output: y[$0]) }
+            } else if case .scale(let s) = unary.f {
+                each { g[$0] * s }
             } else {
                 let derivative = unary.derivative
                 each { g[$0] * derivative(x[$0], y[$0]) }

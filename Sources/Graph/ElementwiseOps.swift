@@ -235,7 +235,7 @@ extension Op {
 
     /// Multiplies by a constant (cheaper than `mul` with a scalar tensor).
     public static func scale(_ a: Variable, _ s: Float) -> Variable {
-        unary("scale", a, { $0 * s }, { _, _ in s }, graph: constantDerivative { _ in s })
+        unary("scale", a, value: a.value.map { $0 * s }, .scale(s), { _, _ in s }, graph: constantDerivative { _ in s })
     }
 
     /// Stops gradients: the same value, as a constant.

@@ -178,6 +178,8 @@ final class UnaryKernel: PlanKernel {
     enum Forward {
         case scalar((Float) -> Float)
         case activation(VectorMath.Activation)
+        /// x times a constant (the loop in vectors, where a closure would be called per element).
+        case scale(Float)
     }
     let count: Int
     let f: Forward
@@ -192,6 +194,7 @@ final class UnaryKernel: PlanKernel {
         switch f {
         case .scalar(let f): for i in 0..<count { y[i] = f(x[i]) }
         case .activation(let f): f.apply(x, y, count)
+        case .scale(let s): for i in 0..<count { y[i] = x[i] * s }
         }
     }
 
@@ -201,6 +204,8 @@ final class UnaryKernel: PlanKernel {
         // exp, sigmoid and tanh: the same slope, inline (the loop in vectors).
         if case .activation(let f) = self.f {
             for i in 0..<count { scratch[i] = g[i] * f.slope(output: y[i]) }
+        } else if case .scale(let s) = self.f {
+            for i in 0..<count { scratch[i] = g[i] * s }
         } else {
             for i in 0..<count { scratch[i] = g[i] * derivative(x[i], y[i]) }
         }
