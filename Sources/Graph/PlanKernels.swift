@@ -264,6 +264,16 @@ final class BinaryKernel: PlanKernel {
 
     func forward(_ io: PlanIO) {
         let a = io.input(0), b = io.input(1), y = io.output(0)
+        if mapA == nil && mapB == nil {
+            // Same shapes: plain loops, in vectors.
+            switch kind {
+            case .add: for o in 0..<count { y[o] = a[o] + b[o] }
+            case .sub: for o in 0..<count { y[o] = a[o] - b[o] }
+            case .mul: for o in 0..<count { y[o] = a[o] * b[o] }
+            case .div: for o in 0..<count { y[o] = a[o] / b[o] }
+            }
+            return
+        }
         mapA.withOptionalBuffer { ma in
             mapB.withOptionalBuffer { mb in
                 for o in 0..<count {
