@@ -228,8 +228,16 @@ public final class KernelPlan {
 
     init(slots: [PlanRecorder.Slot], steps: [PlanRecorder.RecordedStep], sources: [(slot: Int, source: Source)],
          loss: Int?, optimizer: Optimizer?, parameterSlots: [Int], remade: [Int: Int] = [:]) throws {
+        // A step copying one contiguous part of a value (a reshape, a row)
+        // makes a view: its value is that part, read in place.
+        var viewOf: [Int: (slot: Int, start: Int)] = [:]
+        for step in steps {
+            if let copy = step.kernel as? CopyKernel, let start = copy.contiguousStart, step.inputs.count == 1, step.inputs[0] >= 0 {
+                viewOf[step.outputs[0]] = (step.inputs[0], start)
+            }
+        }
         // Values and gradients within the memory budget, or no plan.
-        func floats(_ i: Int) -> Int { remade[i] == nil ? (slots[i].count + 7) / 8 * 8 : 0 }
+        func floats(_ i: Int) -> Int { remade[i] == nil && viewOf[i] == nil ? (slots[i].count + 7) / 8 * 8 : 0 }
         let valueFloats = slots.indices.reduce(0) { $0 + floats($1) }
         let probe = UnsafeMutablePointer<Int>.allocate(capacity: max(1, slots.count))
         defer { probe.deallocate() }
@@ -245,7 +253,8 @@ public final class KernelPlan {
         // Values first, then gradients, each padded to eight floats.
         var next = 0
         for (i, s) in slots.enumerated() {
-            offsets[i] = next
+            // A value's slot comes after those of the values it was made from.
+            if let view = viewOf[i] { offsets[i] = offsets[view.slot] + view.start } else { offsets[i] = next }
             counts[i] = s.count
             outputIndex[i] = s.output
             next += floats(i)

@@ -38,8 +38,13 @@ final class CopyKernel: PlanKernel {
         return CopyKernel(outer: outer, blocks: [shape[axis] * inner], starts: [start * inner], runs: [(end - start) * inner])
     }
 
+    /// Where the output starts in a single input it copies contiguously (a view the plan may read in place).
+    var contiguousStart: Int? { outer == 1 && runs.count == 1 ? starts[0] : nil }
+
     func forward(_ io: PlanIO) {
         let y = io.output(0)
+        // A view placed on its input (`KernelPlan`): nothing to copy.
+        if let start = contiguousStart, y == io.input(0) + start { return }
         var at = 0
         for o in 0..<outer {
             for k in runs.indices where runs[k] > 0 {
