@@ -50,6 +50,32 @@ BODY void cosine_rows(const float *restrict m, const float *restrict norms, cons
 BODY float load1(const float *p) { return *p; }
 BODY void store1(float *p, float v) { *p = v; }
 
+// The same for a group of exactly four heads, a chunk of columns at a time
+// through every row of the block: the four keys' chunks and dk's stay in
+// registers from row to row (where the row-by-row form loads and stores dk
+// at every row). Each element takes the same operations in the same order.
+#define FOUR_HEAD_CHUNK(V, LOAD, STORE, ZERO, j)                                        \
+    {                                                                                   \
+        V key_chunk[4], dk_chunk[4];                                                    \
+        for (int h = 0; h < 4; h++) {                                                   \
+            key_chunk[h] = LOAD(keys + (h0 + h) * w + j);                               \
+            dk_chunk[h] = LOAD(dk + (h0 + h) * w + j);                                  \
+        }                                                                               \
+        for (long q = 0; q < count; q++) {                                              \
+            const V r = LOAD(m + (i0 + q) * w + j);                                     \
+            float *drow = dm + (i0 + q) * w;                                            \
+            V d = mode == 0 ? LOAD(drow + j) : ZERO;                                    \
+            for (int h = 0; h < 4; h++) {                                               \
+                if (gs[h][q] == 0) continue;                                            \
+                const float a = to_key[h][q], b = to_row[h][q];                         \
+                d = d + (a * key_chunk[h] + b * r);                                     \
+                dk_chunk[h] = dk_chunk[h] + a * r;                                      \
+            }                                                                           \
+            STORE(drow + j, mode == 2 ? LOAD(drow + j) + d : d);                        \
+        }                                                                               \
+        for (int h = 0; h < 4; h++) STORE(dk + (h0 + h) * w + j, dk_chunk[h]);          \
+    }
+
 BODY void cosine_backward(const float *restrict g, const float *restrict m, const float *restrict norms,
                           const float *restrict keys, const float *restrict key_norms, const float *restrict dots,
                           long heads, long n, long w, float *restrict dm, float *restrict dk, int mode) {
@@ -79,6 +105,14 @@ BODY void cosine_backward(const float *restrict g, const float *restrict m, cons
                 float scale = key_scale[h];
                 for (long q = 0; q < count; q++) if (gh[q] != 0) scale -= gh[q] * ck[q];
                 key_scale[h] = scale;
+            }
+            if (nh == 4) {
+                long j = 0;
+                for (; j + 16 <= w; j += 16) FOUR_HEAD_CHUNK(v16, load16, store16, zero16, j)
+                if (j + 8 <= w) { FOUR_HEAD_CHUNK(v8, load8, store8, zero8, j) j += 8; }
+                if (j + 4 <= w) { FOUR_HEAD_CHUNK(v4, load4, store4, zero4, j) j += 4; }
+                for (; j < w; j++) FOUR_HEAD_CHUNK(float, load1, store1, 0.0f, j)
+                continue;
             }
             for (long q = 0; q < count; q++) {
                 const float *row = m + (i0 + q) * w;
