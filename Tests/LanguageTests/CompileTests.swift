@@ -45,7 +45,7 @@ final class CompileTests: XCTestCase {
         import mann
         import tasks
         seed(2)
-        let m = mann.MANN(8, 3, hidden: 12, memory: (21, 6), reads: 3, batch: 3)
+        let m = mann.MANN(8, 3, hidden: 12, memory: (21, 6), reads: 4, batch: 3)
         let opt = adam(params(m), lr: 1e-2)
         let f = compile(fn(e) { opt.step(cross_entropy(m.run(e.input), e.labels)) })
         for i in 0..<3 { f(tasks.fewshot_episode(classes: 3, shots: 2, features: 5, batch: 3)) }
