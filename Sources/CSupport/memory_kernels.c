@@ -394,6 +394,23 @@ VARIANTS(heads_sum_rows, (float *dst, long n, long width, long heads, const floa
          (dst, n, width, heads, w, x, accumulate))
 VARIANTS(dots_with_rows, (const float *x, const float *rows, long n, long width, float *out), (x, rows, n, width, out))
 
+// The LRUA write weights, out = s r + (1 - s) lu for rows first..<first +
+// rows of n slots (s the row's gate), the least-used rows shared by per_lu
+// rows in turn (lu from row 0).
+BODY void lrua_weights_forward(const float *restrict r, const float *restrict lu, const float *restrict gates, long first,
+                               long rows, long n, long per_lu, float *restrict out) {
+    for (long row = first; row < first + rows; row++) {
+        const float s = gates[row];
+        const float *rr = r + row * n, *lur = lu + (row / per_lu) * n;
+        float *o = out + row * n;
+        for (long i = 0; i < n; i++) o[i] = s * rr[i] + (1 - s) * lur[i];
+    }
+}
+
+VARIANTS(lrua_weights_forward, (const float *r, const float *lu, const float *gates, long first, long rows, long n, long per_lu,
+                                float *out),
+         (r, lu, gates, first, rows, n, per_lu, out))
+
 // The LRUA write weights' gradient (Memory/LRUA.swift), for `rows` rows of
 // n slots whose least-used rows are shared by per_lu rows in turn: with s the
 // row's gate, dr = s g, dlu += (1 - s) g (rows in order) and

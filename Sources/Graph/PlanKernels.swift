@@ -208,7 +208,12 @@ final class UnaryKernel: PlanKernel {
         let x = io.input(0), y = io.output(0), scratch = io.scratch(0, count)
         // exp, sigmoid and tanh: the same slope, inline (the loop in vectors).
         if case .activation(let f) = self.f {
-            for i in 0..<count { scratch[i] = g[i] * f.slope(output: y[i]) }
+            // The slope's choice outside the loop, so that the loop runs in vectors.
+            switch f {
+            case .exp: for i in 0..<count { scratch[i] = g[i] * y[i] }
+            case .sigmoid: for i in 0..<count { scratch[i] = g[i] * Scalar.sigmoidSlope(output: y[i]) }
+            case .tanh: for i in 0..<count { scratch[i] = g[i] * Scalar.tanhSlope(output: y[i]) }
+            }
         } else if case .scale(let s) = self.f {
             for i in 0..<count { scratch[i] = g[i] * s }
         } else {

@@ -222,11 +222,9 @@ final class LRUAWeightsKernel: PlanKernel {
     func forward(_ io: PlanIO) {
         let a = io.input(0), r = io.input(1), lu = io.input(2), out = io.output(0)
         for row in 0..<rows { gates[row] = VectorMath.sigmoid(alphas == 1 ? a[0] : a[row]) }
+        let level = OwnKernels.level
         Parallel.forEach(rows, work: 3 * rows * N) { range in
-            for row in range {
-                let s = gates[row], base = row * N, luBase = (row / perLU) * N
-                for i in 0..<N { out[base + i] = s * r[base + i] + (1 - s) * lu[luBase + i] }
-            }
+            mnemo_lrua_weights_forward(level, r, lu, gates, range.lowerBound, range.count, N, perLU, out)
         }
     }
 

@@ -131,6 +131,8 @@ void mnemo_sharpen_backward(int level, const float *g, const float *w, const flo
 /// out[j] += w[i] rows[i, j] in row order, skipping zero weights; several
 /// heads' erase then add from src into dst (w [heads, n], erase NULL or
 /// [heads, width], add [heads, width]); out[i] = dot(x, rows[i]).
+void mnemo_lrua_weights_forward(int level, const float *r, const float *lu, const float *gates, long first, long rows, long n,
+                                 long per_lu, float *out);
 void mnemo_lrua_weights_backward(int level, const float *g, const float *r, const float *lu, const float *gates, long rows, long n,
                                   long per_lu, float *dr, float *dlu, float *ds);
 void mnemo_heads_weighted_sums(int level, const float *w, const float *rows, long n, long width, long heads, float *out);
