@@ -109,6 +109,11 @@ public enum OwnKernels {
                 packedTransposedProduct(a, b, c, m: m, n: n, k: k)
                 return
             }
+            if n < 8 && m >= 16 {
+                // A few columns (a gate, a few classes): rows of A in vectors, A taken transposed.
+                narrowProduct(a, b, c, m: m, n: n, k: k, transposeA: transposeA)
+                return
+            }
             let (rowStride, columnStride) = transposeA ? (1, m) : (k, 1)
             let n8 = n - n % 8, tail = n - n8
             var bTail: UnsafeMutablePointer<Float>? = nil
@@ -218,6 +223,24 @@ public enum OwnKernels {
             i += 4
         }
         for row in i..<m { oneRow(a + row, m, b, c + row * n, n: n, k: k) }
+    }
+
+    /// C [m, n] += op(A) B for n < 8 columns, through `addNarrowProduct`
+    /// (A stored [m, k] is transposed first, into the packing space): the
+    /// bits of the four-row kernels on zero-padded columns, which it replaces.
+    static func narrowProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                              m: Int, n: Int, k: Int, transposeA: Bool) {
+        var rows = k
+        var columnsOfA = a
+        var space: (pointer: UnsafeMutablePointer<Float>, count: Int, shared: Bool)? = nil
+        if !transposeA {
+            space = PackingSpace.take(m * k)
+            transpose(a, rows: m, columns: k, into: space!.pointer)
+            columnsOfA = UnsafePointer(space!.pointer)
+        }
+        defer { if let space { PackingSpace.give(space) } }
+        var partA = columnsOfA, partB = b
+        addNarrowProduct(parts: 1, a: &partA, b: &partB, rows: &rows, m: m, n: n, into: c)
     }
 
     /// C [m, n] += A^T B for n of at most 8 columns, A and B given as parts

@@ -79,9 +79,11 @@ final class TensorTests: XCTestCase {
     func testOwnKernelsAgreeWithBLASAndDefinition() throws {
         let rng = RandomGenerator(seed: 9)
         // Rows in blocks of eight and four and one; columns in runs of 32, 16 and 8 lanes and a tail;
-        // the packed form of A^T B (64 rows or more) with rows left over after its blocks of eight.
+        // the packed form of A^T B (64 rows or more) with rows left over after its blocks of eight;
+        // narrow products (under 8 columns, 16 rows or more) with rows left over after blocks of four.
         let shapes = [(1, 1, 1), (1, 129, 400), (1, 400, 129), (2, 5, 3), (4, 8, 8), (5, 31, 33), (16, 57, 70), (17, 8, 100), (33, 64, 7),
-                      (12, 20, 24), (9, 40, 59), (16, 40, 300), (9, 7, 264), (77, 70, 96), (69, 64, 40), (66, 100, 56)]
+                      (12, 20, 24), (9, 40, 59), (16, 40, 300), (9, 7, 264), (77, 70, 96), (69, 64, 40), (66, 100, 56),
+                      (16, 200, 4), (21, 9, 3)]
         for (m, k, n) in shapes {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
@@ -128,9 +130,9 @@ final class TensorTests: XCTestCase {
     }
 
     /// A narrow A^T B summed part by part (a gate's weight gradient over the
-    /// steps of a compiled plan) gives the bits of the product of the stacked
-    /// parts, for rows in and out of the blocks of four and sixteen, every
-    /// width from 1 to 8 and parts of uneven lengths, at every instruction set.
+    /// steps of a compiled plan) gives the bits the four-row kernels give the
+    /// stacked parts, for rows in and out of the blocks of four and sixteen,
+    /// every width from 1 to 8 and parts of uneven lengths, at every instruction set.
     func testNarrowProductOfPartsEqualsTheStackedProduct() throws {
         let rng = RandomGenerator(seed: 12)
         for m in [3, 4, 21, 37, 64] {
@@ -138,10 +140,24 @@ final class TensorTests: XCTestCase {
                 let rows = [5, 1, 16, 3]
                 let a = try rows.map { try Tensor.randn([$0, m], rng).data }, b = try rows.map { try Tensor.randn([$0, n], rng).data }
                 let start = try Tensor.randn([m, n], rng).data
+                // The four-row kernels' order: each output adds its products in the order of p, from
+                // its start; the rows past the last block of four take oneRow on the stacked matrices.
                 var stacked = start
-                let stackedA = a.flatMap { $0 }, stackedB = b.flatMap { $0 }
-                stacked.withUnsafeMutableBufferPointer { c in
-                    OwnKernels.gemm(stackedA, stackedB, c.baseAddress!, m: m, n: n, k: rows.reduce(0, +), transposeA: true, transposeB: false)
+                let stackedA = a.flatMap { $0 }, stackedB = b.flatMap { $0 }, k = rows.reduce(0, +)
+                let blocked = m >= 4 ? 4 * (m / 4) : 0
+                for i in 0..<blocked {
+                    for j in 0..<n {
+                        var sum = start[i * n + j]
+                        for p in 0..<k { sum += stackedA[p * m + i] * stackedB[p * n + j] }
+                        stacked[i * n + j] = sum
+                    }
+                }
+                for i in blocked..<m {
+                    let column = (0..<k).map { stackedA[$0 * m + i] }
+                    // One row through gemm is oneRow.
+                    stacked.withUnsafeMutableBufferPointer { c in
+                        OwnKernels.gemm(column, stackedB, c.baseAddress! + i * n, m: 1, n: n, k: k, transposeA: true, transposeB: false)
+                    }
                 }
                 func copied(_ part: [Float]) -> UnsafePointer<Float> {
                     let p = UnsafeMutablePointer<Float>.allocate(capacity: part.count)
