@@ -147,16 +147,21 @@ final class LSTMKernel: PlanKernel, KeepsProducts {
 
     func backward(_ io: PlanIO) {
         let gradH = io.gradient(ofOutput: 0) ?? zeros, gradC = io.gradient(ofOutput: 1) ?? zeros
-        let dc = io.scratch(0, B * H), dxh = io.scratch(1, B * (I + H)), dx = io.scratch(2, B * I), dh = io.scratch(3, B * H)
+        let dc = io.scratch(0, B * H), dxh = io.scratch(1, B * (I + H))
         Op.lstmGatesBackward(gates: gates, tanhC: tanhC, gradH: gradH, gradC: gradC, cell: io.input(2), dz: dz, dc: dc, batch: B, hidden: H)
         dxh.update(repeating: 0, count: B * (I + H))
         io.productWithTransposedWeight(into: dxh, dz, weight: 3, rows: B, n: I + H, k: 4 * H)
-        for r in 0..<B {
-            (dx + r * I).update(from: dxh + r * (I + H), count: I)
-            (dh + r * H).update(from: dxh + r * (I + H) + I, count: H)
+        // x's and h's parts of each row of dxh, written (the first) or added straight into their gradients.
+        func addColumns(_ start: Int, _ n: Int, to input: Int) {
+            io.accumulate(to: input) { d, first in
+                for r in 0..<B {
+                    let source = dxh + r * (I + H) + start, target = d + r * n
+                    if first { target.update(from: source, count: n) } else { for j in 0..<n { target[j] += source[j] } }
+                }
+            }
         }
-        io.add(dx, to: 0)
-        io.add(dh, to: 1)
+        addColumns(0, I, to: 0)
+        addColumns(I, H, to: 1)
         io.add(dc, to: 2)
         io.addProduct(xh, dz, rows: B, m: I + H, n: 4 * H, to: 3)
         if io.needs(4) {
