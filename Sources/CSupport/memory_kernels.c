@@ -47,8 +47,6 @@ BODY void cosine_rows(const float *restrict m, const float *restrict norms, cons
         }                                                                               \
         STORE(drow + j, mode == 2 ? LOAD(drow + j) + d : d);                            \
     }
-BODY float load1(const float *p) { return *p; }
-BODY void store1(float *p, float v) { *p = v; }
 
 // The same for a group of exactly four heads, a chunk of columns at a time
 // through every row of the block: the four keys' chunks and dk's stay in
@@ -79,9 +77,6 @@ BODY void store1(float *p, float v) { *p = v; }
 BODY void cosine_backward(const float *restrict g, const float *restrict m, const float *restrict norms,
                           const float *restrict keys, const float *restrict key_norms, const float *restrict dots,
                           long heads, long n, long w, float *restrict dm, float *restrict dk, int mode) {
-    const v16 zero16 = {0};
-    const v8 zero8 = {0};
-    const v4 zero4 = {0};
     for (long h0 = 0; h0 < heads; h0 += MNEMO_HEAD_GROUP) {
         const long nh = heads - h0 < MNEMO_HEAD_GROUP ? heads - h0 : MNEMO_HEAD_GROUP;
         float key_scale[MNEMO_HEAD_GROUP] = {0};
@@ -107,21 +102,13 @@ BODY void cosine_backward(const float *restrict g, const float *restrict m, cons
                 key_scale[h] = scale;
             }
             if (nh == 4) {
-                long j = 0;
-                for (; j + 16 <= w; j += 16) FOUR_HEAD_CHUNK(v16, load16, store16, zero16, j)
-                if (j + 8 <= w) { FOUR_HEAD_CHUNK(v8, load8, store8, zero8, j) j += 8; }
-                if (j + 4 <= w) { FOUR_HEAD_CHUNK(v4, load4, store4, zero4, j) j += 4; }
-                for (; j < w; j++) FOUR_HEAD_CHUNK(float, load1, store1, 0.0f, j)
+                EACH_CHUNK(FOUR_HEAD_CHUNK, w);
                 continue;
             }
             for (long q = 0; q < count; q++) {
                 const float *row = m + (i0 + q) * w;
                 float *drow = dm + (i0 + q) * w;
-                long j = 0;
-                for (; j + 16 <= w; j += 16) ROW_UPDATE(v16, load16, store16, zero16, j)
-                if (j + 8 <= w) { ROW_UPDATE(v8, load8, store8, zero8, j) j += 8; }
-                if (j + 4 <= w) { ROW_UPDATE(v4, load4, store4, zero4, j) j += 4; }
-                for (; j < w; j++) ROW_UPDATE(float, load1, store1, 0.0f, j)
+                EACH_CHUNK(ROW_UPDATE, w);
             }
         }
         for (long h = 0; h < nh; h++) {
@@ -273,7 +260,7 @@ BODY void heads_weighted_sums(const float *restrict w, const float *restrict row
 // (NULL for none) and add are [heads, width]. Row cleared_row (-1: none) of
 // src is read from `zeros` instead: an LRUA write, which clears the
 // least-used slot first, without a cleared copy of the memory.
-#define WRITE_CHUNK(V, LOAD, STORE, j)                                                  \
+#define WRITE_CHUNK(V, LOAD, STORE, ZERO, j)                                            \
     {                                                                                   \
         V v = LOAD(s + j);                                                              \
         if (erase) {                                                                    \
@@ -317,11 +304,7 @@ BODY void write_rows(const float *src, float *dst, long n, long width, long head
     for (long i = 0; i < n; i++) {
         const float *s = i == cleared_row ? zeros : src + i * width;
         float *d = dst + i * width;
-        long j = 0;
-        for (; j + 16 <= width; j += 16) WRITE_CHUNK(v16, load16, store16, j)
-        if (j + 8 <= width) { WRITE_CHUNK(v8, load8, store8, j) j += 8; }
-        if (j + 4 <= width) { WRITE_CHUNK(v4, load4, store4, j) j += 4; }
-        for (; j < width; j++) WRITE_CHUNK(float, load1, store1, j)
+        EACH_CHUNK(WRITE_CHUNK, width);
     }
 }
 
@@ -358,24 +341,13 @@ BODY void write_rows(const float *src, float *dst, long n, long width, long head
 
 BODY void heads_sum_rows(float *restrict dst, long n, long width, long heads, const float *restrict w,
                          const float *restrict x, int accumulate) {
-    const v16 zero16 = {0};
-    const v8 zero8 = {0};
-    const v4 zero4 = {0};
     if (heads == 4) {
-        long j = 0;
-        for (; j + 16 <= width; j += 16) FOUR_SUM_CHUNK(v16, load16, store16, zero16, j)
-        if (j + 8 <= width) { FOUR_SUM_CHUNK(v8, load8, store8, zero8, j) j += 8; }
-        if (j + 4 <= width) { FOUR_SUM_CHUNK(v4, load4, store4, zero4, j) j += 4; }
-        for (; j < width; j++) FOUR_SUM_CHUNK(float, load1, store1, 0.0f, j)
+        EACH_CHUNK(FOUR_SUM_CHUNK, width);
         return;
     }
     for (long i = 0; i < n; i++) {
         float *d = dst + i * width;
-        long j = 0;
-        for (; j + 16 <= width; j += 16) SUM_CHUNK(v16, load16, store16, zero16, j)
-        if (j + 8 <= width) { SUM_CHUNK(v8, load8, store8, zero8, j) j += 8; }
-        if (j + 4 <= width) { SUM_CHUNK(v4, load4, store4, zero4, j) j += 4; }
-        for (; j < width; j++) SUM_CHUNK(float, load1, store1, 0.0f, j)
+        EACH_CHUNK(SUM_CHUNK, width);
     }
 }
 

@@ -33,6 +33,25 @@ BODY v4 load4(const float *p) { v4 v; __builtin_memcpy(&v, p, sizeof v); return 
 BODY void store4(float *p, v4 v) { __builtin_memcpy(p, &v, sizeof v); }
 #define SHUFFLE(x, y, ...) __builtin_shufflevector(x, y, __VA_ARGS__)
 
+// One element, for the last columns of a row taken in chunks (EACH_CHUNK).
+BODY float load1(const float *p) { return *p; }
+BODY void store1(float *p, float v) { *p = v; }
+
+// CHUNK(V, LOAD, STORE, ZERO, j) over the columns j of a row `width` wide:
+// sixteen lanes at a time, then eight, four and one. For elementwise work,
+// which gives the same bits at any width.
+#define EACH_CHUNK(CHUNK, width)                                                         \
+    do {                                                                                 \
+        const v16 zero16_ = {0};                                                         \
+        const v8 zero8_ = {0};                                                           \
+        const v4 zero4_ = {0};                                                           \
+        long j_ = 0;                                                                     \
+        for (; j_ + 16 <= (width); j_ += 16) CHUNK(v16, load16, store16, zero16_, j_)    \
+        if (j_ + 8 <= (width)) { CHUNK(v8, load8, store8, zero8_, j_) j_ += 8; }         \
+        if (j_ + 4 <= (width)) { CHUNK(v4, load4, store4, zero4_, j_) j_ += 4; }         \
+        for (; j_ < (width); j_++) CHUNK(float, load1, store1, 0.0f, j_)                 \
+    } while (0)
+
 // Eight vectors transposed in place: lane l of vector r becomes lane r of
 // vector l (t pairs vectors, u takes lanes l and l + 4 of four, then lane l
 // of all eight).
