@@ -605,13 +605,18 @@ public final class KernelPlan {
             d.update(repeating: 0, count: counts[slot])
             written[slot] = true
         }
+        // An empty product (no rows, or a weight with no rows or columns) adds nothing.
+        guard rows > 0, m > 0, n > 0 else {
+            pending.removeAll { $0.slot == slot }
+            return
+        }
         // Parts laid out one after another already (`layOutProductRows`) need no stacking.
         var first: Product? = nil, nextA: UnsafePointer<Float>? = nil, nextB: UnsafePointer<Float>? = nil, contiguous = true
         for p in pending where p.slot == slot {
             if first == nil { first = p } else if p.a != nextA || p.b != nextB { contiguous = false; break }
             (nextA, nextB) = (p.a + p.rows * m, p.b + p.rows * n)
         }
-        if parts > 1 && n <= 8 && m >= 4 && Tensor.ownKernelsTransposeB {
+        if parts > 1 && n >= 1 && n <= 8 && m >= 4 && Tensor.ownKernelsTransposeB {
             // A narrow product (a gate's or a few outputs' weight): summed part by part, A not stacked.
             withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * parts) { pointers in
                 withUnsafeTemporaryAllocation(of: Int.self, capacity: parts) { counts in

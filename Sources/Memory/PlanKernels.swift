@@ -224,7 +224,7 @@ final class LRUAWeightsKernel: PlanKernel {
         for row in 0..<rows { gates[row] = VectorMath.sigmoid(alphas == 1 ? a[0] : a[row]) }
         let level = OwnKernels.level
         Parallel.forEach(rows, work: 3 * rows * N) { range in
-            mnemo_lrua_weights_forward(level, r, lu, gates, range.lowerBound, range.count, N, perLU, out)
+            mnemo_lrua_weights_forward(level, r, lu, gates, range.lowerBound, range.count, N, max(1, perLU), out)
         }
     }
 
@@ -238,11 +238,12 @@ final class LRUAWeightsKernel: PlanKernel {
         // The rows sharing a least-used row add into it in order, as one
         // gate adds into one alpha: threads take whole groups of them
         // (memory_kernels.c), then each row's gate adds into its alpha.
-        let group = alphas == 1 ? rows : perLU, ds = io.scratch(3, rows), level = OwnKernels.level
+        // (No heads: no rows, and perLU 0; nothing to divide by.)
+        let perRow = max(1, perLU), group = max(1, alphas == 1 ? rows : perLU), ds = io.scratch(3, rows), level = OwnKernels.level
         Parallel.forEach(rows / group, work: 6 * rows * N) { groups in
             let first = groups.lowerBound * group
-            mnemo_lrua_weights_backward(level, g + first * N, r + first * N, lu + (first / perLU) * N, gates + first, groups.count * group, N, perLU,
-                                        dr + first * N, dlu + (first / perLU) * N, ds + first)
+            mnemo_lrua_weights_backward(level, g + first * N, r + first * N, lu + (first / perRow) * N, gates + first, groups.count * group, N, perRow,
+                                        dr + first * N, dlu + (first / perRow) * N, ds + first)
         }
         for row in 0..<rows { da[alphas == 1 ? 0 : row] += Scalar.sigmoidBackward(ds[row], output: gates[row]) }
         io.add(da, to: 0)
