@@ -484,7 +484,7 @@ public final class KernelPlan {
 
     /// One value's contents as a new tensor.
     public func tensor(_ slot: Int) -> Tensor {
-        if let k = remade[slot], let kernel = plannedSteps[k].kernel as? RemakesValue {
+        if let k = remade[slot], counts[slot] > 0, let kernel = plannedSteps[k].kernel as? RemakesValue {
             let io = PlanIO(plan: self, inputs: slotTable + plannedSteps[k].inputs, outputs: slotTable + plannedSteps[k].outputs)
             return Tensor(shape: shapes[slot], data: Array(unsafeUninitializedCapacity: counts[slot]) { buffer, n in
                 buffer.baseAddress!.initialize(repeating: 0, count: counts[slot])
