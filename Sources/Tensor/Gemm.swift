@@ -243,14 +243,29 @@ public enum OwnKernels {
         addNarrowProduct(parts: 1, a: &partA, b: &partB, rows: &rows, m: m, n: n, into: c)
     }
 
-    /// C [m, n] += A^T B for n of at most 8 columns, A and B given as parts
+    /// C [m, n] += A^T B for n of 1 to 8 columns, A and B given as parts
     /// (a_k [rows_k, m], b_k [rows_k, n]) whose rows, stacked in order, make
     /// them: the bits of `gemm` on the stacked matrices, without stacking A.
     /// Rows in blocks of four sum in the order of p (row_kernels.c); the
     /// rows left over take `oneRow` on their stacked column, as `gemm` does.
     public static func addNarrowProduct(parts: Int, a: UnsafePointer<UnsafePointer<Float>>, b: UnsafePointer<UnsafePointer<Float>>,
                                         rows: UnsafePointer<Int>, m: Int, n: Int, into c: UnsafeMutablePointer<Float>) {
-        precondition(n >= 1 && n <= 8, "a narrow product has 1 to 8 columns")
+        var k = 0
+        for part in 0..<parts { k += rows[part] }
+        // An empty product adds nothing; a wider one (its callers send none) takes the parts stacked, through gemm.
+        guard m > 0, n > 0, k > 0 else { return }
+        if n > 8 {
+            let stackedA = UnsafeMutablePointer<Float>.allocate(capacity: k * m), stackedB = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
+            defer { stackedA.deallocate(); stackedB.deallocate() }
+            var at = 0
+            for part in 0..<parts {
+                (stackedA + at * m).update(from: a[part], count: rows[part] * m)
+                (stackedB + at * n).update(from: b[part], count: rows[part] * n)
+                at += rows[part]
+            }
+            gemm(stackedA, stackedB, c, m: m, n: n, k: k, transposeA: true, transposeB: false)
+            return
+        }
         let blocked = m >= 4 ? 4 * (m / 4) : 0
         a.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: parts) { pa in
             b.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: parts) { pb in
@@ -258,8 +273,6 @@ public enum OwnKernels {
             }
         }
         guard blocked < m else { return }
-        var k = 0
-        for part in 0..<parts { k += rows[part] }
         let column = UnsafeMutablePointer<Float>.allocate(capacity: k), stackedB = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
         defer { column.deallocate(); stackedB.deallocate() }
         var at = 0
