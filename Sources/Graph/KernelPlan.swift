@@ -54,7 +54,7 @@ public struct PlanIO {
 
     /// Scratch buffer k (0 to 7) of at least n floats, shared by every
     /// kernel: valid only until the kernel returns.
-    @inline(__always) public func scratch(_ k: Int, _ n: Int) -> UnsafeMutablePointer<Float> { plan.scratch(k, n) }
+    @inline(__always) public func scratch(_ k: Int, _ n: Int) -> UnsafeMutablePointer<Float> { KernelPlan.scratch(plan.scratchBuffers, k, n) }
 
     /// Whether input i needs a gradient (it was computed from a parameter).
     @inline(__always) public func needs(_ i: Int) -> Bool { inputs[i] >= 0 && plan.gradOffsets[inputs[i]] >= 0 }
@@ -93,14 +93,22 @@ public struct PlanIO {
     /// input needs no gradient. The gradient counts as written from now.
     public func gradientTarget(_ i: Int) -> (UnsafeMutablePointer<Float>, first: Bool)? {
         guard needs(i) else { return nil }
-        return plan.gradientTarget(inputs[i])
+        return target(inputs[i])
     }
 
     /// The same for output k's gradient (a kernel that fuses several ops
     /// passes gradients between them there).
     public func gradientTarget(ofOutput k: Int) -> (UnsafeMutablePointer<Float>, first: Bool)? {
         guard plan.gradOffsets[outputs[k]] >= 0 else { return nil }
-        return plan.gradientTarget(outputs[k])
+        return target(outputs[k])
+    }
+
+    /// A slot's gradient buffer, and whether it had nothing yet; written from now.
+    /// (Read through the plan's buffers: a method of the plan would retain it at each call.)
+    @inline(__always) private func target(_ slot: Int) -> (UnsafeMutablePointer<Float>, first: Bool) {
+        let first = !plan.written[slot]
+        plan.written[slot] = true
+        return (plan.values + plan.gradOffsets[slot], first)
     }
 
     /// Input i's gradient for `body` to add into in place (zeros if it has none yet); false when it needs none.
@@ -150,6 +158,48 @@ public struct PlanValues {
     let slots: [Int]
     public var count: Int { slots.count }
     public subscript(_ i: Int) -> Tensor { plan.tensor(slots[i]) }
+    /// Value i left where it is, to be read later (a trace that is seldom
+    /// looked at); nil for a value the plan does not store (`remade`).
+    public func kept(_ i: Int) -> PlanValue? {
+        let slot = slots[i]
+        guard plan.remade[slot] == nil else { return nil }
+        return PlanValue(storage: plan.storage, offset: plan.offsets[slot], shape: plan.shapes[slot], run: plan.storage.runs)
+    }
+}
+
+/// A plan's values, apart from the plan: a value kept from a run
+/// (`PlanValue`) holds them, not the plan, and outlives the plan.
+final class PlanStorage {
+    let values: UnsafeMutablePointer<Float>
+    /// Runs begun, and whether the last one got to its effects: a kept
+    /// value is valid while both are as they were when it was kept.
+    var runs = 0
+    var finished = false
+
+    init(floats: Int) {
+        values = .allocate(capacity: floats)
+        values.initialize(repeating: 0, count: floats)
+    }
+    deinit { values.deallocate() }
+}
+
+/// A value of a plan's run, read only when asked for: a plan keeps each
+/// value in place until it runs again, so a memory's trace need not copy
+/// its weightings at every call.
+public struct PlanValue {
+    let storage: PlanStorage
+    let offset: Int
+    public let shape: [Int]
+    let run: Int
+
+    /// Whether the plan has not run since (nor begun to): the value is still there.
+    public var isCurrent: Bool { storage.runs == run && storage.finished }
+    /// The value, or zeros of its shape once the plan has run again (a holder drops such values first).
+    public var tensor: Tensor {
+        let n = shape.reduce(1, *)
+        guard isCurrent else { return Tensor(shape: shape, data: [Float](repeating: 0, count: n)) }
+        return Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: storage.values + offset, count: n)))
+    }
 }
 
 /// A compiled function's tensor work as a static plan: every value in one
@@ -190,8 +240,9 @@ public final class KernelPlan {
         let rows: Int, m: Int, n: Int
     }
 
-    /// Values then gradients, one buffer.
+    /// Values then gradients, one buffer, owned by `storage` (kept values hold it).
     let values: UnsafeMutablePointer<Float>
+    let storage: PlanStorage
     let offsets: UnsafeMutablePointer<Int>
     let counts: UnsafeMutablePointer<Int>
     /// -1 for a value that needs no gradient.
@@ -224,7 +275,7 @@ public final class KernelPlan {
     private let zeros: UnsafeMutablePointer<Float>
 
     /// Values no step stores (`mergeIntoUsers`), each with the step that makes them again when asked.
-    private let remade: [Int: Int]
+    let remade: [Int: Int]
 
     init(slots: [PlanRecorder.Slot], steps: [PlanRecorder.RecordedStep], sources: [(slot: Int, source: Source)],
          loss: Int?, optimizer: Optimizer?, parameterSlots: [Int], remade: [Int: Int] = [:]) throws {
@@ -262,8 +313,8 @@ public final class KernelPlan {
         self.remade = remade
         next += KernelPlan.placeGradients(slots: slots, steps: steps, loss: loss, at: next, into: gradOffsets)
         totalFloats = max(next, 1)
-        values = .allocate(capacity: totalFloats)
-        values.initialize(repeating: 0, count: totalFloats)
+        storage = PlanStorage(floats: totalFloats)
+        values = storage.values
         shapes = slots.map(\.shape)
         let tableCount = steps.reduce(0) { $0 + $1.inputs.count + $1.outputs.count }
         slotTable = .allocate(capacity: max(1, tableCount))
@@ -367,7 +418,7 @@ public final class KernelPlan {
     }
 
     deinit {
-        values.deallocate(); offsets.deallocate(); counts.deallocate(); gradOffsets.deallocate()
+        offsets.deallocate(); counts.deallocate(); gradOffsets.deallocate()
         written.deallocate(); outputIndex.deallocate(); slotTable.deallocate(); zeros.deallocate()
         stackA?.deallocate(); stackB?.deallocate()
         for b in sharedRows { b.deallocate() }
@@ -379,13 +430,15 @@ public final class KernelPlan {
     /// The kernels' shared scratch (`PlanIO.scratch`, buffers 0 to 7), grown
     /// at the first run; plain pointers, so that asking costs no reference counting.
     static let scratchCount = 8
-    private let scratchBuffers: UnsafeMutablePointer<(pointer: UnsafeMutablePointer<Float>, count: Int)> = {
+    let scratchBuffers: UnsafeMutablePointer<(pointer: UnsafeMutablePointer<Float>, count: Int)> = {
         let buffers = UnsafeMutablePointer<(pointer: UnsafeMutablePointer<Float>, count: Int)>.allocate(capacity: KernelPlan.scratchCount)
         for k in 0..<KernelPlan.scratchCount { (buffers + k).initialize(to: (.allocate(capacity: 1), 1)) }
         return buffers
     }()
 
-    func scratch(_ k: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
+    @inline(__always)
+    static func scratch(_ scratchBuffers: UnsafeMutablePointer<(pointer: UnsafeMutablePointer<Float>, count: Int)>, _ k: Int, _ n: Int)
+        -> UnsafeMutablePointer<Float> {
         // No larger than the temporaries the eager ops made (and freed) for the same values.
         if scratchBuffers[k].count < n {
             scratchBuffers[k].pointer.deallocate()
@@ -512,6 +565,8 @@ public final class KernelPlan {
     /// Binds the sources (`arguments`: the tensors they name by position),
     /// runs every kernel forward and leaves the objects' new state.
     public func forward(arguments: [Tensor]) throws {
+        storage.runs &+= 1
+        storage.finished = false
         for (slot, source) in sources {
             let d = values + offsets[slot], n = counts[slot]
             // An empty tensor's array may have no storage at all: nothing to copy.
@@ -539,6 +594,7 @@ public final class KernelPlan {
             }
         }
         if timing { timedRuns += 1 }
+        storage.finished = true
         for e in effects { e.apply(PlanValues(plan: self, slots: e.slots)) }
         for s in states { s.apply(tensor(s.slot)) }
     }

@@ -190,6 +190,7 @@ public final class PlanRecorder {
         steps = PlanRecorder.fuseElementwise(steps, slots: slots)
         let merging = PlanRecorder.mergeIntoUsers(steps, slots: &slots, keep: Set(states.map(\.slot) + (loss.map { [$0] } ?? [])))
         steps = merging.steps
+        PlanRecorder.shareInputWork(steps)
         let plan: KernelPlan
         do {
             plan = try KernelPlan(slots: slots, steps: steps, sources: sources, loss: loss, optimizer: optimizer, parameterSlots: parameterSlots,

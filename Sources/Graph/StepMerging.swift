@@ -74,3 +74,29 @@ extension PlanRecorder {
         return (result, remade)
     }
 }
+
+/// A kernel that can take work an earlier step did on the same input value
+/// instead of doing it again (a memory's row norms, for the next head that
+/// addresses the same memory): the same numbers, computed once.
+public protocol SharesInputWork: PlanKernel {
+    /// The input the shared work depends on alone.
+    var sharedInput: Int { get }
+    /// Takes the work from `earlier`, a step before this one that read the
+    /// same value at its `sharedInput`; false when it cannot.
+    func share(from earlier: SharesInputWork) -> Bool
+}
+
+extension PlanRecorder {
+    /// Lets each kernel that shares input work take it from the first step
+    /// before it that read the same value (values are written once, so it is
+    /// the same at both).
+    static func shareInputWork(_ steps: [RecordedStep]) {
+        var first: [Int: SharesInputWork] = [:]
+        for step in steps {
+            guard let kernel = step.kernel as? SharesInputWork, kernel.sharedInput < step.inputs.count else { continue }
+            let slot = step.inputs[kernel.sharedInput]
+            guard slot >= 0 else { continue }
+            if let earlier = first[slot] { _ = kernel.share(from: earlier) } else { first[slot] = kernel }
+        }
+    }
+}

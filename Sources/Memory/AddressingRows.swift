@@ -145,7 +145,11 @@ final class AddressChain {
     // [R, 6, N], and two rows of scratch for the backward pass.
     private let storage: MutableFloats
     let floats: Int
-    private let previous, norms, keyNorms, logZ, perRow, scratch: MutableFloats
+    private let previous, keyNorms, logZ, perRow, scratch: MutableFloats
+    /// The memory's row norms [B, N]: this chain's, or those of an earlier
+    /// chain of the same plan on the same memory (`takeNorms`), made once.
+    private var norms: MutableFloats
+    private var normsShared = false
 
     init(layout L: Layout, heads H: Int, shifts K: Int) {
         let (B, N, W) = (L.batch, L.slots, L.width)
@@ -165,6 +169,16 @@ final class AddressChain {
 
     deinit { storage.deallocate() }
 
+    /// From now on reads the row norms `earlier` computes from the same
+    /// memory before this chain runs (both kept in a plan that keeps
+    /// `earlier` alive); the same numbers, computed once.
+    func takeNorms(from earlier: AddressChain) -> Bool {
+        guard earlier !== self, earlier.batch == batch, earlier.slots == slots, earlier.width == width else { return false }
+        norms = earlier.norms
+        normsShared = true
+        return true
+    }
+
     /// The intermediates of row r: dot products, similarity, content
     /// weighting, interpolated, shifted, and the logs of the shifted one.
     private func saved(_ r: Int) -> (dots: MutableFloats, similarity: MutableFloats, content: MutableFloats,
@@ -182,7 +196,7 @@ final class AddressChain {
         let x = inputs
         for b in 0..<batch {
             let m = pm + b * N * W
-            AddressingRows.rowNorms(m, slots: N, width: W, into: norms + b * N)
+            if !normsShared { AddressingRows.rowNorms(m, slots: N, width: W, into: norms + b * N) }
             for h in 0..<heads {
                 let r = b * heads + h, s = saved(r)
                 keyNorms[r] = AddressingRows.cosine(m, rowNorms: norms + b * N, key: x.key + r * W, slots: N, width: W,

@@ -27,14 +27,22 @@ public final class MemoryBank {
         public let head: Int
         /// The part of a several-head access this is: (head axis position, heads), or nil.
         let part: (index: Int, count: Int)?
-        let wholeWeighting: Tensor
-        let wholeVector: Tensor?
-        public let usage: Tensor?
+        let wholeWeighting: Kept
+        let wholeVector: Kept?
+        let keptUsage: Kept?
 
         /// [N] or [B, N].
-        public var weighting: Tensor { cut(wholeWeighting) }
+        public var weighting: Tensor { cut(wholeWeighting.tensor) }
         /// [W] or [B, W], when the access moved one.
-        public var vector: Tensor? { wholeVector.flatMap { v in v.rank == wholeWeighting.rank ? cut(v) : nil } }
+        public var vector: Tensor? {
+            wholeVector.flatMap { kept in
+                let v = kept.tensor
+                return v.rank == wholeWeighting.rank ? cut(v) : nil
+            }
+        }
+        public var usage: Tensor? { keptUsage?.tensor }
+        /// False once the compiled plan that made it has run again.
+        var isCurrent: Bool { [wholeWeighting, wholeVector, keptUsage].allSatisfy { $0?.isCurrent ?? true } }
 
         /// This head's rows of a [..., H, n] tensor.
         private func cut(_ t: Tensor) -> Tensor {
@@ -44,6 +52,28 @@ public final class MemoryBank {
             for r in 0..<rows { for i in 0..<n { data[r * n + i] = t.data[(r * part.count + part.index) * n + i] } }
             return Tensor(shape: Array(t.shape.dropLast(2)) + [n], data: data)
         }
+    }
+
+    /// A tensor the trace keeps: made by the access, or a compiled plan's
+    /// value left in the plan, copied (and `moved` applied) only when looked at.
+    enum Kept {
+        case made(Tensor)
+        case planned(PlanValue, moved: ((Tensor) -> Tensor)?)
+
+        var tensor: Tensor {
+            switch self {
+            case .made(let t): return t
+            case .planned(let v, let moved): return moved.map { $0(v.tensor) } ?? v.tensor
+            }
+        }
+        var shape: [Int] {
+            switch self {
+            case .made(let t): return t.shape
+            case .planned(let v, _): return v.shape
+            }
+        }
+        var rank: Int { shape.count }
+        var isCurrent: Bool { if case .planned(let v, _) = self { return v.isCurrent } else { return true } }
     }
 
     public let slots: Int, width: Int
@@ -62,7 +92,9 @@ public final class MemoryBank {
     public var tracing: Bool
     /// Also keep a copy of the contents after each write (costly for big memories).
     public var tracingContents = false
-    public private(set) var accesses: [Access] = []
+    /// The accesses of the last run (a compiled plan's, while it has not run again).
+    public var accesses: [Access] { recorded.filter(\.isCurrent) }
+    private var recorded: [Access] = []
     public private(set) var snapshots: [Tensor] = []
     private let random: RandomGenerator
 
@@ -88,7 +120,7 @@ public final class MemoryBank {
         case .random(let std): contents = Variable(try Tensor.randn(shape, random, std: Double(std)))
         case .learned(let v): contents = batch == nil ? v : try Op.add(Variable(try Tensor.zeros(shape)), v)
         }
-        accesses = []
+        recorded.removeAll(keepingCapacity: true)
         snapshots = []
         if let recorder = Graph.planRecorder {
             switch initialisation {
@@ -97,8 +129,8 @@ public final class MemoryBank {
             case .learned: recorder.fail("a memory with a learned start")
             }
             recorder.effect(reading: []) { [self] _ in
-                accesses = []
-                snapshots = []
+                recorded.removeAll(keepingCapacity: true)
+                if !snapshots.isEmpty { snapshots = [] }
             }
             recorder.state(of: self, "contents", contents) { [self] in contents = Variable($0) }
         }
@@ -157,25 +189,29 @@ public final class MemoryBank {
                         moved: ((Tensor) -> Tensor)? = nil) {
         guard tracing else { return }
         if let recorder = Graph.planRecorder {
-            // A compiled plan records the same access after each run, from its values.
+            // A compiled plan records the same access after each run: its values, left in the plan until looked at.
             let (hasVector, hasUsage) = (vector != nil, usage != nil)
             recorder.effect(reading: [weighting] + (vector.map { [$0] } ?? []) + (usage.map { [$0] } ?? [])) { [self] values in
-                let v = hasVector ? values[1] : nil
-                keep(values[0], isWrite: isWrite, head: head, vector: v.map { moved?($0) ?? $0 }, usage: hasUsage ? values[values.count - 1] : nil)
+                func kept(_ i: Int, moved: ((Tensor) -> Tensor)? = nil) -> Kept {
+                    values.kept(i).map { .planned($0, moved: moved) } ?? .made(moved?(values[i]) ?? values[i])
+                }
+                keep(kept(0), isWrite: isWrite, head: head, vector: hasVector ? kept(1, moved: moved) : nil,
+                     usage: hasUsage ? kept(values.count - 1) : nil)
             }
         }
-        keep(weighting.value, isWrite: isWrite, head: head, vector: vector.map { moved?($0.value) ?? $0.value }, usage: usage?.value)
+        keep(.made(weighting.value), isWrite: isWrite, head: head, vector: vector.map { .made(moved?($0.value) ?? $0.value) },
+             usage: usage.map { .made($0.value) })
     }
 
-    private func keep(_ w: Tensor, isWrite: Bool, head: Int, vector: Tensor?, usage: Tensor?) {
+    private func keep(_ w: Kept, isWrite: Bool, head: Int, vector: Kept?, usage: Kept?) {
         let rowRank = batch == nil ? 1 : 2
         guard w.rank == rowRank + 1 else {
-            accesses.append(Access(isWrite: isWrite, head: head, part: nil, wholeWeighting: w, wholeVector: vector, usage: usage))
+            recorded.append(Access(isWrite: isWrite, head: head, part: nil, wholeWeighting: w, wholeVector: vector, keptUsage: usage))
             return
         }
         let heads = w.shape[w.rank - 2]
         for h in 0..<heads {
-            accesses.append(Access(isWrite: isWrite, head: head + h, part: (h, heads), wholeWeighting: w, wholeVector: vector, usage: usage))
+            recorded.append(Access(isWrite: isWrite, head: head + h, part: (h, heads), wholeWeighting: w, wholeVector: vector, keptUsage: usage))
         }
     }
 

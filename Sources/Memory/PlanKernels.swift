@@ -9,7 +9,7 @@ import Tensor
 private func buffer(_ n: Int) -> MutableFloats { planBuffer(n) }
 
 /// `address_from`: inputs memory, p, previous; output the weighting.
-final class AddressFromKernel: PlanKernel {
+final class AddressFromKernel: SharesInputWork {
     let chain: AddressChain
     let B: Int, P: Int, head: Addressing.HeadLayout, N: Int, memoryCount: Int
 
@@ -17,6 +17,13 @@ final class AddressFromKernel: PlanKernel {
         chain = AddressChain(layout: L, heads: 1, shifts: shifts)
         KernelPlan.kernelFloats += chain.floats
         (B, P, self.head, N, memoryCount) = (batch, length, head, L.slots, L.batch * L.slots * L.width)
+    }
+
+    /// The memory's row norms, from a head that addressed the same memory before.
+    var sharedInput: Int { 0 }
+    func share(from earlier: SharesInputWork) -> Bool {
+        guard let earlier = earlier as? AddressFromKernel else { return false }
+        return chain.takeNorms(from: earlier.chain)
     }
 
     func forward(_ io: PlanIO) {
