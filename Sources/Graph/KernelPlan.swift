@@ -42,9 +42,9 @@ public struct PlanIO {
     let outputs: UnsafePointer<Int>
 
     /// Input i's values (nil for an input the op was not given, as an absent bias).
-    @inline(__always) public func input(_ i: Int) -> UnsafeMutablePointer<Float> { plan.values + plan.offsets[inputs[i]] }
+    @inline(__always) public func input(_ i: Int) -> UnsafeMutablePointer<Float> { plan.address[inputs[i]] }
     @inline(__always) public func hasInput(_ i: Int) -> Bool { inputs[i] >= 0 }
-    @inline(__always) public func output(_ k: Int) -> UnsafeMutablePointer<Float> { plan.values + plan.offsets[outputs[k]] }
+    @inline(__always) public func output(_ k: Int) -> UnsafeMutablePointer<Float> { plan.address[outputs[k]] }
 
     /// Output k's gradient, nil when nothing after the op used that output.
     @inline(__always) public func gradient(ofOutput k: Int) -> UnsafeMutablePointer<Float>? {
@@ -162,7 +162,7 @@ public struct PlanValues {
     /// looked at); nil for a value the plan does not store (`remade`).
     public func kept(_ i: Int) -> PlanValue? {
         let slot = slots[i]
-        guard plan.remade[slot] == nil else { return nil }
+        guard !plan.bound[slot], plan.remade.isEmpty || plan.remade[slot] == nil else { return nil }
         return PlanValue(storage: plan.storage, offset: plan.offsets[slot], shape: plan.shapes[slot], run: plan.storage.runs)
     }
 }
@@ -244,6 +244,11 @@ public final class KernelPlan {
     let values: UnsafeMutablePointer<Float>
     let storage: PlanStorage
     let offsets: UnsafeMutablePointer<Int>
+    /// Where each value is read and written: `values + offsets`, except for a
+    /// parameter or a constant the plan reads in place (`bound`), whose own
+    /// array it points into for the run: such values are not copied in.
+    let address: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    let bound: UnsafeMutablePointer<Bool>
     let counts: UnsafeMutablePointer<Int>
     /// -1 for a value that needs no gradient.
     let gradOffsets: UnsafeMutablePointer<Int>
@@ -296,6 +301,8 @@ public final class KernelPlan {
         try MemoryBudget.check(adding: 4 * (valueFloats + gradientFloats), for: "a compiled plan's buffers")
         slotCount = slots.count
         offsets = .allocate(capacity: max(1, slotCount))
+        address = .allocate(capacity: max(1, slotCount))
+        bound = .allocate(capacity: max(1, slotCount))
         counts = .allocate(capacity: max(1, slotCount))
         gradOffsets = .allocate(capacity: max(1, slotCount))
         written = .allocate(capacity: max(1, slotCount))
@@ -315,6 +322,17 @@ public final class KernelPlan {
         totalFloats = max(next, 1)
         storage = PlanStorage(floats: totalFloats)
         values = storage.values
+        for i in 0..<slotCount { address[i] = values + offsets[i] }
+        // A parameter or a constant is read where it is, unless a view reads
+        // it in place too (its address is fixed when the plan is made).
+        let viewed = Set(viewOf.values.map(\.slot))
+        bound.initialize(repeating: false, count: max(1, slotCount))
+        for (slot, source) in sources where !viewed.contains(slot) && slots[slot].count > 0 {
+            switch source {
+            case .variable, .frozen: bound[slot] = true
+            case .argument, .current: break
+            }
+        }
         shapes = slots.map(\.shape)
         let tableCount = steps.reduce(0) { $0 + $1.inputs.count + $1.outputs.count }
         slotTable = .allocate(capacity: max(1, tableCount))
@@ -418,7 +436,7 @@ public final class KernelPlan {
     }
 
     deinit {
-        offsets.deallocate(); counts.deallocate(); gradOffsets.deallocate()
+        offsets.deallocate(); address.deallocate(); bound.deallocate(); counts.deallocate(); gradOffsets.deallocate()
         written.deallocate(); outputIndex.deallocate(); slotTable.deallocate(); zeros.deallocate()
         stackA?.deallocate(); stackB?.deallocate()
         for b in sharedRows { b.deallocate() }
@@ -459,7 +477,7 @@ public final class KernelPlan {
             transposes[slot] = buffer
         }
         if transposedNow.insert(slot).inserted {
-            OwnKernels.transpose(values + offsets[slot], rows: rows, columns: columns, into: buffer)
+            OwnKernels.transpose(address[slot], rows: rows, columns: columns, into: buffer)
         }
         return UnsafePointer(buffer)
     }
@@ -545,7 +563,15 @@ public final class KernelPlan {
                 n = counts[slot]
             })
         }
-        return Tensor(shape: shapes[slot], data: Array(UnsafeBufferPointer(start: values + offsets[slot], count: counts[slot])))
+        // A parameter read in place: its value now (the optimizer may have moved it since the run).
+        if bound[slot], let source = sources.first(where: { $0.slot == slot })?.source {
+            switch source {
+            case .variable(let v): return v.value
+            case .frozen(let t): return t
+            case .argument, .current: break
+            }
+        }
+        return Tensor(shape: shapes[slot], data: Array(UnsafeBufferPointer(start: address[slot], count: counts[slot])))
     }
 
     /// Whether an object's state the plan reads now carries a graph (made
@@ -574,8 +600,12 @@ public final class KernelPlan {
             switch source {
             case .variable(let v):
                 guard v.value.count == n else { throw TensorError("a tensor the compiled function reads changed size since it was traced") }
-                v.value.data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
-            case .frozen(let t): t.data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
+                // Its array stays where it is until the optimizer's update, after the backward pass.
+                if bound[slot] { address[slot] = v.value.data.withUnsafeBufferPointer { UnsafeMutablePointer(mutating: $0.baseAddress!) } }
+                else { v.value.data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) } }
+            case .frozen(let t):
+                if bound[slot] { address[slot] = t.data.withUnsafeBufferPointer { UnsafeMutablePointer(mutating: $0.baseAddress!) } }
+                else { t.data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) } }
             case .argument(let i): arguments[i].data.withUnsafeBufferPointer { d.update(from: $0.baseAddress!, count: n) }
             case .current(let state):
                 let v = state()
