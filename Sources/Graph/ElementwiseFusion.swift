@@ -60,7 +60,7 @@ final class FusedElementwiseKernel: PlanKernel {
         inputGradients.deallocate()
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         for start in stride(from: 0, to: count, by: FusedElementwiseKernel.block) {
             let n = min(FusedElementwiseKernel.block, count - start)
             for (k, op) in ops.enumerated() {
@@ -117,7 +117,7 @@ final class FusedElementwiseKernel: PlanKernel {
         case to(UnsafeMutablePointer<Float>, first: Bool)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         // Where each op's contributions go, in the order the separate kernels'
         // backward passes would add them (the last op first; within an op,
         // its operands in order): every gradient, an op's output's too, is

@@ -21,9 +21,13 @@ public func planBuffer(_ n: Int) -> UnsafeMutablePointer<Float> {
 /// plan gives the same bits. Made by the op while a compiled function is
 /// traced, with the sizes it saw; it owns the scratch its backward needs
 /// (allocated once, reused by every run).
-public protocol PlanKernel: AnyObject {
-    func forward(_ io: PlanIO) throws
-    func backward(_ io: PlanIO) throws
+///
+/// A class, not a protocol: a plan calls each kernel through an unmanaged
+/// reference, which a class method allows without reference counting.
+open class PlanKernel {
+    public init() {}
+    open func forward(_ io: PlanIO) throws { throw TensorError("internal: a plan kernel without a forward pass") }
+    open func backward(_ io: PlanIO) throws { throw TensorError("internal: a plan kernel without a backward pass") }
 }
 
 /// A kernel that keeps a^T b products for one input's gradient, to be
@@ -226,7 +230,8 @@ public final class KernelPlan {
     /// A plain value (copied without reference counting as the loops go
     /// through the steps): `kernels` holds each kernel alive.
     struct Step {
-        unowned(unsafe) let kernel: PlanKernel
+        let unmanaged: Unmanaged<PlanKernel>
+        var kernel: PlanKernel { unmanaged.takeUnretainedValue() }
         let name: StaticString
         let inputs: Int, outputs: Int, outputCount: Int
         /// Whether the eager op recorded a node (some input needs a gradient).
@@ -343,7 +348,7 @@ public final class KernelPlan {
             for i in s.inputs { slotTable[at] = i; at += 1 }
             let outputsAt = at
             for o in s.outputs { slotTable[at] = o; at += 1 }
-            planned.append(Step(kernel: s.kernel, name: s.name, inputs: inputsAt, outputs: outputsAt,
+            planned.append(Step(unmanaged: .passUnretained(s.kernel), name: s.name, inputs: inputsAt, outputs: outputsAt,
                                 outputCount: s.outputs.count, records: s.records, flops: s.flops))
         }
         self.plannedSteps = planned
@@ -619,7 +624,8 @@ public final class KernelPlan {
             for n in steps.indices {
                 if n & 63 == 0, Interrupt.requested { throw TensorError("interrupted") }
                 let start = timing ? KernelPlan.now() : 0
-                try steps[n].kernel.forward(PlanIO(plan: self, inputs: slotTable + steps[n].inputs, outputs: slotTable + steps[n].outputs))
+                let io = PlanIO(plan: self, inputs: slotTable + steps[n].inputs, outputs: slotTable + steps[n].outputs)
+                try steps[n].unmanaged._withUnsafeGuaranteedRef { try $0.forward(io) }
                 if timing { forwardNanos[n] &+= KernelPlan.now() &- start }
             }
         }
@@ -663,7 +669,8 @@ public final class KernelPlan {
             for k in 0..<step.outputCount where written[slotTable[step.outputs + k]] { used = true }
             guard used else { continue }
             let start = timing ? KernelPlan.now() : 0
-            try step.kernel.backward(PlanIO(plan: self, inputs: slotTable + step.inputs, outputs: slotTable + step.outputs))
+            let io = PlanIO(plan: self, inputs: slotTable + step.inputs, outputs: slotTable + step.outputs)
+            try step.unmanaged._withUnsafeGuaranteedRef { try $0.backward(io) }
             if timing { backwardNanos[n] &+= KernelPlan.now() &- start }
         }
         // What is left goes to values from outside (parameters), in the order a walk reaches them.

@@ -41,7 +41,7 @@ final class CopyKernel: PlanKernel {
     /// Where the output starts in a single input it copies contiguously (a view the plan may read in place).
     var contiguousStart: Int? { outer == 1 && runs.count == 1 ? starts[0] : nil }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let y = io.output(0)
         // A view placed on its input (`KernelPlan`): nothing to copy.
         if let start = contiguousStart, y == io.input(0) + start { return }
@@ -54,7 +54,7 @@ final class CopyKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         var offset = 0
         for k in runs.indices {
@@ -87,7 +87,7 @@ final class LinearKernel: PlanKernel, KeepsProducts {
 
     deinit { saved.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let y = io.output(0)
         y.update(repeating: 0, count: rows * outputs)
         Tensor.addProduct(into: y, io.input(0), io.input(1), m: rows, n: outputs, k: inputs, transposeA: false, transposeB: false)
@@ -97,7 +97,7 @@ final class LinearKernel: PlanKernel, KeepsProducts {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         if io.needs(0) {
             let dx = io.scratch(0, rows * inputs)
@@ -127,7 +127,7 @@ final class BCEWithLogitsKernel: PlanKernel {
         (self.count, self.divisor) = (count, divisor)
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let x = io.input(0), t = io.input(1)
         var total: Double = 0
         for i in 0..<count {
@@ -137,7 +137,7 @@ final class BCEWithLogitsKernel: PlanKernel {
         io.output(0)[0] = Float(total) / divisor
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let k = g[0] / divisor
         let x = io.input(0), t = io.input(1), scratch = io.scratch(0, count)
@@ -194,7 +194,7 @@ final class UnaryKernel: PlanKernel {
         (self.count, self.f, self.derivative) = (count, f, derivative)
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let x = io.input(0), y = io.output(0)
         switch f {
         case .scalar(let f): for i in 0..<count { y[i] = f(x[i]) }
@@ -203,7 +203,7 @@ final class UnaryKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
         let x = io.input(0), y = io.output(0), scratch = io.scratch(0, count)
         // exp, sigmoid and tanh: the same slope, inline (the loop in vectors).
@@ -272,7 +272,7 @@ final class BinaryKernel: PlanKernel {
         return out
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let a = io.input(0), b = io.input(1), y = io.output(0)
         if mapA == nil && mapB == nil {
             // Same shapes: plain loops, in vectors.
@@ -299,7 +299,7 @@ final class BinaryKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let a = io.input(0), b = io.input(1), product = io.scratch(0, count)
         mapA.withOptionalBuffer { ma in
@@ -351,7 +351,7 @@ final class SumKernel: PlanKernel {
         }
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let x = io.input(0), y = io.output(0)
         for o in 0..<outer {
             if inner == 1 {
@@ -371,7 +371,7 @@ final class SumKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
         let scratch = io.scratch(0, outer * n * inner)
         for o in 0..<outer { for j in 0..<n { for i in 0..<inner { scratch[(o * n + j) * inner + i] = g[o * inner + i] } } }
@@ -409,7 +409,7 @@ final class MatmulKernel: PlanKernel, KeepsProducts {
 
     deinit { saved?.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let (a, b, y) = (io.input(0), io.input(1), io.output(0))
         y.update(repeating: 0, count: batches * m * n)
         for t in 0..<batches {
@@ -418,7 +418,7 @@ final class MatmulKernel: PlanKernel, KeepsProducts {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let (a, b) = (io.input(0), io.input(1))
         if io.needs(0) && stacksProducts {
@@ -469,7 +469,7 @@ final class SoftmaxKernel: PlanKernel {
         (outer, n, inner) = (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let x = io.input(0), y = io.output(0)
         // Lines are independent: threads take whole ones (the same bits).
         Parallel.forEach(outer, work: 24 * outer * n * inner) { range in
@@ -481,7 +481,7 @@ final class SoftmaxKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
         let y = io.output(0)
         if inner == 1 {
@@ -542,7 +542,7 @@ final class MSEKernel: PlanKernel {
 
     deinit { diff.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let p = io.input(0), t = io.input(1)
         var total: Float = 0
         for i in 0..<count {
@@ -552,7 +552,7 @@ final class MSEKernel: PlanKernel {
         io.output(0)[0] = total / Float(max(count, 1))
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let s = 2 * g[0] / Float(max(count, 1)), scratch = io.scratch(0, count)
         for i in 0..<count { scratch[i] = diff[i] * s }
@@ -579,7 +579,7 @@ final class CrossEntropyKernel: PlanKernel {
 
     deinit { for p in [probabilities, logp, soft] { p.deallocate() } }
 
-    func forward(_ io: PlanIO) throws {
+    override func forward(_ io: PlanIO) throws {
         let x = io.input(0), t = io.input(1), n = classes
         if indices {
             probabilities.update(repeating: 0, count: rows * n)
@@ -601,7 +601,7 @@ final class CrossEntropyKernel: PlanKernel {
         io.output(0)[0] = -total / Float(max(rows, 1))
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let k = g[0] / Float(max(rows, 1)), n = classes
         let scratch = io.scratch(0, rows * n), rowMass = io.scratch(1, rows)
@@ -633,7 +633,7 @@ final class SplitKernel: PlanKernel {
         starts = sizes.indices.map { sizes[..<$0].reduce(0, +) }
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let x = io.input(0)
         for k in sizes.indices {
             let run = sizes[k] * inner, out = io.output(k)
@@ -641,7 +641,7 @@ final class SplitKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard io.needs(0) else { return }
         let d = io.scratch(0, outer * n * inner)
         d.update(repeating: 0, count: outer * n * inner)
@@ -665,7 +665,7 @@ final class CompareKernel: PlanKernel {
         self.holds = holds
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let a = io.input(0), b = io.input(1), y = io.output(0)
         mapA.withOptionalBuffer { ma in
             mapB.withOptionalBuffer { mb in
@@ -674,7 +674,7 @@ final class CompareKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {}
+    override func backward(_ io: PlanIO) {}
 }
 
 /// A reordering of elements (`permute`): output element o is input element
@@ -706,12 +706,12 @@ final class ReorderKernel: PlanKernel {
         return ReorderKernel(map: map)
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let x = io.input(0), y = io.output(0)
         map.withUnsafeBufferPointer { m in for o in m.indices { y[o] = x[m[o]] } }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
         let d = io.scratch(0, map.count)
         map.withUnsafeBufferPointer { m in for o in m.indices { d[m[o]] = g[o] } }
@@ -737,7 +737,7 @@ final class SelectKernel: PlanKernel {
 
     deinit { mask.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let a = io.input(0), b = io.input(1), y = io.output(0)
         mapA.withOptionalBuffer { ma in
             mapB.withOptionalBuffer { mb in
@@ -751,7 +751,7 @@ final class SelectKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let product = io.scratch(0, count)
         for (i, map, n) in [(0, mapA, countA), (1, mapB, countB)] where io.needs(i) {
@@ -769,12 +769,12 @@ final class LogSumExpKernel: PlanKernel {
         (outer, n, inner) = (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let x = io.input(0), y = io.output(0)
         for o in 0..<outer { for i in 0..<inner { y[o * inner + i] = Tensor.logsumexpLine(x + o * n * inner + i, n, inner) } }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
         let x = io.input(0), d = io.scratch(0, outer * n * inner)
         for o in 0..<outer { for i in 0..<inner { Tensor.softmaxLine(x + o * n * inner + i, d + o * n * inner + i, n, inner) } }
@@ -799,7 +799,7 @@ final class GatherKernel: PlanKernel {
 
     deinit { chosen.deallocate() }
 
-    func forward(_ io: PlanIO) throws {
+    override func forward(_ io: PlanIO) throws {
         let x = io.input(0), indices = io.input(1), y = io.output(0)
         for k in 0..<picks {
             let v = indices[k]
@@ -813,7 +813,7 @@ final class GatherKernel: PlanKernel {
         for o in 0..<outer { for k in 0..<picks { for i in 0..<inner { y[j] = x[(o * n + chosen[k]) * inner + i]; j += 1 } } }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
         let d = io.scratch(0, outer * n * inner)
         d.update(repeating: 0, count: outer * n * inner)
@@ -840,7 +840,7 @@ final class ChooseKernel: PlanKernel {
 
     deinit { chosen.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let a = io.input(0), b = io.input(1), c = io.input(2), y = io.output(0)
         mapA.withOptionalBuffer { ma in
             mapB.withOptionalBuffer { mb in
@@ -854,7 +854,7 @@ final class ChooseKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let part = io.scratch(0, count)
         for (i, map, n) in [(0, mapA, countA), (1, mapB, countB)] where io.needs(i) {
@@ -874,7 +874,7 @@ final class PowKernel: PlanKernel {
         (count, countA, countB, mapA, mapB) = BinaryKernel.maps(a, b, output)
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let x = io.input(0), p = io.input(1), y = io.output(0)
         mapA.withOptionalBuffer { ma in
             mapB.withOptionalBuffer { mb in
@@ -883,7 +883,7 @@ final class PowKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let x = io.input(0), p = io.input(1), y = io.output(0), part = io.scratch(0, count)
         mapA.withOptionalBuffer { ma in

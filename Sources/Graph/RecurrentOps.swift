@@ -134,7 +134,7 @@ final class LSTMKernel: PlanKernel, KeepsProducts {
     /// The floats of each: B (I + H) and B 4H.
     var rowFloats: (xh: Int, dz: Int) { (B * (I + H), B * 4 * H) }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let x = io.input(0), h = io.input(1)
         for r in 0..<B {
             (xh + r * (I + H)).update(from: x + r * I, count: I)
@@ -145,7 +145,7 @@ final class LSTMKernel: PlanKernel, KeepsProducts {
         Op.lstmGates(gates, bias: io.input(4), cell: io.input(2), h: io.output(0), c: io.output(1), tanhC: tanhC, batch: B, hidden: H)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         let gradH = io.gradient(ofOutput: 0) ?? zeros, gradC = io.gradient(ofOutput: 1) ?? zeros
         let dc = io.scratch(0, B * H), dxh = io.scratch(1, B * (I + H))
         Op.lstmGatesBackward(gates: gates, tanhC: tanhC, gradH: gradH, gradC: gradC, cell: io.input(2), dz: dz, dc: dc, batch: B, hidden: H)

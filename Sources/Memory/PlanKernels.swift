@@ -9,7 +9,7 @@ import Tensor
 private func buffer(_ n: Int) -> MutableFloats { planBuffer(n) }
 
 /// `address_from`: inputs memory, p, previous; output the weighting.
-final class AddressFromKernel: SharesInputWork {
+final class AddressFromKernel: PlanKernel, SharesInputWork {
     let chain: AddressChain
     let B: Int, P: Int, head: Addressing.HeadLayout, N: Int, memoryCount: Int
 
@@ -26,14 +26,14 @@ final class AddressFromKernel: SharesInputWork {
         return chain.takeNorms(from: earlier.chain)
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let p = io.input(1)
         chain.forward(memory: io.input(0), previous: io.input(2), into: io.output(0)) { x in
             Addressing.activateHead(p, batch: B, length: P, layout: head, into: x)
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let (m, w) = (io.input(0), io.output(0))
         let dPrevious = io.scratch(0, B * N)
@@ -66,13 +66,13 @@ final class WriteFromKernel: PlanKernel {
 
     deinit { erase.deallocate(); add.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         Addressing.eraseAndAdd(io.input(2), batch: B, length: P, layout: head, erase: erase, add: add)
         Addressing.writeRows(memory: io.input(0), add: add, erase: erase, weighting: io.input(1), into: io.output(0),
                              batch: B, heads: 1, slots: N, width: W)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let dMemory = io.scratch(0, B * N * W), dWeighting = io.scratch(1, B * N), dAdd = io.scratch(2, B * W), dErase = io.scratch(3, B * W)
         dMemory.update(from: g, count: B * N * W)
@@ -100,13 +100,13 @@ final class ReadKernel: PlanKernel {
         (B, H, N, W) = (batch, heads, slots, width)
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let r = io.output(0)
         r.update(repeating: 0, count: B * H * W)
         Addressing.readRows(memory: io.input(0), weighting: io.input(1), into: r, batch: B, heads: H, slots: N, width: W)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let (m, w) = (io.input(0), io.input(1))
         let dw = io.scratch(0, B * H * N)
@@ -136,12 +136,12 @@ final class CosineKernel: PlanKernel {
 
     deinit { for b in [norms, dots, keyNorms] { b.deallocate() } }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         Addressing.cosineRows(memory: io.input(0), keys: io.input(1), into: io.output(0), norms: norms, dots: dots, keyNorms: keyNorms,
                               batch: B, heads: H, slots: N, width: W)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let dk = io.scratch(1, B * H * W)
         dk.update(repeating: 0, count: B * H * W)
@@ -172,12 +172,12 @@ final class WriteKernel: PlanKernel {
         (B, H, N, W) = (batch, heads, slots, width)
     }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         Addressing.writeRows(memory: io.input(0), add: io.input(2), erase: io.hasInput(3) ? io.input(3) : nil, weighting: io.input(1),
                              into: io.output(0), batch: B, heads: H, slots: N, width: W)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         guard io.hasInput(3) else {
             // Without erasing, the memory's gradient is g itself.
@@ -226,7 +226,7 @@ final class LRUAWeightsKernel: PlanKernel {
 
     deinit { gates.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let a = io.input(0), r = io.input(1), lu = io.input(2), out = io.output(0)
         for row in 0..<rows { gates[row] = VectorMath.sigmoid(alphas == 1 ? a[0] : a[row]) }
         let level = OwnKernels.level
@@ -235,7 +235,7 @@ final class LRUAWeightsKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let r = io.input(1), lu = io.input(2)
         let dr = io.scratch(0, rows * N), da = io.scratch(1, alphas), dlu = io.scratch(2, luCount)
@@ -271,7 +271,7 @@ final class LeastUsedKernel: PlanKernel {
 
     deinit { order.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let u = io.input(0), out = io.output(0)
         out.update(repeating: 0, count: rows * N)
         for b in 0..<rows {
@@ -280,7 +280,7 @@ final class LeastUsedKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {}
+    override func backward(_ io: PlanIO) {}
 }
 
 /// `zero_least_used(memory, usage)`: the memory with each batch row's least-used slot zeroed, and the same for its gradient.
@@ -296,7 +296,7 @@ final class ZeroLeastUsedKernel: PlanKernel {
 
     deinit { chosen.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let u = io.input(1), m = io.input(0), out = io.output(0)
         for b in 0..<B { chosen[b] = Addressing.leastUsedSlot(u + b * N, slots: N) }
         Parallel.forEach(B, work: B * N * W) { batches in
@@ -307,7 +307,7 @@ final class ZeroLeastUsedKernel: PlanKernel {
         }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         ZeroLeastUsedKernel.addGradient(g, to: io, input: 0, chosen: chosen, batch: B, slots: N, width: W)
     }
@@ -344,7 +344,7 @@ extension ZeroLeastUsedKernel: MergesIntoUser {
 /// `zero_least_used` then a write without erasing, merged (`mergeIntoUsers`):
 /// the write reads each batch row's least-used slot as zeros, so the cleared
 /// memory is never copied; inputs memory, usage, weighting, add.
-final class ClearedWriteKernel: RemakesValue, PassesGradientInPlace {
+final class ClearedWriteKernel: PlanKernel, RemakesValue, PassesGradientInPlace {
     /// The memory's gradient is the output's with the cleared rows zeroed: in place when the plan allows.
     var gradientInPlace: (input: Int, output: Int) { (0, 0) }
     let B: Int, H: Int, N: Int, W: Int
@@ -360,14 +360,14 @@ final class ClearedWriteKernel: RemakesValue, PassesGradientInPlace {
 
     deinit { chosen.deallocate(); zeros.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let u = io.input(1)
         for b in 0..<B { chosen[b] = Addressing.leastUsedSlot(u + b * N, slots: N) }
         Addressing.writeRows(memory: io.input(0), add: io.input(3), erase: nil, weighting: io.input(2), into: io.output(0),
                              batch: B, heads: H, slots: N, width: W, cleared: chosen, zeros: zeros)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         WriteKernel.addWeightingAndAddGradients(g, io, weighting: 2, add: 3, batch: B, heads: H, slots: N, width: W)
         ZeroLeastUsedKernel.addGradient(g, to: io, input: 0, chosen: chosen, batch: B, slots: N, width: W)
@@ -395,12 +395,12 @@ final class UsageUpdateKernel: PlanKernel {
 
     deinit { retention.deallocate(); kept.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         Addressing.usageRows(usage: io.input(0), write: io.input(1), read: io.input(2), free: io.input(3), retention: retention, kept: kept,
                              into: io.output(0), batch: B, slots: n, heads: R)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let (U, W, Wr, F) = (io.input(0), io.input(1), io.input(2), io.input(3))
         let d = io.scratch(0, max(B * n, B * R * n)), dFree = io.scratch(1, B * R)
@@ -436,7 +436,7 @@ final class AllocationKernel: PlanKernel {
 
     deinit { order.deallocate(); prefix.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         let u = io.input(0), out = io.output(0)
         for b in 0..<B {
             let o = order + b * n, row = u + b * n
@@ -452,7 +452,7 @@ final class AllocationKernel: PlanKernel {
         Addressing.allocationRows(usage: u, order: order, prefix: prefix, into: out, batch: B, slots: n)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0), io.needs(0) else { return }
         let u = io.input(0), du = io.scratch(0, B * n)
         du.update(repeating: 0, count: B * n)
@@ -474,12 +474,12 @@ final class WriteWeightingKernel: PlanKernel {
 
     deinit { mixed.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         Addressing.writeWeightingRows(allocation: io.input(0), content: io.input(1), allocationGates: io.input(2), writeGates: io.input(3),
                                       gateCounts: (allocationGates, writeGates), mixed: mixed, into: io.output(0), batch: B, slots: n)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let (A, C, ga, gw) = (io.input(0), io.input(1), io.input(2), io.input(3))
         func a(_ k: Int) -> Float { ga[allocationGates == 1 ? 0 : k / n] }
@@ -513,12 +513,12 @@ final class LinkUpdateKernel: PlanKernel {
 
     init(batch: Int, slots: Int) { (B, n) = (batch, slots) }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         Addressing.linkRows(links: io.input(0), precedence: io.input(1), write: io.input(2), into: io.output(0), precedenceInto: io.output(1),
                             batch: B, slots: n)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         let gL = io.gradient(ofOutput: 0), gp = io.gradient(ofOutput: 1)
         let dL = io.scratch(0, gL == nil ? 1 : B * n * n), dp = io.scratch(1, B * n), dw = io.scratch(2, B * n), g = io.scratch(3, n)
         dp.update(repeating: 0, count: B * n)
@@ -544,13 +544,13 @@ final class ReadWeightingKernel: PlanKernel {
 
     deinit { forwardWeighting.deallocate(); backwardWeighting.deallocate() }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         backwardWeighting.update(repeating: 0, count: B * R * n)
         Addressing.readWeightingRows(links: io.input(0), previous: io.input(1), content: io.input(2), modes: io.input(3), forward: forwardWeighting,
                                      backward: backwardWeighting, into: io.output(0), batch: B, heads: R, slots: n)
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let (pL, pw, pc, M) = (io.input(0), io.input(1), io.input(2), io.input(3))
         let count = B * R * n
@@ -602,14 +602,14 @@ final class ContentKernel: PlanKernel {
 
     deinit { for b in [norms, dots, keyNorms, similarity] { b.deallocate() } }
 
-    func forward(_ io: PlanIO) {
+    override func forward(_ io: PlanIO) {
         Addressing.cosineRows(memory: io.input(0), keys: io.input(1), into: similarity, norms: norms, dots: dots, keyNorms: keyNorms,
                               batch: B, heads: H, slots: N, width: W)
         let beta = io.input(2), out = io.output(0)
         for r in 0..<B * H { AddressingRows.focus(similarity + r * N, beta: beta[betas == 1 ? 0 : r], slots: N, into: out + r * N) }
     }
 
-    func backward(_ io: PlanIO) {
+    override func backward(_ io: PlanIO) {
         guard let g = io.gradient(ofOutput: 0) else { return }
         let beta = io.input(2), y = io.output(0), rows = B * H
         let dSimilarity = io.scratch(0, rows * N), dBeta = io.scratch(1, rows)
