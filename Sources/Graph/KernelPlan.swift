@@ -1,3 +1,4 @@
+import CSupport
 import Dispatch
 import Tensor
 
@@ -625,6 +626,8 @@ public final class KernelPlan {
                 if n & 63 == 0, Interrupt.requested { throw TensorError("interrupted") }
                 let start = timing ? KernelPlan.now() : 0
                 let io = PlanIO(plan: self, inputs: slotTable + steps[n].inputs, outputs: slotTable + steps[n].outputs)
+                // The next kernel object is out of cache after this step's work: ask for it now.
+                if n + 1 < steps.count { mnemo_prefetch(steps[n + 1].unmanaged.toOpaque()) }
                 try steps[n].unmanaged._withUnsafeGuaranteedRef { try $0.forward(io) }
                 if timing { forwardNanos[n] &+= KernelPlan.now() &- start }
             }
@@ -670,6 +673,7 @@ public final class KernelPlan {
             guard used else { continue }
             let start = timing ? KernelPlan.now() : 0
             let io = PlanIO(plan: self, inputs: slotTable + step.inputs, outputs: slotTable + step.outputs)
+            if n > 0 { mnemo_prefetch(plannedSteps[n - 1].unmanaged.toOpaque()) }
             try step.unmanaged._withUnsafeGuaranteedRef { try $0.backward(io) }
             if timing { backwardNanos[n] &+= KernelPlan.now() &- start }
         }

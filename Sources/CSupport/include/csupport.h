@@ -23,6 +23,13 @@ static inline void mnemo_spin_pause(void) {
 #endif
 }
 
+/// Asks the cache for the two lines at p ahead of their use (a plan's next
+/// kernel object, which its previous steps' data have pushed out of cache).
+static inline void mnemo_prefetch(const void *p) {
+    __builtin_prefetch(p);
+    __builtin_prefetch((const char *)p + 64);
+}
+
 /// Whether this CPU (and its operating system) can run the AVX-512 kernel.
 int mnemo_has_avx512(void);
 
