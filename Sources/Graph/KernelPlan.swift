@@ -142,7 +142,7 @@ public struct PlanIO {
             addInPlace(to: i) { Tensor.addProduct(into: $0, a, b, m: m, n: n, k: rows, transposeA: true, transposeB: false) }
             return
         }
-        plan.pending.append(KernelPlan.Product(slot: slot, a: a, b: b, rows: rows, m: m, n: n))
+        plan.pendingProducts.pointee.append(KernelPlan.Product(slot: slot, a: a, b: b, rows: rows, m: m, n: n))
     }
 }
 
@@ -160,9 +160,13 @@ public protocol PassesGradientInPlace: PlanKernel {
 /// when asked for (a memory's snapshot is copied only while it keeps them).
 public struct PlanValues {
     unowned(unsafe) let plan: KernelPlan
-    let slots: [Int]
+    let slots: UnsafeBufferPointer<Int>
     public var count: Int { slots.count }
     public subscript(_ i: Int) -> Tensor { plan.tensor(slots[i]) }
+    /// Which run of which plan these are (to tell a run from the next).
+    public var run: PlanRun { PlanRun(storage: plan.storage, number: plan.storage.runs) }
+    /// The run's number alone, for an object that knows the plan already.
+    public var runNumber: Int { plan.storage.runs }
     /// Value i left where it is, to be read later (a trace that is seldom
     /// looked at); nil for a value the plan does not store (`remade`).
     public func kept(_ i: Int) -> PlanValue? {
@@ -188,6 +192,27 @@ final class PlanStorage {
     deinit { values.deallocate() }
 }
 
+/// One run of a plan, current until the plan runs again.
+public struct PlanRun {
+    let storage: PlanStorage
+    public let number: Int
+    public var isCurrent: Bool { storage.runs == number && storage.finished }
+}
+
+/// What a run leaves in an object, reading values of the plan: an object,
+/// so that the plan calls it without reference counting.
+final class PlanEffect {
+    let slots: UnsafeMutableBufferPointer<Int>
+    let apply: (PlanValues) -> Void
+
+    init(slots: [Int], apply: @escaping (PlanValues) -> Void) {
+        self.slots = .allocate(capacity: slots.count)
+        _ = self.slots.initialize(from: slots)
+        self.apply = apply
+    }
+    deinit { slots.deallocate() }
+}
+
 /// A value of a plan's run, read only when asked for: a plan keeps each
 /// value in place until it runs again, so a memory's trace need not copy
 /// its weightings at every call.
@@ -199,11 +224,10 @@ public struct PlanValue {
 
     /// Whether the plan has not run since (nor begun to): the value is still there.
     public var isCurrent: Bool { storage.runs == run && storage.finished }
-    /// The value, or zeros of its shape once the plan has run again (a holder drops such values first).
+    /// The value in the plan now: the holder checks first that it is the
+    /// run it wants (`isCurrent`, or a `PlanRun` of its own).
     public var tensor: Tensor {
-        let n = shape.reduce(1, *)
-        guard isCurrent else { return Tensor(shape: shape, data: [Float](repeating: 0, count: n)) }
-        return Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: storage.values + offset, count: n)))
+        Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: storage.values + offset, count: shape.reduce(1, *))))
     }
 }
 
@@ -268,10 +292,20 @@ public final class KernelPlan {
     let sources: [(slot: Int, source: Source)]
     let slotCount: Int
     let totalFloats: Int
-    var pending: [Product] = []
+    /// The products kept for gradients until their values' users have all
+    /// run; behind a pointer, so that a kernel adds to it without retaining the plan.
+    let pendingProducts: UnsafeMutablePointer<[Product]> = {
+        let p = UnsafeMutablePointer<[Product]>.allocate(capacity: 1)
+        p.initialize(to: [])
+        return p
+    }()
+    var pending: [Product] { pendingProducts.pointee }
     /// What the run leaves in objects: states set from a value, and effects read from several, in order.
     var states: [(slot: Int, apply: (Tensor) -> Void)] = []
-    var effects: [(slots: [Int], apply: (PlanValues) -> Void)] = []
+    var effects: [PlanEffect] = [] {
+        didSet { unmanagedEffects = effects.map { .passUnretained($0) } }
+    }
+    private var unmanagedEffects: [Unmanaged<PlanEffect>] = []
     /// Buffers that steps sharing a weight keep their product rows in (`layOutProductRows`).
     private let sharedRows: [UnsafeMutablePointer<Float>]
     private var stackA: UnsafeMutablePointer<Float>? = nil
@@ -362,7 +396,7 @@ public final class KernelPlan {
         let longest = optimizer?.parameters.map { $0.value.count }.max() ?? 0
         zeros = .allocate(capacity: max(1, longest))
         zeros.initialize(repeating: 0, count: max(1, longest))
-        pending.reserveCapacity(steps.count)
+        pendingProducts.pointee.reserveCapacity(steps.count)
     }
 
     /// The LSTM steps sharing a weight save their rows for its product in
@@ -442,7 +476,8 @@ public final class KernelPlan {
     }
 
     deinit {
-        offsets.deallocate(); address.deallocate(); bound.deallocate(); counts.deallocate(); gradOffsets.deallocate()
+        offsets.deallocate(); address.deallocate(); bound.deallocate()
+        pendingProducts.deinitialize(count: 1); pendingProducts.deallocate(); counts.deallocate(); gradOffsets.deallocate()
         written.deallocate(); outputIndex.deallocate(); slotTable.deallocate(); zeros.deallocate()
         stackA?.deallocate(); stackB?.deallocate()
         for b in sharedRows { b.deallocate() }
@@ -634,7 +669,11 @@ public final class KernelPlan {
         }
         if timing { timedRuns += 1 }
         storage.finished = true
-        for e in effects { e.apply(PlanValues(plan: self, slots: e.slots)) }
+        unmanagedEffects.withUnsafeBufferPointer { effects in
+            for e in effects {
+                e._withUnsafeGuaranteedRef { e in e.apply(PlanValues(plan: self, slots: UnsafeBufferPointer(e.slots))) }
+            }
+        }
         for s in states { s.apply(tensor(s.slot)) }
     }
 
@@ -656,7 +695,7 @@ public final class KernelPlan {
     /// The kernels' backward in reverse order, as the eager walk visits nodes (newest first).
     private func backward(from loss: Int) throws {
         written.update(repeating: false, count: slotCount)
-        pending.removeAll(keepingCapacity: true)
+        pendingProducts.pointee.removeAll(keepingCapacity: true)
         transposedNow.removeAll(keepingCapacity: true)
         values[gradOffsets[loss]] = 1
         written[loss] = true
@@ -704,7 +743,7 @@ public final class KernelPlan {
         }
         // An empty product (no rows, or a weight with no rows or columns) adds nothing.
         guard rows > 0, m > 0, n > 0 else {
-            pending.removeAll { $0.slot == slot }
+            pendingProducts.pointee.removeAll { $0.slot == slot }
             return
         }
         // Parts laid out one after another already (`layOutProductRows`) need no stacking.
@@ -749,7 +788,7 @@ public final class KernelPlan {
             }
             Tensor.addProduct(into: d, stackA!, stackB!, m: m, n: n, k: rows, transposeA: true, transposeB: false)
         }
-        pending.removeAll { $0.slot == slot }
+        pendingProducts.pointee.removeAll { $0.slot == slot }
     }
 }
 

@@ -7,6 +7,10 @@ import Tensor
 /// optimizer's step, an op after that step) is a `failure`, and the
 /// function is replayed op by op instead.
 public final class PlanRecorder {
+    /// Which recorder this is, different for every one made (an object
+    /// keeping something per trace tells traces apart by it).
+    public let serial: Int
+    nonisolated(unsafe) private static var made = 0
     struct Slot {
         let shape: [Int]
         let count: Int
@@ -60,6 +64,8 @@ public final class PlanRecorder {
         for (i, v) in arguments.enumerated() where positions[ObjectIdentifier(v)] == nil { positions[ObjectIdentifier(v)] = i }
         self.arguments = positions
         self.startSerial = startSerial
+        PlanRecorder.made += 1
+        serial = PlanRecorder.made
         kept = arguments
     }
 
@@ -201,7 +207,7 @@ public final class PlanRecorder {
         }
         plan.kernelBytes = 4 * (KernelPlan.kernelFloats - kernelFloatsBefore)
         plan.states = states.map { ($0.slot, $0.apply) }
-        plan.effects = effects
+        plan.effects = effects.map { PlanEffect(slots: $0.slots, apply: $0.apply) }
         return plan
     }
 }

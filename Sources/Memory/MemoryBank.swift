@@ -93,8 +93,45 @@ public final class MemoryBank {
     /// Also keep a copy of the contents after each write (costly for big memories).
     public var tracingContents = false
     /// The accesses of the last run (a compiled plan's, while it has not run again).
-    public var accesses: [Access] { recorded.filter(\.isCurrent) }
-    private var recorded: [Access] = []
+    public var accesses: [Access] {
+        var out: [Access] = []
+        for entry in recorded {
+            switch entry {
+            case .access(let a): if a.isCurrent { out.append(a) }
+            case .planned(let stretch, let run): if run.isCurrent { out += stretch.accesses[0..<stretch.count] }
+            }
+        }
+        return out
+    }
+    private var recorded: [TraceEntry] = []
+    /// The stretch of a compiled plan being traced now, and its recorder's serial.
+    private var tracedStretch: (recorder: Int, stretch: PlannedStretch)?
+
+    /// The trace: accesses made op by op (or by a plan whose values cannot
+    /// all be left in place), and stretches of a plan's run.
+    private enum TraceEntry {
+        case access(Access)
+        /// The first `count` accesses of the stretch, made by this run.
+        case planned(PlannedStretch, PlanRun)
+    }
+
+    /// The accesses a compiled plan makes between two resets of the
+    /// memory: made from the plan's values (left in place) at its first run
+    /// and the same for every later run, which only stamps them. So a run
+    /// records its trace without making anything.
+    final class PlannedStretch {
+        var accesses: [Access] = []
+        /// For access k of the stretch, where its entries in `accesses` end (a several-head access has several).
+        var ends: [Int] = []
+        /// How many accesses the stretch has had: the index of the next one.
+        var registered = 0
+        /// The run that last added to the trace, and its entries so far.
+        var runNumber = -1, count = 0
+        /// False once an access reads a value the plan does not keep in
+        /// place (a parameter read where it is, a value merged away): every
+        /// run then makes its accesses anew.
+        var reusable = true
+    }
     public private(set) var snapshots: [Tensor] = []
     private let random: RandomGenerator
 
@@ -122,6 +159,7 @@ public final class MemoryBank {
         }
         recorded.removeAll(keepingCapacity: true)
         snapshots = []
+        tracedStretch = nil
         if let recorder = Graph.planRecorder {
             switch initialisation {
             case .constant: break
@@ -190,8 +228,31 @@ public final class MemoryBank {
         guard tracing else { return }
         if let recorder = Graph.planRecorder {
             // A compiled plan records the same access after each run: its values, left in the plan until looked at.
+            if tracedStretch?.recorder != recorder.serial { tracedStretch = (recorder.serial, PlannedStretch()) }
+            guard let stretch = tracedStretch?.stretch else { return }
+            let k = stretch.registered
+            stretch.registered += 1
             let (hasVector, hasUsage) = (vector != nil, usage != nil)
             recorder.effect(reading: [weighting] + (vector.map { [$0] } ?? []) + (usage.map { [$0] } ?? [])) { [self] values in
+                if stretch.reusable && k == stretch.ends.count {
+                    // The first run: access k made from values left in place, if they all are.
+                    if let w = values.kept(0), let v = hasVector ? values.kept(1).map(Optional.some) : .some(nil),
+                       let u = hasUsage ? values.kept(values.count - 1).map(Optional.some) : .some(nil) {
+                        stretch.accesses += accesses(.planned(w, moved: nil), isWrite: isWrite, head: head,
+                                                     vector: v.map { .planned($0, moved: moved) }, usage: u.map { .planned($0, moved: nil) })
+                        stretch.ends.append(stretch.accesses.count)
+                    } else {
+                        stretch.reusable = false
+                    }
+                }
+                if stretch.reusable {
+                    if stretch.runNumber != values.runNumber {
+                        stretch.runNumber = values.runNumber
+                        recorded.append(.planned(stretch, values.run))
+                    }
+                    stretch.count = stretch.ends[k]
+                    return
+                }
                 func kept(_ i: Int, moved: ((Tensor) -> Tensor)? = nil) -> Kept {
                     values.kept(i).map { .planned($0, moved: moved) } ?? .made(moved?(values[i]) ?? values[i])
                 }
@@ -204,14 +265,18 @@ public final class MemoryBank {
     }
 
     private func keep(_ w: Kept, isWrite: Bool, head: Int, vector: Kept?, usage: Kept?) {
+        for a in accesses(w, isWrite: isWrite, head: head, vector: vector, usage: usage) { recorded.append(.access(a)) }
+    }
+
+    /// One access per head: a weighting with a head axis is kept whole and each head's access names its part.
+    private func accesses(_ w: Kept, isWrite: Bool, head: Int, vector: Kept?, usage: Kept?) -> [Access] {
         let rowRank = batch == nil ? 1 : 2
         guard w.rank == rowRank + 1 else {
-            recorded.append(Access(isWrite: isWrite, head: head, part: nil, wholeWeighting: w, wholeVector: vector, keptUsage: usage))
-            return
+            return [Access(isWrite: isWrite, head: head, part: nil, wholeWeighting: w, wholeVector: vector, keptUsage: usage)]
         }
         let heads = w.shape[w.rank - 2]
-        for h in 0..<heads {
-            recorded.append(Access(isWrite: isWrite, head: head + h, part: (h, heads), wholeWeighting: w, wholeVector: vector, keptUsage: usage))
+        return (0..<heads).map { h in
+            Access(isWrite: isWrite, head: head + h, part: (h, heads), wholeWeighting: w, wholeVector: vector, keptUsage: usage)
         }
     }
 
