@@ -143,9 +143,10 @@ final class KernelPlanAllocationTests: XCTestCase {
         XCTAssertGreaterThan(straight, 20 * max(compiled, 1), "compiled \(compiled), op by op \(straight) mallocs per step")
     }
 
-    /// The NTM's step keeps its memory's trace (a copy of each access's
-    /// weighting and vector): a few allocations per access, no more.
-    func testAnNTMStepAllocatesOnlyItsTraceCompiled() {
+    /// The NTM's step keeps its memory's trace, its weightings and vectors
+    /// left in the plan's values (made once, at the first replay, then only
+    /// stamped): no allocation per access.
+    func testAnNTMStepKeepsItsTraceWithoutAllocatingCompiled() {
         let setup = """
         import ntm
         import tasks
@@ -156,8 +157,8 @@ final class KernelPlanAllocationTests: XCTestCase {
         fn step(t) { opt.step(bce(tasks.answer(model.run(t.input), t), t.target, reduce: "sum")) }
         """
         let compiled = mallocsPerCall(setup, compiled: true), straight = mallocsPerCall(setup, compiled: false)
-        // 11 time steps, each a read and a write kept in the trace.
-        XCTAssertLessThan(compiled, 25 + 22 * 4, "compiled \(compiled), op by op \(straight) mallocs per step")
-        XCTAssertGreaterThan(straight, 10 * max(compiled, 1), "compiled \(compiled), op by op \(straight) mallocs per step")
+        // 11 time steps, each a read and a write kept in the trace: not one malloc per access.
+        XCTAssertLessThan(compiled, 22, "compiled \(compiled), op by op \(straight) mallocs per step")
+        XCTAssertGreaterThan(straight, 100 * max(compiled, 1), "compiled \(compiled), op by op \(straight) mallocs per step")
     }
 }
