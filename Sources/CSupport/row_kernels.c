@@ -42,10 +42,11 @@ BODY void row_dot_rows(const float *restrict a, const float *restrict b, float *
     dots_of_rows(a, 0, b, c, n, k, 1);
 }
 
-// out[j, i] = x[i, j] for x [rows, columns]: blocks of 8 x 8 through vectors, the edges one at a time.
-BODY void transpose(const float *restrict x, long rows, long columns, float *restrict out) {
-    long i0 = 0;
-    for (; i0 + 8 <= rows; i0 += 8) {
+// out[j, i] = x[i, j] for x [rows, columns] and rows i in [row_start, row_end): blocks of 8 x 8
+// through vectors, the edges one at a time.
+BODY void transpose(const float *restrict x, long rows, long columns, long row_start, long row_end, float *restrict out) {
+    long i0 = row_start;
+    for (; i0 + 8 <= row_end; i0 += 8) {
         long j0 = 0;
         for (; j0 + 8 <= columns; j0 += 8) {
             v8 v[8];
@@ -55,18 +56,18 @@ BODY void transpose(const float *restrict x, long rows, long columns, float *res
         }
         for (long i = i0; i < i0 + 8; i++) for (long j = j0; j < columns; j++) out[j * rows + i] = x[i * columns + j];
     }
-    for (long i = i0; i < rows; i++) for (long j = 0; j < columns; j++) out[j * rows + i] = x[i * columns + j];
+    for (long i = i0; i < row_end; i++) for (long j = 0; j < columns; j++) out[j * rows + i] = x[i * columns + j];
 }
 
 // c[i * n + j] += sum over the parts, and over rows p within each, of
-// a[p * m + i] * b[p * n + j], for rows i < m_end and the N (at most 8)
+// a[p * m + i] * b[p * n + j], for rows m_start <= i < m_end and the N (at most 8)
 // columns j: a narrow product A^T B kept as parts (the rows of several
 // steps), summed without stacking them. Sixteen rows i in the lanes, each
 // output's sum in the order of p, as the four-row kernels take it.
 #define NARROW_PRODUCT(N)                                                                \
     BODY void narrow_product_##N(const float *const *as, const float *const *bs, const long *rows, long parts, \
-                                 long m, long m_end, float *c) {                         \
-        long i0 = 0;                                                                     \
+                                 long m, long m_start, long m_end, float *c) {           \
+        long i0 = m_start;                                                               \
         for (; i0 + 16 <= m_end; i0 += 16) {                                             \
             v16 acc[N];                                                                  \
             for (int j = 0; j < N; j++) {                                                \
@@ -99,24 +100,24 @@ BODY void transpose(const float *restrict x, long rows, long columns, float *res
 NARROW_PRODUCT(1) NARROW_PRODUCT(2) NARROW_PRODUCT(3) NARROW_PRODUCT(4)
 NARROW_PRODUCT(5) NARROW_PRODUCT(6) NARROW_PRODUCT(7) NARROW_PRODUCT(8)
 
-BODY void narrow_product(const float *const *as, const float *const *bs, const long *rows, long parts, long m, long m_end,
+BODY void narrow_product(const float *const *as, const float *const *bs, const long *rows, long parts, long m, long m_start, long m_end,
                          long n, float *c) {
     switch (n) {
-    case 1: narrow_product_1(as, bs, rows, parts, m, m_end, c); break;
-    case 2: narrow_product_2(as, bs, rows, parts, m, m_end, c); break;
-    case 3: narrow_product_3(as, bs, rows, parts, m, m_end, c); break;
-    case 4: narrow_product_4(as, bs, rows, parts, m, m_end, c); break;
-    case 5: narrow_product_5(as, bs, rows, parts, m, m_end, c); break;
-    case 6: narrow_product_6(as, bs, rows, parts, m, m_end, c); break;
-    case 7: narrow_product_7(as, bs, rows, parts, m, m_end, c); break;
-    case 8: narrow_product_8(as, bs, rows, parts, m, m_end, c); break;
+    case 1: narrow_product_1(as, bs, rows, parts, m, m_start, m_end, c); break;
+    case 2: narrow_product_2(as, bs, rows, parts, m, m_start, m_end, c); break;
+    case 3: narrow_product_3(as, bs, rows, parts, m, m_start, m_end, c); break;
+    case 4: narrow_product_4(as, bs, rows, parts, m, m_start, m_end, c); break;
+    case 5: narrow_product_5(as, bs, rows, parts, m, m_start, m_end, c); break;
+    case 6: narrow_product_6(as, bs, rows, parts, m, m_start, m_end, c); break;
+    case 7: narrow_product_7(as, bs, rows, parts, m, m_start, m_end, c); break;
+    case 8: narrow_product_8(as, bs, rows, parts, m, m_start, m_end, c); break;
     default: break;
     }
 }
 
-VARIANTS(narrow_product, (const float *const *as, const float *const *bs, const long *rows, long parts, long m, long m_end, long n,
-                          float *c),
-         (as, bs, rows, parts, m, m_end, n, c))
+VARIANTS(narrow_product, (const float *const *as, const float *const *bs, const long *rows, long parts, long m, long m_start,
+                          long m_end, long n, float *c),
+         (as, bs, rows, parts, m, m_start, m_end, n, c))
 
 // Softmax over `lines` contiguous lines of n, as Tensor.softmaxLine takes
 // it: m the largest (NaN skipped; 0 for none), y = exp(x - m), summed in
@@ -177,7 +178,8 @@ BODY void softmax_backward_lines(const float *restrict y, const float *restrict 
 VARIANTS(softmax_lines, (const float *x, float *y, long lines, long n), (x, y, lines, n))
 VARIANTS(softmax_backward_lines, (const float *y, const float *g, float *dx, long lines, long n, int accumulate),
          (y, g, dx, lines, n, accumulate))
-VARIANTS(transpose, (const float *x, long rows, long columns, float *out), (x, rows, columns, out))
+VARIANTS(transpose, (const float *x, long rows, long columns, long row_start, long row_end, float *out),
+         (x, rows, columns, row_start, row_end, out))
 VARIANTS(row_times_b, (const float *a, long cs, const float *b, float *c, long n, long k), (a, cs, b, c, n, k))
 VARIANTS(row_dot_rows, (const float *a, const float *b, float *c, long n, long k), (a, b, c, n, k))
 

@@ -267,9 +267,13 @@ public enum OwnKernels {
             return
         }
         let blocked = m >= 4 ? 4 * (m / 4) : 0
+        // Threads take ranges of sixteen-row blocks (each output is one thread's, summed in the same order).
+        let blocks = (blocked + 15) / 16
         a.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: parts) { pa in
             b.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: parts) { pb in
-                mnemo_narrow_product(level, pa, pb, rows, parts, m, blocked, n, c)
+                Parallel.forEach(blocks, work: 2 * blocked * n * k) { range in
+                    mnemo_narrow_product(level, pa, pb, rows, parts, m, 16 * range.lowerBound, min(blocked, 16 * range.upperBound), n, c)
+                }
             }
         }
         guard blocked < m else { return }
@@ -289,7 +293,11 @@ public enum OwnKernels {
 
     /// out[j, i] = x[i, j] for x [rows, columns], eight by eight in vectors (row_kernels.c).
     public static func transpose(_ x: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
-        mnemo_transpose(level, x, rows, columns, out)
+        // Threads take ranges of eight-row blocks (a copy: the same values whatever the split).
+        let blocks = (rows + 7) / 8
+        Parallel.forEach(blocks, work: rows * columns) { range in
+            mnemo_transpose(level, x, rows, columns, 8 * range.lowerBound, min(rows, 8 * range.upperBound), out)
+        }
     }
 
     /// c[r * ldc + j] += sum over p of A(r, p) * b[p * ldb + j] for four

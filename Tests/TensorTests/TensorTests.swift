@@ -181,6 +181,17 @@ final class TensorTests: XCTestCase {
                     return c
                 }
                 for (level, c) in runs { XCTAssertEqual(c.map(\.bitPattern), stacked.map(\.bitPattern), "m \(m) n \(n) level \(level)") }
+                // Threads take ranges of rows: the same bits.
+                for threads in [2, 3] {
+                    let (saved, savedWork) = (Parallel.threads, Parallel.minimumWork)
+                    (Parallel.threads, Parallel.minimumWork) = (threads, 1)
+                    defer { (Parallel.threads, Parallel.minimumWork) = (saved, savedWork) }
+                    var c = start
+                    c.withUnsafeMutableBufferPointer { pc in
+                        OwnKernels.addNarrowProduct(parts: rows.count, a: pa, b: pb, rows: rows, m: m, n: n, into: pc.baseAddress!)
+                    }
+                    XCTAssertEqual(c.map(\.bitPattern), stacked.map(\.bitPattern), "m \(m) n \(n) \(threads) threads")
+                }
             }
         }
     }

@@ -82,11 +82,11 @@ void mnemo_links_outer_add(int level, const float *w, const float *gf, const flo
 void mnemo_row_times_b(int level, const float *a, long cs, const float *b, float *c, long n, long k);
 void mnemo_row_dot_rows(int level, const float *a, const float *b, float *c, long n, long k);
 /// out[j, i] = x[i, j] for x [rows, columns].
-void mnemo_narrow_product(int level, const float *const *as, const float *const *bs, const long *rows, long parts, long m, long m_end,
-                          long n, float *c);
+void mnemo_narrow_product(int level, const float *const *as, const float *const *bs, const long *rows, long parts, long m,
+                          long m_start, long m_end, long n, float *c);
 void mnemo_softmax_lines(int level, const float *x, float *y, long lines, long n);
 void mnemo_softmax_backward_lines(int level, const float *y, const float *g, float *dx, long lines, long n, int accumulate);
-void mnemo_transpose(int level, const float *x, long rows, long columns, float *out);
+void mnemo_transpose(int level, const float *x, long rows, long columns, long row_start, long row_end, float *out);
 
 /// One parameter's optimizer update (row_kernels.c; Optimizer.update): the
 /// gradient clipped to [-limit, limit] and scaled, each rule on w and its
