@@ -60,10 +60,15 @@ final class CopyKernel: PlanKernel {
         for k in runs.indices {
             defer { offset += runs[k] }
             guard io.needs(k) else { continue }
+            let whole = runs[k] == blocks[k]
+            // One run that is the whole part (a part of a concat of rows): its gradient is that run of g.
+            if whole && outer == 1 {
+                io.add(g + offset, to: k)
+                continue
+            }
             // The part's gradient, built whole and then added (as the eager
             // VJPs do): its runs of g, zeros elsewhere in its blocks.
             let scratch = io.scratch(0, outer * blocks[k])
-            let whole = runs[k] == blocks[k]
             if !whole { scratch.update(repeating: 0, count: outer * blocks[k]) }
             for o in 0..<outer where runs[k] > 0 {
                 (scratch + o * blocks[k] + starts[k]).update(from: g + o * outBlock + offset, count: runs[k])
