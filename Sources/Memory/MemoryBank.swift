@@ -236,8 +236,8 @@ public final class MemoryBank {
             recorder.effect(reading: [weighting] + (vector.map { [$0] } ?? []) + (usage.map { [$0] } ?? [])) { [self] values in
                 if stretch.reusable && k == stretch.ends.count {
                     // The first run: access k made from values left in place, if they all are.
-                    if let w = values.kept(0), let v = hasVector ? values.kept(1).map(Optional.some) : .some(nil),
-                       let u = hasUsage ? values.kept(values.count - 1).map(Optional.some) : .some(nil) {
+                    let (w, v, u) = (values.kept(0), hasVector ? values.kept(1) : nil, hasUsage ? values.kept(values.count - 1) : nil)
+                    if let w, v != nil || !hasVector, u != nil || !hasUsage {
                         stretch.accesses += accesses(.planned(w, moved: nil), isWrite: isWrite, head: head,
                                                      vector: v.map { .planned($0, moved: moved) }, usage: u.map { .planned($0, moved: nil) })
                         stretch.ends.append(stretch.accesses.count)
