@@ -143,6 +143,7 @@ public struct PlanIO {
             return
         }
         plan.pendingProducts.pointee.append(KernelPlan.Product(slot: slot, a: a, b: b, rows: rows, m: m, n: n))
+        plan.pendingCounts[slot] += 1
     }
 }
 
@@ -300,6 +301,8 @@ public final class KernelPlan {
         return p
     }()
     var pending: [Product] { pendingProducts.pointee }
+    /// How many of them each slot has (most have none: no need to look).
+    let pendingCounts: UnsafeMutablePointer<Int>
     /// What the run leaves in objects: states set from a value, and effects read from several, in order.
     var states: [(slot: Int, apply: (Tensor) -> Void)] = []
     var effects: [PlanEffect] = [] {
@@ -342,6 +345,8 @@ public final class KernelPlan {
         slotCount = slots.count
         offsets = .allocate(capacity: max(1, slotCount))
         address = .allocate(capacity: max(1, slotCount))
+        pendingCounts = .allocate(capacity: max(1, slotCount))
+        pendingCounts.initialize(repeating: 0, count: max(1, slotCount))
         bound = .allocate(capacity: max(1, slotCount))
         counts = .allocate(capacity: max(1, slotCount))
         gradOffsets = .allocate(capacity: max(1, slotCount))
@@ -477,7 +482,7 @@ public final class KernelPlan {
 
     deinit {
         offsets.deallocate(); address.deallocate(); bound.deallocate()
-        pendingProducts.deinitialize(count: 1); pendingProducts.deallocate(); counts.deallocate(); gradOffsets.deallocate()
+        pendingProducts.deinitialize(count: 1); pendingProducts.deallocate(); pendingCounts.deallocate(); counts.deallocate(); gradOffsets.deallocate()
         written.deallocate(); outputIndex.deallocate(); slotTable.deallocate(); zeros.deallocate()
         stackA?.deallocate(); stackB?.deallocate()
         for b in sharedRows { b.deallocate() }
@@ -696,6 +701,7 @@ public final class KernelPlan {
     private func backward(from loss: Int) throws {
         written.update(repeating: false, count: slotCount)
         pendingProducts.pointee.removeAll(keepingCapacity: true)
+        pendingCounts.update(repeating: 0, count: max(1, slotCount))
         transposedNow.removeAll(keepingCapacity: true)
         values[gradOffsets[loss]] = 1
         written[loss] = true
@@ -729,6 +735,8 @@ public final class KernelPlan {
 
     /// Adds the products kept for `slot`, rows stacked in the order they came, as one product.
     private func flushProducts(_ slot: Int) {
+        guard pendingCounts[slot] > 0 else { return }
+        defer { pendingCounts[slot] = 0 }
         var rows = 0, parts = 0, m = 0, n = 0
         var single: Product? = nil
         for p in pending where p.slot == slot {
