@@ -12,8 +12,6 @@ public enum Parallel {
     /// Below this many floating-point operations per thread, one thread is faster (tests lower it).
     nonisolated(unsafe) public static var minimumWork = 1 << 15
 
-    nonisolated(unsafe) static var splitShare: Int = getenv("MNEMO_SPLIT").flatMap { Int(String(cString: $0)) } ?? 50
-
     static func fromEnvironment() -> Int {
         guard let text = getenv("MNEMO_THREADS").map({ String(cString: $0) }), let n = Int(text), n >= 1 else { return 1 }
         return min(n, 64)
@@ -29,11 +27,6 @@ public enum Parallel {
         if used <= 1 || !WorkerPool.shared.begin() { body(0..<count); return }
         defer { WorkerPool.shared.end() }
         withoutActuallyEscaping(body) { body in
-            if used == 2 && splitShare != 50 {
-                let cut = max(1, min(count - 1, (count * splitShare + 50) / 100))
-                WorkerPool.shared.run(helpers: 1) { t in body(t == 0 ? 0..<cut : cut..<count) }
-                return
-            }
             WorkerPool.shared.run(helpers: used - 1) { t in body((count * t / used)..<(count * (t + 1) / used)) }
         }
     }
