@@ -746,7 +746,12 @@ public final class KernelPlan {
         guard parts > 0, let single else { return }
         let d = values + gradOffsets[slot]
         if !written[slot] {
-            d.update(repeating: 0, count: counts[slot])
+            // A weight's gradient (a megabyte for the MANN's LSTM) zeroed by the threads, each its part.
+            let n = counts[slot]
+            Parallel.forEach((n + 4095) / 4096, work: n) { range in
+                let start = 4096 * range.lowerBound
+                (d + start).update(repeating: 0, count: min(n, 4096 * range.upperBound) - start)
+            }
             written[slot] = true
         }
         // An empty product (no rows, or a weight with no rows or columns) adds nothing.

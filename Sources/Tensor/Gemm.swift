@@ -116,19 +116,29 @@ public enum OwnKernels {
             }
             let (rowStride, columnStride) = transposeA ? (1, m) : (k, 1)
             let n8 = n - n % 8, tail = n - n8
-            var bTail: UnsafeMutablePointer<Float>? = nil
-            if tail > 0 && m >= 4 {
-                let padded = UnsafeMutablePointer<Float>.allocate(capacity: k * 8)
-                padded.initialize(repeating: 0, count: k * 8)
-                for p in 0..<k { for j in 0..<tail { padded[p * 8 + j] = b[p * n + n8 + j] } }
-                bTail = padded
-            }
-            defer { bTail?.deallocate() }
             // Blocks of four rows; with threads, each takes a range of
             // eight-column groups for every block (so each reads only its part
             // of B). Each output is computed by one thread in the same order
             // whatever their number, so the bits do not change.
             let blocks = m / 4
+            // The last n % 8 columns through the same kernel on zero-padded copies (by the thread with the last columns).
+            func tailColumns() {
+                guard tail > 0 && m >= 4 else { return }
+                let bTail = UnsafeMutablePointer<Float>.allocate(capacity: k * 8)
+                defer { bTail.deallocate() }
+                bTail.initialize(repeating: 0, count: k * 8)
+                for p in 0..<k { for j in 0..<tail { bTail[p * 8 + j] = b[p * n + n8 + j] } }
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
+                    let cTail = scratch.baseAddress!
+                    for block in 0..<blocks where !Interrupt.requested {
+                        let i = 4 * block
+                        let ci = c + i * n
+                        for r in 0..<4 { for j in 0..<8 { cTail[r * 8 + j] = j < tail ? ci[r * n + n8 + j] : 0 } }
+                        fourRows(a + i * rowStride, rowStride, columnStride, bTail, ldb: 8, cTail, ldc: 8, columns: 8, k: k)
+                        for r in 0..<4 { for j in 0..<tail { ci[r * n + n8 + j] = cTail[r * 8 + j] } }
+                    }
+                }
+            }
             Parallel.forEach(n8 / 8, work: 2 * m * n * k) { groups in
                 // Columns in panels of 128, every block of rows through a
                 // panel before the next: the panel of B stays in cache for
@@ -151,19 +161,7 @@ public enum OwnKernels {
                     }
                     j0 += width
                 }
-            }
-            // The last n % 8 columns through the same kernel on zero-padded copies.
-            if let bTail {
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
-                    let cTail = scratch.baseAddress!
-                    for block in 0..<blocks where !Interrupt.requested {
-                        let i = 4 * block
-                        let ci = c + i * n
-                        for r in 0..<4 { for j in 0..<8 { cTail[r * 8 + j] = j < tail ? ci[r * n + n8 + j] : 0 } }
-                        fourRows(a + i * rowStride, rowStride, columnStride, bTail, ldb: 8, cTail, ldc: 8, columns: 8, k: k)
-                        for r in 0..<4 { for j in 0..<tail { ci[r * n + n8 + j] = cTail[r * 8 + j] } }
-                    }
-                }
+                if groups.upperBound == n8 / 8 { tailColumns() }
             }
             if Interrupt.requested { return }
             for i in (4 * blocks)..<m { oneRow(a + i * rowStride, columnStride, b, c + i * n, n: n, k: k) }
