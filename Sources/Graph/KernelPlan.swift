@@ -173,7 +173,7 @@ public struct PlanValues {
     public func kept(_ i: Int) -> PlanValue? {
         let slot = slots[i]
         guard !plan.bound[slot], plan.remade.isEmpty || plan.remade[slot] == nil else { return nil }
-        return PlanValue(storage: plan.storage, offset: plan.offsets[slot], shape: plan.shapes[slot], run: plan.storage.runs)
+        return PlanValue(run: run, offset: plan.offsets[slot], shape: plan.shapes[slot])
     }
 }
 
@@ -218,17 +218,17 @@ final class PlanEffect {
 /// value in place until it runs again, so a memory's trace need not copy
 /// its weightings at every call.
 public struct PlanValue {
-    let storage: PlanStorage
+    /// The run that left it.
+    let run: PlanRun
     let offset: Int
     public let shape: [Int]
-    let run: Int
 
     /// Whether the plan has not run since (nor begun to): the value is still there.
-    public var isCurrent: Bool { storage.runs == run && storage.finished }
+    public var isCurrent: Bool { run.isCurrent }
     /// The value in the plan now: the holder checks first that it is the
     /// run it wants (`isCurrent`, or a `PlanRun` of its own).
     public var tensor: Tensor {
-        Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: storage.values + offset, count: shape.reduce(1, *))))
+        Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: run.storage.values + offset, count: shape.reduce(1, *))))
     }
 }
 
@@ -724,13 +724,6 @@ public final class KernelPlan {
         }
         // What is left goes to values from outside (parameters), in the order a walk reaches them.
         while let slot = pending.last?.slot { timed(&productNanos) { flushProducts(slot) } }
-    }
-
-    /// A slot's gradient buffer, and whether it had nothing yet; written from now.
-    func gradientTarget(_ slot: Int) -> (UnsafeMutablePointer<Float>, first: Bool) {
-        let first = !written[slot]
-        written[slot] = true
-        return (values + gradOffsets[slot], first)
     }
 
     /// Adds the products kept for `slot`, rows stacked in the order they came, as one product.
